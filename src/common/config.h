@@ -1,0 +1,78 @@
+// Node configuration: /etc/dipc.conf (TOML) and the allow file /etc/dipc.allow.
+//
+// Loading never throws: a problem comes back as a ConfigError that names the file and the
+// line, ready to print. Every key is documented in docs/config.md and dipc.conf(5).
+// Thread safety: plain values; the daemon loads on its main thread and swaps on SIGHUP.
+#pragma once
+
+#include <netinet/in.h>
+
+#include <chrono>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace dipc {
+
+struct ConfigError {
+  std::string file;  // the file being read
+  int line = 0;      // 1-based; 0 when the problem is not tied to a line
+  std::string message;
+  // "FILE:LINE: MESSAGE" (or "FILE: MESSAGE" without a line).
+  std::string to_string() const;
+};
+
+struct Config {
+  // [node]
+  std::string node_name;                    // name, required: unique in the cluster
+  std::string listen_address = "0.0.0.0";   // listen_address: peer links (IPv4 or IPv6)
+  uint16_t listen_port = 7710;              // listen_port; 0 = any free port
+  std::string run_dir = "/run/dipc";        // run_dir: socket, id table, port file
+  // [referee]
+  bool referee = false;        // enabled: this node runs the cluster's referee
+  std::string referee_host;    // address = "HOST:PORT" (required unless enabled)
+  uint16_t referee_port = 0;
+  // [security]
+  std::string allow_file = "/etc/dipc.allow";  // allow_file
+  bool remote_root = false;  // remote_root: remote root acts as local root (else "nobody")
+  // [timeouts] in milliseconds
+  std::chrono::milliseconds heartbeat_interval{1000};  // heartbeat_ms
+  std::chrono::milliseconds peer_timeout{5000};        // peer_timeout_ms
+  std::chrono::milliseconds connect_timeout{3000};     // connect_timeout_ms
+  // [log]
+  std::string log_level = "info";  // level: trace, debug, info, warn, error
+
+  std::string source;  // the file it was read from
+};
+
+// Parses TOML text. On failure returns nullopt and fills err. Unknown sections or keys,
+// wrong types and out-of-range values are errors (with the line of the offending key).
+std::optional<Config> parse_config(std::string_view text, const std::string& source_name,
+                                   ConfigError& err);
+std::optional<Config> load_config(const std::string& path, ConfigError& err);
+
+// The allow file: one entry per line, an IPv4/IPv6 address, a CIDR block or a host name
+// (resolved when the file is read); '#' starts a comment; blank lines are ignored.
+class AllowList {
+ public:
+  struct Net {
+    sockaddr_in6 addr{};  // IPv4 entries are stored as v4-mapped IPv6
+    int prefix = 128;
+  };
+  // True when addr (IPv4, IPv6 or v4-mapped) matches an entry.
+  bool allows(const sockaddr* addr) const;
+  bool allows_text(const std::string& address) const;  // convenience for tests and logs
+  size_t size() const { return nets_.size(); }
+  void add(const Net& n) { nets_.push_back(n); }
+
+ private:
+  std::vector<Net> nets_;
+};
+
+std::optional<AllowList> parse_allow(std::string_view text, const std::string& source_name,
+                                     ConfigError& err);
+std::optional<AllowList> load_allow(const std::string& path, ConfigError& err);
+
+}  // namespace dipc
