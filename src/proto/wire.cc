@@ -60,6 +60,11 @@ const char* header_error_text(HeaderError e) {
 }
 
 void OpRequest::encode(Writer& w) const {
+  encode_fixed(w);
+  w.raw(data.data(), data.size());
+}
+
+void OpRequest::encode_fixed(Writer& w) const {
   w.u8(uint8_t(kind));
   w.u8(uint8_t(op));
   w.i32(id);
@@ -70,7 +75,7 @@ void OpRequest::encode(Writer& w) const {
   w.i64(arg3);
   w.str(user);
   w.i32(pid);
-  w.bytes(data.data(), uint32_t(data.size()));
+  w.u32(uint32_t(data.size()));
 }
 
 bool OpRequest::decode(Reader& r) {

@@ -71,7 +71,8 @@ enum class Op : uint8_t {
   kMsgSnd = 2,  // id, flags, arg1 = mtype, data = mtext
   kMsgRcv = 3,  // id, flags, arg1 = msgtyp, arg2 = msgsz
   kMsgCtl = 4,  // id, arg1 = cmd, data = encoded IpcStat (IPC_SET)
-  kSemOp = 5,   // id, arg1 = timeout ns (-1: none), data = sembufs (u16 num, i16 op, i16 flg)
+  kSemOp = 5,   // id, arg1 = nsops, flags = 1 if timed (arg2 = tv_sec, arg3 = tv_nsec),
+                //   data = sembufs (u16 num, i16 op, i16 flg)
   kSemCtl = 6,  // id, arg1 = cmd, arg2 = semnum, arg3 = val, data = values or IpcStat
   kShmCtl = 7,  // id, arg1 = cmd, data = encoded IpcStat (IPC_SET)
 };
@@ -213,6 +214,9 @@ struct OpRequest {
   std::string_view data;
 
   void encode(Writer& w) const;
+  // Everything but the data bytes themselves (their length included), so the shim can send
+  // the data from the caller's own buffer with writev.
+  void encode_fixed(Writer& w) const;
   bool decode(Reader& r);
   // Size of everything but data, so the shim can send data from the caller's own buffer.
   size_t fixed_size() const { return 1 + 1 + 4 * 3 + 8 * 3 + 4 + user.size() + 4 + 4; }

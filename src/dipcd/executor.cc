@@ -1,0 +1,186 @@
+#include "dipcd/executor.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <signal.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <chrono>
+
+namespace dipc::daemon {
+namespace {
+
+constexpr int kCancelSignal = SIGUSR2;
+thread_local const std::atomic<bool>* t_cancel = nullptr;
+
+void on_cancel_signal(int) {}
+
+void install_cancel_handler() {
+  static std::once_flag once;
+  std::call_once(once, [] {
+    struct sigaction sa {};
+    sa.sa_handler = on_cancel_signal;
+    sigemptyset(&sa.sa_mask);
+    sa.sa_flags = 0;  // no SA_RESTART: the blocked call must return EINTR
+    sigaction(kCancelSignal, &sa, nullptr);
+  });
+}
+
+// Per-thread identity switch with raw system calls (see the header).
+bool become(const Identity& who) {
+  if (syscall(SYS_setgroups, who.groups.size(), who.groups.data()) != 0) return false;
+  if (syscall(SYS_setresgid, who.gid, who.gid, who.gid) != 0) return false;
+  if (syscall(SYS_setresuid, who.uid, who.uid, 0) != 0) return false;
+  return true;
+}
+
+void become_root() {
+  syscall(SYS_setresuid, 0, 0, 0);
+  syscall(SYS_setresgid, 0, 0, 0);
+  syscall(SYS_setgroups, 0, nullptr);
+}
+
+}  // namespace
+
+struct OwnerExecutor::Worker {
+  std::thread thread;
+  pthread_t handle{};
+  std::mutex mu;
+  std::condition_variable cv;
+  Work work;
+  Done done;
+  Identity who;
+  uint64_t ticket = 0;
+  std::atomic<bool> cancel{false};
+  std::atomic<bool> active{false};
+  bool quit = false;
+};
+
+OwnerExecutor::OwnerExecutor(asio::io_context& io, size_t max_threads)
+    : io_(io), max_threads_(max_threads) {
+  install_cancel_handler();
+}
+
+OwnerExecutor::~OwnerExecutor() { shutdown(); }
+
+// At exit: wake every worker and let the process end without waiting for them (a worker
+// may be inside a system call that ignores the cancel, e.g. one just about to return).
+void OwnerExecutor::shutdown() {
+  std::lock_guard lk(mu_);
+  if (stopping_) return;
+  stopping_ = true;
+  for (auto& w : all_) {
+    {
+      std::lock_guard wl(w->mu);
+      w->quit = true;
+      w->cancel = true;
+    }
+    w->cv.notify_one();
+    pthread_kill(w->handle, kCancelSignal);
+    w->thread.detach();
+    (void)w.release();  // the detached thread still uses it until the process exits
+  }
+  all_.clear();
+}
+
+bool OwnerExecutor::cancelled() { return t_cancel != nullptr && t_cancel->load(); }
+
+uint64_t OwnerExecutor::submit(const Identity& who, Work work, Done done) {
+  Worker* w = nullptr;
+  {
+    std::lock_guard lk(mu_);
+    if (stopping_) {
+      asio::post(io_, [done] { done(OpResult::error(EIDRM)); });
+      return 0;
+    }
+    if (!idle_.empty()) {
+      w = idle_.back();
+      idle_.pop_back();
+    } else if (all_.size() < max_threads_) {
+      all_.push_back(std::make_unique<Worker>());
+      w = all_.back().get();
+      w->thread = std::thread([this, w] { worker_loop(w); });
+      w->handle = w->thread.native_handle();
+    }
+  }
+  if (w == nullptr) {
+    asio::post(io_, [done] { done(OpResult::error(EAGAIN)); });
+    return 0;
+  }
+  uint64_t ticket = next_ticket_++;
+  running_[ticket] = w;
+  {
+    std::lock_guard lk(w->mu);
+    w->work = std::move(work);
+    w->done = std::move(done);
+    w->who = who;
+    w->ticket = ticket;
+    w->cancel = false;
+  }
+  w->cv.notify_one();
+  return ticket;
+}
+
+void OwnerExecutor::cancel(uint64_t ticket) {
+  auto it = running_.find(ticket);
+  if (it == running_.end()) return;
+  it->second->cancel = true;
+  kick(ticket);
+}
+
+// Sends the cancel signal every few milliseconds until the work returns: a signal that
+// lands just before the worker enters its system call would otherwise be lost.
+void OwnerExecutor::kick(uint64_t ticket) {
+  auto it = running_.find(ticket);
+  if (it == running_.end()) return;
+  Worker* w = it->second;
+  if (w->active.load()) pthread_kill(w->handle, kCancelSignal);
+  auto timer = std::make_shared<asio::steady_timer>(io_, std::chrono::milliseconds(2));
+  timer->async_wait([this, ticket, timer](std::error_code) { kick(ticket); });
+}
+
+void OwnerExecutor::worker_loop(Worker* w) {
+  sigset_t all;
+  sigfillset(&all);
+  sigdelset(&all, kCancelSignal);
+  pthread_sigmask(SIG_SETMASK, &all, nullptr);
+  t_cancel = &w->cancel;
+  for (;;) {
+    Work work;
+    Done done;
+    Identity who;
+    uint64_t ticket;
+    {
+      std::unique_lock lk(w->mu);
+      w->cv.wait(lk, [w] { return w->quit || w->work; });
+      if (w->quit && !w->work) return;
+      work = std::move(w->work);
+      done = std::move(w->done);
+      who = w->who;
+      ticket = w->ticket;
+      w->work = nullptr;
+      w->active = true;
+    }
+    OpResult result;
+    if (who.uid == 0 || become(who)) {
+      result = work();
+    } else {
+      result = OpResult::error(EACCES);
+    }
+    become_root();
+    w->active = false;
+    // The worker becomes idle only on the io thread, after its ticket is gone, so that a
+    // late cancel of this ticket can never signal the worker's next call.
+    asio::post(io_, [this, w, ticket, done = std::move(done), result = std::move(result)]() mutable {
+      running_.erase(ticket);
+      {
+        std::lock_guard lk(mu_);
+        if (!stopping_) idle_.push_back(w);
+      }
+      done(std::move(result));
+    });
+  }
+}
+
+}  // namespace dipc::daemon

@@ -1,0 +1,89 @@
+// OwnerExecutor: runs System V IPC calls on behalf of callers, as those callers.
+//
+// A call may block for ever (msgrcv on an empty queue), so each runs on a worker thread of
+// its own, taken from a pool that grows on demand and keeps idle threads for reuse. Before
+// the call the worker takes the caller's uid, gid and groups with the raw setresuid,
+// setresgid and setgroups system calls, which change only the calling thread (glibc's
+// wrappers would change every thread of dipcd); its saved uid stays 0 so it can go back.
+// Losing euid 0 clears the thread's effective capabilities, so the kernel checks
+// permissions exactly as for the caller.
+//
+// Cancel: the worker's calls run with every signal blocked but kCancelSignal, whose
+// handler does nothing and is installed without SA_RESTART; cancel() sets a flag and
+// sends that signal until the call has returned, so a blocked call returns EINTR. A work
+// function checks cancelled() right before its system call.
+//
+// Thread safety: submit() and cancel() are called on the io thread; completions are posted
+// back to it.
+#pragma once
+
+#include <sys/types.h>
+
+#include <asio.hpp>
+#include <atomic>
+#include <condition_variable>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+namespace dipc::daemon {
+
+struct Identity {
+  uid_t uid = 0;
+  gid_t gid = 0;
+  std::vector<gid_t> groups;
+  std::string name;
+};
+
+struct OpResult {
+  int64_t ret = -1;
+  int err = 0;
+  int64_t aux = 0;
+  std::string data;
+  static OpResult error(int e) { return OpResult{-1, e, 0, {}}; }
+  static OpResult of(int64_t r, int e) {
+    return r < 0 ? error(e) : OpResult{r, 0, 0, {}};
+  }
+};
+
+class OwnerExecutor {
+ public:
+  using Work = std::function<OpResult()>;
+  using Done = std::function<void(OpResult)>;
+
+  explicit OwnerExecutor(asio::io_context& io, size_t max_threads = 4096);
+  ~OwnerExecutor();
+  OwnerExecutor(const OwnerExecutor&) = delete;
+  OwnerExecutor& operator=(const OwnerExecutor&) = delete;
+
+  // Runs work as who on a worker thread, then done(result) on the io thread. Returns a
+  // ticket for cancel(), or 0 when no thread could be had (done then gets EAGAIN).
+  uint64_t submit(const Identity& who, Work work, Done done);
+  // Interrupts the work of ticket if it is still running; its done still runs once.
+  void cancel(uint64_t ticket);
+  // True on a worker whose work has been cancelled.
+  static bool cancelled();
+  size_t busy() const { return running_.size(); }
+  void shutdown();
+
+ private:
+  struct Worker;
+  void worker_loop(Worker* w);
+  void kick(uint64_t ticket);
+
+  asio::io_context& io_;
+  size_t max_threads_;
+  std::mutex mu_;
+  std::vector<std::unique_ptr<Worker>> all_;
+  std::vector<Worker*> idle_;
+  std::map<uint64_t, Worker*> running_;  // io thread only
+  uint64_t next_ticket_ = 1;
+  bool stopping_ = false;
+};
+
+}  // namespace dipc::daemon

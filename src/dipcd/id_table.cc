@@ -1,0 +1,60 @@
+#include "dipcd/id_table.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cstring>
+
+namespace dipc::daemon {
+
+IdTableWriter::~IdTableWriter() {
+  if (map_) munmap(map_, idtable::kFileSize);
+}
+
+bool IdTableWriter::open(const std::string& run_dir, std::string& err) {
+  std::string path = run_dir + "/" + idtable::kFileName;
+  int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+  if (fd < 0) {
+    err = path + ": " + strerror(errno);
+    return false;
+  }
+  fchmod(fd, 0644);
+  // Truncating to zero and back clears every entry in place for existing mappings too.
+  if (ftruncate(fd, 0) != 0 || ftruncate(fd, off_t(idtable::kFileSize)) != 0) {
+    err = path + ": " + strerror(errno);
+    ::close(fd);
+    return false;
+  }
+  void* p = mmap(nullptr, idtable::kFileSize, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+  ::close(fd);
+  if (p == MAP_FAILED) {
+    err = path + ": mmap: " + strerror(errno);
+    return false;
+  }
+  auto* h = static_cast<idtable::Header*>(p);
+  h->slots = idtable::kSlots;
+  std::atomic_thread_fence(std::memory_order_release);
+  h->magic = idtable::kMagic;
+  map_ = p;
+  slots_ = reinterpret_cast<std::atomic<uint64_t>*>(static_cast<char*>(p) + sizeof(idtable::Header));
+  return true;
+}
+
+bool IdTableWriter::set(proto::Kind kind, int32_t id, uint32_t flags) {
+  auto& slot = slots_[idtable::slot_index(kind, id)];
+  uint64_t cur = slot.load(std::memory_order_relaxed);
+  if (cur != 0 && uint32_t(cur >> 32) != uint32_t(id)) return false;
+  slot.store(idtable::make_entry(id, flags | idtable::kFlagDistributed), std::memory_order_release);
+  return true;
+}
+
+void IdTableWriter::clear(proto::Kind kind, int32_t id) {
+  auto& slot = slots_[idtable::slot_index(kind, id)];
+  uint64_t cur = slot.load(std::memory_order_relaxed);
+  if (cur != 0 && uint32_t(cur >> 32) == uint32_t(id)) slot.store(0, std::memory_order_release);
+}
+
+}  // namespace dipc::daemon

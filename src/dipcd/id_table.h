@@ -1,0 +1,29 @@
+// IdTableWriter: dipcd's side of the distributed-id table (layout in proto/id_table.h).
+// The file is cleared and reused, never replaced, so processes that mapped it before a
+// restart of dipcd keep seeing the live table. Thread safety: io thread only.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <string>
+
+#include "proto/id_table.h"
+
+namespace dipc::daemon {
+
+class IdTableWriter {
+ public:
+  IdTableWriter() = default;
+  ~IdTableWriter();
+  // Creates or clears RUN_DIR/ids; on failure returns false and fills err.
+  bool open(const std::string& run_dir, std::string& err);
+  // Returns false when the slot holds another live id (only on kernels with a larger IPCMNI).
+  bool set(proto::Kind kind, int32_t id, uint32_t flags);
+  void clear(proto::Kind kind, int32_t id);
+
+ private:
+  std::atomic<uint64_t>* slots_ = nullptr;
+  void* map_ = nullptr;
+};
+
+}  // namespace dipc::daemon

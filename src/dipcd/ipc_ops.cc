@@ -1,0 +1,306 @@
+#include "dipcd/ipc_ops.h"
+
+#include <errno.h>
+
+#include <cstring>
+#include <vector>
+
+namespace dipc::daemon {
+
+using proto::IpcStat;
+using proto::Kind;
+using proto::Op;
+
+OwnedOp OwnedOp::from(const proto::OpRequest& r) {
+  OwnedOp o;
+  o.kind = r.kind;
+  o.op = r.op;
+  o.id = r.id;
+  o.key = r.key;
+  o.flags = r.flags;
+  o.arg1 = r.arg1;
+  o.arg2 = r.arg2;
+  o.arg3 = r.arg3;
+  o.user = std::string(r.user);
+  o.pid = r.pid;
+  o.data = std::string(r.data);
+  return o;
+}
+
+proto::OpRequest OwnedOp::view() const {
+  proto::OpRequest r;
+  r.kind = kind;
+  r.op = op;
+  r.id = id;
+  r.key = key;
+  r.flags = flags;
+  r.arg1 = arg1;
+  r.arg2 = arg2;
+  r.arg3 = arg3;
+  r.user = user;
+  r.pid = pid;
+  r.data = data;
+  return r;
+}
+
+namespace {
+
+std::string encode_stat(const IpcStat& s) {
+  uint8_t buf[IpcStat::kSize];
+  proto::Writer w(buf, sizeof buf);
+  s.encode(w);
+  return std::string(reinterpret_cast<char*>(buf), w.size());
+}
+
+bool decode_stat(const std::string& data, IpcStat& s) {
+  proto::Reader r(reinterpret_cast<const uint8_t*>(data.data()), data.size());
+  return s.decode(r) && r.at_end();
+}
+
+OpResult do_get(const OwnedOp& op) {
+  int r = -1;
+  switch (op.kind) {
+    case Kind::kMsg: r = sysv::msgget(op.key, op.flags); break;
+    case Kind::kSem: r = sysv::semget(op.key, int(op.arg1), op.flags); break;
+    case Kind::kShm: r = sysv::shmget(op.key, size_t(op.arg1), op.flags); break;
+  }
+  return OpResult::of(r, errno);
+}
+
+OpResult do_msgsnd(const OwnedOp& op) {
+  std::vector<char> buf(sizeof(long) + op.data.size());
+  long mtype = long(op.arg1);
+  std::memcpy(buf.data(), &mtype, sizeof mtype);
+  std::memcpy(buf.data() + sizeof(long), op.data.data(), op.data.size());
+  if (OwnerExecutor::cancelled()) return OpResult::error(EINTR);
+  long r = syscall(SYS_msgsnd, op.id, buf.data(), op.data.size(), op.flags);
+  return OpResult::of(r, errno);
+}
+
+OpResult do_msgrcv(const OwnedOp& op) {
+  int64_t want = op.arg2;
+  size_t cap = want < 0 ? 0 : size_t(std::min<int64_t>(want, proto::kMaxData));
+  std::vector<char> buf(sizeof(long) + cap);
+  if (OwnerExecutor::cancelled()) return OpResult::error(EINTR);
+  // A negative size goes to the kernel as it is, which rejects it as it would locally.
+  long r = syscall(SYS_msgrcv, op.id, buf.data(), want < 0 ? size_t(want) : cap, long(op.arg1),
+                   op.flags);
+  if (r < 0) return OpResult::error(errno);
+  OpResult res{r, 0, 0, {}};
+  long mtype;
+  std::memcpy(&mtype, buf.data(), sizeof mtype);
+  res.aux = mtype;
+  res.data.assign(buf.data() + sizeof(long), size_t(r));
+  return res;
+}
+
+OpResult do_msgctl(const OwnedOp& op) {
+  int cmd = int(op.arg1);
+  msqid_ds ds{};
+  switch (cmd) {
+    case IPC_RMID: return OpResult::of(sysv::msgctl(op.id, IPC_RMID, nullptr), errno);
+    case IPC_STAT: {
+      if (sysv::msgctl(op.id, IPC_STAT, &ds) < 0) return OpResult::error(errno);
+      IpcStat s;
+      s.key = ds.msg_perm.__key;
+      s.uid = ds.msg_perm.uid;
+      s.gid = ds.msg_perm.gid;
+      s.cuid = ds.msg_perm.cuid;
+      s.cgid = ds.msg_perm.cgid;
+      s.mode = ds.msg_perm.mode;
+      s.otime = ds.msg_stime;
+      s.rtime = ds.msg_rtime;
+      s.ctime = ds.msg_ctime;
+      s.cbytes = ds.__msg_cbytes;
+      s.qnum = ds.msg_qnum;
+      s.qbytes = ds.msg_qbytes;
+      s.lspid = ds.msg_lspid;
+      s.lrpid = ds.msg_lrpid;
+      OpResult res{0, 0, 0, encode_stat(s)};
+      return res;
+    }
+    case IPC_SET: {
+      IpcStat s;
+      if (!decode_stat(op.data, s)) return OpResult::error(EINVAL);
+      ds.msg_perm.uid = s.uid;
+      ds.msg_perm.gid = s.gid;
+      ds.msg_perm.mode = (unsigned short)s.mode;
+      ds.msg_qbytes = s.qbytes;
+      return OpResult::of(sysv::msgctl(op.id, IPC_SET, &ds), errno);
+    }
+  }
+  return OpResult::error(EINVAL);
+}
+
+OpResult do_semop(const OwnedOp& op) {
+  size_t n = size_t(op.arg1);
+  if (op.data.size() != n * 6) return OpResult::error(EINVAL);
+  std::vector<sembuf> sops(n);
+  proto::Reader r(reinterpret_cast<const uint8_t*>(op.data.data()), op.data.size());
+  for (auto& s : sops) {
+    s.sem_num = r.u16();
+    s.sem_op = r.i16();
+    s.sem_flg = r.i16();
+  }
+  timespec ts{time_t(op.arg2), long(op.arg3)};
+  if (OwnerExecutor::cancelled()) return OpResult::error(EINTR);
+  long rc = syscall(SYS_semtimedop, op.id, sops.data(), n, op.flags & 1 ? &ts : nullptr);
+  return OpResult::of(rc, errno);
+}
+
+OpResult do_semctl(const OwnedOp& op) {
+  int cmd = int(op.arg1);
+  int num = int(op.arg2);
+  switch (cmd) {
+    case GETVAL:
+    case GETPID:
+    case GETNCNT:
+    case GETZCNT:
+      return OpResult::of(sysv::semctl(op.id, num, cmd, nullptr), errno);
+    case SETVAL: {
+      long v = long(int(op.arg3));  // union semun passed by value: the int in its low bits
+      return OpResult::of(syscall(SYS_semctl, op.id, num, SETVAL, v), errno);
+    }
+    case IPC_RMID: return OpResult::of(sysv::semctl(op.id, 0, IPC_RMID, nullptr), errno);
+    case IPC_STAT:
+    case GETALL: {
+      semid_ds ds{};
+      if (sysv::semctl(op.id, 0, IPC_STAT, &ds) < 0) return OpResult::error(errno);
+      if (cmd == GETALL) {
+        std::vector<unsigned short> vals(ds.sem_nsems);
+        if (sysv::semctl(op.id, 0, GETALL, vals.data()) < 0) return OpResult::error(errno);
+        std::string out(vals.size() * 2, '\0');
+        proto::Writer w(reinterpret_cast<uint8_t*>(out.data()), out.size());
+        for (auto v : vals) w.u16(v);
+        return OpResult{0, 0, 0, out};
+      }
+      IpcStat s;
+      s.key = ds.sem_perm.__key;
+      s.uid = ds.sem_perm.uid;
+      s.gid = ds.sem_perm.gid;
+      s.cuid = ds.sem_perm.cuid;
+      s.cgid = ds.sem_perm.cgid;
+      s.mode = ds.sem_perm.mode;
+      s.otime = ds.sem_otime;
+      s.ctime = ds.sem_ctime;
+      s.qnum = ds.sem_nsems;
+      return OpResult{0, 0, 0, encode_stat(s)};
+    }
+    case SETALL: {
+      std::vector<unsigned short> vals(op.data.size() / 2);
+      proto::Reader r(reinterpret_cast<const uint8_t*>(op.data.data()), op.data.size());
+      for (auto& v : vals) v = r.u16();
+      semid_ds ds{};
+      if (sysv::semctl(op.id, 0, IPC_STAT, &ds) < 0) return OpResult::error(errno);
+      // The caller sent as many values as its placeholder has semaphores; they must match.
+      if (vals.size() != ds.sem_nsems) return OpResult::error(EINVAL);
+      return OpResult::of(sysv::semctl(op.id, 0, SETALL, vals.data()), errno);
+    }
+    case IPC_SET: {
+      IpcStat s;
+      if (!decode_stat(op.data, s)) return OpResult::error(EINVAL);
+      semid_ds ds{};
+      ds.sem_perm.uid = s.uid;
+      ds.sem_perm.gid = s.gid;
+      ds.sem_perm.mode = (unsigned short)s.mode;
+      return OpResult::of(sysv::semctl(op.id, 0, IPC_SET, &ds), errno);
+    }
+  }
+  return OpResult::error(EINVAL);
+}
+
+}  // namespace
+
+OpResult run_op(const OwnedOp& op) {
+  switch (op.op) {
+    case Op::kGet: return do_get(op);
+    case Op::kMsgSnd: return do_msgsnd(op);
+    case Op::kMsgRcv: return do_msgrcv(op);
+    case Op::kMsgCtl: return do_msgctl(op);
+    case Op::kSemOp: return do_semop(op);
+    case Op::kSemCtl: return do_semctl(op);
+    case Op::kShmCtl: break;
+  }
+  return OpResult::error(EINVAL);
+}
+
+bool stat_object(Kind kind, int id, ObjectInfo& out) {
+  switch (kind) {
+    case Kind::kMsg: {
+      msqid_ds ds{};
+      if (sysv::msgctl(id, IPC_STAT, &ds) < 0) return false;
+      out = {ds.msg_perm.mode, ds.msg_perm.uid, ds.msg_perm.gid, ds.msg_qbytes};
+      return true;
+    }
+    case Kind::kSem: {
+      semid_ds ds{};
+      if (sysv::semctl(id, 0, IPC_STAT, &ds) < 0) return false;
+      out = {ds.sem_perm.mode, ds.sem_perm.uid, ds.sem_perm.gid, ds.sem_nsems};
+      return true;
+    }
+    case Kind::kShm: {
+      shmid_ds ds{};
+      if (sysv::shmctl(id, IPC_STAT, &ds) < 0) return false;
+      out = {ds.shm_perm.mode, ds.shm_perm.uid, ds.shm_perm.gid, ds.shm_segsz};
+      return true;
+    }
+  }
+  return false;
+}
+
+int remove_object(Kind kind, int id) {
+  switch (kind) {
+    case Kind::kMsg: return sysv::msgctl(id, IPC_RMID, nullptr);
+    case Kind::kSem: return sysv::semctl(id, 0, IPC_RMID, nullptr);
+    case Kind::kShm: return sysv::shmctl(id, IPC_RMID, nullptr);
+  }
+  return -1;
+}
+
+int create_placeholder(Kind kind, int32_t key, const ObjectInfo& info) {
+  int flags = IPC_CREAT | IPC_EXCL | int(info.mode & 0777);
+  int id = -1;
+  switch (kind) {
+    case Kind::kMsg: id = sysv::msgget(key, flags); break;
+    case Kind::kSem: id = sysv::semget(key, int(info.size ? info.size : 1), flags); break;
+    case Kind::kShm: id = sysv::shmget(key, size_t(info.size ? info.size : 1), flags); break;
+  }
+  if (id < 0) return -1;
+  // Same owner as the real object, so ipcs shows it truthfully.
+  int rc = 0;
+  switch (kind) {
+    case Kind::kMsg: {
+      msqid_ds ds{};
+      rc = sysv::msgctl(id, IPC_STAT, &ds);
+      ds.msg_perm.uid = info.uid;
+      ds.msg_perm.gid = info.gid;
+      if (rc == 0) rc = sysv::msgctl(id, IPC_SET, &ds);
+      break;
+    }
+    case Kind::kSem: {
+      semid_ds ds{};
+      rc = sysv::semctl(id, 0, IPC_STAT, &ds);
+      ds.sem_perm.uid = info.uid;
+      ds.sem_perm.gid = info.gid;
+      if (rc == 0) rc = sysv::semctl(id, 0, IPC_SET, &ds);
+      break;
+    }
+    case Kind::kShm: {
+      shmid_ds ds{};
+      rc = sysv::shmctl(id, IPC_STAT, &ds);
+      ds.shm_perm.uid = info.uid;
+      ds.shm_perm.gid = info.gid;
+      if (rc == 0) rc = sysv::shmctl(id, IPC_SET, &ds);
+      break;
+    }
+  }
+  if (rc < 0) {
+    int e = errno;
+    remove_object(kind, id);
+    errno = e;
+    return -1;
+  }
+  return id;
+}
+
+}  // namespace dipc::daemon

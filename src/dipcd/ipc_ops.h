@@ -1,0 +1,63 @@
+// The System V calls dipcd makes on real kernel objects, and the mapping between a wire
+// OpRequest and those calls.
+//
+// dipcd uses raw system calls, never the libc wrappers: with the shim preloaded machine-wide
+// (/etc/ld.so.preload) the wrappers would send dipcd's own calls back to dipcd.
+// run_op() is called on an executor worker that has already taken the caller's identity.
+#pragma once
+
+#include <sys/ipc.h>
+#include <sys/msg.h>
+#include <sys/sem.h>
+#include <sys/shm.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <string>
+
+#include "dipcd/executor.h"
+#include "proto/wire.h"
+
+namespace dipc::daemon {
+
+namespace sysv {
+inline int msgget(key_t k, int f) { return int(syscall(SYS_msgget, k, f)); }
+inline int msgctl(int id, int cmd, msqid_ds* b) { return int(syscall(SYS_msgctl, id, cmd, b)); }
+inline int semget(key_t k, int n, int f) { return int(syscall(SYS_semget, k, n, f)); }
+inline int semctl(int id, int num, int cmd, void* arg) {
+  return int(syscall(SYS_semctl, id, num, cmd, arg));
+}
+inline int shmget(key_t k, size_t s, int f) { return int(syscall(SYS_shmget, k, s, f)); }
+inline int shmctl(int id, int cmd, shmid_ds* b) { return int(syscall(SYS_shmctl, id, cmd, b)); }
+}  // namespace sysv
+
+// An OpRequest that owns its strings, so it can cross to a worker thread.
+struct OwnedOp {
+  proto::Kind kind{};
+  proto::Op op{};
+  int32_t id = 0, key = 0, flags = 0;
+  int64_t arg1 = 0, arg2 = 0, arg3 = 0;
+  std::string user;
+  int32_t pid = 0;
+  std::string data;
+
+  static OwnedOp from(const proto::OpRequest& r);
+  proto::OpRequest view() const;
+};
+
+// Performs op on the real object (op.id is this node's id) as the current thread's identity.
+OpResult run_op(const OwnedOp& op);
+
+// Reads mode, uid, gid and size (nsems, bytes) of a local object; false if it is gone.
+struct ObjectInfo {
+  uint32_t mode = 0, uid = 0, gid = 0;
+  uint64_t size = 0;
+};
+bool stat_object(proto::Kind kind, int id, ObjectInfo& out);
+// Removes a local object (as root).
+int remove_object(proto::Kind kind, int id);
+// Creates this node's placeholder of a remote object: same key, mode and owner.
+// Returns the local id, or -1 with errno.
+int create_placeholder(proto::Kind kind, int32_t key, const ObjectInfo& info);
+
+}  // namespace dipc::daemon

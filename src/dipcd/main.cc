@@ -1,0 +1,110 @@
+// dipcd: the DIPC daemon, one per node, run as root in the foreground.
+//
+// Reads /etc/dipc.conf (or --config FILE) and the allow file it names, then serves the
+// node's processes on a Unix socket and other nodes over TCP until SIGTERM or SIGINT.
+// SIGHUP re-reads both files: the allow list and the log level take effect at once, other
+// changes need a restart (and are reported as such). Logs go to stderr.
+#include <signal.h>
+#include <spdlog/sinks/stdout_color_sinks.h>
+#include <spdlog/spdlog.h>
+#include <unistd.h>
+
+#include <CLI/CLI.hpp>
+#include <asio.hpp>
+#include <iostream>
+
+#include "common/config.h"
+#include "dipcd/node.h"
+
+namespace {
+
+bool set_level(const std::string& level) {
+  auto l = spdlog::level::from_str(level);
+  if (l == spdlog::level::off && level != "off") return false;
+  spdlog::set_level(l);
+  return true;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"dipcd: the DIPC daemon. Serves this node's processes and links it to the "
+               "other nodes of its cluster; runs in the foreground as root and logs to stderr."};
+  std::string config_path = "/etc/dipc.conf";
+  std::string log_level;
+  bool check = false;
+  app.add_option("-c,--config", config_path, "configuration file (TOML), see dipc.conf(5)")
+      ->capture_default_str();
+  app.add_option("-l,--log-level", log_level,
+                 "trace, debug, info, warn or error (overrides [log] level)");
+  app.add_flag("--check", check, "check the configuration and the allow file, then exit");
+  app.set_version_flag("--version", "dipcd 0.1.0 (protocol 1)");
+  CLI11_PARSE(app, argc, argv);
+
+  auto logger = spdlog::stderr_color_mt("dipcd");
+  spdlog::set_default_logger(logger);
+  spdlog::set_pattern("%Y-%m-%d %H:%M:%S.%e %^%l%$ %v");
+
+  dipc::ConfigError err;
+  auto cfg = dipc::load_config(config_path, err);
+  if (!cfg) {
+    std::cerr << "dipcd: " << err.to_string() << "\n";
+    return 2;
+  }
+  auto allow = dipc::load_allow(cfg->allow_file, err);
+  if (!allow) {
+    std::cerr << "dipcd: " << err.to_string() << "\n";
+    return 2;
+  }
+  if (!set_level(log_level.empty() ? cfg->log_level : log_level)) {
+    std::cerr << "dipcd: unknown log level '" << log_level << "'\n";
+    return 2;
+  }
+  if (check) {
+    std::cout << config_path << ": ok (node " << cfg->node_name << ", " << allow->size()
+              << " allow entries)\n";
+    return 0;
+  }
+  if (geteuid() != 0)
+    spdlog::warn("not running as root: calls from other users cannot run as them");
+  signal(SIGPIPE, SIG_IGN);
+
+  asio::io_context io;
+  dipc::daemon::Node node(io, *cfg, std::move(*allow));
+  std::string start_err;
+  if (!node.start(start_err)) {
+    spdlog::error("cannot start: {}", start_err);
+    return 1;
+  }
+  asio::signal_set stop(io, SIGTERM, SIGINT);
+  stop.async_wait([&](std::error_code ec, int sig) {
+    if (ec) return;
+    spdlog::info("signal {}: shutting down", sig);
+    node.shutdown();
+    io.stop();
+  });
+  asio::signal_set hup(io, SIGHUP);
+  std::function<void()> wait_hup = [&] {
+    hup.async_wait([&](std::error_code ec, int) {
+      if (ec) return;
+      dipc::ConfigError e;
+      auto nc = dipc::load_config(config_path, e);
+      if (!nc) {
+        spdlog::error("SIGHUP: {} (keeping the running configuration)", e.to_string());
+      } else {
+        auto na = dipc::load_allow(nc->allow_file, e);
+        if (!na) {
+          spdlog::error("SIGHUP: {} (keeping the previous allow list)", e.to_string());
+        } else {
+          node.reload_allow(std::move(*na));
+        }
+        if (log_level.empty()) set_level(nc->log_level);
+      }
+      wait_hup();
+    });
+  };
+  wait_hup();
+  io.run();
+  spdlog::info("stopped");
+  return 0;
+}

@@ -1,0 +1,280 @@
+#include "shim/client.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/uio.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cstring>
+
+namespace dipc::shim {
+namespace {
+
+using proto::FrameType;
+using proto::Header;
+using proto::kHeaderSize;
+
+constexpr const char* kDefaultRunDir = "/run/dipc";
+constexpr int kHighFd = 600;  // keep our descriptor out of the way of low-numbered ones
+
+char g_run_dir[108];
+std::atomic<const std::atomic<uint64_t>*> g_slots{nullptr};
+pthread_mutex_t g_map_lock = PTHREAD_MUTEX_INITIALIZER;
+pthread_key_t g_conn_key;
+pthread_once_t g_key_once = PTHREAD_ONCE_INIT;
+
+struct Conn {
+  int fd = -1;
+  pid_t pid = 0;
+  dev_t dev = 0;
+  ino_t ino = 0;
+  uint64_t next_id = 1;
+};
+__thread Conn t_conn __attribute__((tls_model("initial-exec")));
+
+void build_path(char* out, size_t cap, const char* name) {
+  size_t n = strlen(g_run_dir);
+  if (n + 1 + strlen(name) + 1 > cap) {
+    out[0] = 0;
+    return;
+  }
+  memcpy(out, g_run_dir, n);
+  out[n] = '/';
+  strcpy(out + n + 1, name);
+}
+
+void map_table() {
+  char path[160];
+  build_path(path, sizeof path, idtable::kFileName);
+  if (!path[0]) return;
+  int fd = open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return;
+  struct stat st;
+  void* p = MAP_FAILED;
+  if (fstat(fd, &st) == 0 && size_t(st.st_size) >= idtable::kFileSize)
+    p = mmap(nullptr, idtable::kFileSize, PROT_READ, MAP_SHARED, fd, 0);
+  close(fd);
+  if (p == MAP_FAILED) return;
+  auto* h = static_cast<const idtable::Header*>(p);
+  if (h->magic != idtable::kMagic || h->slots != idtable::kSlots) {
+    munmap(p, idtable::kFileSize);
+    return;
+  }
+  auto* slots = reinterpret_cast<const std::atomic<uint64_t>*>(static_cast<const char*>(p) +
+                                                                sizeof(idtable::Header));
+  g_slots.store(slots, std::memory_order_release);
+}
+
+__attribute__((constructor)) void init_client() {
+  const char* d = getenv("DIPC_RUNDIR");
+  if (d == nullptr || !*d || strlen(d) >= sizeof g_run_dir - 16) d = kDefaultRunDir;
+  strcpy(g_run_dir, d);
+  map_table();
+}
+
+void close_conn(Conn& c) {
+  if (c.fd >= 0) close(c.fd);
+  c.fd = -1;
+}
+
+void thread_exit(void*) { close_conn(t_conn); }
+void make_key() { pthread_key_create(&g_conn_key, thread_exit); }
+
+// Returns true when t_conn is a live connection of this process to dipcd.
+bool connect_dipcd() {
+  Conn& c = t_conn;
+  pid_t pid = getpid();
+  if (c.fd >= 0 && c.pid == pid) {
+    struct stat st;
+    if (fstat(c.fd, &st) == 0 && st.st_dev == c.dev && st.st_ino == c.ino) return true;
+    c.fd = -1;  // the program closed or replaced it: not ours to close any more
+  } else if (c.fd >= 0) {
+    close_conn(c);  // inherited from the parent: the child needs its own
+  }
+  char path[sizeof(sockaddr_un::sun_path)];
+  build_path(path, sizeof path, "dipcd.sock");
+  if (!path[0]) return false;
+  int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return false;
+  sockaddr_un sa{};
+  sa.sun_family = AF_UNIX;
+  strcpy(sa.sun_path, path);
+  if (connect(fd, reinterpret_cast<sockaddr*>(&sa), sizeof sa) < 0) {
+    close(fd);
+    return false;
+  }
+  int high = fcntl(fd, F_DUPFD_CLOEXEC, kHighFd);
+  if (high >= 0) {
+    close(fd);
+    fd = high;
+  }
+  // A receive timeout makes the kernel return EINTR after any signal handler instead of
+  // restarting the wait, which is what a blocked msgrcv/semop must do.
+  timeval tv{3600, 0};
+  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  struct stat st;
+  fstat(fd, &st);
+  c.fd = fd;
+  c.pid = pid;
+  c.dev = st.st_dev;
+  c.ino = st.st_ino;
+  pthread_once(&g_key_once, make_key);
+  pthread_setspecific(g_conn_key, &c);
+  return true;
+}
+
+bool send_all(int fd, iovec* iov, int cnt) {
+  while (cnt > 0) {
+    msghdr mh{};
+    mh.msg_iov = iov;
+    mh.msg_iovlen = size_t(cnt);
+    ssize_t n = sendmsg(fd, &mh, MSG_NOSIGNAL);
+    if (n < 0) {
+      if (errno == EINTR || errno == EAGAIN) continue;
+      return false;
+    }
+    while (cnt > 0 && size_t(n) >= iov->iov_len) {
+      n -= ssize_t(iov->iov_len);
+      ++iov;
+      --cnt;
+    }
+    if (cnt > 0) {
+      iov->iov_base = static_cast<char*>(iov->iov_base) + n;
+      iov->iov_len -= size_t(n);
+    }
+  }
+  return true;
+}
+
+bool send_cancel(int fd, uint64_t id) {
+  uint8_t hdr[kHeaderSize];
+  Header h;
+  h.type = FrameType::kCancel;
+  h.request_id = id;
+  proto::encode_header(h, hdr);
+  iovec iov{hdr, kHeaderSize};
+  return send_all(fd, &iov, 1);
+}
+
+// Reads exactly n bytes. An interrupted wait in an interruptible call sends the cancel
+// (once) and goes on waiting for the final reply.
+bool recv_all(int fd, void* buf, size_t n, CallMode mode, uint64_t id, bool* cancelled) {
+  char* p = static_cast<char*>(buf);
+  while (n > 0) {
+    ssize_t r = recv(fd, p, n, 0);
+    if (r > 0) {
+      p += r;
+      n -= size_t(r);
+      continue;
+    }
+    if (r == 0) return false;
+    if (errno == EAGAIN || errno == EWOULDBLOCK) continue;  // receive timeout: keep waiting
+    if (errno != EINTR) return false;
+    if (mode == CallMode::kInterruptible && !*cancelled) {
+      *cancelled = true;
+      if (!send_cancel(fd, id)) return false;
+    }
+  }
+  return true;
+}
+
+bool discard(int fd, size_t n) {
+  char sink[512];
+  bool dummy = true;
+  while (n > 0) {
+    size_t k = n < sizeof sink ? n : sizeof sink;
+    if (!recv_all(fd, sink, k, CallMode::kPlain, 0, &dummy)) return false;
+    n -= k;
+  }
+  return true;
+}
+
+}  // namespace
+
+uint32_t id_flags(proto::Kind kind, int id) {
+  const std::atomic<uint64_t>* slots = g_slots.load(std::memory_order_acquire);
+  if (slots == nullptr) return 0;
+  return idtable::lookup(slots, kind, id);
+}
+
+void ensure_table() {
+  if (g_slots.load(std::memory_order_acquire) != nullptr) return;
+  pthread_mutex_lock(&g_map_lock);
+  if (g_slots.load(std::memory_order_acquire) == nullptr) map_table();
+  pthread_mutex_unlock(&g_map_lock);
+}
+
+int call(const proto::OpRequest& req, Reply* rep, void* out, size_t out_cap, CallMode mode) {
+  int saved = errno;
+  if (!connect_dipcd()) {
+    errno = ENOLINK;
+    return -1;
+  }
+  Conn& c = t_conn;
+  uint64_t id = c.next_id++;
+  uint8_t head[kHeaderSize + 512];
+  proto::Writer w(head + kHeaderSize, sizeof head - kHeaderSize);
+  req.encode_fixed(w);
+  if (!w.ok()) {
+    errno = EINVAL;
+    return -1;
+  }
+  Header h;
+  h.type = FrameType::kOp;
+  h.request_id = id;
+  h.length = uint32_t(w.size() + req.data.size());
+  proto::encode_header(h, head);
+  iovec iov[2] = {{head, kHeaderSize + w.size()},
+                  {const_cast<char*>(req.data.data()), req.data.size()}};
+  if (!send_all(c.fd, iov, req.data.empty() ? 1 : 2)) {
+    close_conn(c);
+    errno = ENOLINK;
+    return -1;
+  }
+  bool cancelled = false;
+  uint8_t rh[kHeaderSize + proto::OpReply::kFixedSize];
+  Header got;
+  if (!recv_all(c.fd, rh, sizeof rh, mode, id, &cancelled) ||
+      proto::decode_header(rh, got) != proto::HeaderError::kNone ||
+      got.type != FrameType::kOpReply || got.request_id != id ||
+      got.length < proto::OpReply::kFixedSize) {
+    close_conn(c);
+    errno = ECOMM;
+    return -1;
+  }
+  proto::Reader r(rh + kHeaderSize, proto::OpReply::kFixedSize);
+  rep->ret = r.i64();
+  rep->err = r.i32();
+  rep->aux = r.i64();
+  uint32_t dlen = r.u32();
+  if (dlen != got.length - proto::OpReply::kFixedSize) {
+    close_conn(c);
+    errno = ECOMM;
+    return -1;
+  }
+  size_t take = dlen <= out_cap ? dlen : 0;
+  if ((take && !recv_all(c.fd, out, take, CallMode::kPlain, id, &cancelled)) ||
+      (take != dlen && !discard(c.fd, dlen))) {
+    close_conn(c);
+    errno = ECOMM;
+    return -1;
+  }
+  if (take != dlen) {  // dipcd never sends more than asked for; treat it as a broken link
+    close_conn(c);
+    errno = ECOMM;
+    return -1;
+  }
+  rep->data_len = take;
+  errno = saved;
+  return 0;
+}
+
+}  // namespace dipc::shim

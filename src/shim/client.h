@@ -1,0 +1,49 @@
+// The shim's side of the conversation with its node's dipcd.
+//
+// Two things live here: the read-only mapping of dipcd's distributed-id table (is_remote,
+// is_distributed: one load, no system call) and the per-thread connection to dipcd's Unix
+// socket over which a call on a remote object travels. Each thread has its own connection
+// (a blocked msgrcv in one thread never holds up another); a forked child notices that the
+// pid changed and opens its own. The connection's descriptor is close-on-exec, moved away
+// from low numbers, and checked (fstat) before each use, so a program that closes or
+// reuses descriptors cannot make the shim talk to the wrong file.
+//
+// Signals: blocking calls wait on a socket with SO_RCVTIMEO, which the kernel never
+// restarts after a handler; when the wait is interrupted the shim sends kCancel and waits
+// for the owner's last word, which is either EINTR or the completed result.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+#include "proto/id_table.h"
+#include "proto/wire.h"
+
+namespace dipc::shim {
+
+// Flags of id in the table (0: not distributed, or no table mapped).
+uint32_t id_flags(proto::Kind kind, int id);
+inline bool is_remote(proto::Kind kind, int id) {
+  uint32_t f = id_flags(kind, id);
+  return (f & idtable::kFlagDistributed) && !(f & idtable::kFlagOwnedHere);
+}
+
+// Maps the id table if it is not mapped yet (called on *get with IPC_DIPC).
+void ensure_table();
+
+struct Reply {
+  int64_t ret = 0;
+  int err = 0;
+  int64_t aux = 0;
+  size_t data_len = 0;  // bytes written to the caller's reply buffer
+};
+
+enum class CallMode { kPlain, kInterruptible };
+
+// Sends req (whose data, if any, is sent straight from req.data) and reads the reply, its
+// data into out/out_cap. Returns 0 with *rep filled, or -1 with errno:
+//   ENOLINK  no dipcd to talk to (nothing was sent);
+//   ECOMM    the connection failed after the request was sent: outcome unknown.
+int call(const proto::OpRequest& req, Reply* rep, void* out, size_t out_cap, CallMode mode);
+
+}  // namespace dipc::shim

@@ -1,0 +1,170 @@
+// dipc: the DIPC command line.
+//
+//   dipc run -- CMD...       run CMD with the shim preloaded
+//   dipc ls                  every distributed object of the cluster (like ipcs)
+//   dipc rm TYPE KEY         remove a distributed object (like ipcrm)
+//   dipc status              this node: referee, state, links
+//   dipc cluster ...         a local cluster of nodes on this machine (dipc-cluster(1))
+//
+// ls, rm and status talk to the node's dipcd over its Unix socket (RUN_DIR/dipcd.sock,
+// RUN_DIR from $DIPC_RUNDIR or /run/dipc). The shim is found relative to this program:
+// ../lib/libdipc.so, the same in the build tree and in an installed tree.
+#include <errno.h>
+#include <limits.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <CLI/CLI.hpp>
+#include <cstdlib>
+#include <cstring>
+#include <iostream>
+#include <string>
+#include <vector>
+
+#include "proto/wire.h"
+#include "tools/cluster.h"
+
+namespace {
+
+using dipc::proto::FrameType;
+
+std::string self_dir() {
+  char buf[PATH_MAX];
+  ssize_t n = readlink("/proc/self/exe", buf, sizeof buf - 1);
+  if (n <= 0) return ".";
+  buf[n] = 0;
+  std::string p(buf);
+  return p.substr(0, p.rfind('/'));
+}
+
+std::string run_dir() {
+  const char* d = getenv("DIPC_RUNDIR");
+  return d && *d ? d : "/run/dipc";
+}
+
+bool read_full(int fd, void* buf, size_t n) {
+  char* p = static_cast<char*>(buf);
+  while (n > 0) {
+    ssize_t r = read(fd, p, n);
+    if (r < 0 && errno == EINTR) continue;
+    if (r <= 0) return false;
+    p += r;
+    n -= size_t(r);
+  }
+  return true;
+}
+
+// Sends one admin command and prints the answer. Returns the exit status.
+int admin(const std::string& command, dipc::proto::Kind kind = {}, int32_t key = 0) {
+  std::string path = run_dir() + "/dipcd.sock";
+  int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_un sa{};
+  sa.sun_family = AF_UNIX;
+  if (path.size() >= sizeof sa.sun_path) {
+    std::cerr << "dipc: socket path too long: " << path << "\n";
+    return 1;
+  }
+  std::strcpy(sa.sun_path, path.c_str());
+  if (connect(fd, reinterpret_cast<sockaddr*>(&sa), sizeof sa) < 0) {
+    std::cerr << "dipc: cannot reach dipcd at " << path << ": " << strerror(errno)
+              << "\n(is dipcd running on this node? set DIPC_RUNDIR if its run_dir is not "
+                 "/run/dipc)\n";
+    return 1;
+  }
+  timeval tv{30, 0};
+  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  dipc::proto::Admin a{command, kind, key};
+  uint8_t buf[dipc::proto::kHeaderSize + 256];
+  dipc::proto::Writer w(buf + dipc::proto::kHeaderSize, sizeof buf - dipc::proto::kHeaderSize);
+  a.encode(w);
+  dipc::proto::Header h;
+  h.type = FrameType::kAdmin;
+  h.request_id = 1;
+  h.length = uint32_t(w.size());
+  dipc::proto::encode_header(h, buf);
+  if (write(fd, buf, dipc::proto::kHeaderSize + w.size()) < 0) {
+    std::cerr << "dipc: " << strerror(errno) << "\n";
+    return 1;
+  }
+  uint8_t rh[dipc::proto::kHeaderSize];
+  dipc::proto::Header got;
+  if (!read_full(fd, rh, sizeof rh) ||
+      dipc::proto::decode_header(rh, got) != dipc::proto::HeaderError::kNone ||
+      got.type != FrameType::kAdminReply) {
+    std::cerr << "dipc: no valid answer from dipcd\n";
+    return 1;
+  }
+  std::vector<uint8_t> payload(got.length);
+  if (!read_full(fd, payload.data(), payload.size())) {
+    std::cerr << "dipc: answer cut short\n";
+    return 1;
+  }
+  close(fd);
+  dipc::proto::Reader r(payload.data(), payload.size());
+  dipc::proto::AdminReply rep;
+  if (!rep.decode(r)) {
+    std::cerr << "dipc: malformed answer from dipcd\n";
+    return 1;
+  }
+  std::cout << rep.text;
+  if (rep.err != 0) {
+    std::cerr << "dipc: " << command << ": " << strerror(rep.err) << "\n";
+    return 1;
+  }
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"dipc: DIPC, System V IPC across a cluster. Add IPC_DIPC to msgget/semget/"
+               "shmget and processes on different machines share the object by its key."};
+  app.require_subcommand(1);
+  app.set_version_flag("--version", "dipc 0.1.0 (protocol 1)");
+  std::string dir = self_dir();
+  dipc::tools::ToolPaths paths{dir + "/../sbin/dipcd", dir + "/../lib/libdipc.so",
+                               dir + "/dipc"};
+
+  auto* run = app.add_subcommand("run", "run a command with the DIPC shim preloaded");
+  std::vector<std::string> cmd;
+  run->add_option("cmd", cmd, "the command and its arguments (after --)")->required();
+  run->callback([&] {
+    if (access(paths.shim.c_str(), R_OK) != 0) {
+      std::cerr << "dipc: shim not found at " << paths.shim << "\n";
+      std::exit(1);
+    }
+    std::string pre = paths.shim;
+    if (const char* old = getenv("LD_PRELOAD"); old && *old) pre += std::string(" ") + old;
+    setenv("LD_PRELOAD", pre.c_str(), 1);
+    std::vector<char*> av;
+    for (auto& s : cmd) av.push_back(s.data());
+    av.push_back(nullptr);
+    execvp(av[0], av.data());
+    std::cerr << "dipc: cannot run " << cmd[0] << ": " << strerror(errno) << "\n";
+    std::exit(127);
+  });
+
+  auto* ls = app.add_subcommand("ls", "list every distributed object of the cluster");
+  ls->callback([] { std::exit(admin("ls")); });
+
+  auto* status = app.add_subcommand("status", "this node: referee, state, links, objects");
+  status->callback([] { std::exit(admin("status")); });
+
+  auto* rm = app.add_subcommand("rm", "remove a distributed object, as IPC_RMID from any node");
+  std::string type;
+  int32_t key = 0;
+  rm->add_option("type", type, "msg, sem or shm")->required()->check(
+      CLI::IsMember({"msg", "sem", "shm"}));
+  rm->add_option("key", key, "the object's key (decimal, or 0x... hex)")->required();
+  rm->callback([&] {
+    auto kind = type == "msg" ? dipc::proto::Kind::kMsg
+                : type == "sem" ? dipc::proto::Kind::kSem
+                                : dipc::proto::Kind::kShm;
+    std::exit(admin("rm", kind, key));
+  });
+
+  dipc::tools::add_cluster_commands(app, paths);
+  CLI11_PARSE(app, argc, argv);
+  return 0;
+}

@@ -1,0 +1,465 @@
+// Unit tests for the node configuration (dipc.conf) and the allow file (dipc.allow).
+//
+// Errors are checked down to the file name and line, because those are what an operator
+// sees when dipcd refuses to start; a wrong line number sends them to the wrong place.
+#include "common/config.h"
+
+#include <arpa/inet.h>
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <string>
+
+namespace dipc {
+namespace {
+
+constexpr char kFile[] = "dipc.conf";
+
+// Enough for a valid configuration; tests append or replace sections.
+constexpr char kMinimal[] =
+    "[node]\n"
+    "name = \"n1\"\n"
+    "[referee]\n"
+    "enabled = true\n";
+
+std::optional<Config> Parse(const std::string& text, ConfigError& err) {
+  return parse_config(text, kFile, err);
+}
+
+// Expects text to be rejected at line with a message containing fragment.
+void ExpectError(const std::string& text, int line, const std::string& fragment) {
+  ConfigError err;
+  auto cfg = Parse(text, err);
+  ASSERT_FALSE(cfg.has_value()) << text;
+  EXPECT_EQ(err.file, kFile);
+  EXPECT_EQ(err.line, line) << err.to_string();
+  EXPECT_NE(err.message.find(fragment), std::string::npos) << err.to_string();
+}
+
+// The source tree: $DIPC_SRC, else a DIPC_SRC macro from the build, else found from the
+// path of this file (absolute in a CMake build).
+std::filesystem::path SourceRoot() {
+  if (const char* env = std::getenv("DIPC_SRC"); env && *env) return env;
+#ifdef DIPC_SRC
+  return DIPC_SRC;
+#endif
+  // tests/unit/config_test.cc -> the tree's root.
+  return std::filesystem::absolute(__FILE__).parent_path().parent_path().parent_path();
+}
+
+// A file in a fresh temporary directory, removed with the object.
+class TempFile {
+ public:
+  explicit TempFile(const std::string& content) {
+    char dir[] = "/tmp/dipc_config_test.XXXXXX";
+    dir_ = mkdtemp(dir);
+    path_ = dir_ + "/file";
+    std::ofstream(path_) << content;
+  }
+  ~TempFile() { std::filesystem::remove_all(dir_); }
+  const std::string& path() const { return path_; }
+  const std::string& dir() const { return dir_; }
+
+ private:
+  std::string dir_;
+  std::string path_;
+};
+
+// ---- dipc.conf ----
+
+TEST(ConfigTest, FullValidFile) {
+  ConfigError err;
+  auto cfg = Parse(R"(# full
+[node]
+name = "alpha-1.test_x"
+listen_address = "::"
+listen_port = 0
+run_dir = "/var/run/dipc2"
+
+[referee]
+enabled = false
+address = "referee.example.org:7799"
+
+[security]
+allow_file = "/srv/dipc.allow"
+remote_root = true
+
+[timeouts]
+heartbeat_ms = 250
+peer_timeout_ms = 2000
+connect_timeout_ms = 1500
+
+[log]
+level = "debug"
+)",
+                   err);
+  ASSERT_TRUE(cfg.has_value()) << err.to_string();
+  EXPECT_EQ(cfg->node_name, "alpha-1.test_x");
+  EXPECT_EQ(cfg->listen_address, "::");
+  EXPECT_EQ(cfg->listen_port, 0);
+  EXPECT_EQ(cfg->run_dir, "/var/run/dipc2");
+  EXPECT_FALSE(cfg->referee);
+  EXPECT_EQ(cfg->referee_host, "referee.example.org");
+  EXPECT_EQ(cfg->referee_port, 7799);
+  EXPECT_EQ(cfg->allow_file, "/srv/dipc.allow");
+  EXPECT_TRUE(cfg->remote_root);
+  EXPECT_EQ(cfg->heartbeat_interval.count(), 250);
+  EXPECT_EQ(cfg->peer_timeout.count(), 2000);
+  EXPECT_EQ(cfg->connect_timeout.count(), 1500);
+  EXPECT_EQ(cfg->log_level, "debug");
+  EXPECT_EQ(cfg->source, kFile);
+}
+
+TEST(ConfigTest, Defaults) {
+  ConfigError err;
+  auto cfg = Parse(kMinimal, err);
+  ASSERT_TRUE(cfg.has_value()) << err.to_string();
+  EXPECT_EQ(cfg->node_name, "n1");
+  EXPECT_EQ(cfg->listen_address, "0.0.0.0");
+  EXPECT_EQ(cfg->listen_port, 7710);
+  EXPECT_EQ(cfg->run_dir, "/run/dipc");
+  EXPECT_TRUE(cfg->referee);
+  EXPECT_EQ(cfg->referee_host, "");
+  EXPECT_EQ(cfg->referee_port, 0);
+  EXPECT_EQ(cfg->allow_file, "/etc/dipc.allow");
+  EXPECT_FALSE(cfg->remote_root);
+  EXPECT_EQ(cfg->heartbeat_interval.count(), 1000);
+  EXPECT_EQ(cfg->peer_timeout.count(), 5000);
+  EXPECT_EQ(cfg->connect_timeout.count(), 3000);
+  EXPECT_EQ(cfg->log_level, "info");
+}
+
+TEST(ConfigTest, SyntaxError) {
+  ExpectError("[node]\nname = \"n1\"\nlisten_port = = 3\n", 3, "syntax error");
+  ExpectError("[node]\nname = \"n1\n", 2, "syntax error");
+  ExpectError(std::string(kMinimal) + "[node]\n", 5, "syntax error");  // table twice
+  ExpectError("[node]\nname = \"a\"\nname = \"b\"\n", 3, "syntax error");
+}
+
+TEST(ConfigTest, UnknownKey) {
+  ConfigError err;
+  std::string text =
+      "[node]\nname = \"n1\"\nlisten_address = \"0.0.0.0\"\n\n\n\n"
+      "listen_prot = 7711\n[referee]\nenabled = true\n";
+  ASSERT_FALSE(Parse(text, err));
+  EXPECT_EQ(err.to_string(),
+            "dipc.conf:7: unknown key 'listen_prot' in [node] "
+            "(known: name, listen_address, listen_port, run_dir)");
+  ExpectError(std::string(kMinimal) + "[timeouts]\nheartbeat = 5\n", 6,
+              "unknown key 'heartbeat' in [timeouts]");
+}
+
+TEST(ConfigTest, UnknownSectionAndTopLevelKey) {
+  ExpectError(std::string(kMinimal) + "\n[nodes]\nname = \"x\"\n", 6, "unknown section [nodes]");
+  ExpectError("verbose = true\n" + std::string(kMinimal), 1, "unknown section [verbose]");
+  ExpectError("node = 3\n", 1, "'node' must be a section [node]");
+}
+
+TEST(ConfigTest, WrongType) {
+  ExpectError("[node]\nname = \"n1\"\nlisten_port = \"7710\"\n[referee]\nenabled = true\n", 3,
+              "[node] listen_port must be an integer 0..65535, got \"7710\"");
+  ExpectError("[node]\nname = 5\n[referee]\nenabled = true\n", 2, "[node] name must be");
+  ExpectError(std::string(kMinimal) + "[security]\nremote_root = \"yes\"\n", 6,
+              "[security] remote_root must be true or false, got \"yes\"");
+  ExpectError(std::string(kMinimal) + "[timeouts]\nheartbeat_ms = 1.5\n", 6,
+              "[timeouts] heartbeat_ms must be an integer");
+  ExpectError("[node]\nname = \"n1\"\n[referee]\nenabled = 1\naddress = \"h:1\"\n", 4,
+              "[referee] enabled must be true or false, got 1");
+}
+
+TEST(ConfigTest, OutOfRangeAndBadValues) {
+  ConfigError err;
+  ASSERT_FALSE(
+      Parse("[node]\nname = \"n1\"\nlisten_port = 70000\n[referee]\nenabled = true\n", err));
+  EXPECT_EQ(err.to_string(),
+            "dipc.conf:3: [node] listen_port must be an integer 0..65535, got 70000");
+  ExpectError("[node]\nname = \"n1\"\nlisten_port = -1\n[referee]\nenabled = true\n", 3, "got -1");
+  ExpectError(std::string(kMinimal) + "[timeouts]\nconnect_timeout_ms = 0\n", 6,
+              "connect_timeout_ms must be an integer 1..");
+  ExpectError("[node]\nname = \"bad name\"\n[referee]\nenabled = true\n", 2,
+              "[node] name must be a string of 1..64 characters");
+  ExpectError("[node]\nname = \"" + std::string(65, 'a') + "\"\n[referee]\nenabled = true\n", 2,
+              "[node] name must be a string of 1..64");
+  ExpectError("[node]\nname = \"\"\n[referee]\nenabled = true\n", 2,
+              "name must be a string of 1..64");
+  ExpectError(
+      "[node]\nname = \"n1\"\nlisten_address = \"localhost\"\n[referee]\n"
+      "enabled = true\n",
+      3, "listen_address must be an IPv4 or IPv6 address literal");
+  ExpectError("[node]\nname = \"n1\"\nrun_dir = \"run/dipc\"\n[referee]\nenabled = true\n", 3,
+              "run_dir must be an absolute path");
+  ExpectError(std::string(kMinimal) + "[security]\nallow_file = \"dipc.allow\"\n", 6,
+              "allow_file must be an absolute path");
+  ExpectError(std::string(kMinimal) + "[log]\nlevel = \"verbose\"\n", 6,
+              "level must be one of trace, debug, info, warn, error");
+}
+
+TEST(ConfigTest, EarliestErrorIsReported) {
+  // Two mistakes: the one higher in the file comes back, as a compiler would do it.
+  ExpectError(
+      "[log]\nlevel = \"loud\"\n[node]\nname = \"n1\"\nlisten_port = 1e3\n"
+      "[referee]\nenabled = true\n",
+      2, "level");
+}
+
+TEST(ConfigTest, MissingName) {
+  ConfigError err;
+  ASSERT_FALSE(Parse("[node]\nlisten_port = 1\n[referee]\nenabled = true\n", err));
+  EXPECT_EQ(err.file, kFile);
+  EXPECT_EQ(err.line, 0);
+  EXPECT_NE(err.message.find("missing required key 'name' in [node]"), std::string::npos);
+  EXPECT_EQ(err.to_string().rfind("dipc.conf: missing required key 'name'", 0), 0u)
+      << err.to_string();
+  ExpectError("", 0, "'name'");
+}
+
+TEST(ConfigTest, MissingRefereeAddress) {
+  ExpectError("[node]\nname = \"n1\"\n", 0, "missing [referee] address");
+  ExpectError("[node]\nname = \"n1\"\n[referee]\nenabled = false\n", 0,
+              "missing [referee] address");
+}
+
+TEST(ConfigTest, PeerTimeoutMustExceedHeartbeat) {
+  ExpectError(std::string(kMinimal) + "[timeouts]\nheartbeat_ms = 2000\npeer_timeout_ms = 2000\n",
+              7, "peer_timeout_ms (2000) must be greater than heartbeat_ms (2000)");
+  // Only heartbeat_ms written: the line of heartbeat_ms is the one to blame.
+  ExpectError(std::string(kMinimal) + "[timeouts]\nheartbeat_ms = 6000\n", 6,
+              "peer_timeout_ms (5000) must be greater than heartbeat_ms (6000)");
+  ConfigError err;
+  EXPECT_TRUE(Parse(std::string(kMinimal) + "[timeouts]\nheartbeat_ms = 4999\n", err))
+      << err.to_string();
+}
+
+// Parses a configuration with [referee] address = addr on line 4.
+std::optional<Config> WithReferee(const std::string& addr, ConfigError& err) {
+  return Parse("[node]\nname = \"n1\"\n[referee]\naddress = \"" + addr + "\"\n", err);
+}
+
+TEST(ConfigTest, RefereeAddress) {
+  struct Good {
+    std::string text, host;
+    uint16_t port;
+  };
+  for (const Good& g : {Good{"10.0.0.1:7710", "10.0.0.1", 7710}, Good{"[::1]:7710", "::1", 7710},
+                        Good{"[fd00::1:2]:1", "fd00::1:2", 1},
+                        Good{"node-2.lan:65535", "node-2.lan", 65535}, Good{"ref:80", "ref", 80}}) {
+    ConfigError err;
+    auto cfg = WithReferee(g.text, err);
+    ASSERT_TRUE(cfg.has_value()) << g.text << ": " << err.to_string();
+    EXPECT_EQ(cfg->referee_host, g.host) << g.text;
+    EXPECT_EQ(cfg->referee_port, g.port) << g.text;
+  }
+  for (const char* bad : {"10.0.0.1", "10.0.0.1:", "10.0.0.1:0", "10.0.0.1:65536", "10.0.0.1:77a",
+                          ":7710", "::1:7710", "[::1]7710", "[::1:7710", "[10.0.0.1]:7710",
+                          "[zz::]:1", "10.0.0.256:1", "bad host:1", "10.0.1:7710"}) {
+    ConfigError err;
+    EXPECT_FALSE(WithReferee(bad, err).has_value()) << bad;
+    EXPECT_EQ(err.line, 4) << bad << ": " << err.to_string();
+    EXPECT_NE(err.message.find("[referee] address must be a string \"HOST:PORT\""),
+              std::string::npos)
+        << err.to_string();
+  }
+  ConfigError err;
+  EXPECT_FALSE(Parse("[node]\nname = \"n1\"\n[referee]\naddress = 7710\n", err));
+  EXPECT_EQ(err.line, 4);
+}
+
+TEST(ConfigTest, ErrorToString) {
+  EXPECT_EQ((ConfigError{"a.conf", 3, "bad"}).to_string(), "a.conf:3: bad");
+  EXPECT_EQ((ConfigError{"a.conf", 0, "bad"}).to_string(), "a.conf: bad");
+}
+
+TEST(ConfigTest, LoadConfig) {
+  TempFile f("[node]\nname = \"disk\"\n[referee]\nenabled = true\n");
+  ConfigError err;
+  auto cfg = load_config(f.path(), err);
+  ASSERT_TRUE(cfg.has_value()) << err.to_string();
+  EXPECT_EQ(cfg->node_name, "disk");
+  EXPECT_EQ(cfg->source, f.path());
+
+  TempFile bad("[node]\nname = \"disk\"\nport = 1\n");
+  EXPECT_FALSE(load_config(bad.path(), err));
+  EXPECT_EQ(err.to_string().rfind(bad.path() + ":3: unknown key 'port'", 0), 0u) << err.to_string();
+
+  std::string missing = f.dir() + "/nope.conf";
+  EXPECT_FALSE(load_config(missing, err));
+  EXPECT_EQ(err.file, missing);
+  EXPECT_EQ(err.line, 0);
+  EXPECT_NE(err.message.find("No such file or directory"), std::string::npos) << err.message;
+
+  EXPECT_FALSE(load_config(f.dir(), err));  // a directory opens but cannot be read
+  EXPECT_NE(err.message.find("Is a directory"), std::string::npos) << err.message;
+}
+
+TEST(ConfigTest, SampleFilesParse) {
+  std::filesystem::path root = SourceRoot();
+  if (!std::filesystem::exists(root / "etc/dipc.conf"))
+    GTEST_SKIP() << "source tree not found at " << root << " (set DIPC_SRC)";
+  ConfigError err;
+  auto cfg = load_config(root / "etc/dipc.conf", err);
+  ASSERT_TRUE(cfg.has_value()) << err.to_string();
+  // The sample shows the defaults.
+  EXPECT_EQ(cfg->listen_address, "0.0.0.0");
+  EXPECT_EQ(cfg->listen_port, 7710);
+  EXPECT_EQ(cfg->run_dir, "/run/dipc");
+  EXPECT_EQ(cfg->allow_file, "/etc/dipc.allow");
+  EXPECT_EQ(cfg->peer_timeout.count(), 5000);
+  EXPECT_EQ(cfg->log_level, "info");
+  auto allow = load_allow(root / "etc/dipc.allow", err);
+  ASSERT_TRUE(allow.has_value()) << err.to_string();
+  EXPECT_TRUE(allow->allows_text("127.0.0.1"));
+  EXPECT_TRUE(allow->allows_text("10.0.0.77"));
+  EXPECT_FALSE(allow->allows_text("192.168.1.20"));
+}
+
+// ---- dipc.allow ----
+
+std::optional<AllowList> ParseAllow(const std::string& text, ConfigError& err) {
+  return parse_allow(text, "dipc.allow", err);
+}
+
+void ExpectAllowError(const std::string& text, int line, const std::string& fragment) {
+  ConfigError err;
+  ASSERT_FALSE(ParseAllow(text, err).has_value()) << text;
+  EXPECT_EQ(err.file, "dipc.allow");
+  EXPECT_EQ(err.line, line) << err.to_string();
+  EXPECT_NE(err.message.find(fragment), std::string::npos) << err.to_string();
+}
+
+TEST(AllowTest, AddressesAndCidrs) {
+  ConfigError err;
+  auto list = ParseAllow(
+      "# cluster\n"
+      "\n"
+      "   192.168.1.5   \n"
+      "10.1.0.0/16 # lab\n"
+      "\t2001:db8::7\n"
+      "fd00:1::/64\n"
+      "172.16.9.9/24\r\n",  // host bits set: the block is still 172.16.9.0/24
+      err);
+  ASSERT_TRUE(list.has_value()) << err.to_string();
+  EXPECT_EQ(list->size(), 5u);
+  EXPECT_TRUE(list->allows_text("192.168.1.5"));
+  EXPECT_FALSE(list->allows_text("192.168.1.6"));
+  EXPECT_TRUE(list->allows_text("10.1.0.1"));
+  EXPECT_TRUE(list->allows_text("10.1.255.254"));
+  EXPECT_FALSE(list->allows_text("10.2.0.1"));
+  EXPECT_TRUE(list->allows_text("2001:db8::7"));
+  EXPECT_FALSE(list->allows_text("2001:db8::8"));
+  EXPECT_TRUE(list->allows_text("fd00:1::abcd:1"));
+  EXPECT_TRUE(list->allows_text("fd00:1:0:0:ffff::1"));
+  EXPECT_FALSE(list->allows_text("fd00:1:0:1::1"));
+  EXPECT_TRUE(list->allows_text("172.16.9.200"));
+  EXPECT_FALSE(list->allows_text("172.16.10.1"));
+  // IPv4 as v4-mapped IPv6 matches the IPv4 entries.
+  EXPECT_TRUE(list->allows_text("::ffff:10.1.2.3"));
+  EXPECT_FALSE(list->allows_text("::ffff:10.2.2.3"));
+  EXPECT_FALSE(list->allows_text("not-an-address"));
+}
+
+TEST(AllowTest, SockaddrFamilies) {
+  ConfigError err;
+  auto list = ParseAllow("10.0.0.0/8\n::1\n", err);
+  ASSERT_TRUE(list.has_value()) << err.to_string();
+
+  sockaddr_in sin{};
+  sin.sin_family = AF_INET;
+  sin.sin_port = htons(7710);
+  inet_pton(AF_INET, "10.9.8.7", &sin.sin_addr);
+  EXPECT_TRUE(list->allows(reinterpret_cast<sockaddr*>(&sin)));
+  inet_pton(AF_INET, "11.0.0.1", &sin.sin_addr);
+  EXPECT_FALSE(list->allows(reinterpret_cast<sockaddr*>(&sin)));
+
+  sockaddr_in6 sin6{};
+  sin6.sin6_family = AF_INET6;
+  inet_pton(AF_INET6, "::1", &sin6.sin6_addr);
+  EXPECT_TRUE(list->allows(reinterpret_cast<sockaddr*>(&sin6)));
+  inet_pton(AF_INET6, "::ffff:10.0.0.1", &sin6.sin6_addr);  // as accept() on a "::" socket
+  EXPECT_TRUE(list->allows(reinterpret_cast<sockaddr*>(&sin6)));
+  inet_pton(AF_INET6, "::2", &sin6.sin6_addr);
+  EXPECT_FALSE(list->allows(reinterpret_cast<sockaddr*>(&sin6)));
+  // "10.0.0.1" in IPv4-compatible (not mapped) form is a different address.
+  inet_pton(AF_INET6, "::10.0.0.1", &sin6.sin6_addr);
+  EXPECT_FALSE(list->allows(reinterpret_cast<sockaddr*>(&sin6)));
+
+  sockaddr unix_addr{};
+  unix_addr.sa_family = AF_UNIX;
+  EXPECT_FALSE(list->allows(&unix_addr));
+  EXPECT_FALSE(list->allows(nullptr));
+}
+
+TEST(AllowTest, WholeRanges) {
+  ConfigError err;
+  auto v4 = ParseAllow("0.0.0.0/0\n", err);
+  ASSERT_TRUE(v4.has_value()) << err.to_string();
+  EXPECT_TRUE(v4->allows_text("203.0.113.9"));
+  EXPECT_FALSE(v4->allows_text("2001:db8::1"));  // every IPv4 address, no IPv6 one
+  auto v6 = ParseAllow("::/0\n", err);
+  ASSERT_TRUE(v6.has_value()) << err.to_string();
+  EXPECT_TRUE(v6->allows_text("2001:db8::1"));
+  EXPECT_TRUE(v6->allows_text("203.0.113.9"));    // v4-mapped is inside ::/0
+  auto odd = ParseAllow("10.0.0.128/25\n", err);  // a prefix that is not a byte boundary
+  ASSERT_TRUE(odd.has_value()) << err.to_string();
+  EXPECT_TRUE(odd->allows_text("10.0.0.255"));
+  EXPECT_FALSE(odd->allows_text("10.0.0.127"));
+}
+
+TEST(AllowTest, HostName) {
+  ConfigError err;
+  auto list = ParseAllow("localhost  # resolved when read\n", err);
+  ASSERT_TRUE(list.has_value()) << err.to_string();
+  EXPECT_GE(list->size(), 1u);
+  EXPECT_TRUE(list->allows_text("127.0.0.1"));
+  EXPECT_FALSE(list->allows_text("127.0.0.2"));
+  EXPECT_FALSE(list->allows_text("10.0.0.1"));
+}
+
+TEST(AllowTest, BadLines) {
+  ExpectAllowError("10.0.0.1\n\n10.0.0.0/33\n", 3, "bad prefix length '33'");
+  ExpectAllowError("fd00::/129\n", 1, "must be 0..128 for IPv6");
+  ExpectAllowError("# c\n10.0.0.0/\n", 2, "bad prefix length");
+  ExpectAllowError("10.0.0.0/8x\n", 1, "bad prefix length");
+  ExpectAllowError("10.0.0.0/-1\n", 1, "bad prefix length");
+  ExpectAllowError("10.0.0/8\n", 1, "not an IPv4 or IPv6 address");
+  ExpectAllowError("::1\n10.0.0.1 10.0.0.2\n", 2, "not an address, CIDR block or host name");
+  ExpectAllowError("\n\n\n$$$\n", 4, "not an address");
+  ExpectAllowError("10.0.0.300\n", 1, "not an address");
+  ExpectAllowError("10.1\n", 1, "not an address");  // not read as 10.0.0.1
+  ExpectAllowError("127.0.0.1\nno-such-host.invalid\n", 2,
+                   "cannot resolve host name 'no-such-host.invalid'");
+}
+
+TEST(AllowTest, EmptyAllowsNothing) {
+  ConfigError err;
+  auto list = ParseAllow("# nobody\n\n   \n", err);
+  ASSERT_TRUE(list.has_value()) << err.to_string();
+  EXPECT_EQ(list->size(), 0u);
+  EXPECT_FALSE(list->allows_text("127.0.0.1"));
+  EXPECT_FALSE(list->allows_text("::1"));
+  auto none = ParseAllow("", err);
+  ASSERT_TRUE(none.has_value());
+  EXPECT_FALSE(none->allows_text("10.0.0.1"));
+}
+
+TEST(AllowTest, LoadAllow) {
+  TempFile f("# allow\n10.0.0.0/8\n");
+  ConfigError err;
+  auto list = load_allow(f.path(), err);
+  ASSERT_TRUE(list.has_value()) << err.to_string();
+  EXPECT_TRUE(list->allows_text("10.4.4.4"));
+
+  TempFile bad("10.0.0.0/8\nfoo bar\n");
+  EXPECT_FALSE(load_allow(bad.path(), err));
+  EXPECT_EQ(err.file, bad.path());
+  EXPECT_EQ(err.line, 2);
+
+  EXPECT_FALSE(load_allow(f.dir() + "/missing.allow", err));
+  EXPECT_EQ(err.line, 0);
+  EXPECT_NE(err.message.find("No such file or directory"), std::string::npos) << err.message;
+}
+
+}  // namespace
+}  // namespace dipc
