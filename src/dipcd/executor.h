@@ -17,6 +17,7 @@
 // back to it.
 #pragma once
 
+#include <errno.h>
 #include <sys/types.h>
 
 #include <asio.hpp>
@@ -46,9 +47,10 @@ struct OpResult {
   int64_t aux = 0;
   std::string data;
   static OpResult error(int e) { return OpResult{-1, e, 0, {}}; }
-  static OpResult of(int64_t r, int e) {
-    return r < 0 ? error(e) : OpResult{r, 0, 0, {}};
-  }
+  // The result of a system call that has just returned r: errno is read here, after the
+  // call, never as a sibling argument (whose order of evaluation is unspecified).
+  static OpResult sys(int64_t r) { return r < 0 ? error(errno) : OpResult{r, 0, 0, {}}; }
+  static OpResult ok(int64_t r) { return OpResult{r, 0, 0, {}}; }
 };
 
 class OwnerExecutor {

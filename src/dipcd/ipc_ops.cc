@@ -64,7 +64,7 @@ OpResult do_get(const OwnedOp& op) {
     case Kind::kSem: r = sysv::semget(op.key, int(op.arg1), op.flags); break;
     case Kind::kShm: r = sysv::shmget(op.key, size_t(op.arg1), op.flags); break;
   }
-  return OpResult::of(r, errno);
+  return OpResult::sys(r);
 }
 
 OpResult do_msgsnd(const OwnedOp& op) {
@@ -74,7 +74,7 @@ OpResult do_msgsnd(const OwnedOp& op) {
   std::memcpy(buf.data() + sizeof(long), op.data.data(), op.data.size());
   if (OwnerExecutor::cancelled()) return OpResult::error(EINTR);
   long r = syscall(SYS_msgsnd, op.id, buf.data(), op.data.size(), op.flags);
-  return OpResult::of(r, errno);
+  return OpResult::sys(r);
 }
 
 OpResult do_msgrcv(const OwnedOp& op) {
@@ -98,7 +98,7 @@ OpResult do_msgctl(const OwnedOp& op) {
   int cmd = int(op.arg1);
   msqid_ds ds{};
   switch (cmd) {
-    case IPC_RMID: return OpResult::of(sysv::msgctl(op.id, IPC_RMID, nullptr), errno);
+    case IPC_RMID: return OpResult::sys(sysv::msgctl(op.id, IPC_RMID, nullptr));
     case IPC_STAT: {
       if (sysv::msgctl(op.id, IPC_STAT, &ds) < 0) return OpResult::error(errno);
       IpcStat s;
@@ -126,7 +126,7 @@ OpResult do_msgctl(const OwnedOp& op) {
       ds.msg_perm.gid = s.gid;
       ds.msg_perm.mode = (unsigned short)s.mode;
       ds.msg_qbytes = s.qbytes;
-      return OpResult::of(sysv::msgctl(op.id, IPC_SET, &ds), errno);
+      return OpResult::sys(sysv::msgctl(op.id, IPC_SET, &ds));
     }
   }
   return OpResult::error(EINVAL);
@@ -145,7 +145,7 @@ OpResult do_semop(const OwnedOp& op) {
   timespec ts{time_t(op.arg2), long(op.arg3)};
   if (OwnerExecutor::cancelled()) return OpResult::error(EINTR);
   long rc = syscall(SYS_semtimedop, op.id, sops.data(), n, op.flags & 1 ? &ts : nullptr);
-  return OpResult::of(rc, errno);
+  return OpResult::sys(rc);
 }
 
 OpResult do_semctl(const OwnedOp& op) {
@@ -156,12 +156,12 @@ OpResult do_semctl(const OwnedOp& op) {
     case GETPID:
     case GETNCNT:
     case GETZCNT:
-      return OpResult::of(sysv::semctl(op.id, num, cmd, nullptr), errno);
+      return OpResult::sys(sysv::semctl(op.id, num, cmd, nullptr));
     case SETVAL: {
       long v = long(int(op.arg3));  // union semun passed by value: the int in its low bits
-      return OpResult::of(syscall(SYS_semctl, op.id, num, SETVAL, v), errno);
+      return OpResult::sys(syscall(SYS_semctl, op.id, num, SETVAL, v));
     }
-    case IPC_RMID: return OpResult::of(sysv::semctl(op.id, 0, IPC_RMID, nullptr), errno);
+    case IPC_RMID: return OpResult::sys(sysv::semctl(op.id, 0, IPC_RMID, nullptr));
     case IPC_STAT:
     case GETALL: {
       semid_ds ds{};
@@ -194,7 +194,7 @@ OpResult do_semctl(const OwnedOp& op) {
       if (sysv::semctl(op.id, 0, IPC_STAT, &ds) < 0) return OpResult::error(errno);
       // The caller sent as many values as its placeholder has semaphores; they must match.
       if (vals.size() != ds.sem_nsems) return OpResult::error(EINVAL);
-      return OpResult::of(sysv::semctl(op.id, 0, SETALL, vals.data()), errno);
+      return OpResult::sys(sysv::semctl(op.id, 0, SETALL, vals.data()));
     }
     case IPC_SET: {
       IpcStat s;
@@ -203,7 +203,7 @@ OpResult do_semctl(const OwnedOp& op) {
       ds.sem_perm.uid = s.uid;
       ds.sem_perm.gid = s.gid;
       ds.sem_perm.mode = (unsigned short)s.mode;
-      return OpResult::of(sysv::semctl(op.id, 0, IPC_SET, &ds), errno);
+      return OpResult::sys(sysv::semctl(op.id, 0, IPC_SET, &ds));
     }
   }
   return OpResult::error(EINVAL);

@@ -310,7 +310,7 @@ void Node::local_get(const std::shared_ptr<LocalClient>& c, uint64_t reqid, Owne
               if (auto it = placeholder_by_key_.find(bykey); it != placeholder_by_key_.end()) {
                 auto& p = placeholders_[{uint8_t(op.kind), it->second}];
                 if (p.owner == owner && p.owner_id == owner_id)
-                  return finish(OpResult::of(it->second, 0));
+                  return finish(OpResult::ok(it->second));
                 drop_placeholder(op.kind, op.key);  // a stale one, of an object now gone
               }
               int id = create_placeholder(op.kind, op.key, info);
@@ -328,7 +328,7 @@ void Node::local_get(const std::shared_ptr<LocalClient>& c, uint64_t reqid, Owne
               placeholder_by_key_[bykey] = id;
               spdlog::info("placeholder {} key {} id {} for {}'s id {}", kind_name(op.kind),
                            op.key, id, owner, owner_id);
-              finish(OpResult::of(id, 0));
+              finish(OpResult::ok(id));
             });
   });
 }

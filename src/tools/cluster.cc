@@ -1036,7 +1036,6 @@ void BuildCluster(const Layout& l, const UpOptions& o, const ToolPaths& paths,
 }
 
 int CmdUp(const ToolPaths& paths, const UpOptions& o) {
-  auto deadline = Clock::now() + kUpTimeout;
   if (o.peer_timeout_ms <= o.heartbeat_ms) {
     throw Failure("--peer-timeout-ms (" + std::to_string(o.peer_timeout_ms) +
                   ") must be greater than --heartbeat-ms (" + std::to_string(o.heartbeat_ms) + ")");
@@ -1057,6 +1056,9 @@ int CmdUp(const ToolPaths& paths, const UpOptions& o) {
   l.nodes = o.nodes;
   l.netns = o.netns;
   DirLock lock(l.dir);
+  // The clock starts once the directory is ours: waiting for another command's lock is
+  // bounded separately.
+  auto deadline = Clock::now() + kUpTimeout;
   std::optional<Layout> old = LoadLayout(l.dir);
   for (int k : KnownNodes(l.dir, old)) {
     if (pid_t pid = RunningPid(l.dir, k)) {
