@@ -253,9 +253,7 @@ std::string RunDir(const std::string& dir, int k) { return NodeDir(dir, k) + "/r
 std::string LayoutPath(const std::string& dir) { return dir + "/cluster"; }
 
 // Short enough for /run/netns and for `ip`'s output: "dipc249-node16".
-std::string NetnsName(int id, int k) {
-  return "dipc" + std::to_string(id) + "-" + NodeName(k);
-}
+std::string NetnsName(int id, int k) { return "dipc" + std::to_string(id) + "-" + NodeName(k); }
 std::string HubName(int id) { return "dipc" + std::to_string(id) + "-hub"; }
 std::string NetnsPath(const std::string& name) { return std::string(kNetnsDir) + "/" + name; }
 
@@ -289,8 +287,8 @@ std::string ResolveDir(const std::string& given, bool create) {
         }
       }
     } catch (const Failure& f) {
-      throw Failure(std::string(f.what()) + "\n  choose another cluster directory with --dir DIR or $" +
-                    kDirEnv);
+      throw Failure(std::string(f.what()) +
+                    "\n  choose another cluster directory with --dir DIR or $" + kDirEnv);
     }
     if (access(dir.c_str(), W_OK) != 0) {
       throw Failure("cluster directory " + dir + " is not writable: " + ErrnoText(errno) +
@@ -346,17 +344,19 @@ std::optional<Layout> LoadLayout(const std::string& dir) {
     }
   }
   if (!have_nodes || !have_id) {
-    throw Failure(LayoutPath(dir) + " is damaged (needs nodes= and id=)\n  clean up with `dipc cluster down --dir " +
+    throw Failure(LayoutPath(dir) +
+                  " is damaged (needs nodes= and id=)\n  clean up with `dipc cluster down --dir " +
                   dir + "`, then start again with `dipc cluster up`");
   }
   return l;
 }
 
 void SaveLayout(const Layout& l) {
-  WriteFileAtomic(LayoutPath(l.dir),
-                  "# Written by `dipc cluster up`; read by `dipc cluster exec` and `down`.\n"
-                  "nodes=" + std::to_string(l.nodes) + "\nnetns=" + (l.netns ? "1" : "0") +
-                      "\nid=" + std::to_string(l.id) + "\n");
+  std::string text = "# Written by `dipc cluster up`; read by `dipc cluster exec` and `down`.\n";
+  text += "nodes=" + std::to_string(l.nodes) + "\n";
+  text += std::string("netns=") + (l.netns ? "1" : "0") + "\n";
+  text += "id=" + std::to_string(l.id) + "\n";
+  WriteFileAtomic(LayoutPath(l.dir), text);
 }
 
 // Node numbers that may own something in dir: those of the layout, plus any nodeK
@@ -397,7 +397,13 @@ class DirLock {
   explicit DirLock(const std::string& dir) {
     std::string path = dir + "/.lock";
     fd_ = open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
-    if (fd_ < 0) throw Failure("cannot open " + path + ": " + ErrnoText(errno));
+    if (fd_ < 0) {
+      int err = errno;
+      throw Failure("cannot open " + path + ": " + ErrnoText(err) +
+                    (err == EACCES || err == EPERM || err == EROFS
+                         ? "\n  dipc cluster needs root and a writable cluster directory"
+                         : ""));
+    }
     auto deadline = Clock::now() + kLockTimeout;
     bool told = false;
     while (flock(fd_, LOCK_EX | LOCK_NB) != 0) {
@@ -412,7 +418,8 @@ class DirLock {
                       "; wait for it to finish, then try again");
       }
       if (!told) {
-        std::fprintf(stderr, "dipc: waiting for another `dipc cluster` command on %s\n", dir.c_str());
+        std::fprintf(stderr, "dipc: waiting for another `dipc cluster` command on %s\n",
+                     dir.c_str());
         told = true;
       }
       std::this_thread::sleep_for(kPollInterval * 5);
@@ -609,7 +616,9 @@ void MakeIpcNamespace(const std::string& file) {
   while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
   }
   if (WIFEXITED(status) && WEXITSTATUS(status) == 0) return;
-  if (!WIFEXITED(status)) throw Failure("making an IPC namespace for " + file + ": helper " + DescribeStatus(status));
+  if (!WIFEXITED(status)) {
+    throw Failure("making an IPC namespace for " + file + ": helper " + DescribeStatus(status));
+  }
   int code = WEXITSTATUS(status);
   std::string step = code >= 128 ? "bind-mounting it on " + file : "unshare(CLONE_NEWIPC)";
   int err = code & 127;
@@ -671,8 +680,8 @@ class Ip {
     std::string output;
     int code = RunCommand(args, &output);
     if (code != 0) {
-      throw Failure("`" + JoinArgs(args) + "` failed (status " + std::to_string(code) + "): " +
-                    Trim(output));
+      throw Failure("`" + JoinArgs(args) + "` failed (status " + std::to_string(code) +
+                    "): " + Trim(output));
     }
   }
 
@@ -682,13 +691,14 @@ class Ip {
 
 // Hub namespace with a bridge; per node a namespace, a veth pair (nK on the bridge, eth0
 // in the node), the node's address, and loopback up.
-void MakeNetwork(const Layout& l, const Ip& ip) {
+void MakeNetwork(const Layout& l, const Ip& ip, const std::function<void()>& check) {
   std::string hub = HubName(l.id);
   ip({"netns", "add", hub});
   ip({"-n", hub, "link", "set", "lo", "up"});
   ip({"-n", hub, "link", "add", "br0", "type", "bridge"});
   ip({"-n", hub, "link", "set", "br0", "up"});
   for (int k = 1; k <= l.nodes; ++k) {
+    check();
     std::string ns = NetnsName(l.id, k);
     std::string port = "n" + std::to_string(k);
     ip({"netns", "add", ns});
@@ -729,7 +739,9 @@ std::vector<std::string> Teardown(const std::string& dir, const std::optional<La
     return alive;
   };
   auto wait_until = [&](Clock::time_point deadline) {
-    while (reap_and_count() > 0 && Clock::now() < deadline) std::this_thread::sleep_for(kPollInterval);
+    while (reap_and_count() > 0 && Clock::now() < deadline) {
+      std::this_thread::sleep_for(kPollInterval);
+    }
   };
   wait_until(Clock::now() + kStopTimeout);
   for (auto& [k, pid] : running) {
@@ -817,8 +829,8 @@ class InterruptGuard {
 };
 
 std::string ConfigText(const Layout& l, int k, const UpOptions& o, const std::string& referee) {
-  std::string c = "# Written by `dipc cluster up` for " + NodeName(k) + " of the local cluster in " +
-                  l.dir + ".\n";
+  std::string c = "# Written by `dipc cluster up` for " + NodeName(k) +
+                  " of the local cluster in " + l.dir + ".\n";
   c += "[node]\n";
   c += "name = " + TomlString(NodeName(k)) + "\n";
   c += "listen_address = " + TomlString(NodeAddress(l, k)) + "\n";
@@ -865,7 +877,8 @@ std::vector<std::string> DaemonEnvironment(const std::string& shim) {
         if (end == std::string::npos) end = list.size();
         std::string item = list.substr(start, end - start);
         start = end + 1;
-        bool is_shim = item == shim || (item.size() >= 10 && item.rfind("libdipc.so") == item.size() - 10);
+        bool is_shim =
+            item == shim || (item.size() >= 10 && item.rfind("libdipc.so") == item.size() - 10);
         if (item.empty() || is_shim) continue;
         kept += (kept.empty() ? "" : " ") + item;
       }
@@ -881,7 +894,7 @@ struct NodeRun {
   pid_t pid = 0;
   off_t log_offset = 0;
   int port = 0;
-  std::string port_text;  // the port file's content at the previous poll
+  std::string port_text;        // the port file's content at the previous poll
   Clock::time_point port_seen;  // when port_text was first read
   bool joined = false;
 };
@@ -946,8 +959,8 @@ Failure NodeFailure(const Layout& l, int k, const NodeRun& run, const std::strin
 // Polls the nodes in [first, last] until each satisfies `ready` (needs_join: its state
 // says joined; always: its port file holds the port). Throws on a dead daemon, a refusal,
 // an interrupt or the deadline.
-void WaitForNodes(const Layout& l, std::vector<NodeRun>& runs, int first, int last,
-                  bool needs_join, Clock::time_point deadline) {
+void WaitForNodes(const Layout& l, std::vector<NodeRun>& runs, int first, int last, bool needs_join,
+                  Clock::time_point deadline) {
   for (;;) {
     InterruptGuard::Check();
     bool all = true;
@@ -963,7 +976,9 @@ void WaitForNodes(const Layout& l, std::vector<NodeRun>& runs, int first, int la
       if (state.rfind("refused", 0) == 0) {
         std::string reason = Trim(state.substr(7));
         if (!reason.empty() && reason[0] == ':') reason = Trim(reason.substr(1));
-        throw NodeFailure(l, k, run, "was refused by the cluster: " + (reason.empty() ? "no reason given" : reason));
+        throw NodeFailure(
+            l, k, run,
+            "was refused by the cluster: " + (reason.empty() ? "no reason given" : reason));
       }
       if (run.port == 0 && ReadFile(RunDir(l.dir, k) + "/dipcd.port", &text)) {
         // dipcd writes the file once, but a read can catch it half written: trust a
@@ -987,9 +1002,10 @@ void WaitForNodes(const Layout& l, std::vector<NodeRun>& runs, int first, int la
         if (run.port != 0 && (run.joined || !needs_join)) continue;
         std::string text;
         std::string state = ReadFile(RunDir(l.dir, k) + "/state", &text) ? Trim(text) : "";
-        std::string what = run.port == 0 ? "did not write its port file (run/dipcd.port)"
-                                         : "did not join (state: " +
-                                               (state.empty() ? std::string("none yet") : state) + ")";
+        std::string what =
+            run.port == 0
+                ? "did not write its port file (run/dipcd.port)"
+                : "did not join (state: " + (state.empty() ? std::string("none yet") : state) + ")";
         throw NodeFailure(l, k, run,
                           what + " within " + std::to_string(kUpTimeout.count()) + " s of `up`");
       }
@@ -1002,7 +1018,8 @@ void WaitForNodes(const Layout& l, std::vector<NodeRun>& runs, int first, int la
 void PrepareNode(const Layout& l, int k, const UpOptions& o) {
   MakeDir(NodeDir(l.dir, k));
   MakeDir(RunDir(l.dir, k));
-  for (const char* f : {"state", "dipcd.port", "dipcd.sock"}) RemoveIfExists(RunDir(l.dir, k) + "/" + f);
+  for (const char* f : {"state", "dipcd.port", "dipcd.sock"})
+    RemoveIfExists(RunDir(l.dir, k) + "/" + f);
   RemoveIfExists(PidPath(l.dir, k));
   WriteFileAtomic(AllowPath(l.dir, k), AllowText(l, o));
   MakeIpcNamespace(IpcnsPath(l.dir, k));
@@ -1010,12 +1027,20 @@ void PrepareNode(const Layout& l, int k, const UpOptions& o) {
 
 void BuildCluster(const Layout& l, const UpOptions& o, const ToolPaths& paths,
                   const std::string& ip_binary, Clock::time_point deadline) {
-  for (int k = 1; k <= l.nodes; ++k) {
+  // Making namespaces is quick, but the whole of up is bounded, so check as it goes.
+  auto check = [&] {
     InterruptGuard::Check();
+    if (Clock::now() >= deadline) {
+      throw Failure("setting up the nodes took more than " + std::to_string(kUpTimeout.count()) +
+                    " s");
+    }
+  };
+  for (int k = 1; k <= l.nodes; ++k) {
+    check();
     PrepareNode(l, k, o);
   }
-  if (l.netns) MakeNetwork(l, Ip(ip_binary));
-  InterruptGuard::Check();
+  if (l.netns) MakeNetwork(l, Ip(ip_binary), check);
+  check();
 
   // node1 first: every other node's config names the referee's actual port.
   std::vector<NodeRun> runs(l.nodes + 1);
@@ -1041,14 +1066,16 @@ int CmdUp(const ToolPaths& paths, const UpOptions& o) {
                   ") must be greater than --heartbeat-ms (" + std::to_string(o.heartbeat_ms) + ")");
   }
   if (paths.dipcd.empty() || access(paths.dipcd.c_str(), X_OK) != 0) {
-    throw Failure("dipcd not found at " + (paths.dipcd.empty() ? std::string("(no path)") : paths.dipcd) +
-                  "\n  build it (cmake --build build) or install DIPC; dipc looks for it in ../sbin "
-                  "next to its own bin directory");
+    throw Failure(
+        "dipcd not found at " + (paths.dipcd.empty() ? std::string("(no path)") : paths.dipcd) +
+        "\n  build it (cmake --build build) or install DIPC; dipc looks for it in ../sbin "
+        "next to its own bin directory");
   }
   std::string ip_binary;
   if (o.netns) {
     ip_binary = FindIp();
-    if (ip_binary.empty()) throw Failure("--netns needs the `ip` command: apt-get install iproute2");
+    if (ip_binary.empty())
+      throw Failure("--netns needs the `ip` command: apt-get install iproute2");
   }
 
   Layout l;
@@ -1084,10 +1111,13 @@ int CmdUp(const ToolPaths& paths, const UpOptions& o) {
     if (std::string(f.what()).back() != '\n') std::fputc('\n', stderr);
     problems = Teardown(l.dir, l, nullptr);
     if (!problems.empty()) {
-      std::fprintf(stderr, "dipc cluster up: tearing down failed too:%s\n  see `dipc cluster down --dir %s`\n",
-                   JoinProblems(problems).c_str(), l.dir.c_str());
+      std::fprintf(
+          stderr,
+          "dipc cluster up: tearing down failed too:%s\n  see `dipc cluster down --dir %s`\n",
+          JoinProblems(problems).c_str(), l.dir.c_str());
     } else {
-      std::fprintf(stderr, "dipc cluster up: tore the cluster down; the logs are in %s/node*/dipcd.log\n",
+      std::fprintf(stderr,
+                   "dipc cluster up: tore the cluster down; the logs are in %s/node*/dipcd.log\n",
                    l.dir.c_str());
     }
     return f.code();
@@ -1135,7 +1165,8 @@ int CmdExec(const ToolPaths& paths, const ExecOptions& o) {
   std::string dir = ResolveDir(o.dir, false);
   std::optional<Layout> l = LoadLayout(dir);
   if (!l) {
-    throw Failure("no cluster in " + dir + "\n  start one with `dipc cluster up --nodes N --dir " + dir + "`");
+    throw Failure("no cluster in " + dir + "\n  start one with `dipc cluster up --nodes N --dir " +
+                  dir + "`");
   }
   std::optional<int> k = ParseNodeName(o.node, l->nodes);
   if (!k) {
@@ -1146,17 +1177,19 @@ int CmdExec(const ToolPaths& paths, const ExecOptions& o) {
                       "` and start it again with `dipc cluster up`";
   std::string ipcns = IpcnsPath(dir, *k);
   if (!IsNamespaceFile(ipcns)) {
-    throw Failure(NodeName(*k) + "'s IPC namespace (" + ipcns + ") is gone: the cluster is down or half made" +
-                  again);
+    throw Failure(NodeName(*k) + "'s IPC namespace (" + ipcns +
+                  ") is gone: the cluster is down or half made" + again);
   }
   std::string netns = l->netns ? NetnsPath(NetnsName(l->id, *k)) : "";
   if (!netns.empty() && !Exists(netns)) {
     throw Failure(NodeName(*k) + "'s network namespace (" + netns + ") is gone" + again);
   }
   if (paths.shim.empty() || access(paths.shim.c_str(), R_OK) != 0) {
-    throw Failure("the shim libdipc.so is not at " + (paths.shim.empty() ? std::string("(no path)") : paths.shim) +
-                  "\n  build it (cmake --build build) or install DIPC; dipc looks for it in ../lib next "
-                  "to its own bin directory");
+    throw Failure(
+        "the shim libdipc.so is not at " +
+        (paths.shim.empty() ? std::string("(no path)") : paths.shim) +
+        "\n  build it (cmake --build build) or install DIPC; dipc looks for it in ../lib next "
+        "to its own bin directory");
   }
   std::string rundir = RunDir(dir, *k);
   std::string preload = PreloadWithShim(paths.shim);
@@ -1246,8 +1279,8 @@ int CmdDown(const DownOptions& o) {
   if (!l && stopped == 0) {
     std::printf("no cluster in %s\n", dir.c_str());
   } else {
-    std::printf("cluster in %s is down (%d dipcd stopped); logs are in %s/node*/dipcd.log\n", dir.c_str(),
-                stopped, dir.c_str());
+    std::printf("cluster in %s is down (%d dipcd stopped); logs are in %s/node*/dipcd.log\n",
+                dir.c_str(), stopped, dir.c_str());
   }
   return 0;
 }
@@ -1276,8 +1309,8 @@ constexpr const char* kDirHelp =
 }  // namespace
 
 void add_cluster_commands(CLI::App& app, const ToolPaths& paths) {
-  CLI::App* cluster = app.add_subcommand(
-      "cluster", "Run a cluster of dipcd nodes on this machine: up, exec, down");
+  CLI::App* cluster =
+      app.add_subcommand("cluster", "Run a cluster of dipcd nodes on this machine: up, exec, down");
   cluster->require_subcommand(1);
   cluster->footer(
       "Each node is a dipcd in its own System V IPC namespace (and network namespace with\n"
@@ -1294,12 +1327,15 @@ void add_cluster_commands(CLI::App& app, const ToolPaths& paths) {
   up_cmd->add_flag("--netns", up->netns,
                    "Give each node its own network namespace and address 10.213.ID.K/24 on a "
                    "private bridge (ID comes from DIR)");
-  up_cmd->add_option("--heartbeat-ms", up->heartbeat_ms, "Heartbeat interval written to every node's config")
+  up_cmd
+      ->add_option("--heartbeat-ms", up->heartbeat_ms,
+                   "Heartbeat interval written to every node's config")
       ->type_name("MS")
       ->check(CLI::Range(1, 3600000).description(""))
       ->capture_default_str();
-  up_cmd->add_option("--peer-timeout-ms", up->peer_timeout_ms,
-                     "Silence after which a peer is declared dead, written to every node's config")
+  up_cmd
+      ->add_option("--peer-timeout-ms", up->peer_timeout_ms,
+                   "Silence after which a peer is declared dead, written to every node's config")
       ->type_name("MS")
       ->check(CLI::Range(1, 3600000).description(""))
       ->capture_default_str();
@@ -1328,8 +1364,8 @@ void add_cluster_commands(CLI::App& app, const ToolPaths& paths) {
   exec_cmd->callback([paths, exec] { Finish("exec", [&] { return CmdExec(paths, *exec); }); });
 
   auto down = std::make_shared<DownOptions>();
-  CLI::App* down_cmd = cluster->add_subcommand(
-      "down", "Stop every node, remove the namespaces, keep the logs");
+  CLI::App* down_cmd =
+      cluster->add_subcommand("down", "Stop every node, remove the namespaces, keep the logs");
   down_cmd->add_option("--dir", down->dir, kDirHelp)->type_name("DIR");
   down_cmd->footer(
       "SIGTERM to every dipcd, SIGKILL after 5 s; unmounts the IPC namespaces and deletes the\n"
