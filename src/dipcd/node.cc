@@ -21,7 +21,6 @@ using proto::Kind;
 using proto::Op;
 using proto::RegRecord;
 using proto::RegStatus;
-using Clock = std::chrono::steady_clock;
 
 namespace {
 
@@ -49,6 +48,35 @@ std::vector<uint8_t> reply_frame(uint64_t reqid, const OpResult& r) {
 std::vector<uint8_t> reg_frame(FrameType t, uint64_t reqid, const RegRecord& r) {
   return make_frame(t, reqid, r, kRegMax + r.holders.size());
 }
+
+std::vector<sembuf> decode_sops(const std::string& data) {
+  std::vector<sembuf> sops(data.size() / 6);
+  proto::Reader r(reinterpret_cast<const uint8_t*>(data.data()), data.size());
+  for (auto& s : sops) {
+    s.sem_num = r.u16();
+    s.sem_op = r.i16();
+    s.sem_flg = r.i16();
+  }
+  return sops;
+}
+
+std::string encode_sops(const std::vector<sembuf>& sops) {
+  std::string out(sops.size() * 6, '\0');
+  proto::Writer w(reinterpret_cast<uint8_t*>(out.data()), out.size());
+  for (auto& s : sops) {
+    w.u16(s.sem_num);
+    w.i16(s.sem_op);
+    w.i16(s.sem_flg);
+  }
+  return out;
+}
+
+bool has_undo(const std::vector<sembuf>& sops) {
+  for (auto& s : sops)
+    if (s.sem_flg & SEM_UNDO) return true;
+  return false;
+}
+
 
 }  // namespace
 
@@ -245,6 +273,7 @@ void Node::local_op(const std::shared_ptr<LocalClient>& c, uint64_t reqid,
   ObjKey k{uint8_t(op.kind), op.id};
   if (auto p = placeholders_.find(k); p != placeholders_.end()) {
     op.id = p->second.owner_id;
+    if (op.op == Op::kSemOp && has_undo(decode_sops(op.data))) watch_process(op.pid, p->second.owner);
     c->cancels[reqid] = forward(p->second.owner, "", 0, std::move(op), done);
   } else if (owned_.count(k)) {
     c->cancels[reqid] = execute(*who, std::move(op), done);
@@ -333,18 +362,90 @@ void Node::local_get(const std::shared_ptr<LocalClient>& c, uint64_t reqid, Owne
   });
 }
 
-std::function<void()> Node::execute(const Identity& who, OwnedOp op, OpDone done) {
+uint64_t Node::run_here(const Identity& who, OwnedOp op, const SemUndo::Proc& origin,
+                        OpDone done) {
   Kind kind = op.kind;
   int32_t id = op.id;
-  bool rmid = (op.op == Op::kMsgCtl || op.op == Op::kSemCtl || op.op == Op::kShmCtl) &&
-              op.arg1 == IPC_RMID;
-  uint64_t ticket = executor_.submit(
+  int cmd = int(op.arg1);
+  bool ctl = op.op == Op::kMsgCtl || op.op == Op::kSemCtl || op.op == Op::kShmCtl;
+  bool rmid = ctl && cmd == IPC_RMID;
+  bool setval = op.op == Op::kSemCtl && (cmd == SETVAL || cmd == SETALL);
+  int semnum = cmd == SETVAL ? int(op.arg2) : -1;
+  // SEM_UNDO for a process of another node is kept here, not in dipcd's kernel undo list.
+  std::vector<sembuf> undo_sops;
+  bool remote_caller = origin.first != cfg_.node_name;
+  if (op.op == Op::kSemOp && remote_caller) {
+    auto sops = decode_sops(op.data);
+    if (has_undo(sops)) {
+      if (!undo_.in_range(origin, id, sops)) {
+        asio::post(io_, [done] { done(OpResult::error(ERANGE)); });
+        return 0;
+      }
+      undo_sops = sops;
+      for (auto& s : sops) s.sem_flg &= short(~SEM_UNDO);
+      op.data = encode_sops(sops);
+    }
+  }
+  return executor_.submit(
       who, [op = std::move(op)] { return run_op(op); },
-      [this, kind, id, rmid, done = std::move(done)](OpResult r) {
-        if (rmid && r.ret == 0) object_removed(kind, id);
+      [this, kind, id, rmid, setval, semnum, origin, undo_sops = std::move(undo_sops),
+       done = std::move(done)](OpResult r) {
+        if (r.ret >= 0) {
+          if (rmid) {
+            if (kind == Kind::kSem) undo_.drop_set(id);
+            object_removed(kind, id);
+          }
+          if (setval) undo_.clear(id, semnum);
+          if (!undo_sops.empty()) {
+            undo_.record(origin, id, undo_sops);
+            // The process exited while its call was on its way: undo at once.
+            if (exited_.count(origin))
+              for (auto& a : undo_.take(origin)) apply_adjustment(a);
+          }
+        }
         done(std::move(r));
       });
+}
+
+std::function<void()> Node::execute(const Identity& who, OwnedOp op, OpDone done) {
+  SemUndo::Proc origin{cfg_.node_name, op.pid};
+  uint64_t ticket = run_here(who, std::move(op), origin, std::move(done));
   return [this, ticket] { executor_.cancel(ticket); };
+}
+
+void Node::watch_process(int32_t pid, const std::string& owner) {
+  auto& w = watches_[pid];
+  w.owners.insert(owner);
+  if (w.fd) return;
+  int fd = int(syscall(SYS_pidfd_open, pid, 0));
+  if (fd < 0) {
+    // Already gone: its adjustments are to be undone now.
+    spdlog::debug("pidfd_open({}): {}", pid, strerror(errno));
+    asio::post(io_, [this, pid] { process_exited({cfg_.node_name, pid}); });
+    return;
+  }
+  w.fd = std::make_unique<asio::posix::stream_descriptor>(io_, fd);
+  w.fd->async_wait(asio::posix::stream_descriptor::wait_read, [this, pid](std::error_code ec) {
+    if (!ec) process_exited({cfg_.node_name, pid});
+  });
+}
+
+// A process has exited: if it is ours, tell the owners that keep its adjustments; if it is
+// another node's, apply its adjustments here.
+void Node::process_exited(const SemUndo::Proc& p) {
+  if (p.first == cfg_.node_name) {
+    auto it = watches_.find(p.second);
+    if (it == watches_.end()) return;
+    auto owners = std::move(it->second.owners);
+    watches_.erase(it);
+    proto::ProcExit m{p.second};
+    for (auto& o : owners)
+      if (auto l = out_.find(o); l != out_.end())
+        l->second->send(make_frame(FrameType::kProcExit, 0, m, 16));
+    return;
+  }
+  exited_[p] = Clock::now();
+  for (auto& a : undo_.take(p)) apply_adjustment(a);
 }
 
 std::function<void()> Node::forward(const std::string& owner, const std::string& addr,
@@ -559,6 +660,11 @@ void Node::on_peer_frame(const std::shared_ptr<Link>& l, const Frame& f) {
   };
   switch (f.header.type) {
     case FrameType::kHeartbeat: return;
+    case FrameType::kProcExit: {
+      proto::ProcExit m;
+      if (!m.decode(r)) return bad("process exit notice");
+      return process_exited({l->name, m.pid});
+    }
     case FrameType::kOp: {
       proto::OpRequest req;
       if (!req.decode(r)) return bad("operation");
@@ -673,16 +779,8 @@ void Node::peer_op(const std::shared_ptr<Link>& l, uint64_t reqid, const proto::
     peer_running_.erase(key);
     answer(r);
   };
-  bool rmid = (op.op == Op::kMsgCtl || op.op == Op::kSemCtl || op.op == Op::kShmCtl) &&
-              op.arg1 == IPC_RMID;
-  Kind kind = op.kind;
-  int32_t id = op.id;
-  uint64_t ticket = executor_.submit(
-      *who, [op = std::move(op)] { return run_op(op); },
-      [this, kind, id, rmid, done](OpResult r) {
-        if (rmid && r.ret == 0) object_removed(kind, id);
-        done(std::move(r));
-      });
+  SemUndo::Proc origin{l->name, op.pid};
+  uint64_t ticket = run_here(*who, std::move(op), origin, done);
   if (ticket) peer_running_[key] = ticket;
 }
 
@@ -803,6 +901,7 @@ void Node::peer_dead(const std::string& name, const std::string& why) {
   for (auto& [k, p] : placeholders_)
     if (p.owner == name) gone.push_back({p.kind, p.key});
   for (auto& [kind, key] : gone) drop_placeholder(kind, key);
+  for (auto& a : undo_.take_node(name)) apply_adjustment(a);
   if (referee_) referee_->node_dead(name);
   for (auto& m : {&out_, &in_}) {
     if (auto it = m->find(name); it != m->end()) {
@@ -847,6 +946,7 @@ void Node::sweep() {
     if (!stat_object(Kind(k.first), k.second, info)) gone_owned.push_back({Kind(k.first), k.second});
   for (auto& [k, p] : placeholders_)
     if (!stat_object(p.kind, p.local_id, info)) gone_ph.push_back({p.kind, p.key});
+  std::erase_if(exited_, [](const auto& e) { return Clock::now() - e.second > std::chrono::minutes(1); });
   for (auto& [kind, id] : gone_owned) object_removed(kind, id);
   for (auto& [kind, key] : gone_ph) drop_placeholder(kind, key);
   sweep_timer_.expires_after(std::chrono::seconds(1));

@@ -32,11 +32,13 @@
 #include "dipcd/id_table.h"
 #include "dipcd/ipc_ops.h"
 #include "dipcd/referee.h"
+#include "dipcd/sem_undo.h"
 
 namespace dipc::daemon {
 
 struct Link;
 struct LocalClient;
+using Clock = std::chrono::steady_clock;
 
 class Node : public Referee::Outbox {
  public:
@@ -98,8 +100,13 @@ class Node : public Referee::Outbox {
   // Sends op to the owner node and runs done with its answer; returns a cancel function.
   std::function<void()> forward(const std::string& owner, const std::string& addr, uint16_t port,
                                 OwnedOp op, OpDone done);
-  // Runs op here (this node owns the object) as who; returns a cancel function.
+  // Runs op here (this node owns the object) as who, for process origin (node, pid);
+  // keeps the node's bookkeeping (removal, SEM_UNDO) in step. Returns the executor ticket.
+  uint64_t run_here(const Identity& who, OwnedOp op, const SemUndo::Proc& origin, OpDone done);
   std::function<void()> execute(const Identity& who, OwnedOp op, OpDone done);
+  // Holder side of SEM_UNDO: watch a local process that has adjustments at owner.
+  void watch_process(int32_t pid, const std::string& owner);
+  void process_exited(const SemUndo::Proc& p);
   void peer_op(const std::shared_ptr<Link>& l, uint64_t reqid, const proto::OpRequest& req);
   void object_removed(proto::Kind kind, int32_t id);
   void drop_placeholder(proto::Kind kind, int32_t key);
@@ -143,6 +150,13 @@ class Node : public Referee::Outbox {
   std::map<uint64_t, RemotePending> remote_pending_;  // ops we sent to owners
   std::map<uint64_t, RegDone> reg_pending_;            // referee calls in flight
   std::map<std::pair<Link*, uint64_t>, uint64_t> peer_running_;  // ops run for peers -> ticket
+  SemUndo undo_;
+  std::map<SemUndo::Proc, Clock::time_point> exited_;  // recently exited remote processes
+  struct ProcWatch {
+    std::unique_ptr<asio::posix::stream_descriptor> fd;  // a pidfd
+    std::set<std::string> owners;
+  };
+  std::map<int32_t, ProcWatch> watches_;
   bool stopping_ = false;
 };
 

@@ -45,6 +45,7 @@ enum class FrameType : uint16_t {
   kHello = 10,
   kHelloAck = 11,
   kHeartbeat = 12,
+  kProcExit = 13,  // a process of the sending node exited: apply its SEM_UNDO adjustments
   // Referee: name service and creation lock.
   kRegLookup = 20,
   kRegReply = 21,
@@ -289,6 +290,16 @@ struct RegRecord {
   std::string_view holders;   // kRegListReply: node names holding a placeholder, comma separated
   void encode(Writer& w) const;
   bool decode(Reader& r);
+};
+
+// kProcExit: the pid of a process of the sending node that has exited.
+struct ProcExit {
+  int32_t pid = 0;
+  void encode(Writer& w) const { w.i32(pid); }
+  bool decode(Reader& r) {
+    pid = r.i32();
+    return r.done() && pid > 0;
+  }
 };
 
 // kAdmin: a command from the dipc tool; kAdminReply: ret (0 ok, else an errno) and text.

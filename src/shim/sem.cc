@@ -216,7 +216,11 @@ DIPC_EXPORT int semctl(int semid, int semnum, int cmd, ...) {
   }
   uint32_t f = id_flags(Kind::kSem, semid);
   bool remote = (f & dipc::idtable::kFlagDistributed) && !(f & dipc::idtable::kFlagOwnedHere);
-  bool via_dipcd = (f != 0 && base == IPC_RMID) || (remote && answered_by_owner(base));
+  // IPC_RMID, SETVAL and SETALL on any distributed set go through dipcd: the cluster must
+  // hear of a removal, and setting a value clears the SEM_UNDO adjustments dipcd keeps for
+  // processes of other nodes, as the kernel does for local ones.
+  bool via_dipcd = (f != 0 && (base == IPC_RMID || base == SETVAL || base == SETALL)) ||
+                   (remote && answered_by_owner(base));
   if (__builtin_expect(!via_dipcd, 1)) return real().semctl(semid, semnum, cmd, arg);
   return remote_semctl(semid, semnum, base, arg);
 }

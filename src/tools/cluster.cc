@@ -714,19 +714,22 @@ void MakeNetwork(const Layout& l, const Ip& ip, const std::function<void()>& che
 // ---------------------------------------------------------------------------------------
 // Teardown, shared by `down` and by a failed `up`.
 
-// Stops every dipcd of the cluster in dir and removes the namespaces. Returns the
-// problems it could not fix (empty when all is clean).
+// Stops every dipcd of the cluster in dir and removes the namespaces. children are
+// daemons this process started and has not reaped (a failed up): they are stopped even if
+// they have not reached exec yet, when their command line does not show the config file.
+// Returns the problems it could not fix (empty when all is clean).
 std::vector<std::string> Teardown(const std::string& dir, const std::optional<Layout>& l,
-                                  int* stopped) {
+                                  int* stopped,
+                                  const std::vector<std::pair<int, pid_t>>& children = {}) {
   std::vector<std::string> problems;
   std::vector<int> nodes = KnownNodes(dir, l);
-  std::vector<std::pair<int, pid_t>> running;
+  std::vector<std::pair<int, pid_t>> running = children;
   for (int k : nodes) {
-    if (pid_t pid = RunningPid(dir, k)) {
-      running.emplace_back(k, pid);
-      kill(pid, SIGTERM);
-    }
+    bool known = false;
+    for (const auto& child : children) known = known || child.first == k;
+    if (pid_t pid = known ? 0 : RunningPid(dir, k)) running.emplace_back(k, pid);
   }
+  for (const auto& [k, pid] : running) kill(pid, SIGTERM);
   if (stopped != nullptr) *stopped = static_cast<int>(running.size());
 
   auto reap_and_count = [&running] {
@@ -897,12 +900,12 @@ struct NodeRun {
   std::string port_text;        // the port file's content at the previous poll
   Clock::time_point port_seen;  // when port_text was first read
   bool joined = false;
+  bool reaped = false;  // waited for: the pid may belong to someone else now
 };
 
 // Starts node k's dipcd detached (own session, stdin from /dev/null, output appended to
 // its log) inside the node's namespaces, and records its pid.
-NodeRun StartDaemon(const Layout& l, int k, const ToolPaths& paths) {
-  NodeRun run;
+void StartDaemon(const Layout& l, int k, const ToolPaths& paths, NodeRun& run) {
   std::time_t now = std::time(nullptr);
   char stamp[64];
   std::strftime(stamp, sizeof stamp, "%Y-%m-%d %H:%M:%S", std::localtime(&now));
@@ -948,7 +951,6 @@ NodeRun StartDaemon(const Layout& l, int k, const ToolPaths& paths) {
   }
   run.pid = pid;
   WriteFileAtomic(PidPath(l.dir, k), std::to_string(pid) + "\n");
-  return run;
 }
 
 Failure NodeFailure(const Layout& l, int k, const NodeRun& run, const std::string& reason) {
@@ -956,9 +958,9 @@ Failure NodeFailure(const Layout& l, int k, const NodeRun& run, const std::strin
                  LogTail(LogPath(l.dir, k), run.log_offset, kLogTailLines));
 }
 
-// Polls the nodes in [first, last] until each satisfies `ready` (needs_join: its state
-// says joined; always: its port file holds the port). Throws on a dead daemon, a refusal,
-// an interrupt or the deadline.
+// Polls the nodes in [first, last] until each has written its port file and, with
+// needs_join, says joined in its state file. Throws on a dead daemon (also one that was
+// ready and died while others were not yet), a refusal, an interrupt or the deadline.
 void WaitForNodes(const Layout& l, std::vector<NodeRun>& runs, int first, int last, bool needs_join,
                   Clock::time_point deadline) {
   for (;;) {
@@ -966,11 +968,12 @@ void WaitForNodes(const Layout& l, std::vector<NodeRun>& runs, int first, int la
     bool all = true;
     for (int k = first; k <= last; ++k) {
       NodeRun& run = runs[k];
-      if (run.port != 0 && (run.joined || !needs_join)) continue;
       int status = 0;
       if (waitpid(run.pid, &status, WNOHANG) == run.pid) {
+        run.reaped = true;
         throw NodeFailure(l, k, run, "failed: its dipcd " + DescribeStatus(status));
       }
+      if (run.port != 0 && (run.joined || !needs_join)) continue;
       std::string text;
       std::string state = ReadFile(RunDir(l.dir, k) + "/state", &text) ? Trim(text) : "";
       if (state.rfind("refused", 0) == 0) {
@@ -1018,15 +1021,18 @@ void WaitForNodes(const Layout& l, std::vector<NodeRun>& runs, int first, int la
 void PrepareNode(const Layout& l, int k, const UpOptions& o) {
   MakeDir(NodeDir(l.dir, k));
   MakeDir(RunDir(l.dir, k));
-  for (const char* f : {"state", "dipcd.port", "dipcd.sock"})
+  for (const char* f : {"state", "dipcd.port", "dipcd.sock"}) {
     RemoveIfExists(RunDir(l.dir, k) + "/" + f);
+  }
   RemoveIfExists(PidPath(l.dir, k));
   WriteFileAtomic(AllowPath(l.dir, k), AllowText(l, o));
   MakeIpcNamespace(IpcnsPath(l.dir, k));
 }
 
+// Fills runs (index = node number) as daemons start, so a failure can stop them.
 void BuildCluster(const Layout& l, const UpOptions& o, const ToolPaths& paths,
-                  const std::string& ip_binary, Clock::time_point deadline) {
+                  const std::string& ip_binary, Clock::time_point deadline,
+                  std::vector<NodeRun>& runs) {
   // Making namespaces is quick, but the whole of up is bounded, so check as it goes.
   auto check = [&] {
     InterruptGuard::Check();
@@ -1043,14 +1049,14 @@ void BuildCluster(const Layout& l, const UpOptions& o, const ToolPaths& paths,
   check();
 
   // node1 first: every other node's config names the referee's actual port.
-  std::vector<NodeRun> runs(l.nodes + 1);
+  runs.assign(l.nodes + 1, NodeRun{});
   WriteFileAtomic(ConfigPath(l.dir, 1), ConfigText(l, 1, o, ""));
-  runs[1] = StartDaemon(l, 1, paths);
+  StartDaemon(l, 1, paths, runs[1]);
   WaitForNodes(l, runs, 1, 1, false, deadline);
   std::string referee = NodeAddress(l, 1) + ":" + std::to_string(runs[1].port);
   for (int k = 2; k <= l.nodes; ++k) {
     WriteFileAtomic(ConfigPath(l.dir, k), ConfigText(l, k, o, referee));
-    runs[k] = StartDaemon(l, k, paths);
+    StartDaemon(l, k, paths, runs[k]);
   }
   WaitForNodes(l, runs, 1, l.nodes, true, deadline);
   for (int k = 1; k <= l.nodes; ++k) {
@@ -1074,8 +1080,9 @@ int CmdUp(const ToolPaths& paths, const UpOptions& o) {
   std::string ip_binary;
   if (o.netns) {
     ip_binary = FindIp();
-    if (ip_binary.empty())
+    if (ip_binary.empty()) {
       throw Failure("--netns needs the `ip` command: apt-get install iproute2");
+    }
   }
 
   Layout l;
@@ -1104,12 +1111,20 @@ int CmdUp(const ToolPaths& paths, const UpOptions& o) {
   SaveLayout(l);
 
   InterruptGuard guard;
+  std::vector<NodeRun> runs;
   try {
-    BuildCluster(l, o, paths, ip_binary, deadline);
-  } catch (const Failure& f) {
-    std::fprintf(stderr, "dipc cluster up: %s", f.what());
-    if (std::string(f.what()).back() != '\n') std::fputc('\n', stderr);
-    problems = Teardown(l.dir, l, nullptr);
+    BuildCluster(l, o, paths, ip_binary, deadline, runs);
+  } catch (const std::exception& e) {
+    // Anything that stops the build, expected or not, must not leave namespaces behind.
+    const auto* failure = dynamic_cast<const Failure*>(&e);
+    std::string message = e.what();
+    if (message.empty() || message.back() != '\n') message += '\n';
+    std::fprintf(stderr, "dipc cluster up: %s", message.c_str());
+    std::vector<std::pair<int, pid_t>> children;
+    for (int k = 1; k < static_cast<int>(runs.size()); ++k) {
+      if (runs[k].pid > 0 && !runs[k].reaped) children.emplace_back(k, runs[k].pid);
+    }
+    problems = Teardown(l.dir, l, nullptr, children);
     if (!problems.empty()) {
       std::fprintf(
           stderr,
@@ -1120,7 +1135,7 @@ int CmdUp(const ToolPaths& paths, const UpOptions& o) {
                    "dipc cluster up: tore the cluster down; the logs are in %s/node*/dipcd.log\n",
                    l.dir.c_str());
     }
-    return f.code();
+    return failure != nullptr ? failure->code() : 1;
   }
   return 0;
 }
@@ -1288,7 +1303,7 @@ int CmdDown(const DownOptions& o) {
 // ---------------------------------------------------------------------------------------
 // Command line.
 
-// Prints a Failure the same way for every subcommand and turns the result into the
+// Prints a failure the same way for every subcommand and turns the result into the
 // CLI11 convention: return on success, CLI::RuntimeError(code) otherwise.
 void Finish(const char* name, const std::function<int()>& body) {
   int code = 0;
@@ -1298,6 +1313,10 @@ void Finish(const char* name, const std::function<int()>& body) {
     std::fflush(stdout);
     std::fprintf(stderr, "dipc cluster %s: %s\n", name, f.what());
     code = f.code();
+  } catch (const std::exception& e) {
+    std::fflush(stdout);
+    std::fprintf(stderr, "dipc cluster %s: unexpected error: %s\n", name, e.what());
+    code = 1;
   }
   std::fflush(stdout);
   if (code != 0) throw CLI::RuntimeError(code);
@@ -1352,7 +1371,9 @@ void add_cluster_commands(CLI::App& app, const ToolPaths& paths) {
   auto exec = std::make_shared<ExecOptions>();
   CLI::App* exec_cmd = cluster->add_subcommand(
       "exec", "Run CMD inside a node: its IPC namespace (and network namespace), with the shim");
-  exec_cmd->add_option("NODE", exec->node, "Node name: node1..nodeN")->type_name("")->required();
+  exec_cmd->add_option("NODE", exec->node, "Node name: node1..nodeN (or just its number)")
+      ->type_name("")
+      ->required();
   exec_cmd->add_option("--dir", exec->dir, kDirHelp)->type_name("DIR");
   exec_cmd->add_option("CMD", exec->command, "Command and its arguments; put -- before it")
       ->type_name("")
