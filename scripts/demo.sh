@@ -27,6 +27,25 @@ wait "$h1"
 step "dipc ls after hello1 removed the queue"
 on node3 "$dipc" ls
 
+step "sem_mutex: node1, node2 and node3 each add 100 to a counter under one distributed lock"
+on node1 "$ex/sem_mutex" init
+on node1 "$ex/sem_mutex" run 100 & a=$!
+on node2 "$ex/sem_mutex" run 100 & b=$!
+on node3 "$ex/sem_mutex" run 100 & c=$!
+wait $a $b $c
+on node3 "$ex/sem_mutex" result
+on node2 "$dipc" ls
+on node1 "$ex/sem_mutex" rm
+
+step "sem_barrier: three processes on three nodes meet at a barrier"
+on node1 "$ex/sem_barrier" init 3
+on node2 "$ex/sem_barrier" wait node2 & a=$!
+on node3 "$ex/sem_barrier" wait node3 & b=$!
+sleep 1
+on node1 "$ex/sem_barrier" wait node1
+wait $a $b
+on node1 "$ex/sem_barrier" rm
+
 step "dipc status (on node2)"
 on node2 "$dipc" status
 step "done: the cluster is torn down on exit"

@@ -3,8 +3,8 @@
 # The queue lives on node1. A msgrcv blocked on node2 that gets SIGUSR1 (handler without
 # SA_RESTART) returns EINTR; the interrupted call leaves nothing behind at the owner: a
 # message sent afterwards stays queued and a new receiver on node2 gets it. Then a race:
-# 20 rounds in which a message is sent while the blocked receiver on node2 is signalled at
-# nearly the same moment (the delay varies); every round the receiver either gets a message
+# 30 rounds in which one process on node1 sends a message and signals the receiver blocked
+# on node2 microseconds apart (the order and gap vary); every round the receiver gets a message
 # or EINTR, and at the end messages sent = messages received + messages still queued, each
 # message exactly once (a message the owner took for an interrupted caller is delivered,
 # never dropped or duplicated). The same EINTR check is also made on the owner itself.
@@ -48,10 +48,16 @@ expect_eq "$(on node1 "$MW" count $K)" 1 "messages queued at the owner after the
 expect_eq "$(on node2 "$MW" recv $K 1 10)" "RECV 1 after-signal" "msgrcv on node2 after the EINTR"
 expect_eq "$(on node1 "$MW" count $K)" 0 "messages queued at the owner at the end of part 2"
 
-# 3. Race between a message and a signal, 20 rounds.
+# 3. Race between a message and a signal. Each round, msgwait sendsig on node1 (the owner)
+# sends a message and signals the receiver blocked on node2 from one process, microseconds
+# apart: the signal goes DELAY_US before (negative) or after the send, from 5 ms before to
+# 2 ms after, densest around 0, so that some rounds interrupt before the message exists,
+# some land while the owner is handing the message over, and some after it was delivered.
 K2=7201
 expect_eq "$(on node1 "$MW" mkq $K2 0666)" OK "msgget IPC_CREAT on node1 (race queue)"
-ROUNDS=20
+DELAYS_US=(-5000 -3000 -2000 -1500 -1000 -800 -600 -500 -400 -300 -250 -200 -150 -100 -75
+  -50 -25 0 25 50 75 100 150 200 300 400 600 800 1000 2000)
+ROUNDS=${#DELAYS_US[@]}
 sent=0
 intr=0
 texts=()
@@ -61,16 +67,11 @@ for i in $(seq 1 $ROUNDS); do
   rp=$BG_PID
   rout=$BG_OUT
   await_pid "$pf"
-  sleep 0.3 # blocked at the owner
-  bg_on node1 "$MW" send $K2 2 "r$i"
-  sp=$BG_PID
-  sout=$BG_OUT
-  sleep "$(printf '0.%03d' $(((i % 10) * 10)))" # 0..90 ms after starting the sender
-  signal_prog USR1 "$PROG_PID"
-
-  rc=0
-  bg_wait "$sp" 20 || rc=$?
-  expect_eq "$(cat "$sout")/$rc" "OK/0" "round $i: msgsnd of r$i on node1 (output/exit)"
+  sleep 0.3 # blocked at the owner (unless a message was left over from an earlier round)
+  delay_us=${DELAYS_US[$((i - 1))]}
+  r=$(on node1 "$MW" sendsig $K2 2 "r$i" "$PROG_PID" "$delay_us" 2>&1) ||
+    fail "round $i: msgwait sendsig on node1 failed: $r"
+  expect_eq "$r" OK "round $i: msgsnd of r$i on node1"
   sent=$((sent + 1))
   rc=0
   bg_wait "$rp" 20 || rc=$?
@@ -79,7 +80,7 @@ for i in $(seq 1 $ROUNDS); do
   case $r in
   "RECV 2 r"*) texts+=("${r#RECV 2 }") ;;
   EINTR) intr=$((intr + 1)) ;;
-  *) fail "round $i: receiver printed [$r], expected a message or EINTR" ;;
+  *) fail "round $i (signal ${delay_us} us after the send): receiver printed [$r], expected a message or EINTR" ;;
   esac
 done
 received=${#texts[@]}

@@ -18,6 +18,11 @@
  *                                 SIGUSR1 handler is installed, just before msgrcv.
  *   msgwait nbrecv Q TYPE         msgrcv with IPC_NOWAIT: "RECV TYPE TEXT" or ERRNO
  *   msgwait send Q TYPE TEXT      blocking msgsnd: OK or ERRNO
+ *   msgwait sendsig Q TYPE TEXT PID DELAY_US
+ *                                 msgsnd and SIGUSR1 to PID as close together as a test can
+ *                                 make them: DELAY_US >= 0 sends, waits DELAY_US and signals;
+ *                                 DELAY_US < 0 signals, waits -DELAY_US and sends. OK or the
+ *                                 msgsnd ERRNO (a PID that is already gone is no error).
  *   msgwait count Q               IPC_STAT: msg_qnum, or ERRNO
  *   msgwait rmid Q                IPC_RMID: OK or ERRNO
  *
@@ -94,6 +99,7 @@ static void usage(void) {
   fprintf(stderr,
           "usage: msgwait mkq KEY MODE | excl KEY [GO [READY]] | get KEY [MODE] | id KEY\n"
           "       | recv Q TYPE [TIMEOUT_S [PIDFILE]] | nbrecv Q TYPE | send Q TYPE TEXT\n"
+          "       | sendsig Q TYPE TEXT PID DELAY_US\n"
           "       | count Q | rmid Q        (Q is KEY or id:ID)\n");
   exit(2);
 }
@@ -233,6 +239,33 @@ int main(int argc, char** argv) {
     m.mtype = num(argv[3], 10);
     memcpy(m.mtext, argv[4], len);
     if (msgsnd(id, &m, len, 0) < 0) return result_errno(errno);
+    return result("OK");
+  }
+  if (strcmp(cmd, "sendsig") == 0 && argc == 7) {
+    static struct msgbuf_big m;
+    int id = queue(argv[2]);
+    if (id < 0) return 0;
+    size_t len = strlen(argv[4]);
+    if (len > MAXTEXT) usage();
+    m.mtype = num(argv[3], 10);
+    memcpy(m.mtext, argv[4], len);
+    pid_t pid = (pid_t)num(argv[5], 10);
+    long delay_us = num(argv[6], 10);
+    if (pid <= 0 || delay_us < -1000000 || delay_us > 1000000) usage();
+    struct timespec d = {labs(delay_us) / 1000000, labs(delay_us) % 1000000 * 1000};
+    int r, e = 0;
+    if (delay_us < 0) {
+      if (kill(pid, SIGUSR1) < 0 && errno != ESRCH) perror("msgwait: kill");
+      nanosleep(&d, NULL);
+      r = msgsnd(id, &m, len, 0);
+      e = errno;
+    } else {
+      r = msgsnd(id, &m, len, 0);
+      e = errno;
+      if (delay_us > 0) nanosleep(&d, NULL);
+      if (kill(pid, SIGUSR1) < 0 && errno != ESRCH) perror("msgwait: kill");
+    }
+    if (r < 0) return result_errno(e);
     return result("OK");
   }
   if (strcmp(cmd, "count") == 0 && argc == 3) {

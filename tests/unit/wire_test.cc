@@ -141,6 +141,7 @@ TEST(WireHeader, FrameTypeNumbersArePinned) {
   EXPECT_EQ(uint16_t(FrameType::kHello), 10);
   EXPECT_EQ(uint16_t(FrameType::kHelloAck), 11);
   EXPECT_EQ(uint16_t(FrameType::kHeartbeat), 12);
+  EXPECT_EQ(uint16_t(FrameType::kProcExit), 13);
   EXPECT_EQ(uint16_t(FrameType::kRegLookup), 20);
   EXPECT_EQ(uint16_t(FrameType::kRegReply), 21);
   EXPECT_EQ(uint16_t(FrameType::kRegCommit), 22);
@@ -153,7 +154,7 @@ TEST(WireHeader, FrameTypeNumbersArePinned) {
   EXPECT_EQ(uint16_t(FrameType::kAdminReply), 41);
   int known = 0;
   for (uint32_t t = 0; t <= 0xFFFF; ++t) known += is_known_frame_type(uint16_t(t));
-  EXPECT_EQ(known, 16);
+  EXPECT_EQ(known, 17);
 }
 
 // A valid header's bytes, to be damaged by the rejection tests.
@@ -207,7 +208,7 @@ TEST(WireHeader, RejectsBadVersion) {
 }
 
 TEST(WireHeader, RejectsUnknownType) {
-  for (uint16_t t : {0, 4, 9, 13, 19, 28, 39, 42, 0x0100, 0xFFFF}) {
+  for (uint16_t t : {0, 4, 9, 14, 19, 28, 39, 42, 0x0100, 0xFFFF}) {
     Bytes b = ValidHeader();
     b[6] = uint8_t(t >> 8);
     b[7] = uint8_t(t);
@@ -735,6 +736,28 @@ TEST(WireRegRecord, RecordsFollowEachOtherInAList) {
     EXPECT_EQ(m.owner_addr, "10.0.0.1");
   }
   EXPECT_TRUE(r.done());
+}
+
+// ---- ProcExit ------------------------------------------------------------------------------
+
+TEST(WireProcExit, EncodesExactBytesAndDecodesBack) {
+  ProcExit m;
+  m.pid = 0x01020304;
+  const Bytes expected = {0x01, 0x02, 0x03, 0x04};
+  EXPECT_EQ(Encode(m), expected);
+  ProcExit back;
+  ASSERT_TRUE(Decode(expected, back));
+  EXPECT_EQ(back.pid, 0x01020304);
+  ExpectEveryShortBufferFails(m, expected.size());
+}
+
+TEST(WireProcExit, Rejections) {
+  ExpectEveryTruncationRejected<ProcExit>({0, 0, 0, 1});
+  EXPECT_TRUE(Decodes<ProcExit>({0, 0, 0, 1}));
+  EXPECT_FALSE(Decodes<ProcExit>({0, 0, 0, 1, 0}));
+  EXPECT_FALSE(Decodes<ProcExit>({0, 0, 0, 0}));              // pid 0
+  EXPECT_FALSE(Decodes<ProcExit>({0xFF, 0xFF, 0xFF, 0xFF}));  // pid -1
+  EXPECT_FALSE(Decodes<ProcExit>({0x80, 0x00, 0x00, 0x00}));
 }
 
 // ---- Admin / AdminReply --------------------------------------------------------------------
