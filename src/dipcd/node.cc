@@ -809,6 +809,12 @@ std::shared_ptr<Link> Node::connect_to(const std::string& addr, uint16_t port) {
   links_.insert(l);
   std::error_code ec;
   auto ip = asio::ip::make_address(addr, ec);
+  if (ec) {
+    // A host name (the referee's address may be one): resolved here, once per connection.
+    asio::ip::tcp::resolver res(io_);
+    auto found = res.resolve(addr, std::to_string(port), ec);
+    if (!ec && !found.empty()) ip = found.begin()->endpoint().address();
+  }
   auto sock = std::make_shared<asio::ip::tcp::socket>(io_);
   auto fail = [this, l](const std::string& why) {
     spdlog::warn("cannot reach {}:{}: {}", l->address, l->port, why);
@@ -824,8 +830,7 @@ std::shared_ptr<Link> Node::connect_to(const std::string& addr, uint16_t port) {
     }
   };
   if (ec) {
-    // Host names are resolved here; a cluster normally uses addresses.
-    asio::post(io_, [fail, addr] { fail("not an IP address: " + addr); });
+    asio::post(io_, [fail, addr] { fail("cannot resolve " + addr); });
     return l;
   }
   l->timer.expires_after(cfg_.connect_timeout);
