@@ -29,9 +29,9 @@ void Check(bool ok, const char* what) {
 }
 
 bool Same(const OpRequest& a, const OpRequest& b) {
-  return a.kind == b.kind && a.op == b.op && a.id == b.id && a.key == b.key &&
-         a.flags == b.flags && a.arg1 == b.arg1 && a.arg2 == b.arg2 && a.arg3 == b.arg3 &&
-         a.user == b.user && a.pid == b.pid && a.data == b.data;
+  return a.kind == b.kind && a.op == b.op && a.id == b.id && a.key == b.key && a.flags == b.flags &&
+         a.arg1 == b.arg1 && a.arg2 == b.arg2 && a.arg3 == b.arg3 && a.user == b.user &&
+         a.pid == b.pid && a.data == b.data;
 }
 bool Same(const OpReply& a, const OpReply& b) {
   return a.ret == b.ret && a.err == b.err && a.aux == b.aux && a.data == b.data;
@@ -39,8 +39,8 @@ bool Same(const OpReply& a, const OpReply& b) {
 bool Same(const IpcStat& a, const IpcStat& b) {
   return a.key == b.key && a.uid == b.uid && a.gid == b.gid && a.cuid == b.cuid &&
          a.cgid == b.cgid && a.mode == b.mode && a.otime == b.otime && a.ctime == b.ctime &&
-         a.rtime == b.rtime && a.cbytes == b.cbytes && a.qnum == b.qnum &&
-         a.qbytes == b.qbytes && a.lspid == b.lspid && a.lrpid == b.lrpid;
+         a.rtime == b.rtime && a.cbytes == b.cbytes && a.qnum == b.qnum && a.qbytes == b.qbytes &&
+         a.lspid == b.lspid && a.lrpid == b.lrpid;
 }
 bool Same(const Hello& a, const Hello& b) {
   return a.version == b.version && a.node == b.node && a.listen_port == b.listen_port;

@@ -67,7 +67,7 @@ static const char* errname(int e) {
       {EBUSY, "EBUSY"},         {EEXIST, "EEXIST"},
       {EINVAL, "EINVAL"},       {ENOSPC, "ENOSPC"},
       {ERANGE, "ERANGE"},       {ENOSYS, "ENOSYS"},
-      {ENOMSG, "ENOMSG"},       {EIDRM, "EIDRM"},
+      {ENOMSG, "ENOMSG"},       {EIDRM, "EIDRM"}, {ECOMM, "ECOMM"}, {ENOLINK, "ENOLINK"},
       {EOVERFLOW, "EOVERFLOW"}, {ENOTSUP, "ENOTSUP"},
       {ENOTCONN, "ENOTCONN"},   {ECONNRESET, "ECONNRESET"},
       {ECONNREFUSED, "ECONNREFUSED"}, {ETIMEDOUT, "ETIMEDOUT"},

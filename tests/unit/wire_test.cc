@@ -53,8 +53,8 @@ template <class T>
 void ExpectEveryTruncationRejected(const Bytes& full) {
   for (size_t cut = 0; cut < full.size(); ++cut) {
     Bytes part(full.begin(), full.begin() + cut);
-    EXPECT_FALSE(Decodes<T>(part)) << "accepted a payload cut to " << cut << " of "
-                                   << full.size() << " bytes";
+    EXPECT_FALSE(Decodes<T>(part))
+        << "accepted a payload cut to " << cut << " of " << full.size() << " bytes";
   }
 }
 
@@ -159,8 +159,8 @@ TEST(WireHeader, FrameTypeNumbersArePinned) {
 
 // A valid header's bytes, to be damaged by the rejection tests.
 Bytes ValidHeader() {
-  return {0x44, 0x49, 0x50, 0x43, 0x00, 0x01, 0x00, 0x0A, 0, 0, 0, 0, 0, 0, 0, 0x05,
-          0x00, 0x00, 0x00, 0x10};
+  return {0x44, 0x49, 0x50, 0x43, 0x00, 0x01, 0x00, 0x0A, 0,    0,
+          0,    0,    0,    0,    0,    0x05, 0x00, 0x00, 0x00, 0x10};
 }
 
 HeaderError DecodeHeader(const Bytes& b) {
@@ -385,14 +385,14 @@ const Bytes kOpRequestHead = Concat({0x01, 0x02, 0, 0, 0, 1, 0, 0, 0, 2}, Bytes(
 TEST(WireOpRequest, RejectsOversizedLengths) {
   const Bytes pid = {0, 0, 0, 7};
   // At the caps: accepted.
-  EXPECT_TRUE(Decodes<OpRequest>(Concat(Concat(Concat(kOpRequestHead, Blob(kMaxName)), pid),
-                                        Blob(kMaxData))));
+  EXPECT_TRUE(Decodes<OpRequest>(
+      Concat(Concat(Concat(kOpRequestHead, Blob(kMaxName)), pid), Blob(kMaxData))));
   // User longer than kMaxName, though every byte is present.
-  EXPECT_FALSE(Decodes<OpRequest>(
-      Concat(Concat(Concat(kOpRequestHead, Blob(kMaxName + 1)), pid), Blob(0))));
+  EXPECT_FALSE(
+      Decodes<OpRequest>(Concat(Concat(Concat(kOpRequestHead, Blob(kMaxName + 1)), pid), Blob(0))));
   // Data longer than kMaxData, though every byte is present.
-  EXPECT_FALSE(Decodes<OpRequest>(
-      Concat(Concat(Concat(kOpRequestHead, Blob(0)), pid), Blob(kMaxData + 1))));
+  EXPECT_FALSE(
+      Decodes<OpRequest>(Concat(Concat(Concat(kOpRequestHead, Blob(0)), pid), Blob(kMaxData + 1))));
   // Lengths larger than what is left.
   Bytes b = Concat(Concat(Concat(kOpRequestHead, Blob(0)), pid), Blob(4));
   b.resize(b.size() - 1);
@@ -629,20 +629,20 @@ RegRecord SampleRegRecord() {
 }
 
 const Bytes kRegRecordBytes = {
-    0x01,                                                      // kind kMsg
-    0x00, 0x00, 0xAB, 0xCD,                                    // key
-    0x00, 0x00, 0x02, 0x00,                                    // flags IPC_CREAT
-    0x02,                                                      // status kExists
-    0x00, 0x00, 0x00, 0x00,                                    // err
-    0x00, 0x00, 0x00, 0x01, 'a',                               // owner
-    0x00, 0x00, 0x00, 0x08, '1',  '0',  '.', '0', '.', '0', '.', '1',  // owner_addr
-    0x1F, 0x90,                                                // owner_port 8080
-    0x00, 0x01, 0x00, 0x02,                                    // id
-    0x00, 0x00, 0x01, 0xA4,                                    // mode 0644
-    0x00, 0x00, 0x00, 0x00,                                    // uid
-    0x00, 0x00, 0x00, 0x05,                                    // gid
-    0x00, 0x00, 0x00, 0x01, 0x00, 0x00, 0x00, 0x00,            // size
-    0x00, 0x00, 0x00, 0x03, 'b',  ',',  'c',                   // holders
+    0x01,                                                                // kind kMsg
+    0x00, 0x00, 0xAB, 0xCD,                                              // key
+    0x00, 0x00, 0x02, 0x00,                                              // flags IPC_CREAT
+    0x02,                                                                // status kExists
+    0x00, 0x00, 0x00, 0x00,                                              // err
+    0x00, 0x00, 0x00, 0x01, 'a',                                         // owner
+    0x00, 0x00, 0x00, 0x08, '1',  '0',  '.',  '0',  '.', '0', '.', '1',  // owner_addr
+    0x1F, 0x90,                                                          // owner_port 8080
+    0x00, 0x01, 0x00, 0x02,                                              // id
+    0x00, 0x00, 0x01, 0xA4,                                              // mode 0644
+    0x00, 0x00, 0x00, 0x00,                                              // uid
+    0x00, 0x00, 0x00, 0x05,                                              // gid
+    0x00, 0x00, 0x00, 0x01, 0x00, 0x00, 0x00, 0x00,                      // size
+    0x00, 0x00, 0x00, 0x03, 'b',  ',',  'c',                             // holders
 };
 
 TEST(WireRegRecord, EncodesExactBytesAndDecodesBack) {
@@ -674,14 +674,14 @@ TEST(WireRegRecord, LookupHasNoStatus) {
   m.kind = Kind::kShm;
   m.key = 7;
   m.flags = 03600;  // IPC_CREAT|IPC_EXCL|0600
-  const Bytes expected = {0x03, 0, 0, 0, 7, 0, 0, 0x07, 0x80, 0x00, 0, 0, 0, 0,
-                          0,    0, 0, 0,    // owner
-                          0,    0, 0, 0,    // owner_addr
-                          0,    0,          // owner_port
-                          0,    0, 0, 0,    // id
-                          0,    0, 0, 0,    0, 0, 0, 0, 0, 0, 0, 0,  // mode uid gid
-                          0,    0, 0, 0,    0, 0, 0, 0,  // size
-                          0,    0, 0, 0};   // holders
+  const Bytes expected = {0x03, 0, 0, 0, 7, 0, 0, 0x07, 0x80, 0x00, 0, 0,
+                          0,    0, 0, 0, 0, 0,                             // owner
+                          0,    0, 0, 0,                                   // owner_addr
+                          0,    0,                                         // owner_port
+                          0,    0, 0, 0,                                   // id
+                          0,    0, 0, 0, 0, 0, 0, 0,    0,    0,    0, 0,  // mode uid gid
+                          0,    0, 0, 0, 0, 0, 0, 0,                       // size
+                          0,    0, 0, 0};                                  // holders
   EXPECT_EQ(Encode(m), expected);
   RegRecord back;
   ASSERT_TRUE(Decode(expected, back));
@@ -806,8 +806,8 @@ TEST(WireAdmin, Rejections) {
 }
 
 const Bytes kAdminReplyBytes = {
-    0x00, 0x00, 0x00, 0x01,                   // err EPERM
-    0x00, 0x00, 0x00, 0x03, 'o', 'k', '\n',   // text
+    0x00, 0x00, 0x00, 0x01,                  // err EPERM
+    0x00, 0x00, 0x00, 0x03, 'o', 'k', '\n',  // text
 };
 
 TEST(WireAdminReply, EncodesExactBytesAndDecodesBack) {
@@ -880,7 +880,7 @@ TEST(WireReader, FailureIsStickyAndReadsZero) {
   EXPECT_EQ(r.u16(), 0x0102);
   EXPECT_EQ(r.u16(), 0);  // one byte short
   EXPECT_FALSE(r.ok());
-  EXPECT_EQ(r.u8(), 0);   // would fit, but the reader has failed
+  EXPECT_EQ(r.u8(), 0);  // would fit, but the reader has failed
   EXPECT_EQ(r.remaining(), 0u);
   EXPECT_FALSE(r.done());
 }
