@@ -687,12 +687,12 @@ void Node::on_peer_frame(const std::shared_ptr<Link>& l, const Frame& f) {
     }
     case FrameType::kRegReply: {
       RegRecord rec;
-      if (!rec.decode(r)) return bad("referee reply");
+      if (!rec.decode(r) || !r.at_end()) return bad("referee reply");
       return on_reg_reply(f.header.request_id, rec);
     }
     case FrameType::kRegRemoved: {
       RegRecord rec;
-      if (!rec.decode(r)) return bad("removal notice");
+      if (!rec.decode(r) || !r.at_end()) return bad("removal notice");
       return drop_placeholder(rec.kind, rec.key);
     }
     case FrameType::kRegListReply: {
@@ -746,7 +746,7 @@ void Node::on_peer_frame(const std::shared_ptr<Link>& l, const Frame& f) {
         return;
       }
       RegRecord rec;
-      if (!rec.decode(r)) return bad("referee request");
+      if (!rec.decode(r) || !r.at_end()) return bad("referee request");
       switch (f.header.type) {
         case FrameType::kRegLookup:
           referee_->lookup(l->name, f.header.request_id, rec.kind, rec.key, rec.flags);

@@ -106,7 +106,7 @@ DIPC_EXPORT int msgctl(int msqid, int cmd, struct msqid_ds* buf) {
   if (r >= 0 && base == IPC_STAT) {
     IpcStat s;
     dipc::proto::Reader rd(out, rep.data_len);
-    if (!s.decode(rd)) {
+    if (!s.decode(rd) || !rd.at_end()) {
       errno = ECOMM;
       return -1;
     }

@@ -164,7 +164,7 @@ int remote_semctl(int semid, int semnum, int cmd, SemArg arg) {
     for (size_t i = 0; i < nsems && i * 2 < rep.data_len; ++i) arg.array[i] = rd.u16();
   } else if (cmd == IPC_STAT) {
     IpcStat s;
-    if (!s.decode(rd)) {
+    if (!s.decode(rd) || !rd.at_end()) {
       errno = ECOMM;
       return -1;
     }

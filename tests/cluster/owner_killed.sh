@@ -42,7 +42,7 @@ t0=$(now_ms)
 kill -KILL "$dpid"
 
 # Note when each receiver ends (bounded: 15 s, polled every 20 ms).
-for i in $(seq 1 750); do
+for _ in $(seq 1 750); do
   for n in node1 node3; do
     if [[ -z ${DONE_MS[$n]:-} ]] && ! bg_running "${PIDS[$n]}"; then
       DONE_MS[$n]=$(($(now_ms) - t0))

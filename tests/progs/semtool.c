@@ -38,6 +38,12 @@
  *                                   N times: P(sem 1); msgrcv any message from QKEY with
  *                                   IPC_NOWAIT (a full slot holds one); print its text on a
  *                                   line; V(sem 0). Then prints "DONE N".
+ *   semtool opsig S SEMNUM DELTA PID DELAY_US
+ *                                   one semop (no flags) and SIGUSR1 to PID as close together
+ *                                   as a test can make them: DELAY_US >= 0 operates, waits
+ *                                   DELAY_US and signals; DELAY_US < 0 signals, waits
+ *                                   -DELAY_US and operates. OK or the semop ERRNO (a PID that
+ *                                   is already gone is no error).
  *   semtool rmid S                  IPC_RMID: OK or ERRNO
  *
  * lock/produce/consume print "FAIL STEP ITERATION ERRNO" and exit 1 when a call fails.
@@ -59,6 +65,7 @@
 #include <sys/sem.h>
 #include <sys/stat.h>
 #include <sys/types.h>
+#include <time.h>
 #include <unistd.h>
 
 #define MAXSEMS 256
@@ -124,7 +131,7 @@ static void usage(void) {
           "       | ncnt S N | zcnt S N | op S N DELTA [FLAGS] | wait S N [TIMEOUT_S [PIDFILE]]\n"
           "       | hold S N PIDFILE [exit|TIMEOUT_S] | lock S QKEY COUNT [TIMEOUT_S]\n"
           "       | produce S QKEY PREFIX COUNT [TIMEOUT_S] | consume S QKEY COUNT [TIMEOUT_S]\n"
-          "       | rmid S        (S is KEY or id:ID)\n");
+          "       | opsig S N DELTA PID DELAY_US | rmid S        (S is KEY or id:ID)\n");
   exit(2);
 }
 
@@ -363,6 +370,28 @@ int main(int argc, char** argv) {
     }
     if ((id = set_of(argv[2])) < 0) return 0;
     if (one_op(id, semnum, delta, flags) < 0) return result_errno(errno);
+    return result("OK");
+  }
+  if (strcmp(cmd, "opsig") == 0 && argc == 7) {
+    int semnum = (int)num(argv[3]), delta = (int)num(argv[4]);
+    pid_t pid = (pid_t)num(argv[5]);
+    long delay_us = num(argv[6]);
+    if (pid <= 0 || delay_us < -1000000 || delay_us > 1000000) usage();
+    if ((id = set_of(argv[2])) < 0) return 0;
+    struct timespec d = {labs(delay_us) / 1000000, labs(delay_us) % 1000000 * 1000};
+    int r, e = 0;
+    if (delay_us < 0) {
+      if (kill(pid, SIGUSR1) < 0 && errno != ESRCH) perror("semtool: kill");
+      nanosleep(&d, NULL);
+      r = one_op(id, semnum, delta, 0);
+      e = errno;
+    } else {
+      r = one_op(id, semnum, delta, 0);
+      e = errno;
+      if (delay_us > 0) nanosleep(&d, NULL);
+      if (kill(pid, SIGUSR1) < 0 && errno != ESRCH) perror("semtool: kill");
+    }
+    if (r < 0) return result_errno(e);
     return result("OK");
   }
   if (strcmp(cmd, "wait") == 0 && argc >= 4 && argc <= 6) {

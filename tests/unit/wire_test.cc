@@ -159,8 +159,13 @@ TEST(WireHeader, FrameTypeNumbersArePinned) {
 
 // A valid header's bytes, to be damaged by the rejection tests.
 Bytes ValidHeader() {
-  return {0x44, 0x49, 0x50, 0x43, 0x00, 0x01, 0x00, 0x0A, 0,    0,
-          0,    0,    0,    0,    0,    0x05, 0x00, 0x00, 0x00, 0x10};
+  return {
+      0x44, 0x49, 0x50, 0x43,                          // magic
+      0x00, 0x01,                                      // version
+      0x00, 0x0A,                                      // kHello
+      0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x05,  // request id 5
+      0x00, 0x00, 0x00, 0x10,                          // length 16
+  };
 }
 
 HeaderError DecodeHeader(const Bytes& b) {
@@ -674,14 +679,22 @@ TEST(WireRegRecord, LookupHasNoStatus) {
   m.kind = Kind::kShm;
   m.key = 7;
   m.flags = 03600;  // IPC_CREAT|IPC_EXCL|0600
-  const Bytes expected = {0x03, 0, 0, 0, 7, 0, 0, 0x07, 0x80, 0x00, 0, 0,
-                          0,    0, 0, 0, 0, 0,                             // owner
-                          0,    0, 0, 0,                                   // owner_addr
-                          0,    0,                                         // owner_port
-                          0,    0, 0, 0,                                   // id
-                          0,    0, 0, 0, 0, 0, 0, 0,    0,    0,    0, 0,  // mode uid gid
-                          0,    0, 0, 0, 0, 0, 0, 0,                       // size
-                          0,    0, 0, 0};                                  // holders
+  const Bytes expected = {
+      0x03,                                            // kind kShm
+      0x00, 0x00, 0x00, 0x07,                          // key
+      0x00, 0x00, 0x07, 0x80,                          // flags
+      0x00,                                            // status: none
+      0x00, 0x00, 0x00, 0x00,                          // err
+      0x00, 0x00, 0x00, 0x00,                          // owner ""
+      0x00, 0x00, 0x00, 0x00,                          // owner_addr ""
+      0x00, 0x00,                                      // owner_port
+      0x00, 0x00, 0x00, 0x00,                          // id
+      0x00, 0x00, 0x00, 0x00,                          // mode
+      0x00, 0x00, 0x00, 0x00,                          // uid
+      0x00, 0x00, 0x00, 0x00,                          // gid
+      0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,  // size
+      0x00, 0x00, 0x00, 0x00,                          // holders ""
+  };
   EXPECT_EQ(Encode(m), expected);
   RegRecord back;
   ASSERT_TRUE(Decode(expected, back));

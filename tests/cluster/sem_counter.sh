@@ -1,0 +1,46 @@
+#!/usr/bin/env bash
+# sem_counter: mutual exclusion across three nodes with a distributed binary semaphore.
+# A set of one semaphore (value 1) is owned by node1; a distributed message queue owned by
+# node2 holds one message whose text is a counter. node1, node2 and node3 each run 200
+# iterations of "P (SEM_UNDO); take the counter message (IPC_NOWAIT: under the lock it must
+# be there); send counter+1; V" at the same time. Without mutual exclusion a loop would find
+# the queue empty or two loops would lose an increment; with it the final count is exactly
+# 600, the semaphore is back at 1 with no waiter, and the queue holds one message.
+set -euo pipefail
+# shellcheck source=lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+# shellcheck source=semlib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/semlib.sh"
+
+N=200
+NODES=(node1 node2 node3)
+cluster_up 3
+
+K=0x6501 # the mutex
+Q=0x6502 # the counter
+expect_eq "$(on node1 "$ST" mk $K 1 1)" OK "mutex $K created on node1 with value 1"
+expect_eq "$(on node2 "$MW" mkq $Q 0666)" OK "counter queue $Q created on node2"
+expect_eq "$(on node2 "$MW" send $Q 1 0)" OK "counter 0 sent"
+line=$(ls_lines node3 sem $((K))) || fail "key $K not listed by dipc ls"
+expect_eq "$(ls_owner "$line")" node1 "owner of the mutex in dipc ls [$line]"
+
+declare -A PIDS OUTS
+t0=$(now_ms)
+for n in "${NODES[@]}"; do
+  bg_on_t 150 "$n" "$ST" lock $K $Q $N 140
+  PIDS[$n]=$BG_PID
+  OUTS[$n]=$BG_OUT
+done
+for n in "${NODES[@]}"; do
+  rc=0
+  bg_wait "${PIDS[$n]}" 150 || rc=$?
+  expect_eq "$(cat "${OUTS[$n]}")" "DONE $N" "lock loop on $n (exit $rc)"
+  expect_eq "$rc" 0 "exit status of the lock loop on $n"
+done
+log "3 x $N locked increments in $(($(now_ms) - t0)) ms"
+
+expect_eq "$(on node3 "$MW" count $Q)" 1 "messages in the counter queue"
+expect_eq "$(on node1 "$MW" nbrecv $Q 1)" "RECV 1 $((3 * N))" "final count"
+expect_val node1 $K 0 1 "mutex value at the end (owner)"
+expect_val node2 $K 0 1 "mutex value at the end (from node2)"
+expect_eq "$(on node3 "$ST" ncnt $K 0)" 0 "waiters on the mutex at the end"

@@ -1,0 +1,123 @@
+# shellcheck shell=bash disable=SC2034  # variables here are used by the scripts that source it
+# tests/cluster/semlib.sh: helpers for the semaphore scenarios (tests/cluster/sem_*.sh).
+# Source it after lib.sh:
+#
+#   source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+#   source "$(dirname "${BASH_SOURCE[0]}")/semlib.sh"
+#
+#   ST, MW                    tests/progs/semtool and msgwait.
+#   bg_on_t SECS NODE CMD...  bg_on with a bound of SECS seconds instead of 30 (for long
+#                             loops); sets BG_PID, BG_OUT, BG_ERR like bg_on.
+#   await_prog PIDFILE [T]    waits (bounded) for a pid file written by semtool and sets
+#                             PROG_PID; the pid is checked against the process's command line
+#                             (which names the pid file); empty when that process has ended.
+#   signal_prog SIG PID       kill -SIG PID, only if PID still runs semtool or msgwait.
+#   expect_val NODE S SEMNUM VAL WHAT   semtool getval on NODE must print VAL.
+#   val_is NODE S SEMNUM VAL  predicate for wait_for.
+#   ms_until_done PID T_MS T0 wait (bounded by T_MS, polled every 20 ms) for the bg_on job PID
+#                             to end; prints the milliseconds from T0 (a now_ms value) to its
+#                             end, or nothing when it still runs.
+#   dipcd_pid NODE            pid of NODE's dipcd (from DIR/NODE/dipcd.pid, checked running).
+# Every loop here is bounded in count and in time.
+#
+# CMake turns every tests/cluster/*.sh but lib.sh into a test, so this file is also ctest's
+# cluster.semlib: run directly ("bash semlib.sh") it checks, on plain Linux (one private IPC
+# namespace, no DIPC), the semtool loops the scenarios rely on: three concurrent "lock"
+# loops count to exactly 600, and two producers and a consumer pass 300 unique items.
+
+if [[ "${BASH_SOURCE[0]}" == "$0" ]]; then
+  set -euo pipefail
+  # shellcheck source=lib.sh
+  source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+  _SEMLIB_SELFTEST=1
+fi
+
+ST=$PROGS/semtool
+MW=$PROGS/msgwait
+[[ -x "$ST" && -x "$PROGS/semsem" ]] ||
+  fail "$ST or $PROGS/semsem is missing: build first (DIPC_BUILD=$DIPC_BUILD)"
+
+bg_on_t() {
+  local secs=$1 node=$2
+  shift 2
+  _BG_N=$((_BG_N + 1))
+  BG_OUT=$SCRATCH/bg$_BG_N.out
+  BG_ERR=$SCRATCH/bg$_BG_N.err
+  printf '%s %s\n' "$node" "$*" >"$SCRATCH/bg$_BG_N.cmd"
+  timeout "$secs" "$DIPC" cluster exec "$node" --dir "$DIR" -- "$@" </dev/null >"$BG_OUT" \
+    2>"$BG_ERR" &
+  BG_PID=$!
+  _BG_PIDS+=("$BG_PID")
+}
+
+await_prog() {
+  local f=$1 t=${2:-15} pid
+  PROG_PID=""
+  wait_for "[[ -s '$f' ]]" "$t" || fail "no pid file $f after ${t}s"
+  pid=$(tr -dc '0-9' <"$f")
+  if [[ -n "$pid" && -r /proc/$pid/cmdline ]] &&
+    tr '\0' ' ' <"/proc/$pid/cmdline" | grep -qF -- "$f"; then
+    PROG_PID=$pid
+  fi
+  return 0
+}
+
+signal_prog() {
+  local sig=$1 pid=$2
+  [[ -n "$pid" ]] || return 0
+  if [[ -r /proc/$pid/cmdline ]] && tr '\0' ' ' <"/proc/$pid/cmdline" | grep -qE 'semtool|msgwait'; then
+    kill -s "$sig" "$pid" 2>/dev/null || true
+  fi
+}
+
+expect_val() {
+  local node=$1 s=$2 n=$3 val=$4 what=$5
+  expect_eq "$(on "$node" "$ST" getval "$s" "$n")" "$val" "$what"
+}
+
+val_is() {
+  [[ "$(on "$1" "$ST" getval "$2" "$3" 2>/dev/null)" == "$4" ]]
+}
+
+ms_until_done() {
+  local pid=$1 t=$2 t0=$3 i
+  for i in $(seq 1 $((t / 20 + 1))); do
+    if ! bg_running "$pid"; then
+      echo $(($(now_ms) - t0))
+      return 0
+    fi
+    (($(now_ms) - t0 > t)) && break
+    sleep 0.02
+  done
+  bg_running "$pid" || echo $(($(now_ms) - t0))
+  return 0
+}
+
+dipcd_pid() {
+  local pid
+  pid=$(tr -dc '0-9' <"$DIR/$1/dipcd.pid")
+  [[ -n "$pid" && -d /proc/$pid ]] || fail "$1's dipcd (pid file: [$pid]) is not running"
+  echo "$pid"
+}
+
+if [[ -n ${_SEMLIB_SELFTEST:-} ]]; then
+  out=$(plain bash -c '
+    ST=$1 MW=$2 S=$3
+    "$ST" mk 0x5e01 1 1 && "$MW" mkq 0x5e02 0666 && "$MW" send 0x5e02 1 0 || exit 1
+    for i in 1 2 3; do "$ST" lock 0x5e01 0x5e02 200 25 >"$S/lock.$i" & done
+    wait
+    cat "$S"/lock.*
+    "$MW" nbrecv 0x5e02 1
+    "$ST" mk 0x5e03 2 0 && "$ST" setval 0x5e03 0 4 && "$MW" mkq 0x5e04 0666 || exit 1
+    "$ST" produce 0x5e03 0x5e04 a 150 25 >"$S/prod.a" &
+    "$ST" produce 0x5e03 0x5e04 b 150 25 >"$S/prod.b" &
+    "$ST" consume 0x5e03 0x5e04 300 25 >"$S/cons"
+    wait
+    cat "$S/prod.a" "$S/prod.b"
+    tail -n 1 "$S/cons"
+    grep -v DONE "$S/cons" | sort | uniq | wc -l
+    "$ST" getall 0x5e03' sh "$ST" "$MW" "$SCRATCH" 2>&1) || fail "plain Linux run failed: $out"
+  expect_eq "$(tr '\n' ' ' <<<"$out")" \
+    "OK OK OK DONE 200 DONE 200 DONE 200 RECV 1 600 OK OK OK DONE 150 DONE 150 DONE 300 300 4,0 " \
+    "semtool loops on plain Linux"
+fi
