@@ -1,0 +1,45 @@
+#!/usr/bin/env bash
+# cli: the command line says what it does and what went wrong.
+#  - --help on dipc, each subcommand and dipcd exits 0 and describes the command;
+#  - dipcd --check reports a configuration error with file and line, exit status 2;
+#  - dipc ls/status without a dipcd say so and what to do, exit status 1;
+#  - dipc run preloads the shim (a program sees it in LD_PRELOAD).
+set -euo pipefail
+# shellcheck source=lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+DIPCD=$DIPC_BUILD/sbin/dipcd
+
+for sub in "" run ls rm status cluster "cluster up" "cluster exec" "cluster down"; do
+  # shellcheck disable=SC2086  # the subcommand words split on purpose
+  out=$("$DIPC" $sub --help 2>&1) || fail "dipc $sub --help exited non-zero: $out"
+  grep -qi "usage" <<<"$out" || fail "dipc $sub --help prints no usage: $out"
+done
+"$DIPC" cluster up --help | grep -q -- "--netns" || fail "cluster up --help does not mention --netns"
+"$DIPCD" --help | grep -q -- "--config" || fail "dipcd --help does not mention --config"
+
+cfg=$SCRATCH/bad.conf
+printf '[node]\nname = "n1"\nlisten_prot = 7710\n' >"$cfg"
+rc=0
+out=$("$DIPCD" --check --config "$cfg" 2>&1) || rc=$?
+expect_eq "$rc" 2 "dipcd exit status on a bad configuration"
+grep -q "bad.conf:3:" <<<"$out" || fail "error does not name file and line: $out"
+grep -q "listen_prot" <<<"$out" || fail "error does not name the key: $out"
+
+printf '[node]\nname = "n1"\nrun_dir = "%s"\n[referee]\nenabled = true\n[security]\nallow_file = "%s"\n' \
+  "$SCRATCH/run" "$SCRATCH/allow" >"$cfg"
+printf '127.0.0.1\n10.0.0.0/33\n' >"$SCRATCH/allow"
+rc=0
+out=$("$DIPCD" --check --config "$cfg" 2>&1) || rc=$?
+expect_eq "$rc" 2 "dipcd exit status on a bad allow file"
+grep -q "allow:2:" <<<"$out" || fail "allow file error does not name file and line: $out"
+
+printf '127.0.0.1\n' >"$SCRATCH/allow"
+"$DIPCD" --check --config "$cfg" >/dev/null || fail "dipcd --check rejects a valid configuration"
+
+rc=0
+out=$(DIPC_RUNDIR=$SCRATCH/nowhere "$DIPC" ls 2>&1) || rc=$?
+expect_eq "$rc" 1 "dipc ls without dipcd"
+grep -q "is dipcd running" <<<"$out" || fail "dipc ls without dipcd does not say what to do: $out"
+
+out=$("$DIPC" run -- sh -c 'echo "$LD_PRELOAD"')
+grep -q "libdipc.so" <<<"$out" || fail "dipc run does not preload the shim: $out"
