@@ -84,6 +84,12 @@ void OwnerExecutor::shutdown() {
   all_.clear();
 }
 
+OpResult OwnerExecutor::run_as(const Identity& who, const Work& work) {
+  OpResult result = (who.uid == 0 || become(who)) ? work() : OpResult::error(EACCES);
+  become_root();
+  return result;
+}
+
 bool OwnerExecutor::cancelled() { return t_cancel != nullptr && t_cancel->load(); }
 
 uint64_t OwnerExecutor::submit(const Identity& who, Work work, Done done) {
@@ -162,13 +168,7 @@ void OwnerExecutor::worker_loop(Worker* w) {
       w->work = nullptr;
       w->active = true;
     }
-    OpResult result;
-    if (who.uid == 0 || become(who)) {
-      result = work();
-    } else {
-      result = OpResult::error(EACCES);
-    }
-    become_root();
+    OpResult result = run_as(who, work);
     w->active = false;
     // The worker becomes idle only on the io thread, after its ticket is gone, so that a
     // late cancel of this ticket can never signal the worker's next call.

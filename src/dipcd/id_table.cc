@@ -22,8 +22,11 @@ bool IdTableWriter::open(const std::string& run_dir, std::string& err) {
     return false;
   }
   fchmod(fd, 0644);
-  // Truncating to zero and back clears every entry in place for existing mappings too.
-  if (ftruncate(fd, 0) != 0 || ftruncate(fd, off_t(idtable::kFileSize)) != 0) {
+  // Never shrink a table that processes may have mapped (they would fault): give it its
+  // size if it has none, then clear the entries in place.
+  struct stat st;
+  if (fstat(fd, &st) != 0 ||
+      (size_t(st.st_size) != idtable::kFileSize && ftruncate(fd, off_t(idtable::kFileSize)) != 0)) {
     err = path + ": " + strerror(errno);
     ::close(fd);
     return false;
@@ -34,13 +37,21 @@ bool IdTableWriter::open(const std::string& run_dir, std::string& err) {
     err = path + ": mmap: " + strerror(errno);
     return false;
   }
+  map_ = p;
+  slots_ = reinterpret_cast<std::atomic<uint64_t>*>(static_cast<char*>(p) + sizeof(idtable::Header));
+  clear_all();
   auto* h = static_cast<idtable::Header*>(p);
   h->slots = idtable::kSlots;
   std::atomic_thread_fence(std::memory_order_release);
   h->magic = idtable::kMagic;
-  map_ = p;
-  slots_ = reinterpret_cast<std::atomic<uint64_t>*>(static_cast<char*>(p) + sizeof(idtable::Header));
   return true;
+}
+
+void IdTableWriter::clear_all() {
+  if (!slots_) return;
+  for (size_t i = 0; i < 3 * size_t(idtable::kSlots); ++i)
+    slots_[i].store(0, std::memory_order_relaxed);
+  std::atomic_thread_fence(std::memory_order_release);
 }
 
 bool IdTableWriter::set(proto::Kind kind, int32_t id, uint32_t flags) {

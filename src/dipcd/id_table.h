@@ -1,5 +1,5 @@
 // IdTableWriter: dipcd's side of the distributed-id table (layout in proto/id_table.h).
-// The file is cleared and reused, never replaced, so processes that mapped it before a
+// The file is cleared in place and reused, never replaced or shrunk, so processes that mapped it before a
 // restart of dipcd keep seeing the live table. Thread safety: io thread only.
 #pragma once
 
@@ -20,6 +20,8 @@ class IdTableWriter {
   // Returns false when the slot holds another live id (only on kernels with a larger IPCMNI).
   bool set(proto::Kind kind, int32_t id, uint32_t flags);
   void clear(proto::Kind kind, int32_t id);
+  // Every entry: on a clean shutdown, so that no process takes its ids for distributed.
+  void clear_all();
 
  private:
   std::atomic<uint64_t>* slots_ = nullptr;

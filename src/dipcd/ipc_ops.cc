@@ -224,6 +224,31 @@ OpResult run_op(const OwnedOp& op) {
   return OpResult::error(EINVAL);
 }
 
+bool may_block(const OwnedOp& op) {
+  return op.op == Op::kMsgSnd || op.op == Op::kMsgRcv || op.op == Op::kSemOp;
+}
+
+OwnedOp nowait_variant(const OwnedOp& op) {
+  OwnedOp o = op;
+  if (op.op == Op::kSemOp) {
+    // Every sembuf gets IPC_NOWAIT; its flags are the last 2 of each 6 bytes.
+    for (size_t i = 4; i + 1 < o.data.size(); i += 6) o.data[i] |= char((IPC_NOWAIT >> 8) & 0xff);
+  } else {
+    o.flags |= IPC_NOWAIT;
+  }
+  return o;
+}
+
+bool would_block(const OwnedOp& original, const OpResult& r) {
+  if (r.ret >= 0) return false;
+  switch (original.op) {
+    case Op::kMsgSnd: return r.err == EAGAIN && !(original.flags & IPC_NOWAIT);
+    case Op::kMsgRcv: return r.err == ENOMSG && !(original.flags & IPC_NOWAIT);
+    case Op::kSemOp: return r.err == EAGAIN;  // some op may wait; the worker decides
+    default: return false;
+  }
+}
+
 bool stat_object(Kind kind, int id, ObjectInfo& out) {
   switch (kind) {
     case Kind::kMsg: {

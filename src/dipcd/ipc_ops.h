@@ -48,6 +48,12 @@ struct OwnedOp {
 // Performs op on the real object (op.id is this node's id) as the current thread's identity.
 OpResult run_op(const OwnedOp& op);
 
+// For a call that may block (msgsnd, msgrcv, semop): the same call with IPC_NOWAIT, to try
+// on the io thread first. would_block(result) says the real call must wait on a worker.
+bool may_block(const OwnedOp& op);
+OwnedOp nowait_variant(const OwnedOp& op);
+bool would_block(const OwnedOp& original, const OpResult& r);
+
 // Reads mode, uid, gid and size (nsems, bytes) of a local object; false if it is gone.
 struct ObjectInfo {
   uint32_t mode = 0, uid = 0, gid = 0;

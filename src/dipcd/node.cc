@@ -152,6 +152,7 @@ void Node::shutdown() {
   for (auto& l : links)
     if (l->conn) l->conn->close("shutting down");
   executor_.shutdown();
+  ids_.clear_all();
   ::unlink((cfg_.run_dir + "/dipcd.sock").c_str());
   write_state("stopped");
 }
@@ -386,25 +387,34 @@ uint64_t Node::run_here(const Identity& who, OwnedOp op, const SemUndo::Proc& or
       op.data = encode_sops(sops);
     }
   }
-  return executor_.submit(
-      who, [op = std::move(op)] { return run_op(op); },
-      [this, kind, id, rmid, setval, semnum, origin, undo_sops = std::move(undo_sops),
-       done = std::move(done)](OpResult r) {
-        if (r.ret >= 0) {
-          if (rmid) {
-            if (kind == Kind::kSem) undo_.drop_set(id);
-            object_removed(kind, id);
-          }
-          if (setval) undo_.clear(id, semnum);
-          if (!undo_sops.empty()) {
-            undo_.record(origin, id, undo_sops);
-            // The process exited while its call was on its way: undo at once.
-            if (exited_.count(origin))
-              for (auto& a : undo_.take(origin)) apply_adjustment(a);
-          }
-        }
-        done(std::move(r));
-      });
+  auto finish = [this, kind, id, rmid, setval, semnum, origin, undo_sops = std::move(undo_sops),
+                 done = std::move(done)](OpResult r) {
+    if (r.ret >= 0) {
+      if (rmid) {
+        if (kind == Kind::kSem) undo_.drop_set(id);
+        object_removed(kind, id);
+      }
+      if (setval) undo_.clear(id, semnum);
+      if (!undo_sops.empty()) {
+        undo_.record(origin, id, undo_sops);
+        // The process exited while its call was on its way: undo at once.
+        if (exited_.count(origin))
+          for (auto& a : undo_.take(origin)) apply_adjustment(a);
+      }
+    }
+    done(std::move(r));
+  };
+  // A call that can complete at once is made right here, saving two thread hand-offs; only
+  // one that has to wait goes to a worker.
+  if (may_block(op)) {
+    OwnedOp quick = nowait_variant(op);
+    OpResult r = OwnerExecutor::run_as(who, [&quick] { return run_op(quick); });
+    if (!would_block(op, r)) {
+      asio::post(io_, [finish = std::move(finish), r = std::move(r)]() mutable { finish(std::move(r)); });
+      return 0;
+    }
+  }
+  return executor_.submit(who, [op = std::move(op)] { return run_op(op); }, std::move(finish));
 }
 
 std::function<void()> Node::execute(const Identity& who, OwnedOp op, OpDone done) {

@@ -80,8 +80,11 @@ __attribute__((constructor)) void init_client() {
   map_table();
 }
 
+// Closes our socket only if the descriptor is still ours: the program may have closed it
+// and reused the number (or a forked child may have), and its descriptor is not ours.
 void close_conn(Conn& c) {
-  if (c.fd >= 0) close(c.fd);
+  struct stat st;
+  if (c.fd >= 0 && fstat(c.fd, &st) == 0 && st.st_dev == c.dev && st.st_ino == c.ino) close(c.fd);
   c.fd = -1;
 }
 

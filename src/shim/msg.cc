@@ -75,7 +75,7 @@ DIPC_EXPORT ssize_t msgrcv(int msqid, void* msgp, size_t msgsz, long msgtyp, int
 
 DIPC_EXPORT int msgctl(int msqid, int cmd, struct msqid_ds* buf) {
   uint32_t f = id_flags(Kind::kMsg, msqid);
-  int base = cmd & ~0x100;  // IPC_64, as some callers pass it
+  int base = cmd;  // with IPC_64 (0x100) the kernel says EINVAL on x86_64: left to it
   bool remote = (f & dipc::idtable::kFlagDistributed) && !(f & dipc::idtable::kFlagOwnedHere);
   // IPC_RMID of any distributed queue goes through dipcd so the cluster hears of it;
   // IPC_STAT/IPC_SET of a remote queue are answered by its owner. Everything else
@@ -102,6 +102,9 @@ DIPC_EXPORT int msgctl(int msqid, int cmd, struct msqid_ds* buf) {
   Reply rep;
   uint8_t out[IpcStat::kSize];
   int rc = call(req, &rep, out, sizeof out, CallMode::kPlain);
+  // Our own queue with no dipcd to tell: the kernel object is all there is.
+  if (rc < 0 && errno == ENOLINK && (f & dipc::idtable::kFlagOwnedHere))
+    return real().msgctl(msqid, cmd, buf);
   long r = finish(rc, rep);
   if (r >= 0 && base == IPC_STAT) {
     IpcStat s;

@@ -207,7 +207,7 @@ DIPC_EXPORT int semtimedop(int semid, struct sembuf* sops, size_t nsops,
 DIPC_EXPORT int semctl(int semid, int semnum, int cmd, ...) {
   SemArg arg;
   arg.array = nullptr;
-  int base = cmd & ~0x100;  // IPC_64
+  int base = cmd;  // with IPC_64 (0x100) the kernel says EINVAL on x86_64: left to it
   if (takes_arg(base)) {
     va_list ap;
     va_start(ap, cmd);
@@ -222,5 +222,9 @@ DIPC_EXPORT int semctl(int semid, int semnum, int cmd, ...) {
   bool via_dipcd = (f != 0 && (base == IPC_RMID || base == SETVAL || base == SETALL)) ||
                    (remote && answered_by_owner(base));
   if (__builtin_expect(!via_dipcd, 1)) return real().semctl(semid, semnum, cmd, arg);
-  return remote_semctl(semid, semnum, base, arg);
+  int r = remote_semctl(semid, semnum, base, arg);
+  // Our own set with no dipcd to tell: the kernel object is all there is.
+  if (r < 0 && errno == ENOLINK && (f & dipc::idtable::kFlagOwnedHere))
+    return real().semctl(semid, semnum, cmd, arg);
+  return r;
 }
