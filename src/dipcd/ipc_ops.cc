@@ -254,19 +254,19 @@ bool stat_object(Kind kind, int id, ObjectInfo& out) {
     case Kind::kMsg: {
       msqid_ds ds{};
       if (sysv::msgctl(id, IPC_STAT, &ds) < 0) return false;
-      out = {ds.msg_perm.mode, ds.msg_perm.uid, ds.msg_perm.gid, ds.msg_qbytes};
+      out = {ds.msg_perm.mode, ds.msg_perm.uid, ds.msg_perm.gid, ds.msg_qbytes, ds.msg_perm.__key};
       return true;
     }
     case Kind::kSem: {
       semid_ds ds{};
       if (sysv::semctl(id, 0, IPC_STAT, &ds) < 0) return false;
-      out = {ds.sem_perm.mode, ds.sem_perm.uid, ds.sem_perm.gid, ds.sem_nsems};
+      out = {ds.sem_perm.mode, ds.sem_perm.uid, ds.sem_perm.gid, ds.sem_nsems, ds.sem_perm.__key};
       return true;
     }
     case Kind::kShm: {
       shmid_ds ds{};
       if (sysv::shmctl(id, IPC_STAT, &ds) < 0) return false;
-      out = {ds.shm_perm.mode, ds.shm_perm.uid, ds.shm_perm.gid, ds.shm_segsz};
+      out = {ds.shm_perm.mode, ds.shm_perm.uid, ds.shm_perm.gid, ds.shm_segsz, ds.shm_perm.__key};
       return true;
     }
   }

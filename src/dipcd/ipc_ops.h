@@ -58,6 +58,7 @@ bool would_block(const OwnedOp& original, const OpResult& r);
 struct ObjectInfo {
   uint32_t mode = 0, uid = 0, gid = 0;
   uint64_t size = 0;
+  int32_t key = 0;
 };
 bool stat_object(proto::Kind kind, int id, ObjectInfo& out);
 // Removes a local object (as root).

@@ -99,6 +99,7 @@ Node::~Node() = default;
 bool Node::start(std::string& err) {
   ::mkdir(cfg_.run_dir.c_str(), 0755);
   if (!ids_.open(cfg_.run_dir, err)) return false;
+  remove_stale_placeholders();
   if (cfg_.referee) referee_ = std::make_unique<Referee>(*this);
 
   std::string sock = cfg_.run_dir + "/dipcd.sock";
@@ -148,6 +149,8 @@ void Node::shutdown() {
   // Placeholders belong to this run of dipcd: remove them so that no stale object with a
   // remote key stays behind in this node's kernel.
   for (auto& [k, p] : placeholders_) remove_object(p.kind, p.local_id);
+  placeholders_.clear();
+  save_placeholders();
   auto links = links_;
   for (auto& l : links)
     if (l->conn) l->conn->close("shutting down");
@@ -356,6 +359,7 @@ void Node::local_get(const std::shared_ptr<LocalClient>& c, uint64_t reqid, Owne
               }
               placeholders_[{uint8_t(op.kind), id}] = {op.kind, op.key, id, owner, owner_id};
               placeholder_by_key_[bykey] = id;
+              save_placeholders();
               spdlog::info("placeholder {} key {} id {} for {}'s id {}", kind_name(op.kind),
                            op.key, id, owner, owner_id);
               finish(OpResult::ok(id));
@@ -950,7 +954,34 @@ void Node::drop_placeholder(Kind kind, int32_t key) {
   placeholders_.erase({uint8_t(kind), id});
   ids_.clear(kind, id);
   remove_object(kind, id);
+  save_placeholders();
   spdlog::info("placeholder {} key {} id {} dropped", kind_name(kind), key, id);
+}
+
+void Node::save_placeholders() {
+  std::string path = cfg_.run_dir + "/placeholders";
+  std::string tmp = path + ".tmp";
+  {
+    std::ofstream f(tmp);
+    for (auto& [k, p] : placeholders_) f << int(p.kind) << " " << p.key << " " << p.local_id << "\n";
+  }
+  ::rename(tmp.c_str(), path.c_str());
+}
+
+void Node::remove_stale_placeholders() {
+  std::ifstream f(cfg_.run_dir + "/placeholders");
+  int kind = 0;
+  int32_t key = 0, id = 0;
+  size_t n = 0;
+  while (f >> kind >> key >> id) {
+    if (!proto::is_valid_kind(uint8_t(kind))) continue;
+    ObjectInfo info;
+    // Only if the object with that id still has that key: the id may have been reused.
+    if (stat_object(Kind(kind), id, info) && info.key == key && remove_object(Kind(kind), id) == 0)
+      ++n;
+  }
+  if (n) spdlog::info("removed {} placeholders left by a previous dipcd", n);
+  save_placeholders();
 }
 
 // Notices objects removed behind dipcd's back (ipcrm without the shim).

@@ -113,6 +113,10 @@ class Node : public Referee::Outbox {
   std::optional<Identity> identity_for_name(const std::string& name);
   std::optional<Identity> identity_for_uid(uid_t uid, gid_t gid);
   void sweep();
+  // RUN_DIR/placeholders lists this node's placeholders, so that a dipcd started after a
+  // crash can remove the ones its predecessor left in the kernel.
+  void save_placeholders();
+  void remove_stale_placeholders();
 
   // Referee client.
   void connect_referee();
