@@ -479,13 +479,16 @@ std::function<void()> Node::forward(const std::string& owner, const std::string&
     *frame = make_frame(FrameType::kOp, reqid, v, v.fixed_size() + v.data.size());
   }
   auto sent = std::make_shared<bool>(false);
-  with_link(owner, addr, port, [reqid, frame, fail, sent](std::shared_ptr<Link> l) {
-    if (!l) return fail(ENOLINK);  // owner unreachable: nothing was sent
+  with_link(owner, addr, port, [this, reqid, frame, fail, sent](std::shared_ptr<Link> l) {
+    if (!remote_pending_.count(reqid)) return;  // cancelled while the link was being made
+    if (!l) return fail(ENOLINK);               // owner unreachable: nothing was sent
     l->send(std::move(*frame));
     *sent = true;
   });
-  return [this, reqid, owner, sent] {
-    if (!*sent || !remote_pending_.count(reqid)) return;
+  return [this, reqid, owner, sent, fail] {
+    if (!remote_pending_.count(reqid)) return;
+    // Not sent yet: it never will be, and the caller is told at once.
+    if (!*sent) return fail(EINTR);
     if (auto it = out_.find(owner); it != out_.end())
       it->second->send(make_empty_frame(FrameType::kCancel, reqid));
   };
