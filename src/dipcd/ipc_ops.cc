@@ -52,6 +52,17 @@ std::string encode_stat(const IpcStat& s) {
   return std::string(reinterpret_cast<char*>(buf), w.size());
 }
 
+IpcStat perm_stat(const ipc_perm& p) {
+  IpcStat s;
+  s.key = p.__key;
+  s.uid = p.uid;
+  s.gid = p.gid;
+  s.cuid = p.cuid;
+  s.cgid = p.cgid;
+  s.mode = p.mode;
+  return s;
+}
+
 bool decode_stat(const std::string& data, IpcStat& s) {
   proto::Reader r(reinterpret_cast<const uint8_t*>(data.data()), data.size());
   return s.decode(r) && r.at_end();
@@ -101,13 +112,7 @@ OpResult do_msgctl(const OwnedOp& op) {
     case IPC_RMID: return OpResult::sys(sysv::msgctl(op.id, IPC_RMID, nullptr));
     case IPC_STAT: {
       if (sysv::msgctl(op.id, IPC_STAT, &ds) < 0) return OpResult::error(errno);
-      IpcStat s;
-      s.key = ds.msg_perm.__key;
-      s.uid = ds.msg_perm.uid;
-      s.gid = ds.msg_perm.gid;
-      s.cuid = ds.msg_perm.cuid;
-      s.cgid = ds.msg_perm.cgid;
-      s.mode = ds.msg_perm.mode;
+      IpcStat s = perm_stat(ds.msg_perm);
       s.otime = ds.msg_stime;
       s.rtime = ds.msg_rtime;
       s.ctime = ds.msg_ctime;
@@ -174,13 +179,7 @@ OpResult do_semctl(const OwnedOp& op) {
         for (auto v : vals) w.u16(v);
         return OpResult{0, 0, 0, out};
       }
-      IpcStat s;
-      s.key = ds.sem_perm.__key;
-      s.uid = ds.sem_perm.uid;
-      s.gid = ds.sem_perm.gid;
-      s.cuid = ds.sem_perm.cuid;
-      s.cgid = ds.sem_perm.cgid;
-      s.mode = ds.sem_perm.mode;
+      IpcStat s = perm_stat(ds.sem_perm);
       s.otime = ds.sem_otime;
       s.ctime = ds.sem_ctime;
       s.qnum = ds.sem_nsems;

@@ -733,26 +733,10 @@ void Node::on_peer_frame(const std::shared_ptr<Link>& l, const Frame& f) {
       if (f.header.type == FrameType::kRegList) {
         std::vector<uint8_t> out(proto::kHeaderSize + proto::kMaxPayload);
         proto::Writer w(out.data() + proto::kHeaderSize, proto::kMaxPayload);
-        std::vector<RegRecord> recs;
-        std::vector<std::string> holders;
-        holders.reserve(referee_->entries().size());
-        w.u32(uint32_t(referee_->entries().size()));
-        for (auto& [k, e] : referee_->entries()) {
-          std::string hs;
-          for (auto& h : e.holders) hs += (hs.empty() ? "" : ",") + h;
-          RegRecord x;
-          x.kind = e.kind;
-          x.key = e.key;
-          x.owner = e.owner;
-          x.id = e.id;
-          x.mode = e.mode;
-          x.uid = e.uid;
-          x.gid = e.gid;
-          x.size = e.size;
-          x.status = e.locked ? RegStatus::kCreate : RegStatus::kExists;
-          x.holders = hs;
-          x.encode(w);
-        }
+        std::vector<std::string> storage;
+        auto recs = referee_->records(storage);
+        w.u32(uint32_t(recs.size()));
+        for (auto& x : recs) x.encode(w);
         proto::Header h;
         h.type = FrameType::kRegListReply;
         h.request_id = f.header.request_id;
@@ -1163,24 +1147,8 @@ void Node::admin(const std::shared_ptr<LocalClient>& c, uint64_t reqid, const pr
   if (cmd == "status") return answer(0, status_text());
   if (cmd == "ls") {
     if (referee_) {
-      std::vector<RegRecord> recs;
-      std::vector<std::string> hs;
-      hs.reserve(referee_->entries().size());
-      for (auto& [k, e] : referee_->entries()) {
-        std::string h;
-        for (auto& n : e.holders) h += (h.empty() ? "" : ",") + n;
-        hs.push_back(h);
-        RegRecord r;
-        r.kind = e.kind;
-        r.key = e.key;
-        r.owner = e.owner;
-        r.id = e.id;
-        r.mode = e.mode;
-        r.size = e.size;
-        r.status = e.locked ? RegStatus::kCreate : RegStatus::kExists;
-        r.holders = hs.back();
-        recs.push_back(r);
-      }
+      std::vector<std::string> storage;
+      auto recs = referee_->records(storage);
       return answer(0, list_text(recs));
     }
     if (!referee_link_ || !referee_link_->ready)

@@ -132,6 +132,30 @@ void Referee::remove(const std::string& from, Kind kind, int32_t key) {
   erase_and_notify(k);
 }
 
+std::vector<RegRecord> Referee::records(std::vector<std::string>& storage) const {
+  storage.clear();
+  storage.reserve(entries_.size());
+  std::vector<RegRecord> out;
+  for (auto& [k, e] : entries_) {
+    std::string hs;
+    for (auto& h : e.holders) hs += (hs.empty() ? "" : ",") + h;
+    storage.push_back(std::move(hs));
+    RegRecord r;
+    r.kind = e.kind;
+    r.key = e.key;
+    r.owner = e.owner;
+    r.id = e.id;
+    r.mode = e.mode;
+    r.uid = e.uid;
+    r.gid = e.gid;
+    r.size = e.size;
+    r.status = e.locked ? RegStatus::kCreate : RegStatus::kExists;
+    r.holders = storage.back();
+    out.push_back(r);
+  }
+  return out;
+}
+
 void Referee::node_dead(const std::string& name) {
   nodes_.erase(name);
   std::vector<EntryKey> owned, locked;

@@ -66,6 +66,8 @@ class Referee {
   void remove(const std::string& from, proto::Kind kind, int32_t key);
 
   const std::map<std::pair<uint8_t, int32_t>, Entry>& entries() const { return entries_; }
+  // Every entry as a record (for dipc ls); the records' holder lists point into storage.
+  std::vector<proto::RegRecord> records(std::vector<std::string>& storage) const;
   const std::map<std::string, NodeInfo>& nodes() const { return nodes_; }
 
  private:
