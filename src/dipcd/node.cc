@@ -818,7 +818,11 @@ std::shared_ptr<Link> Node::connect_to(const std::string& addr, uint16_t port) {
   }
   auto sock = std::make_shared<asio::ip::tcp::socket>(io_);
   auto fail = [this, l](const std::string& why) {
-    spdlog::warn("cannot reach {}:{}: {}", l->address, l->port, why);
+    // The referee is retried every second: say so once, not every second.
+    if (!l->is_referee || !referee_unreachable_logged_)
+      spdlog::warn("cannot reach {}:{}: {}{}", l->address, l->port, why,
+                   l->is_referee ? " (retrying every second)" : "");
+    if (l->is_referee) referee_unreachable_logged_ = true;
     links_.erase(l);
     auto waiters = std::move(l->waiters);
     for (auto& w : waiters) w(nullptr);
@@ -998,6 +1002,7 @@ void Node::connect_referee() {
 }
 
 void Node::referee_joined() {
+  referee_unreachable_logged_ = false;
   referee_node_ = referee_link_->name;
   write_state("joined");
   spdlog::info("joined the cluster of referee {}", referee_link_->describe());

@@ -145,6 +145,7 @@ class Node : public Referee::Outbox {
   std::shared_ptr<Link> referee_link_;
   std::string referee_node_;  // its name, once joined
   std::string state_ = "connecting";
+  bool referee_unreachable_logged_ = false;
 
   std::map<ObjKey, int32_t> owned_;  // (kind, id) -> key, objects this node owns
   std::map<ObjKey, Placeholder> placeholders_;  // (kind, local id)
