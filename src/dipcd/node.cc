@@ -383,8 +383,10 @@ uint64_t Node::run_here(const Identity& who, OwnedOp op, const SemUndo::Proc& or
     auto sops = decode_sops(op.data);
     if (has_undo(sops)) {
       if (!undo_.in_range(origin, id, sops)) {
-        asio::post(io_, [done] { done(OpResult::error(ERANGE)); });
-        return 0;
+        if (int e = undo_.range_error(origin, id, sops)) {
+          asio::post(io_, [done, e] { done(OpResult::error(e)); });
+          return 0;
+        }
       }
       undo_sops = sops;
       for (auto& s : sops) s.sem_flg &= short(~SEM_UNDO);

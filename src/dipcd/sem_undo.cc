@@ -20,9 +20,37 @@ bool SemUndo::in_range(const Proc& p, int semid, const std::vector<sembuf>& sops
       it = next.emplace(s.sem_num, cur == adj_.end() ? 0 : cur->second).first;
     }
     it->second -= s.sem_op;
-    if (it->second < -kMaxAdj || it->second > kMaxAdj) return false;
+    if (it->second < kMinAdj || it->second > kMaxAdj) return false;
   }
   return true;
+}
+
+int SemUndo::range_error(const Proc& p, int semid, const std::vector<sembuf>& sops) const {
+  semid_ds ds{};
+  if (sysv::semctl(semid, 0, IPC_STAT, &ds) < 0) return 0;
+  std::vector<unsigned short> vals(ds.sem_nsems);
+  if (sysv::semctl(semid, 0, GETALL, vals.data()) < 0) return 0;
+  for (auto& s : sops)
+    if (s.sem_num >= vals.size()) return 0;
+  std::map<int, int> adj;
+  for (auto& s : sops) {
+    int val = vals[s.sem_num];
+    bool blocks = s.sem_op == 0 ? val != 0 : val + s.sem_op < 0;
+    if (blocks) return (s.sem_flg & IPC_NOWAIT) ? EAGAIN : ERANGE;
+    int result = val + s.sem_op;
+    if (result > kMaxAdj) return ERANGE;  // SEMVMX, the same number
+    if (s.sem_flg & SEM_UNDO) {
+      auto it = adj.find(s.sem_num);
+      if (it == adj.end()) {
+        auto cur = adj_.find({p.first, p.second, semid, s.sem_num});
+        it = adj.emplace(s.sem_num, cur == adj_.end() ? 0 : cur->second).first;
+      }
+      it->second -= s.sem_op;
+      if (it->second < kMinAdj || it->second > kMaxAdj) return ERANGE;
+    }
+    vals[s.sem_num] = static_cast<unsigned short>(result);
+  }
+  return ERANGE;
 }
 
 void SemUndo::record(const Proc& p, int semid, const std::vector<sembuf>& sops) {
@@ -74,7 +102,7 @@ void apply_adjustment(const SemUndo::Adjust& a) {
   for (int attempt = 0; attempt < 100; ++attempt) {
     int val = sysv::semctl(a.semid, a.semnum, GETVAL, nullptr);
     if (val < 0) return;  // the set is gone
-    int target = std::clamp(val + a.adj, 0, SemUndo::kMaxAdj);
+    int target = std::clamp(val + a.adj, 0, SemUndo::kMaxAdj);  // SEMVMX
     if (target == val) return;
     sembuf op{static_cast<unsigned short>(a.semnum), static_cast<short>(target - val), IPC_NOWAIT};
     if (syscall(SYS_semtimedop, a.semid, &op, 1, nullptr) == 0) return;

@@ -26,10 +26,17 @@ class SemUndo {
     int semnum;
     int adj;
   };
-  static constexpr int kMaxAdj = 32767;  // SEMAEM
+  static constexpr int kMaxAdj = 32767;  // SEMAEM; the kernel allows -SEMAEM-1..SEMAEM
+  static constexpr int kMinAdj = -32768;
 
-  // False when applying sops would take an adjustment out of range (ERANGE).
+  // False when applying sops would take an adjustment out of range.
   bool in_range(const Proc& p, int semid, const std::vector<sembuf>& sops) const;
+  // When in_range() is false: the errno Linux gives first, found by going through the
+  // operations in order against the set's current values as the kernel does. EAGAIN when an
+  // IPC_NOWAIT operation would block before any range is exceeded, 0 when the kernel itself
+  // will refuse the call (EFBIG), ERANGE otherwise; also when an operation without
+  // IPC_NOWAIT would block first (Linux would wait; docs/errors.md).
+  int range_error(const Proc& p, int semid, const std::vector<sembuf>& sops) const;
   // Records the adjustments of sops (those with SEM_UNDO) after they were applied.
   void record(const Proc& p, int semid, const std::vector<sembuf>& sops);
   // SETVAL (semnum >= 0) or SETALL (semnum < 0): forget adjustments of those semaphores.

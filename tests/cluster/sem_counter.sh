@@ -2,10 +2,11 @@
 # sem_counter: mutual exclusion across three nodes with a distributed binary semaphore.
 # A set of one semaphore (value 1) is owned by node1; a distributed message queue owned by
 # node2 holds one message whose text is a counter. node1, node2 and node3 each run 200
-# iterations of "P (SEM_UNDO); take the counter message (IPC_NOWAIT: under the lock it must
-# be there); send counter+1; V" at the same time. Without mutual exclusion a loop would find
-# the queue empty or two loops would lose an increment; with it the final count is exactly
-# 600, the semaphore is back at 1 with no waiter, and the queue holds one message.
+# iterations, started together by a start file, of "P (SEM_UNDO); take the counter message
+# (IPC_NOWAIT: under the lock it must be there); send counter+1; V". Without mutual
+# exclusion a loop would find the queue empty or two loops would lose an increment; with it
+# the final count is exactly 600, the semaphore is back at 1 with no waiter, and the queue
+# holds one message. The same loops on plain Linux first, as a reference.
 set -euo pipefail
 # shellcheck source=lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
@@ -14,6 +15,19 @@ source "$(dirname "${BASH_SOURCE[0]}")/semlib.sh"
 
 N=200
 NODES=(node1 node2 node3)
+# The same loops on plain Linux (one private IPC namespace, no DIPC) as a reference.
+# shellcheck disable=SC2016  # expanded by bash
+ref=$(plain bash -c '
+  ST=$1 MW=$2 N=$3 S=$4
+  "$ST" mk 0x6501 1 1 >/dev/null && "$MW" mkq 0x6502 0666 >/dev/null &&
+    "$MW" send 0x6502 1 0 >/dev/null || exit 1
+  for i in 1 2 3; do "$ST" lock 0x6501 0x6502 "$N" 25 >"$S/ref.$i" & done
+  wait
+  cat "$S"/ref.*
+  "$MW" nbrecv 0x6502 1' bash "$ST" "$MW" $N "$SCRATCH" 2>&1) || fail "plain Linux reference failed: $ref"
+expect_eq "$(tr '\n' ' ' <<<"$ref")" "DONE $N DONE $N DONE $N RECV 1 $((3 * N)) " \
+  "reference run on plain Linux"
+
 cluster_up 3
 
 K=0x6501 # the mutex
@@ -25,12 +39,15 @@ line=$(ls_lines node3 sem $((K))) || fail "key $K not listed by dipc ls"
 expect_eq "$(ls_owner "$line")" node1 "owner of the mutex in dipc ls [$line]"
 
 declare -A PIDS OUTS
-t0=$(now_ms)
+go=$SCRATCH/go
 for n in "${NODES[@]}"; do
-  bg_on_t 150 "$n" "$ST" lock $K $Q $N 140
+  bg_on_t 150 "$n" "$ST" lock $K $Q $N 140 "$go"
   PIDS[$n]=$BG_PID
   OUTS[$n]=$BG_OUT
 done
+sleep 0.5 # every loop is waiting for the start file
+t0=$(now_ms)
+touch "$go"
 for n in "${NODES[@]}"; do
   rc=0
   bg_wait "${PIDS[$n]}" 150 || rc=$?
@@ -39,6 +56,7 @@ for n in "${NODES[@]}"; do
 done
 log "3 x $N locked increments in $(($(now_ms) - t0)) ms"
 
+sleep 1 # the loops' processes have exited: their SEM_UNDO adjustments (net 0) are applied
 expect_eq "$(on node3 "$MW" count $Q)" 1 "messages in the counter queue"
 expect_eq "$(on node1 "$MW" nbrecv $Q 1)" "RECV 1 $((3 * N))" "final count"
 expect_val node1 $K 0 1 "mutex value at the end (owner)"

@@ -28,6 +28,7 @@ run_case() {
   local a=$SCRATCH/$name.dipc b=$SCRATCH/$name.plain
   log "case $name: create on $cnode, run on $rnode, as $user, key $key"
 
+  # shellcheck disable=SC2016  # expanded by sh
   plain "${as[@]}" sh -c '"$1" create "$2" 4 && "$1" run "$2"' sh "$SEMSEM" "$key" \
     >"$b" 2>"$b.err" || fail "$name: semsem on plain Linux failed (exit $?): $(cat "$b.err")"
   [[ $(wc -l <"$b") -ge 100 ]] || fail "$name: plain Linux reference is too short: $(cat "$b")"

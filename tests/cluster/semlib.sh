@@ -19,18 +19,6 @@
 #                             end, or nothing when it still runs.
 #   dipcd_pid NODE            pid of NODE's dipcd (from DIR/NODE/dipcd.pid, checked running).
 # Every loop here is bounded in count and in time.
-#
-# CMake turns every tests/cluster/*.sh but lib.sh into a test, so this file is also ctest's
-# cluster.semlib: run directly ("bash semlib.sh") it checks, on plain Linux (one private IPC
-# namespace, no DIPC), the semtool loops the scenarios rely on: three concurrent "lock"
-# loops count to exactly 600, and two producers and a consumer pass 300 unique items.
-
-if [[ "${BASH_SOURCE[0]}" == "$0" ]]; then
-  set -euo pipefail
-  # shellcheck source=lib.sh
-  source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
-  _SEMLIB_SELFTEST=1
-fi
 
 ST=$PROGS/semtool
 MW=$PROGS/msgwait
@@ -99,25 +87,3 @@ dipcd_pid() {
   [[ -n "$pid" && -d /proc/$pid ]] || fail "$1's dipcd (pid file: [$pid]) is not running"
   echo "$pid"
 }
-
-if [[ -n ${_SEMLIB_SELFTEST:-} ]]; then
-  out=$(plain bash -c '
-    ST=$1 MW=$2 S=$3
-    "$ST" mk 0x5e01 1 1 && "$MW" mkq 0x5e02 0666 && "$MW" send 0x5e02 1 0 || exit 1
-    for i in 1 2 3; do "$ST" lock 0x5e01 0x5e02 200 25 >"$S/lock.$i" & done
-    wait
-    cat "$S"/lock.*
-    "$MW" nbrecv 0x5e02 1
-    "$ST" mk 0x5e03 2 0 && "$ST" setval 0x5e03 0 4 && "$MW" mkq 0x5e04 0666 || exit 1
-    "$ST" produce 0x5e03 0x5e04 a 150 25 >"$S/prod.a" &
-    "$ST" produce 0x5e03 0x5e04 b 150 25 >"$S/prod.b" &
-    "$ST" consume 0x5e03 0x5e04 300 25 >"$S/cons"
-    wait
-    cat "$S/prod.a" "$S/prod.b"
-    tail -n 1 "$S/cons"
-    grep -v DONE "$S/cons" | sort | uniq | wc -l
-    "$ST" getall 0x5e03' sh "$ST" "$MW" "$SCRATCH" 2>&1) || fail "plain Linux run failed: $out"
-  expect_eq "$(tr '\n' ' ' <<<"$out")" \
-    "OK OK OK DONE 200 DONE 200 DONE 200 RECV 1 600 OK OK OK DONE 150 DONE 150 DONE 300 300 4,0 " \
-    "semtool loops on plain Linux"
-fi

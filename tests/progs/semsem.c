@@ -11,11 +11,13 @@
  * semop whose later op would block with IPC_NOWAIT fails with EAGAIN and applies nothing,
  * the same for several ops on one semaphore), semtimedop expiry (50 ms, EAGAIN), a valid
  * timeout that is not needed, E2BIG (501 ops) and 500 ops that succeed, EFBIG (sem_num ==
- * nsems), ERANGE (semop past SEMVMX, SETVAL 40000, SETALL with 40000), SETVAL -1, EINVAL
+ * nsems), ERANGE (semop past SEMVMX, SETVAL 40000, SETALL with 40000, a SEM_UNDO adjustment
+ * past -32768), SETVAL -1, EINVAL
  * (nsops 0, bad id, tv_nsec = 2e9 with nothing applied, semnum out of range, unknown cmd),
  * wait-for-zero (EAGAIN with IPC_NOWAIT, immediate success on zero), IPC_STAT (nsems, mode,
- * whether otime/ctime are set), IPC_SET of the mode, EACCES after IPC_SET 0400 (for a user
- * without CAP_IPC_OWNER), GETNCNT/GETZCNT with no waiters, GETPID (only whether it is > 0:
+ * whether otime/ctime are set, whether key, uid, gid, cuid, cgid are the caller's), IPC_SET
+ * of the mode, EACCES after IPC_SET 0400 and 0200 (for a user without CAP_IPC_OWNER; IPC_SET
+ * itself needs no read permission), GETNCNT/GETZCNT with no waiters, GETPID (only whether it is > 0:
  * a remote caller sees the owner's dipcd pid), semget with larger nsems (EINVAL), with the
  * same or zero nsems, IPC_CREAT|IPC_EXCL on the existing key (EEXIST), IPC_RMID and what
  * calls on the old id and semget of the key give afterwards.
@@ -24,10 +26,11 @@
  * times), so "create on one node, run on another" must print exactly what "create and run"
  * prints on plain Linux. The set must have 4 semaphores. Exit status: 0 when the script
  * ran (whatever the results), 1 when the set can't be found or has the wrong size, 2 on
- * bad usage. */
+ * bad usage, 3 when a step blocked for 25 s (it prints "NN TIMEOUT"). */
 #define _GNU_SOURCE
 #include <dipc/dipc.h>
 #include <errno.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -79,6 +82,7 @@ static const char* errname(int e) {
 
 static int step_no;
 static int semid;
+static key_t the_key;
 
 /* One output line: "NN what -> RET ERRNO[ extra]". */
 static void report(const char* what, long ret, int err, const char* extra) {
@@ -137,9 +141,13 @@ static void stat_(const char* what) {
   if (r < 0)
     extra[0] = 0;
   else
-    snprintf(extra, sizeof extra, "nsems=%lu mode=%03o otime_set=%d ctime_set=%d",
+    snprintf(extra, sizeof extra,
+             "nsems=%lu mode=%03o otime_set=%d ctime_set=%d key_ok=%d uid_ok=%d gid_ok=%d "
+             "cuid_ok=%d cgid_ok=%d",
              (unsigned long)ds.sem_nsems, (unsigned)(ds.sem_perm.mode & 0777),
-             ds.sem_otime != 0, ds.sem_ctime != 0);
+             ds.sem_otime != 0, ds.sem_ctime != 0, ds.sem_perm.__key == the_key,
+             ds.sem_perm.uid == geteuid(), ds.sem_perm.gid == getegid(),
+             ds.sem_perm.cuid == geteuid(), ds.sem_perm.cgid == getegid());
   report(what, r, e, extra);
 }
 
@@ -162,6 +170,7 @@ static long elapsed_ms(const struct timespec* t0) {
 }
 
 static int cmd_run(key_t key) {
+  the_key = key;
   semid = semget(key, 0, IPC_DIPC);
   if (semid < 0) {
     printf("semget(KEY, 0, IPC_DIPC) -> -1 %s\n", errname(errno));
@@ -319,6 +328,30 @@ static int cmd_run(key_t key) {
   op1("semop sem0 +1 (value 32767)", 0, 1, 0);
   op1("semop sem0 -32767", 0, -SEMVMX, 0);
 
+  /* SEM_UNDO adjustments in range (-32768..32767 in Linux); SETVAL clears them. */
+  setval("semctl SETVAL sem3=0", 3, 0);
+  op1("semop sem3 +20000 SEM_UNDO", 3, 20000, SEM_UNDO);
+  op1("semop sem3 -20000", 3, -20000, 0);
+  op1("semop sem3 +20000 SEM_UNDO (adjustment would be -40000)", 3, 20000, SEM_UNDO);
+  getval("semctl GETVAL sem3", 3);
+  setval("semctl SETVAL sem3=0", 3, 0);
+  op1("semop sem3 +32767 SEM_UNDO", 3, SEMVMX, SEM_UNDO);
+  op1("semop sem3 -32767", 3, -SEMVMX, 0);
+  op1("semop sem3 +1 SEM_UNDO (adjustment -32768)", 3, 1, SEM_UNDO);
+  op1("semop sem3 +1 SEM_UNDO (adjustment -32769)", 3, 1, SEM_UNDO);
+  getval("semctl GETVAL sem3", 3);
+  op1("semop sem3 -1 SEM_UNDO IPC_NOWAIT", 3, -1, SEM_UNDO | IPC_NOWAIT);
+  setval("semctl SETVAL sem3=32767", 3, SEMVMX);
+  op1("semop sem3 -32767 SEM_UNDO (adjustment 32767)", 3, -SEMVMX, SEM_UNDO);
+  /* Linux finds that the op would block before it checks the adjustment. */
+  op1("semop sem3 -1 SEM_UNDO IPC_NOWAIT (value 0, adjustment would be 32768)", 3, -1,
+      SEM_UNDO | IPC_NOWAIT);
+  op1("semop sem3 +1", 3, 1, 0);
+  op1("semop sem3 -1 SEM_UNDO IPC_NOWAIT (adjustment would be 32768)", 3, -1,
+      SEM_UNDO | IPC_NOWAIT);
+  getval("semctl GETVAL sem3", 3);
+  setval("semctl SETVAL sem3=500", 3, 500);
+
   /* EINVAL. */
   {
     struct sembuf s = {0, 1, 0};
@@ -393,6 +426,15 @@ static int cmd_run(key_t key) {
   return 0;
 }
 
+/* A call that blocks where Linux would not: say where, and leave. */
+static void on_alarm(int sig) {
+  (void)sig;
+  char line[64];
+  int n = snprintf(line, sizeof line, "%02d TIMEOUT: the next step did not return\n", step_no + 1);
+  if (write(STDOUT_FILENO, line, (size_t)n) < 0) _exit(3);
+  _exit(3);
+}
+
 static long num(const char* s) {
   char* end;
   errno = 0;
@@ -413,7 +455,8 @@ int main(int argc, char** argv) {
     return 0;
   }
   if (argc == 3 && strcmp(argv[1], "run") == 0) {
-    alarm(60); /* bounded: SIGALRM's default action ends the process */
+    signal(SIGALRM, on_alarm);
+    alarm(25); /* bounded, whatever a call does */
     return cmd_run((key_t)num(argv[2]));
   }
   fprintf(stderr, "usage: semsem create KEY NSEMS | semsem run KEY\n");

@@ -26,8 +26,10 @@
  *                                   0 at once (no V: SEM_UNDO gives the semaphore back),
  *                                   otherwise it sleeps until killed (TIMEOUT after
  *                                   TIMEOUT_S, default 60). A failing P prints its ERRNO.
- *   semtool lock S QKEY N [TIMEOUT_S]
- *                                   N times: P(sem 0, SEM_UNDO); take the one message of the
+ *   semtool lock S QKEY N [TIMEOUT_S [GOFILE]]
+ *                                   With GOFILE: first waits (bounded by TIMEOUT_S) until
+ *                                   that file exists, so that several nodes start together.
+ *                                   Then N times: P(sem 0, SEM_UNDO); take the one message of the
  *                                   queue QKEY (msgget(QKEY, IPC_DIPC)), whose text is a
  *                                   count, with IPC_NOWAIT (under the lock it must be there);
  *                                   send count+1; V(sem 0, SEM_UNDO). Prints "DONE N".
@@ -129,7 +131,7 @@ static void usage(void) {
   fprintf(stderr,
           "usage: semtool mk KEY NSEMS VAL | id KEY | getval S N | getall S | setval S N VAL\n"
           "       | ncnt S N | zcnt S N | op S N DELTA [FLAGS] | wait S N [TIMEOUT_S [PIDFILE]]\n"
-          "       | hold S N PIDFILE [exit|TIMEOUT_S] | lock S QKEY COUNT [TIMEOUT_S]\n"
+          "       | hold S N PIDFILE [exit|TIMEOUT_S] | lock S QKEY COUNT [TIMEOUT_S [GOFILE]]\n"
           "       | produce S QKEY PREFIX COUNT [TIMEOUT_S] | consume S QKEY COUNT [TIMEOUT_S]\n"
           "       | opsig S N DELTA PID DELAY_US | rmid S        (S is KEY or id:ID)\n");
   exit(2);
@@ -210,8 +212,12 @@ static int loop_fail(const char* step, long i, int e) {
   return 1;
 }
 
-static int cmd_lock(int id, int q, long n) {
+static int cmd_lock(int id, int q, long n, const char* go) {
   struct msgbuf_small m;
+  if (go) {
+    struct timespec pause_ = {0, 200 * 1000};
+    while (access(go, F_OK) != 0) nanosleep(&pause_, NULL); /* SIGALRM bounds it */
+  }
   for (long i = 1; i <= n; i++) {
     if (one_op(id, 0, -1, SEM_UNDO) < 0) return loop_fail("P", i, errno);
     ssize_t len = msgrcv(q, &m, MAXTEXT, 0, IPC_NOWAIT);
@@ -285,7 +291,7 @@ int main(int argc, char** argv) {
     timeout_s = 60;
     if (argc == 6 && strcmp(argv[5], "exit") != 0) timeout_s = timeout_arg(argv[5]);
   }
-  if ((strcmp(cmd, "lock") == 0 || strcmp(cmd, "consume") == 0) && argc == 6)
+  if ((strcmp(cmd, "lock") == 0 && argc >= 6) || (strcmp(cmd, "consume") == 0 && argc == 6))
     timeout_s = timeout_arg(argv[5]);
   if (strcmp(cmd, "produce") == 0 && argc == 7) timeout_s = timeout_arg(argv[6]);
 
@@ -406,11 +412,11 @@ int main(int argc, char** argv) {
     if ((id = set_of(argv[2])) < 0) return 0;
     return cmd_hold(id, semnum, argv[4], argc == 6 && strcmp(argv[5], "exit") == 0);
   }
-  if (strcmp(cmd, "lock") == 0 && (argc == 5 || argc == 6)) {
+  if (strcmp(cmd, "lock") == 0 && argc >= 5 && argc <= 7) {
     long n = num(argv[4]);
     int q;
     if ((id = set_of(argv[2])) < 0 || (q = queue_of(argv[3])) < 0) return 1;
-    return cmd_lock(id, q, n);
+    return cmd_lock(id, q, n, argc == 7 ? argv[6] : NULL);
   }
   if (strcmp(cmd, "produce") == 0 && (argc == 6 || argc == 7)) {
     long n = num(argv[5]);
