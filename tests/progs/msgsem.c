@@ -37,34 +37,7 @@ struct msgbuf_big {
   char mtext[MAXTEXT + 16];
 };
 
-static const char* errname(int e) {
-  static const struct {
-    int no;
-    const char* name;
-  } names[] = {
-      {EPERM, "EPERM"},         {ENOENT, "ENOENT"},
-      {ESRCH, "ESRCH"},         {EINTR, "EINTR"},
-      {EIO, "EIO"},             {ENXIO, "ENXIO"},
-      {E2BIG, "E2BIG"},         {EBADF, "EBADF"},
-      {EAGAIN, "EAGAIN"},       {ENOMEM, "ENOMEM"},
-      {EACCES, "EACCES"},       {EFAULT, "EFAULT"},
-      {EBUSY, "EBUSY"},         {EEXIST, "EEXIST"},
-      {EINVAL, "EINVAL"},       {ENOSPC, "ENOSPC"},
-      {ERANGE, "ERANGE"},       {ENOSYS, "ENOSYS"},
-      {ENOMSG, "ENOMSG"},       {EIDRM, "EIDRM"},
-      {EOVERFLOW, "EOVERFLOW"}, {ENOTSUP, "ENOTSUP"},
-      {ENOTCONN, "ENOTCONN"},   {ECONNRESET, "ECONNRESET"},
-      {ECONNREFUSED, "ECONNREFUSED"}, {ETIMEDOUT, "ETIMEDOUT"},
-      {EHOSTUNREACH, "EHOSTUNREACH"}, {ENETUNREACH, "ENETUNREACH"},
-      {ECANCELED, "ECANCELED"}, {EPROTO, "EPROTO"},
-  };
-  static char other[32];
-  if (e == 0) return "0";
-  for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
-    if (names[i].no == e) return names[i].name;
-  snprintf(other, sizeof other, "E#%d", e);
-  return other;
-}
+#include "errname.h"
 
 static int step_no;
 

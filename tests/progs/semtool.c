@@ -84,34 +84,7 @@ struct msgbuf_small {
   char mtext[MAXTEXT + 1];
 };
 
-static const char* errname(int e) {
-  static const struct {
-    int no;
-    const char* name;
-  } names[] = {
-      {EPERM, "EPERM"},         {ENOENT, "ENOENT"},
-      {ESRCH, "ESRCH"},         {EINTR, "EINTR"},
-      {EIO, "EIO"},             {ENXIO, "ENXIO"},
-      {E2BIG, "E2BIG"},         {EBADF, "EBADF"},
-      {EAGAIN, "EAGAIN"},       {ENOMEM, "ENOMEM"},
-      {EACCES, "EACCES"},       {EFAULT, "EFAULT"},
-      {EBUSY, "EBUSY"},         {EEXIST, "EEXIST"},
-      {EINVAL, "EINVAL"},       {ENOSPC, "ENOSPC"},
-      {EFBIG, "EFBIG"},         {ERANGE, "ERANGE"},
-      {ENOSYS, "ENOSYS"},       {ENOMSG, "ENOMSG"},
-      {EIDRM, "EIDRM"},         {EOVERFLOW, "EOVERFLOW"},
-      {ENOTSUP, "ENOTSUP"},     {ENOTCONN, "ENOTCONN"},
-      {ECONNRESET, "ECONNRESET"}, {ECONNREFUSED, "ECONNREFUSED"},
-      {ETIMEDOUT, "ETIMEDOUT"}, {EHOSTUNREACH, "EHOSTUNREACH"},
-      {ENETUNREACH, "ENETUNREACH"}, {ECANCELED, "ECANCELED"},
-      {EPROTO, "EPROTO"},       {ECOMM, "ECOMM"},
-  };
-  static char other[32];
-  for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
-    if (names[i].no == e) return names[i].name;
-  snprintf(other, sizeof other, "E#%d", e);
-  return other;
-}
+#include "errname.h"
 
 static volatile sig_atomic_t got_usr1;
 

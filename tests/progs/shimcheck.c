@@ -84,45 +84,7 @@ struct msg {
   char mtext[256];
 };
 
-static const char* errname(int e) {
-  static const struct {
-    int no;
-    const char* name;
-  } names[] = {
-      {0, "0"},
-      {EPERM, "EPERM"},
-      {ENOENT, "ENOENT"},
-      {ESRCH, "ESRCH"},
-      {EINTR, "EINTR"},
-      {EIO, "EIO"},
-      {E2BIG, "E2BIG"},
-      {EBADF, "EBADF"},
-      {EAGAIN, "EAGAIN"},
-      {ENOMEM, "ENOMEM"},
-      {EACCES, "EACCES"},
-      {EFAULT, "EFAULT"},
-      {EBUSY, "EBUSY"},
-      {EEXIST, "EEXIST"},
-      {EINVAL, "EINVAL"},
-      {EMFILE, "EMFILE"},
-      {EFBIG, "EFBIG"},
-      {ENOSPC, "ENOSPC"},
-      {ERANGE, "ERANGE"},
-      {ENOSYS, "ENOSYS"},
-      {ENOMSG, "ENOMSG"},
-      {EIDRM, "EIDRM"},
-      {ENOLINK, "ENOLINK"},
-      {ECOMM, "ECOMM"},
-      {EPROTO, "EPROTO"},
-      {EOVERFLOW, "EOVERFLOW"},
-      {ENOTRECOVERABLE, "ENOTRECOVERABLE"},
-  };
-  static char other[32];
-  for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
-    if (names[i].no == e) return names[i].name;
-  snprintf(other, sizeof other, "E#%d", e);
-  return other;
-}
+#include "errname.h"
 
 static void on_alarm(int sig) {
   (void)sig;
