@@ -208,7 +208,9 @@ void Node::accept_local() {
         [this, wc](const Frame& f) {
           if (auto c = wc.lock()) on_local_frame(c, f);
         },
-        [c](const std::string&) mutable {
+        [c](const std::string& why) mutable {
+          if (why != "connection closed")
+            spdlog::warn("local client (pid {}, uid {}) dropped: {}", c->cred.pid, c->cred.uid, why);
           // The process (or thread) is gone: interrupt what it was waiting for.
           auto cancels = std::move(c->cancels);
           for (auto& [id, cancel] : cancels) cancel();
@@ -892,6 +894,8 @@ void Node::link_lost(const std::shared_ptr<Link>& l, const std::string& why) {
   if (was_ready && !stopping_) {
     spdlog::warn("link with {} lost: {}", l->describe(), why);
     peer_dead(l->name, why);
+  } else if (!l->outgoing && why != "connection closed" && !stopping_) {
+    spdlog::warn("connection from {} dropped before its hello: {}", l->address, why);
   }
 }
 

@@ -1,0 +1,49 @@
+#!/usr/bin/env bash
+# hostile: malformed frames from a peer or a local process never crash or hang dipcd.
+# Each bad input below is sent to node1 (the referee) over TCP and over its Unix socket;
+# dipcd must drop that connection (or ignore the frame) and keep serving: after all of
+# them node1 is alive, node2 is still joined, and a message crosses the nodes.
+set -euo pipefail
+# shellcheck source=lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+
+RAW=$PROGS/rawsend
+MW=$PROGS/msgwait
+cluster_up 2 --peer-timeout-ms 2000
+port=$(tr -dc '0-9' <"$DIR/node1/run/dipcd.port")
+sock=$DIR/node1/run/dipcd.sock
+pid1=$(cat "$DIR/node1/dipcd.pid")
+
+hdr() { # TYPE(4 hex) LENGTH(8 hex) [VERSION(4 hex)]
+  printf '44495043%s%s0000000000000001%s' "${3:-0001}" "$1" "$2"
+}
+inputs=(
+  "00"                                          # a single byte, then silence
+  "deadbeefdeadbeefdeadbeefdeadbeefdeadbeef"    # bad magic
+  "$(hdr 0001 00000000 0009)"                   # unknown protocol version
+  "$(hdr 7777 00000000)"                        # unknown frame type
+  "$(hdr 0001 7fffffff)"                        # a payload far over the cap
+  "$(hdr 0001 00000004)ffffffff"                # an operation cut short
+  "$(hdr 000a 00000003)000141"                  # a hello whose name overruns
+  "$(hdr 0014 00000002)0102"                    # a referee lookup before any hello
+  "$(hdr 0002 00000018)000000000000000000000000000000000000000000000000" # a stray reply
+  "$(hdr 0028 00000005)00000040ff"              # an admin command with a bad length
+)
+for target in "127.0.0.1:$port" "$sock"; do
+  for x in "${inputs[@]}"; do
+    r=$(timeout 10 "$RAW" "$target" "$x")
+    kill -0 "$pid1" 2>/dev/null || fail "dipcd died on input $x to $target"
+    case "$r" in
+      CLOSED* | OPEN*) ;;
+      *) fail "rawsend to $target: $r" ;;
+    esac
+  done
+done
+# A hello with a valid shape but an unknown node name from an allowed address is fine;
+# what matters is that the cluster still works.
+expect_eq "$(cat "$DIR/node2/run/state")" joined "node2's state after the hostile inputs"
+expect_eq "$(on node1 "$MW" mkq 9501 0666)" OK "queue created on node1"
+expect_eq "$(on node2 "$MW" send 9501 1 still-here)" OK "msgsnd from node2"
+expect_eq "$(on node1 "$MW" nbrecv 9501 1)" "RECV 1 still-here" "message received on node1"
+grep -q "bad magic\|unknown frame type\|malformed\|longer than the protocol" "$DIR/node1/dipcd.log" ||
+  fail "node1's log says nothing about the bad frames"
