@@ -4,7 +4,10 @@
  * Every benchmark measures the same way: a warm-up of --warm ms, then --reps repetitions
  * of --dur ms each (the loop checks the clock every few iterations, so a repetition never
  * runs much past its time); each repetition gives the mean time of one iteration, and the
- * program prints the median of the repetitions on one line:
+ * program prints the median of the repetitions on one line (below). With --turn-in F1
+ * --turn-out F2 (two FIFOs) the program takes turns with another one started with the
+ * FIFOs swapped: each waits for a token before its warm-up and before each repetition
+ * and passes it on after, so the two are timed in alternating slices, never at once.
  *
  *     median_us 7.12 min_us 6.98 max_us 7.40 reps 5 iters 210345
  *
@@ -15,6 +18,7 @@
 
 #define _GNU_SOURCE
 #include <errno.h>
+#include <fcntl.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -34,6 +38,9 @@ struct bu_opts {
   int cpu;        /* pin the measuring process here (-1: leave as is) */
   int cpu2;       /* pin the second (forked or echoing) process here (-1: leave as is) */
   int limit_s;    /* hard limit on the program's life (alarm) */
+  const char* turn_in;   /* FIFO: wait for a token here before each timed slice */
+  const char* turn_out;  /* FIFO: pass the token on here after each slice */
+  int in_fd, out_fd;
 };
 
 static inline void bu_defaults(struct bu_opts* o) {
@@ -43,6 +50,8 @@ static inline void bu_defaults(struct bu_opts* o) {
   o->cpu = -1;
   o->cpu2 = -1;
   o->limit_s = 60;
+  o->turn_in = o->turn_out = NULL;
+  o->in_fd = o->out_fd = -1;
 }
 
 static inline void bu_die(const char* fmt, ...) {
@@ -74,6 +83,12 @@ static inline int bu_common_opt(struct bu_opts* o, int argc, char** argv, int* i
   else if (!strcmp(a, "--cpu")) dst = &o->cpu;
   else if (!strcmp(a, "--cpu2")) dst = &o->cpu2;
   else if (!strcmp(a, "--limit")) dst = &o->limit_s;
+  if (!strcmp(a, "--turn-in") || !strcmp(a, "--turn-out")) {
+    if (*i + 1 >= argc) bu_die("%s needs a value", a);
+    if (a[7] == 'i') o->turn_in = argv[++*i];
+    else o->turn_out = argv[++*i];
+    return 1;
+  }
   if (dst == NULL) return 0;
   if (*i + 1 >= argc) bu_die("%s needs a value", a);
   *dst = bu_int(argv[++*i], a);
@@ -86,6 +101,29 @@ static inline void bu_check(struct bu_opts* o) {
   if (o->dur_ms < 1) o->dur_ms = 1;
   if (o->warm_ms < 0) o->warm_ms = 0;
   if (o->limit_s > 0) alarm((unsigned)o->limit_s);
+  if ((o->turn_in == NULL) != (o->turn_out == NULL)) bu_die("--turn-in needs --turn-out");
+  if (o->turn_in) {
+    /* O_RDWR: opening a FIFO so never blocks, and a token written stays buffered. */
+    o->in_fd = open(o->turn_in, O_RDWR | O_CLOEXEC);
+    o->out_fd = open(o->turn_out, O_RDWR | O_CLOEXEC);
+    if (o->in_fd < 0 || o->out_fd < 0) bu_die("turn FIFOs: %s", strerror(errno));
+  }
+}
+
+/* Taking turns with another benchmark program (--turn-in/--turn-out): the two programs
+ * time their slices alternately, so that a drift in the machine's load hits both. */
+static inline void bu_turn_wait(const struct bu_opts* o) {
+  char c;
+  if (o->in_fd < 0) return;
+  while (read(o->in_fd, &c, 1) != 1)
+    if (errno != EINTR) bu_die("turn: %s", strerror(errno));
+}
+
+static inline void bu_turn_pass(const struct bu_opts* o) {
+  char c = 't';
+  if (o->out_fd < 0) return;
+  while (write(o->out_fd, &c, 1) != 1)
+    if (errno != EINTR) bu_die("turn: %s", strerror(errno));
 }
 
 static inline void bu_pin(int cpu) {
@@ -117,24 +155,33 @@ static inline int bu_measure_scaled(const struct bu_opts* o, bu_iter_fn fn, void
                                     double scale) {
   double per[BU_MAX_REPS];
   uint64_t total = 0;
+  bu_turn_wait(o);
   uint64_t end = bu_now_ns() + (uint64_t)o->warm_ms * 1000000ull;
   do {
     for (int k = 0; k < 16; ++k)
-      if (fn(ctx) < 0) return -1;
+      if (fn(ctx) < 0) goto fail;
   } while (bu_now_ns() < end);
   for (int r = 0; r < o->reps; ++r) {
+    if (o->in_fd >= 0) {
+      bu_turn_pass(o);
+      bu_turn_wait(o);
+      /* a few untimed iterations: the peer processes were asleep during the other's turn */
+      for (int k = 0; k < 16; ++k)
+        if (fn(ctx) < 0) goto fail;
+    }
     uint64_t t0 = bu_now_ns(), t1;
     uint64_t stop = t0 + (uint64_t)o->dur_ms * 1000000ull;
     uint64_t n = 0;
     do {
       for (int k = 0; k < 16; ++k)
-        if (fn(ctx) < 0) return -1;
+        if (fn(ctx) < 0) goto fail;
       n += 16;
       t1 = bu_now_ns();
     } while (t1 < stop);
     per[r] = scale * (double)(t1 - t0) / 1000.0 / (double)n;
     total += n;
   }
+  bu_turn_pass(o);
   double sorted[BU_MAX_REPS];
   memcpy(sorted, per, sizeof(double) * (size_t)o->reps);
   qsort(sorted, (size_t)o->reps, sizeof(double), bu_cmp_double);
@@ -144,6 +191,9 @@ static inline int bu_measure_scaled(const struct bu_opts* o, bu_iter_fn fn, void
          sorted[o->reps - 1], o->reps, (unsigned long long)total);
   fflush(stdout);
   return 0;
+fail:
+  bu_turn_pass(o); /* let the other program go on alone */
+  return -1;
 }
 
 static inline int bu_measure(const struct bu_opts* o, bu_iter_fn fn, void* ctx) {

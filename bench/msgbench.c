@@ -8,6 +8,10 @@
  *       (with IPC_DIPC when --dipc), forks an echoing child (pinned to --cpu2), and times
  *       msgsnd(ping) + msgrcv(pong) in the parent (pinned to --cpu). Removes both queues.
  *
+ *   msgbench self [--dipc] [--size N] [--key K] [timing]
+ *       One process, no wake-up: msgsnd to queue K then msgrcv of that message from it,
+ *       the bare cost of the two calls (and of the shim's check on each, when loaded).
+ *
  *   msgbench ping --tx K --rx K [--create rx|tx|both|none] [--size N] [timing]
  *   msgbench pong --tx K --rx K [--create rx|tx|both|none] [--size N] [--limit S]
  *       Two processes, usually on two nodes. Each sends on tx and receives on rx. Queues
@@ -17,7 +21,8 @@
  *       until it gets the stop message (mtype 2) or its queues go away. Each removes what
  *       it created (ping after sending the stop message).
  *
- * Timing options (benchutil.h): --warm MS --dur MS --reps R --cpu C --cpu2 C --limit S.
+ * Timing options (benchutil.h): --warm MS --dur MS --reps R --cpu C --cpu2 C --limit S,
+ * --turn-in FIFO --turn-out FIFO (take turns with another benchmark).
  * Output: "median_us X min_us Y max_us Z reps R iters N" (time of one round trip). */
 #include "benchutil.h"
 
@@ -39,6 +44,13 @@ struct pp {
   size_t size;
   struct msg out, in;
 };
+
+static int self_once(void* v) {
+  struct pp* p = v;
+  if (msgsnd(p->tx, &p->out, p->size, 0) != 0) return -1;
+  ssize_t n = msgrcv(p->tx, &p->in, sizeof p->in.mtext, 0, 0);
+  return n < 0 ? -1 : 0;
+}
 
 static int ping_once(void* v) {
   struct pp* p = v;
@@ -70,10 +82,10 @@ static int echo_loop(struct pp* p) {
 
 static void usage(void) {
   fprintf(stderr,
-          "usage: msgbench pair [--dipc] [--size N] [--key K] [timing]\n"
+          "usage: msgbench pair|self [--dipc] [--size N] [--key K] [timing]\n"
           "       msgbench ping|pong --tx K --rx K [--create rx|tx|both|none] [--size N] "
           "[timing]\n"
-          "timing: --warm MS --dur MS --reps R --cpu C --cpu2 C --limit S\n");
+          "timing: --warm MS --dur MS --reps R --cpu C --cpu2 C --limit S --turn-in F --turn-out F\n");
   exit(2);
 }
 
@@ -128,6 +140,14 @@ int main(int argc, char** argv) {
   p->out.mtype = 1;
   memset(p->out.mtext, 'x', p->size);
 
+  if (!strcmp(mode, "self")) {
+    p->tx = make_queue(key, dipc);
+    bu_pin(o.cpu);
+    int rc = bu_measure(&o, self_once, p);
+    if (rc < 0) fprintf(stderr, "msgbench self: %s\n", strerror(errno));
+    msgctl(p->tx, IPC_RMID, NULL);
+    return rc < 0 ? 1 : 0;
+  }
   if (!strcmp(mode, "pair")) {
     int qa = make_queue(key, dipc), qb = make_queue(key + 1, dipc);
     pid_t child = fork();

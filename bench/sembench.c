@@ -21,7 +21,8 @@
  *   sembench pong --key K [--limit S]   the other side: opens the set (retried) and loops
  *       P(s0) V(s1) until the set is removed.
  *
- * Timing options (benchutil.h): --warm MS --dur MS --reps R --cpu C --limit S.
+ * Timing options (benchutil.h): --warm MS --dur MS --reps R --cpu C --limit S,
+ * --turn-in FIFO --turn-out FIFO (take turns with another benchmark).
  * Output: "median_us X min_us Y max_us Z reps R iters N". */
 #include "benchutil.h"
 
@@ -62,7 +63,7 @@ static void usage(void) {
           "       sembench make --key K [--nsems N] [--val V]\n"
           "       sembench rm --key K\n"
           "       sembench ping|pong --key K [timing]\n"
-          "timing: --warm MS --dur MS --reps R --cpu C --limit S\n");
+          "timing: --warm MS --dur MS --reps R --cpu C --limit S --turn-in F --turn-out F\n");
   exit(2);
 }
 
@@ -93,12 +94,12 @@ int main(int argc, char** argv) {
   const char* mode = argv[1];
   struct bu_opts o;
   bu_defaults(&o);
-  int dipc = 0, open = 0, key = 0x53420000, nsems = 1, val = 1;
+  int dipc = 0, existing = 0, key = 0x53420000, nsems = 1, val = 1;
   for (int i = 2; i < argc; ++i) {
     if (bu_common_opt(&o, argc, argv, &i)) continue;
     const char* a = argv[i];
     if (!strcmp(a, "--dipc")) dipc = 1;
-    else if (!strcmp(a, "--open")) open = 1;
+    else if (!strcmp(a, "--open")) existing = 1;
     else if (i + 1 >= argc) usage();
     else if (!strcmp(a, "--key")) key = bu_int(argv[++i], a);
     else if (!strcmp(a, "--nsems")) nsems = bu_int(argv[++i], a);
@@ -118,12 +119,12 @@ int main(int argc, char** argv) {
     return 0;
   }
   if (!strcmp(mode, "pv")) {
-    c.id = open ? open_set(key, 1) : make_set(key, 1, 1, dipc);
+    c.id = existing ? open_set(key, 1) : make_set(key, 1, 1, dipc);
     bu_pin(o.cpu);
     /* One iteration is a P+V pair; scale by 1/2 to report one semop. */
     int rc = bu_measure_scaled(&o, pv_once, &c, 0.5);
     if (rc < 0) fprintf(stderr, "sembench pv: semop failed: %s\n", strerror(errno));
-    if (!open) semctl(c.id, 0, IPC_RMID);
+    if (!existing) semctl(c.id, 0, IPC_RMID);
     return rc < 0 ? 1 : 0;
   }
   if (!strcmp(mode, "ping")) {

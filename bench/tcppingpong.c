@@ -13,7 +13,8 @@
  *       (pinned to --cpu) measures; TCP loopback, or a Unix stream socket pair with --unix
  *       (the hop between a process's shim and its dipcd).
  *
- * Timing options (benchutil.h): --warm MS --dur MS --reps R --cpu C --cpu2 C --limit S.
+ * Timing options (benchutil.h): --warm MS --dur MS --reps R --cpu C --cpu2 C --limit S,
+ * --turn-in FIFO --turn-out FIFO (take turns with another benchmark).
  * Output: "median_us X min_us Y max_us Z reps R iters N" (time of one round trip). */
 #include "benchutil.h"
 
@@ -89,7 +90,7 @@ static void usage(void) {
           "usage: tcppingpong serve --portfile F [--size N] [--cpu C] [--limit S]\n"
           "       tcppingpong ping --port P [--size N] [timing]\n"
           "       tcppingpong pair [--unix] [--size N] [timing]\n"
-          "timing: --warm MS --dur MS --reps R --cpu C --cpu2 C --limit S\n");
+          "timing: --warm MS --dur MS --reps R --cpu C --cpu2 C --limit S --turn-in F --turn-out F\n");
   exit(2);
 }
 
