@@ -35,6 +35,10 @@ bool become(const Identity& who) {
   return true;
 }
 
+bool same_identity(const Identity& a, const Identity& b) {
+  return a.uid == b.uid && a.gid == b.gid && a.groups == b.groups;
+}
+
 void become_root() {
   syscall(SYS_setresuid, 0, 0, 0);
   syscall(SYS_setresgid, 0, 0, 0);
@@ -152,6 +156,7 @@ void OwnerExecutor::worker_loop(Worker* w) {
   sigdelset(&all, kCancelSignal);
   pthread_sigmask(SIG_SETMASK, &all, nullptr);
   t_cancel = &w->cancel;
+  Identity current;  // root
   for (;;) {
     Work work;
     Done done;
@@ -168,7 +173,20 @@ void OwnerExecutor::worker_loop(Worker* w) {
       w->work = nullptr;
       w->active = true;
     }
-    OpResult result = run_as(who, work);
+    // A worker keeps the identity of its last caller: the next call is often the same
+    // caller's, and switching costs a few system calls each way.
+    OpResult result;
+    if (!same_identity(who, current)) {
+      if (current.uid != 0) become_root();
+      current = Identity{};
+      if (who.uid != 0 && !become(who)) {
+        become_root();
+        result = OpResult::error(EACCES);
+      } else {
+        current = who;
+      }
+    }
+    if (same_identity(who, current)) result = work();
     w->active = false;
     // The worker becomes idle only on the io thread, after its ticket is gone, so that a
     // late cancel of this ticket can never signal the worker's next call.

@@ -97,6 +97,7 @@ int main(int argc, char** argv) {
           spdlog::error("SIGHUP: {} (keeping the previous allow list)", e.to_string());
         } else {
           node.reload_allow(std::move(*na));
+          node.forget_identities();
         }
         if (log_level.empty()) set_level(nc->log_level);
       }

@@ -34,7 +34,6 @@ const char* kind_name(Kind k) {
 }
 
 constexpr size_t kRegMax = 4096;
-constexpr uid_t kNobody = 65534;
 
 std::vector<uint8_t> reply_frame(uint64_t reqid, const OpResult& r) {
   proto::OpReply rep;
@@ -91,6 +90,7 @@ Node::Node(asio::io_context& io, Config cfg, AllowList allow)
       cfg_(std::move(cfg)),
       allow_(std::move(allow)),
       executor_(io),
+      identities_(std::chrono::seconds(10), cfg_.remote_root),
       sweep_timer_(io),
       referee_timer_(io) {}
 
@@ -260,11 +260,7 @@ void Node::on_local_frame(const std::shared_ptr<LocalClient>& c, const Frame& f)
 
 void Node::local_op(const std::shared_ptr<LocalClient>& c, uint64_t reqid,
                     const proto::OpRequest& req) {
-  auto who = identity_for_uid(c->cred.uid, c->cred.gid);
-  if (!who) {
-    reply_local(c, reqid, OpResult::error(EACCES));
-    return;
-  }
+  const Identity* who = &identities_.for_uid(c->cred.uid, c->cred.gid);
   OwnedOp op = OwnedOp::from(req);
   op.user = who->name;
   op.pid = c->cred.pid;
@@ -499,47 +495,6 @@ std::function<void()> Node::forward(const std::string& owner, const std::string&
 }
 
 // ---------------------------------------------------------------------------------------
-// Identity
-
-std::optional<Identity> Node::identity_for_uid(uid_t uid, gid_t gid) {
-  Identity who;
-  who.uid = uid;
-  who.gid = gid;
-  passwd pw{}, *res = nullptr;
-  char buf[4096];
-  if (getpwuid_r(uid, &pw, buf, sizeof buf, &res) != 0 || res == nullptr) {
-    // A uid without a name can act locally but has no name to be known by elsewhere.
-    who.name = "";
-    return who;
-  }
-  who.name = pw.pw_name;
-  int n = 64;
-  std::vector<gid_t> groups(static_cast<size_t>(n));
-  if (getgrouplist(pw.pw_name, gid, groups.data(), &n) < 0) {
-    groups.resize(size_t(n));
-    getgrouplist(pw.pw_name, gid, groups.data(), &n);
-  }
-  groups.resize(size_t(n));
-  who.groups = std::move(groups);
-  return who;
-}
-
-// A remote caller is known by login name; it acts as the local account of that name.
-std::optional<Identity> Node::identity_for_name(const std::string& name) {
-  std::string as = name;
-  if (as == "root" && !cfg_.remote_root) as = "nobody";
-  passwd pw{}, *res = nullptr;
-  char buf[4096];
-  if (as.empty() || getpwnam_r(as.c_str(), &pw, buf, sizeof buf, &res) != 0 || res == nullptr) {
-    if (as == "nobody") return Identity{kNobody, kNobody, {}, "nobody"};
-    return std::nullopt;
-  }
-  auto who = identity_for_uid(pw.pw_uid, pw.pw_gid);
-  if (who) who->name = as;
-  return who;
-}
-
-// ---------------------------------------------------------------------------------------
 // Peer links
 
 void Node::accept_peer() {
@@ -770,7 +725,7 @@ void Node::on_peer_frame(const std::shared_ptr<Link>& l, const Frame& f) {
 // An operation from another node on an object this node owns.
 void Node::peer_op(const std::shared_ptr<Link>& l, uint64_t reqid, const proto::OpRequest& req) {
   auto answer = [l, reqid](const OpResult& r) { l->send(reply_frame(reqid, r)); };
-  auto who = identity_for_name(std::string(req.user));
+  const auto& who = identities_.for_name(std::string(req.user));
   if (!who) {
     spdlog::warn("{} calls as '{}', which has no account here: EACCES", l->describe(), req.user);
     return answer(OpResult::error(EACCES));
@@ -1182,8 +1137,8 @@ void Node::admin(const std::shared_ptr<LocalClient>& c, uint64_t reqid, const pr
     return;
   }
   if (cmd == "rm") {
-    auto who = identity_for_uid(c->cred.uid, c->cred.gid);
-    if (!who) return answer(EACCES, "unknown caller\n");
+    // A copy: the lambda below outlives this call, and the cache may change meanwhile.
+    Identity who = identities_.for_uid(c->cred.uid, c->cred.gid);
     RegRecord q;
     q.kind = a.kind;
     q.key = a.key;
@@ -1196,10 +1151,10 @@ void Node::admin(const std::shared_ptr<LocalClient>& c, uint64_t reqid, const pr
       op.op = kind == Kind::kMsg ? Op::kMsgCtl : kind == Kind::kSem ? Op::kSemCtl : Op::kShmCtl;
       op.id = r.id;
       op.arg1 = IPC_RMID;
-      op.user = who->name;
+      op.user = who.name;
       auto done = [answer](OpResult res) { answer(res.ret < 0 ? res.err : 0, ""); };
       if (r.owner == cfg_.node_name) {
-        execute(*who, op, done);
+        execute(who, op, done);
       } else {
         std::string addr(r.owner_addr);
         if (addr.empty() || addr == "0.0.0.0" || addr == "::") addr = cfg_.referee_host;

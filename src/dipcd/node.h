@@ -30,6 +30,7 @@
 #include "dipcd/conn.h"
 #include "dipcd/executor.h"
 #include "dipcd/id_table.h"
+#include "dipcd/identity.h"
 #include "dipcd/ipc_ops.h"
 #include "dipcd/referee.h"
 #include "dipcd/sem_undo.h"
@@ -49,6 +50,8 @@ class Node : public Referee::Outbox {
   // SIGHUP: the new allow list applies to new links, and links from addresses it no longer
   // allows are dropped.
   void reload_allow(AllowList allow);
+  // SIGHUP: account changes take effect now.
+  void forget_identities() { identities_.clear(); }
   void shutdown();
 
   // Referee::Outbox
@@ -110,8 +113,6 @@ class Node : public Referee::Outbox {
   void peer_op(const std::shared_ptr<Link>& l, uint64_t reqid, const proto::OpRequest& req);
   void object_removed(proto::Kind kind, int32_t id);
   void drop_placeholder(proto::Kind kind, int32_t key);
-  std::optional<Identity> identity_for_name(const std::string& name);
-  std::optional<Identity> identity_for_uid(uid_t uid, gid_t gid);
   void sweep();
   // RUN_DIR/placeholders lists this node's placeholders, so that a dipcd started after a
   // crash can remove the ones its predecessor left in the kernel.
@@ -131,6 +132,7 @@ class Node : public Referee::Outbox {
   Config cfg_;
   AllowList allow_;
   OwnerExecutor executor_;
+  IdentityCache identities_;
   IdTableWriter ids_;
   std::unique_ptr<asio::local::stream_protocol::acceptor> local_acceptor_;
   std::unique_ptr<asio::ip::tcp::acceptor> peer_acceptor_;
