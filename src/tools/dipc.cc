@@ -109,7 +109,16 @@ int admin(const std::string& command, dipc::proto::Kind kind = {}, int32_t key =
   }
   std::cout << rep.text;
   if (rep.err != 0) {
-    std::cerr << "dipc: " << command << ": " << strerror(rep.err) << "\n";
+    std::cerr << "dipc: " << command << ": " << strerror(rep.err);
+    if (command == "rm" && rep.err == ENOENT)
+      std::cerr << " (no distributed object of that type has key " << key
+                << "; dipc ls lists them)";
+    else if (command == "rm" && (rep.err == EPERM || rep.err == EACCES))
+      std::cerr << " (only the object's owner or creator, or root at the owner node, may "
+                   "remove it; a remote root acts as nobody unless remote_root = true)";
+    else if (rep.err == ENOLINK)
+      std::cerr << " (this node has no link to the referee: see dipc status)";
+    std::cerr << "\n";
     return 1;
   }
   return 0;
