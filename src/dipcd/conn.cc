@@ -50,31 +50,63 @@ void Conn::read_payload() {
 
 void Conn::send(std::vector<uint8_t> frame) {
   if (!open_ || frame.empty()) return;
+  std::lock_guard lk(mu_);
   out_.push_back(std::move(frame));
-  if (!writing_) write_next();
+  if (!writing_) {
+    writing_ = true;
+    write_front();
+  }
 }
 
-void Conn::write_next() {
+void Conn::send_now(std::vector<uint8_t> frame) {
+  if (frame.empty()) return;
+  std::lock_guard lk(mu_);
+  if (!open_) return;
+  if (!writing_) {
+    ssize_t n = ::send(socket_.native_handle(), frame.data(), frame.size(),
+                       MSG_DONTWAIT | MSG_NOSIGNAL);
+    if (n == ssize_t(frame.size())) return;
+    if (n > 0) frame.erase(frame.begin(), frame.begin() + n);
+    // The rest goes the ordinary way; a send error shows up there and closes the link.
+  }
+  out_.push_back(std::move(frame));
+  if (!writing_) {
+    writing_ = true;
+    asio::post(socket_.get_executor(), [self = shared_from_this()] {
+      std::lock_guard lk(self->mu_);
+      self->write_front();
+    });
+  }
+}
+
+// Starts writing out_.front(). Called with mu_ held and writing_ set.
+void Conn::write_front() {
   if (out_.empty() || !open_) {
     writing_ = false;
     return;
   }
-  writing_ = true;
   auto self = shared_from_this();
+  // deque::push_back never moves existing elements, so the buffer stays valid while other
+  // threads queue frames behind it.
   asio::async_write(socket_, asio::buffer(out_.front()), [this, self](std::error_code ec, size_t) {
     if (ec) return close(ec.message());
+    std::lock_guard lk(mu_);
     out_.pop_front();
-    write_next();
+    write_front();
   });
 }
 
 void Conn::close(const std::string& why) {
-  if (!open_) return;
-  open_ = false;
-  std::error_code ignored;
-  socket_.shutdown(Socket::shutdown_both, ignored);
-  socket_.close(ignored);
-  out_.clear();
+  {
+    std::lock_guard lk(mu_);
+    if (!open_) return;
+    open_ = false;
+    std::error_code ignored;
+    socket_.shutdown(Socket::shutdown_both, ignored);
+    socket_.close(ignored);
+    out_.clear();
+    writing_ = false;
+  }
   auto cb = std::move(on_close_);
   if (cb) cb(why);
 }

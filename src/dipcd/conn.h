@@ -4,11 +4,15 @@
 // Frames are read one at a time (header, then payload) and handed to the owner's callback;
 // writes are queued and sent in order. Anything malformed closes the connection with a
 // reason the owner logs: a peer can make us drop its connection, never crash or hang.
-// Thread safety: every method runs on the io_context's one thread.
+// Thread safety: every method runs on the io_context's one thread, except send_now(),
+// which a worker thread may call to answer without waking the io thread; the write queue
+// and the descriptor are guarded by a mutex for that.
 #pragma once
 
 #include <array>
 #include <asio.hpp>
+#include <atomic>
+#include <mutex>
 #include <cstdint>
 #include <deque>
 #include <functional>
@@ -53,24 +57,28 @@ class Conn : public std::enable_shared_from_this<Conn> {
   explicit Conn(Socket socket) : socket_(std::move(socket)) {}
   void start(FrameHandler on_frame, CloseHandler on_close);
   void send(std::vector<uint8_t> frame);
+  // Any thread: writes the frame at once when nothing is queued before it (the common
+  // case), else queues it for the io thread. Frames keep their order.
+  void send_now(std::vector<uint8_t> frame);
   void close(const std::string& why);
-  bool is_open() const { return open_; }
+  bool is_open() const { return open_.load(); }
   Socket& socket() { return socket_; }
   std::string peer_address() const;  // "ADDR" for TCP, "" for Unix sockets
 
  private:
   void read_header();
   void read_payload();
-  void write_next();
+  void write_front();
 
   Socket socket_;
   FrameHandler on_frame_;
   CloseHandler on_close_;
   std::array<uint8_t, proto::kHeaderSize> head_{};
   Frame frame_;
+  std::mutex mu_;  // guards out_, writing_ and the descriptor against send_now()
   std::deque<std::vector<uint8_t>> out_;
   bool writing_ = false;
-  bool open_ = false;
+  std::atomic<bool> open_{false};
 };
 
 }  // namespace dipc::daemon

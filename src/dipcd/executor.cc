@@ -54,6 +54,7 @@ struct OwnerExecutor::Worker {
   std::condition_variable cv;
   Work work;
   Done done;
+  ReplyNow reply_now;
   Identity who;
   uint64_t ticket = 0;
   std::atomic<bool> cancel{false};
@@ -96,7 +97,7 @@ OpResult OwnerExecutor::run_as(const Identity& who, const Work& work) {
 
 bool OwnerExecutor::cancelled() { return t_cancel != nullptr && t_cancel->load(); }
 
-uint64_t OwnerExecutor::submit(const Identity& who, Work work, Done done) {
+uint64_t OwnerExecutor::submit(const Identity& who, Work work, Done done, ReplyNow reply_now) {
   Worker* w = nullptr;
   {
     std::lock_guard lk(mu_);
@@ -124,6 +125,7 @@ uint64_t OwnerExecutor::submit(const Identity& who, Work work, Done done) {
     std::lock_guard lk(w->mu);
     w->work = std::move(work);
     w->done = std::move(done);
+    w->reply_now = std::move(reply_now);
     w->who = who;
     w->ticket = ticket;
     w->cancel = false;
@@ -160,6 +162,7 @@ void OwnerExecutor::worker_loop(Worker* w) {
   for (;;) {
     Work work;
     Done done;
+    ReplyNow reply_now;
     Identity who;
     uint64_t ticket;
     {
@@ -168,6 +171,7 @@ void OwnerExecutor::worker_loop(Worker* w) {
       if (w->quit && !w->work) return;
       work = std::move(w->work);
       done = std::move(w->done);
+      reply_now = std::move(w->reply_now);
       who = w->who;
       ticket = w->ticket;
       w->work = nullptr;
@@ -188,6 +192,7 @@ void OwnerExecutor::worker_loop(Worker* w) {
     }
     if (same_identity(who, current)) result = work();
     w->active = false;
+    if (reply_now) reply_now(result);
     // The worker becomes idle only on the io thread, after its ticket is gone, so that a
     // late cancel of this ticket can never signal the worker's next call.
     asio::post(io_, [this, w, ticket, done = std::move(done), result = std::move(result)]() mutable {

@@ -57,6 +57,9 @@ class OwnerExecutor {
  public:
   using Work = std::function<OpResult()>;
   using Done = std::function<void(OpResult)>;
+  // Runs on the worker right after the work, before done: lets the caller's answer leave
+  // without waking the io thread first. Must be safe on any thread.
+  using ReplyNow = std::function<void(const OpResult&)>;
 
   explicit OwnerExecutor(asio::io_context& io, size_t max_threads = 4096);
   ~OwnerExecutor();
@@ -65,7 +68,7 @@ class OwnerExecutor {
 
   // Runs work as who on a worker thread, then done(result) on the io thread. Returns a
   // ticket for cancel(), or 0 when no thread could be had (done then gets EAGAIN).
-  uint64_t submit(const Identity& who, Work work, Done done);
+  uint64_t submit(const Identity& who, Work work, Done done, ReplyNow reply_now = nullptr);
   // Interrupts the work of ticket if it is still running; its done still runs once.
   void cancel(uint64_t ticket);
   // True on a worker whose work has been cancelled.

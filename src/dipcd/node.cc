@@ -278,7 +278,14 @@ void Node::local_op(const std::shared_ptr<LocalClient>& c, uint64_t reqid,
     if (op.op == Op::kSemOp && has_undo(decode_sops(op.data))) watch_process(op.pid, p->second.owner);
     c->cancels[reqid] = forward(p->second.owner, "", 0, std::move(op), done);
   } else if (owned_.count(k)) {
-    c->cancels[reqid] = execute(*who, std::move(op), done);
+    SemUndo::Proc origin{cfg_.node_name, op.pid};
+    uint64_t ticket = run_here(
+        *who, std::move(op), origin,
+        [wc, reqid](OpResult) {
+          if (auto c = wc.lock()) c->cancels.erase(reqid);
+        },
+        [conn = c->conn, reqid](const OpResult& r) { conn->send_now(reply_frame(reqid, r)); });
+    c->cancels[reqid] = [this, ticket] { executor_.cancel(ticket); };
   } else {
     // Not (or no longer) distributed: removed, or its owner is gone.
     reply_local(c, reqid, OpResult::error(EINVAL));
@@ -366,7 +373,7 @@ void Node::local_get(const std::shared_ptr<LocalClient>& c, uint64_t reqid, Owne
 }
 
 uint64_t Node::run_here(const Identity& who, OwnedOp op, const SemUndo::Proc& origin,
-                        OpDone done) {
+                        OpDone done, OwnerExecutor::ReplyNow reply_now) {
   Kind kind = op.kind;
   int32_t id = op.id;
   int cmd = int(op.arg1);
@@ -382,7 +389,10 @@ uint64_t Node::run_here(const Identity& who, OwnedOp op, const SemUndo::Proc& or
     if (has_undo(sops)) {
       if (!undo_.in_range(origin, id, sops)) {
         if (int e = undo_.range_error(origin, id, sops)) {
-          asio::post(io_, [done, e] { done(OpResult::error(e)); });
+          asio::post(io_, [done, reply_now, e] {
+            if (reply_now) reply_now(OpResult::error(e));
+            done(OpResult::error(e));
+          });
           return 0;
         }
       }
@@ -414,11 +424,15 @@ uint64_t Node::run_here(const Identity& who, OwnedOp op, const SemUndo::Proc& or
     OwnedOp quick = nowait_variant(op);
     OpResult r = OwnerExecutor::run_as(who, [&quick] { return run_op(quick); });
     if (!would_block(op, r)) {
-      asio::post(io_, [finish = std::move(finish), r = std::move(r)]() mutable { finish(std::move(r)); });
+      asio::post(io_, [finish = std::move(finish), reply_now, r = std::move(r)]() mutable {
+        if (reply_now) reply_now(r);
+        finish(std::move(r));
+      });
       return 0;
     }
   }
-  return executor_.submit(who, [op = std::move(op)] { return run_op(op); }, std::move(finish));
+  return executor_.submit(who, [op = std::move(op)] { return run_op(op); }, std::move(finish),
+                          std::move(reply_now));
 }
 
 std::function<void()> Node::execute(const Identity& who, OwnedOp op, OpDone done) {
@@ -735,12 +749,13 @@ void Node::peer_op(const std::shared_ptr<Link>& l, uint64_t reqid, const proto::
     return answer(OpResult::error(EINVAL));  // removed meanwhile, or never ours
   }
   std::pair<Link*, uint64_t> key{l.get(), reqid};
-  auto done = [this, key, answer](OpResult r) {
-    peer_running_.erase(key);
-    answer(r);
+  auto done = [this, key](OpResult) { peer_running_.erase(key); };
+  // The answer leaves from the worker that has it: one thread hand-off fewer.
+  auto reply_now = [conn = l->conn, reqid](const OpResult& r) {
+    conn->send_now(reply_frame(reqid, r));
   };
   SemUndo::Proc origin{l->name, op.pid};
-  uint64_t ticket = run_here(*who, std::move(op), origin, done);
+  uint64_t ticket = run_here(*who, std::move(op), origin, done, reply_now);
   if (ticket) peer_running_[key] = ticket;
 }
 

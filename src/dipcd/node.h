@@ -105,7 +105,10 @@ class Node : public Referee::Outbox {
                                 OwnedOp op, OpDone done);
   // Runs op here (this node owns the object) as who, for process origin (node, pid);
   // keeps the node's bookkeeping (removal, SEM_UNDO) in step. Returns the executor ticket.
-  uint64_t run_here(const Identity& who, OwnedOp op, const SemUndo::Proc& origin, OpDone done);
+  // reply_now, when given, sends the answer from whichever thread has it (see
+  // OwnerExecutor::ReplyNow); done then only finishes the bookkeeping.
+  uint64_t run_here(const Identity& who, OwnedOp op, const SemUndo::Proc& origin, OpDone done,
+                    OwnerExecutor::ReplyNow reply_now = nullptr);
   std::function<void()> execute(const Identity& who, OwnedOp op, OpDone done);
   // Holder side of SEM_UNDO: watch a local process that has adjustments at owner.
   void watch_process(int32_t pid, const std::string& owner);
