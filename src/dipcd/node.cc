@@ -103,18 +103,37 @@ bool Node::start(std::string& err) {
   if (cfg_.referee) referee_ = std::make_unique<Referee>(*this);
 
   std::string sock = cfg_.run_dir + "/dipcd.sock";
+  {
+    // A socket that answers belongs to a running dipcd: never take it from under it.
+    asio::local::stream_protocol::socket probe(io_);
+    std::error_code ec;
+    probe.connect(asio::local::stream_protocol::endpoint(sock), ec);
+    if (!ec) {
+      err = fmt::format("another dipcd is already serving {} (stop it, or give this one its "
+                        "own [node] run_dir)", cfg_.run_dir);
+      return false;
+    }
+  }
   ::unlink(sock.c_str());
   try {
     local_acceptor_ = std::make_unique<asio::local::stream_protocol::acceptor>(
         io_, asio::local::stream_protocol::endpoint(sock));
-    ::chmod(sock.c_str(), 0666);  // any local user may call; SO_PEERCRED says who
+  } catch (const std::system_error& e) {
+    err = fmt::format("cannot create the local socket {}: {} (is [node] run_dir writable?)", sock,
+                      e.code().message());
+    return false;
+  }
+  ::chmod(sock.c_str(), 0666);  // any local user may call; SO_PEERCRED says who
+  try {
     auto addr = asio::ip::make_address(cfg_.listen_address);
     peer_acceptor_ = std::make_unique<asio::ip::tcp::acceptor>(
         io_, asio::ip::tcp::endpoint(addr, cfg_.listen_port));
     port_ = peer_acceptor_->local_endpoint().port();
   } catch (const std::system_error& e) {
-    err = fmt::format("cannot listen ({}:{} and {}): {}", cfg_.listen_address, cfg_.listen_port,
-                      sock, e.what());
+    err = fmt::format("cannot listen on {}:{}: {} (is another program using the port? "
+                      "[node] listen_address and listen_port in {})",
+                      cfg_.listen_address, cfg_.listen_port, e.code().message(), cfg_.source);
+    ::unlink(sock.c_str());
     return false;
   }
   {
