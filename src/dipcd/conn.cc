@@ -21,6 +21,16 @@ void Conn::start(FrameHandler on_frame, CloseHandler on_close) {
   read_header();
 }
 
+// A handler that throws (an allocation failure, a bug) costs that connection, never the
+// daemon.
+void Conn::deliver() {
+  try {
+    on_frame_(frame_);
+  } catch (const std::exception& e) {
+    close(std::string("internal error while handling a frame: ") + e.what());
+  }
+}
+
 void Conn::read_header() {
   auto self = shared_from_this();
   asio::async_read(socket_, asio::buffer(head_), [this, self](std::error_code ec, size_t) {
@@ -30,7 +40,7 @@ void Conn::read_header() {
     if (err != proto::HeaderError::kNone) return close(proto::header_error_text(err));
     frame_.payload.resize(frame_.header.length);
     if (frame_.header.length == 0) {
-      on_frame_(frame_);
+      deliver();
       if (open_) read_header();
       return;
     }
@@ -43,7 +53,7 @@ void Conn::read_payload() {
   asio::async_read(socket_, asio::buffer(frame_.payload), [this, self](std::error_code ec, size_t) {
     if (!open_) return;
     if (ec) return close(ec == asio::error::eof ? "connection closed" : ec.message());
-    on_frame_(frame_);
+    deliver();
     if (open_) read_header();
   });
 }

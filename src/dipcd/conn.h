@@ -66,6 +66,7 @@ class Conn : public std::enable_shared_from_this<Conn> {
   std::string peer_address() const;  // "ADDR" for TCP, "" for Unix sockets
 
  private:
+  void deliver();
   void read_header();
   void read_payload();
   void write_front();

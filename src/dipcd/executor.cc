@@ -30,8 +30,11 @@ void install_cancel_handler() {
 // Per-thread identity switch with raw system calls (see the header).
 bool become(const Identity& who) {
   if (syscall(SYS_setgroups, who.groups.size(), who.groups.data()) != 0) return false;
-  if (syscall(SYS_setresgid, who.gid, who.gid, who.gid) != 0) return false;
-  if (syscall(SYS_setresuid, who.uid, who.uid, 0) != 0) return false;
+  // Only the effective ids change: the kernel checks IPC permissions with them, and a real
+  // uid of 0 keeps the caller from signalling this thread (kill(2) compares real and saved
+  // uids), so no user can stop or kill dipcd through a thread that worked for them.
+  if (syscall(SYS_setresgid, 0, who.gid, 0) != 0) return false;
+  if (syscall(SYS_setresuid, 0, who.uid, 0) != 0) return false;
   return true;
 }
 

@@ -2,9 +2,10 @@
 //
 // A call may block for ever (msgrcv on an empty queue), so each runs on a worker thread of
 // its own, taken from a pool that grows on demand and keeps idle threads for reuse. Before
-// the call the worker takes the caller's uid, gid and groups with the raw setresuid,
-// setresgid and setgroups system calls, which change only the calling thread (glibc's
-// wrappers would change every thread of dipcd); its saved uid stays 0 so it can go back.
+// the call the worker takes the caller's uid, gid and groups as its effective ids with the
+// raw setresuid, setresgid and setgroups system calls, which change only the calling thread
+// (glibc's wrappers would change every thread of dipcd); its real and saved ids stay 0, so
+// it can go back and the caller cannot signal it.
 // Losing euid 0 clears the thread's effective capabilities, so the kernel checks
 // permissions exactly as for the caller.
 //

@@ -9,6 +9,7 @@ namespace dipc::daemon {
 namespace {
 
 constexpr uid_t kNobody = 65534;
+constexpr size_t kMaxEntries = 4096;
 
 Identity look_up_uid(uid_t uid, gid_t gid) {
   Identity who;
@@ -33,6 +34,7 @@ Identity look_up_uid(uid_t uid, gid_t gid) {
 
 const Identity& IdentityCache::for_uid(uid_t uid, gid_t gid) {
   auto now = Clock::now();
+  if (by_uid_.size() >= kMaxEntries && !by_uid_.count({uid, gid})) by_uid_.clear();
   auto& e = by_uid_[{uid, gid}];
   if (e.at == Clock::time_point{} || now - e.at > ttl_) e = {look_up_uid(uid, gid), now};
   return e.value;
@@ -40,6 +42,8 @@ const Identity& IdentityCache::for_uid(uid_t uid, gid_t gid) {
 
 const std::optional<Identity>& IdentityCache::for_name(const std::string& name) {
   auto now = Clock::now();
+  // Names come from peers: a bound on how many are remembered.
+  if (by_name_.size() >= kMaxEntries && !by_name_.count(name)) by_name_.clear();
   auto& e = by_name_[name];
   if (e.at != Clock::time_point{} && now - e.at <= ttl_) return e.value;
   std::string as = name == "root" && !remote_root_ ? "nobody" : name;

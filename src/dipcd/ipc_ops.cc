@@ -138,8 +138,11 @@ OpResult do_msgctl(const OwnedOp& op) {
 }
 
 OpResult do_semop(const OwnedOp& op) {
+  // nsops comes from the wire: bound it before it sizes anything.
+  if (op.arg1 < 0 || op.arg1 > int64_t(proto::kMaxSops) || op.data.size() % 6 != 0 ||
+      op.data.size() / 6 != uint64_t(op.arg1))
+    return OpResult::error(EINVAL);
   size_t n = size_t(op.arg1);
-  if (op.data.size() != n * 6) return OpResult::error(EINVAL);
   std::vector<sembuf> sops(n);
   proto::Reader r(reinterpret_cast<const uint8_t*>(op.data.data()), op.data.size());
   for (auto& s : sops) {

@@ -105,7 +105,16 @@ int main(int argc, char** argv) {
     });
   };
   wait_hup();
-  io.run();
+  // A handler that throws is a bug: log it and go on serving rather than take every
+  // process's calls down with us (asio resumes where it stopped).
+  for (int i = 0; i < 1000; ++i) {
+    try {
+      io.run();
+      break;
+    } catch (const std::exception& e) {
+      spdlog::error("internal error: {} (continuing)", e.what());
+    }
+  }
   spdlog::info("stopped");
   return 0;
 }

@@ -6,6 +6,7 @@
 #include <pwd.h>
 #include <spdlog/spdlog.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <cstring>
@@ -82,6 +83,9 @@ bool has_undo(const std::vector<sembuf>& sops) {
 struct LocalClient {
   std::shared_ptr<Conn> conn;
   ucred cred{};
+  // The calling process: when it exits its calls are cancelled, even if a child it forked
+  // still holds the connection open.
+  std::unique_ptr<asio::posix::stream_descriptor> pidfd;
   std::map<uint64_t, std::function<void()>> cancels;  // calls in flight, by request id
 };
 
@@ -228,13 +232,22 @@ void Node::accept_local() {
           if (auto c = wc.lock()) on_local_frame(c, f);
         },
         [c](const std::string& why) mutable {
-          if (why != "connection closed")
+          if (why != "connection closed" && why != "process exited")
             spdlog::warn("local client (pid {}, uid {}) dropped: {}", c->cred.pid, c->cred.uid, why);
           // The process (or thread) is gone: interrupt what it was waiting for.
           auto cancels = std::move(c->cancels);
           for (auto& [id, cancel] : cancels) cancel();
           c.reset();
         });
+    int pfd = int(syscall(SYS_pidfd_open, c->cred.pid, 0));
+    if (pfd >= 0) {
+      c->pidfd = std::make_unique<asio::posix::stream_descriptor>(io_, pfd);
+      c->pidfd->async_wait(asio::posix::stream_descriptor::wait_read,
+                           [wc](std::error_code ec) {
+                             auto c = wc.lock();
+                             if (!ec && c) c->conn->close("process exited");
+                           });
+    }
     accept_local();
   });
 }
@@ -288,12 +301,24 @@ void Node::local_op(const std::shared_ptr<LocalClient>& c, uint64_t reqid,
     return;
   }
   std::weak_ptr<LocalClient> wc = c;
-  auto done = [this, wc, reqid](OpResult r) {
+  OpDone done = [this, wc, reqid](OpResult r) {
     if (auto c = wc.lock()) reply_local(c, reqid, r);
   };
   ObjKey k{uint8_t(op.kind), op.id};
   if (auto p = placeholders_.find(k); p != placeholders_.end()) {
     op.id = p->second.owner_id;
+    bool rmid = (op.op == Op::kMsgCtl || op.op == Op::kSemCtl || op.op == Op::kShmCtl) &&
+                op.arg1 == IPC_RMID;
+    if (rmid) {
+      // This node learns of the removal from the answer, not later from the referee: the
+      // caller's next look-up of the key must not find the placeholder.
+      Kind kind = op.kind;
+      int32_t key = p->second.key;
+      done = [this, kind, key, done](OpResult r) {
+        if (r.ret == 0) drop_placeholder(kind, key);
+        done(std::move(r));
+      };
+    }
     if (op.op == Op::kSemOp && has_undo(decode_sops(op.data))) watch_process(op.pid, p->second.owner);
     c->cancels[reqid] = forward(p->second.owner, "", 0, std::move(op), done);
   } else if (owned_.count(k)) {
@@ -420,13 +445,19 @@ uint64_t Node::run_here(const Identity& who, OwnedOp op, const SemUndo::Proc& or
       op.data = encode_sops(sops);
     }
   }
+  if (rmid && reply_now) {
+    // A removal is answered only once the cluster has been told, so that the caller's next
+    // msgget/semget of the key cannot still find it at the referee.
+    done = [reply_now = std::move(reply_now), done = std::move(done)](OpResult r) {
+      reply_now(r);
+      done(std::move(r));
+    };
+    reply_now = nullptr;
+  }
   auto finish = [this, kind, id, rmid, setval, semnum, origin, undo_sops = std::move(undo_sops),
                  done = std::move(done)](OpResult r) {
     if (r.ret >= 0) {
-      if (rmid) {
-        if (kind == Kind::kSem) undo_.drop_set(id);
-        object_removed(kind, id);
-      }
+      if (rmid) object_removed(kind, id);
       if (setval) undo_.clear(id, semnum);
       if (!undo_sops.empty()) {
         undo_.record(origin, id, undo_sops);
@@ -928,6 +959,7 @@ void Node::object_removed(Kind kind, int32_t id) {
   r.key = it->second;
   owned_.erase(it);
   ids_.clear(kind, id);
+  if (kind == Kind::kSem) undo_.drop_set(id);
   spdlog::info("{} key {} id {} removed", kind_name(kind), r.key, id);
   referee_send(FrameType::kRegRemove, r);
 }
