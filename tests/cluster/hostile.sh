@@ -39,6 +39,17 @@ for target in "127.0.0.1:$port" "$sock"; do
     esac
   done
 done
+# A well-formed semop on a set this node owns, whose operation count (2^63+1) would wrap
+# a size check: refused with EINVAL, and dipcd lives on.
+sid=$(on node1 "$PROGS/semtool" mk 9502 1 1 >/dev/null && on node1 "$PROGS/semtool" id 9502)
+[[ "$sid" =~ ^[0-9]+$ ]] || fail "no semaphore set on node1: $sid"
+payload="0205$(printf '%08x' "$sid")0000000000000000"      # kind sem, op semop, id, key, flags
+payload+="8000000000000001""0000000000000000""0000000000000000" # arg1 (nsops), arg2, arg3
+payload+="00000000""00000000""00000006""000000010000"       # user "", pid, data: one sembuf
+r=$(timeout 10 "$RAW" "$sock" "$(hdr 0001 "$(printf '%08x' $((${#payload} / 2)))")$payload")
+kill -0 "$pid1" 2>/dev/null || fail "dipcd died on a semop with a huge operation count"
+# Answered (a 44-byte reply: EINVAL), the connection kept.
+expect_eq "$r" "OPEN 44" "answer to a semop with a huge operation count"
 # A hello with a valid shape but an unknown node name from an allowed address is fine;
 # what matters is that the cluster still works.
 expect_eq "$(cat "$DIR/node2/run/state")" joined "node2's state after the hostile inputs"

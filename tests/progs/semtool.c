@@ -102,7 +102,7 @@ static void on_alarm(int sig) {
 
 static void usage(void) {
   fprintf(stderr,
-          "usage: semtool mk KEY NSEMS VAL | id KEY | getval S N | getall S | setval S N VAL\n"
+          "usage: semtool mk KEY NSEMS VAL | id KEY | getval S N | getall S | chown S UID MODE | setval S N VAL\n"
           "       | ncnt S N | zcnt S N | op S N DELTA [FLAGS] | wait S N [TIMEOUT_S [PIDFILE]]\n"
           "       | hold S N PIDFILE [exit|TIMEOUT_S] | lock S QKEY COUNT [TIMEOUT_S [GOFILE]]\n"
           "       | produce S QKEY PREFIX COUNT [TIMEOUT_S] | consume S QKEY COUNT [TIMEOUT_S]\n"
@@ -299,6 +299,17 @@ int main(int argc, char** argv) {
     int id = set_of(argv[2]);
     if (id < 0) return 0;
     if (semctl(id, 0, IPC_RMID) < 0) return result_errno(errno);
+    return result("OK");
+  }
+  if (strcmp(cmd, "chown") == 0 && argc == 5) { /* chown KEY UID MODE: IPC_SET */
+    int id = set_of(argv[2]);
+    if (id < 0) return 0;
+    struct semid_ds ds;
+    union semun a = {.buf = &ds};
+    if (semctl(id, 0, IPC_STAT, a) < 0) return result_errno(errno);
+    ds.sem_perm.uid = (uid_t)num(argv[3]);
+    ds.sem_perm.mode = (unsigned short)strtol(argv[4], NULL, 8);
+    if (semctl(id, 0, IPC_SET, a) < 0) return result_errno(errno);
     return result("OK");
   }
   if (strcmp(cmd, "getall") == 0 && argc == 3) {
