@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
@@ -37,6 +38,8 @@ struct Conn {
   dev_t dev = 0;
   ino_t ino = 0;
   uint64_t next_id = 1;
+  bool busy = false;      // a call is between its request and its reply
+  uintptr_t busy_sp = 0;  // the stack address of that call, to tell nesting from abandon
 };
 __thread Conn t_conn __attribute__((tls_model("initial-exec")));
 
@@ -91,17 +94,8 @@ void close_conn(Conn& c) {
 void thread_exit(void*) { close_conn(t_conn); }
 void make_key() { pthread_key_create(&g_conn_key, thread_exit); }
 
-// Returns true when t_conn is a live connection of this process to dipcd.
-bool connect_dipcd() {
-  Conn& c = t_conn;
-  pid_t pid = getpid();
-  if (c.fd >= 0 && c.pid == pid) {
-    struct stat st;
-    if (fstat(c.fd, &st) == 0 && st.st_dev == c.dev && st.st_ino == c.ino) return true;
-    c.fd = -1;  // the program closed or replaced it: not ours to close any more
-  } else if (c.fd >= 0) {
-    close_conn(c);  // inherited from the parent: the child needs its own
-  }
+// Opens a new connection to dipcd into c.
+bool open_conn(Conn& c, pid_t pid) {
   char path[sizeof(sockaddr_un::sun_path)];
   build_path(path, sizeof path, "dipcd.sock");
   if (!path[0]) return false;
@@ -129,6 +123,22 @@ bool connect_dipcd() {
   c.pid = pid;
   c.dev = st.st_dev;
   c.ino = st.st_ino;
+  c.busy = false;
+  return true;
+}
+
+// Returns true when t_conn is a live connection of this process to dipcd.
+bool connect_dipcd() {
+  Conn& c = t_conn;
+  pid_t pid = getpid();
+  if (c.fd >= 0 && c.pid == pid) {
+    struct stat st;
+    if (fstat(c.fd, &st) == 0 && st.st_dev == c.dev && st.st_ino == c.ino) return true;
+    c.fd = -1;  // the program closed or replaced it: not ours to close any more
+  } else if (c.fd >= 0) {
+    close_conn(c);  // inherited from the parent: the child needs its own
+  }
+  if (!open_conn(c, pid)) return false;
   pthread_once(&g_key_once, make_key);
   pthread_setspecific(g_conn_key, &c);
   return true;
@@ -215,13 +225,12 @@ void ensure_table() {
   pthread_mutex_unlock(&g_map_lock);
 }
 
-int call(const proto::OpRequest& req, Reply* rep, void* out, size_t out_cap, CallMode mode) {
+namespace {
+
+// One request and its reply on connection c.
+int exchange(Conn& c, const proto::OpRequest& req, Reply* rep, void* out, size_t out_cap,
+             CallMode mode) {
   int saved = errno;
-  if (!connect_dipcd()) {
-    errno = ENOLINK;
-    return -1;
-  }
-  Conn& c = t_conn;
   uint64_t id = c.next_id++;
   uint8_t head[kHeaderSize + 512];
   proto::Writer w(head + kHeaderSize, sizeof head - kHeaderSize);
@@ -278,6 +287,43 @@ int call(const proto::OpRequest& req, Reply* rep, void* out, size_t out_cap, Cal
   rep->data_len = take;
   errno = saved;
   return 0;
+}
+
+}  // namespace
+
+int call(const proto::OpRequest& req, Reply* rep, void* out, size_t out_cap, CallMode mode) {
+  char here;
+  uintptr_t sp = reinterpret_cast<uintptr_t>(&here);
+  if (t_conn.busy && t_conn.pid == getpid()) {
+    stack_t ss;
+    bool alt = sigaltstack(nullptr, &ss) == 0 && (ss.ss_flags & SS_ONSTACK);
+    if (alt || sp < t_conn.busy_sp) {
+      // A signal handler calling while its thread is inside a call (deeper on the stack):
+      // the thread's connection is mid-conversation, so this call gets one of its own.
+      Conn tmp;
+      if (!open_conn(tmp, getpid())) {
+        errno = ENOLINK;
+        return -1;
+      }
+      int rc = exchange(tmp, req, rep, out, out_cap, mode);
+      int e = errno;
+      close_conn(tmp);
+      errno = e;
+      return rc;
+    }
+    // The last call never finished (a handler left it with siglongjmp): closing its
+    // connection makes dipcd cancel it at the owner.
+    close_conn(t_conn);
+  }
+  if (!connect_dipcd()) {
+    errno = ENOLINK;
+    return -1;
+  }
+  t_conn.busy = true;
+  t_conn.busy_sp = sp;
+  int rc = exchange(t_conn, req, rep, out, out_cap, mode);
+  t_conn.busy = false;
+  return rc;
 }
 
 }  // namespace dipc::shim
