@@ -130,6 +130,14 @@ int main(int argc, char** argv) {
   CLI::App app{"dipc: DIPC, System V IPC across a cluster. Add IPC_DIPC to msgget/semget/"
                "shmget and processes on different machines share the object by its key."};
   app.require_subcommand(1);
+  app.footer(
+      "Examples:\n"
+      "  dipc run -- ./hello1            run a program with the shim (IPC_DIPC works)\n"
+      "  dipc ls                         the cluster's distributed objects\n"
+      "  dipc rm msg 40                  remove the distributed queue with key 40\n"
+      "  dipc cluster up --nodes 3       a 3-node cluster on this machine\n"
+      "The node's dipcd is reached at $DIPC_RUNDIR/dipcd.sock (default /run/dipc).\n"
+      "See dipc(1), dipc-cluster(1), dipcd(8), dipc.conf(5).");
   app.set_version_flag("--version", "dipc 0.1.0 (protocol 1)");
   std::string dir = self_dir();
   dipc::tools::ToolPaths paths{dir + "/../sbin/dipcd", dir + "/../lib/libdipc.so",
