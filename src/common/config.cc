@@ -10,6 +10,7 @@
 #include <fmt/format.h>
 #include <netdb.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <toml++/toml.h>
 
 #include <algorithm>
@@ -43,7 +44,7 @@ struct SectionSpec {
 constexpr std::array<SectionSpec, 5> kSections = {{
     {"node", "name, listen_address, listen_port, run_dir"},
     {"referee", "enabled, address"},
-    {"security", "allow_file, remote_root"},
+    {"security", "allow_file, remote_root, secret_file"},
     {"timeouts", "heartbeat_ms, peer_timeout_ms, connect_timeout_ms"},
     {"log", "level"},
 }};
@@ -423,6 +424,7 @@ std::optional<Config> validate(const toml::table& root, const std::string& sourc
   // [security]
   r.string("security", "allow_file", "an absolute path", absolute_path, cfg.allow_file);
   r.boolean("security", "remote_root", cfg.remote_root);
+  r.string("security", "secret_file", "an absolute path", absolute_path, cfg.secret_file);
 
   // [timeouts]
   int64_t hb = cfg.heartbeat_interval.count(), peer = cfg.peer_timeout.count(),
@@ -536,6 +538,32 @@ std::optional<AllowList> load_allow(const std::string& path, ConfigError& err) {
   std::string text;
   if (!read_file(path, text, err)) return std::nullopt;
   return parse_allow(text, path, err);
+}
+
+std::optional<std::string> load_secret(const std::string& path, ConfigError& err) {
+  err = ConfigError{path, 0, ""};
+  FILE* f = std::fopen(path.c_str(), "rb");
+  if (f == nullptr) {
+    err.message = fmt::format("cannot open the cluster secret: {}", std::strerror(errno));
+    return std::nullopt;
+  }
+  struct stat st {};
+  if (fstat(fileno(f), &st) == 0 && (st.st_mode & 077) != 0) {
+    std::fclose(f);
+    err.message = "the cluster secret is readable by others: chmod 600 it";
+    return std::nullopt;
+  }
+  std::string secret;
+  char buf[4096];
+  size_t n;
+  while ((n = std::fread(buf, 1, sizeof buf, f)) > 0 && secret.size() < 65536) secret.append(buf, n);
+  std::fclose(f);
+  if (!secret.empty() && secret.back() == '\n') secret.pop_back();
+  if (secret.size() < 16) {
+    err.message = "the cluster secret is shorter than 16 bytes (e.g. head -c 32 /dev/urandom | base64)";
+    return std::nullopt;
+  }
+  return secret;
 }
 
 }  // namespace dipc

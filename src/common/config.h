@@ -37,6 +37,7 @@ struct Config {
   // [security]
   std::string allow_file = "/etc/dipc.allow";  // allow_file
   bool remote_root = false;  // remote_root: remote root acts as local root (else "nobody")
+  std::string secret_file;   // secret_file: the cluster secret; empty = no authentication
   // [timeouts] in milliseconds
   std::chrono::milliseconds heartbeat_interval{1000};  // heartbeat_ms
   std::chrono::milliseconds peer_timeout{5000};        // peer_timeout_ms
@@ -74,5 +75,9 @@ class AllowList {
 std::optional<AllowList> parse_allow(std::string_view text, const std::string& source_name,
                                      ConfigError& err);
 std::optional<AllowList> load_allow(const std::string& path, ConfigError& err);
+
+// The cluster secret: the file's bytes (a final newline dropped), at least 16 of them, in a
+// file that only its owner may read. On failure returns nullopt and fills err.
+std::optional<std::string> load_secret(const std::string& path, ConfigError& err);
 
 }  // namespace dipc

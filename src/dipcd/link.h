@@ -24,6 +24,8 @@ struct Link {
   std::string name;        // the peer's node name, once known
   std::string address;     // the peer's address
   uint16_t port = 0;       // its listening port
+  std::string my_nonce;    // the nonce this side sent in the secret handshake
+  bool peer_proved = false;  // the accepting peer proved it knows the secret
   std::chrono::steady_clock::time_point last_heard = std::chrono::steady_clock::now();
   asio::steady_timer timer;  // connect time-out, then heartbeats
   // Frames and callbacks waiting for the link to become ready.

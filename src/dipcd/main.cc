@@ -5,6 +5,7 @@
 // SIGHUP re-reads both files: the allow list and the log level take effect at once, other
 // changes need a restart (and are reported as such). Logs go to stderr.
 #include <signal.h>
+#include <sodium.h>
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 #include <unistd.h>
@@ -56,6 +57,19 @@ int main(int argc, char** argv) {
     std::cerr << "dipcd: " << err.to_string() << "\n";
     return 2;
   }
+  std::string secret;
+  if (!cfg->secret_file.empty()) {
+    auto sec = dipc::load_secret(cfg->secret_file, err);
+    if (!sec) {
+      std::cerr << "dipcd: " << err.to_string() << "\n";
+      return 2;
+    }
+    secret = std::move(*sec);
+  }
+  if (sodium_init() < 0) {
+    std::cerr << "dipcd: libsodium cannot initialise\n";
+    return 1;
+  }
   if (!set_level(log_level.empty() ? cfg->log_level : log_level)) {
     std::cerr << "dipcd: unknown log level '" << log_level << "'\n";
     return 2;
@@ -71,6 +85,7 @@ int main(int argc, char** argv) {
 
   asio::io_context io;
   dipc::daemon::Node node(io, *cfg, std::move(*allow));
+  node.set_secret(std::move(secret));
   std::string start_err;
   if (!node.start(start_err)) {
     spdlog::error("cannot start: {}", start_err);

@@ -4,6 +4,7 @@
 #include <fcntl.h>
 #include <grp.h>
 #include <pwd.h>
+#include <sodium.h>
 #include <spdlog/spdlog.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -102,11 +103,8 @@ Node::~Node() = default;
 
 bool Node::start(std::string& err) {
   ::mkdir(cfg_.run_dir.c_str(), 0755);
-  if (!ids_.open(cfg_.run_dir, err)) return false;
-  remove_stale_placeholders();
-  if (cfg_.referee) referee_ = std::make_unique<Referee>(*this);
-
   std::string sock = cfg_.run_dir + "/dipcd.sock";
+  // Before anything in run_dir is touched (id table, placeholders):
   {
     // A socket that answers belongs to a running dipcd: never take it from under it.
     asio::local::stream_protocol::socket probe(io_);
@@ -118,6 +116,10 @@ bool Node::start(std::string& err) {
       return false;
     }
   }
+  if (!ids_.open(cfg_.run_dir, err)) return false;
+  remove_stale_placeholders();
+  if (cfg_.referee) referee_ = std::make_unique<Referee>(*this);
+
   ::unlink(sock.c_str());
   try {
     local_acceptor_ = std::make_unique<asio::local::stream_protocol::acceptor>(
@@ -617,33 +619,93 @@ void Node::heartbeat(const std::shared_ptr<Link>& l) {
   });
 }
 
-void Node::on_hello(const std::shared_ptr<Link>& l, const Frame& f) {
+namespace {
+
+// The cluster-secret handshake (docs/design.md): HMAC-SHA256 keyed with the secret over a
+// role, the other side's fresh nonce and, for the connecting side, its node name.
+std::string auth_mac(const std::string& secret, std::string_view role, std::string_view nonce,
+                     std::string_view name) {
+  crypto_auth_hmacsha256_state st;
+  crypto_auth_hmacsha256_init(&st, reinterpret_cast<const unsigned char*>(secret.data()),
+                              secret.size());
+  for (std::string_view part : {role, nonce, name})
+    crypto_auth_hmacsha256_update(&st, reinterpret_cast<const unsigned char*>(part.data()),
+                                  part.size());
+  std::string out(crypto_auth_hmacsha256_BYTES, '\0');
+  crypto_auth_hmacsha256_final(&st, reinterpret_cast<unsigned char*>(out.data()));
+  return out;
+}
+
+bool same_mac(std::string_view a, std::string_view b) {
+  return a.size() == b.size() && sodium_memcmp(a.data(), b.data(), a.size()) == 0;
+}
+
+std::string fresh_nonce() {
+  std::string n(proto::kAuthBytes, '\0');
+  randombytes_buf(n.data(), n.size());
+  return n;
+}
+
+}  // namespace
+
+// The connecting side of a new link: the answer to its hello, and the secret handshake.
+void Node::on_hello_answer(const std::shared_ptr<Link>& l, const Frame& f) {
   auto r = f.reader();
-  if (l->outgoing) {
-    proto::HelloAck ack;
-    if (f.header.type != FrameType::kHelloAck || !ack.decode(r)) {
-      l->conn->close("bad hello answer");
+  auto give_up = [&](const std::string& reason) {
+    spdlog::error("link to {}:{}: {}", l->address, l->port, reason);
+    if (l->is_referee) write_state("refused: " + reason);
+    l->conn->close("refused: " + reason);
+  };
+  if (f.header.type == FrameType::kAuth) {
+    proto::Auth a;
+    if (!a.decode(r)) return l->conn->close("malformed authentication");
+    if (secret_.empty())
+      return give_up("the peer requires a cluster secret: set [security] secret_file to the "
+                     "cluster's secret");
+    if (!a.nonce.empty() && a.mac.empty()) {  // its challenge: prove we know the secret
+      l->my_nonce = fresh_nonce();
+      std::string mac = auth_mac(secret_, "connector", a.nonce, cfg_.node_name);
+      proto::Auth proof{l->my_nonce, mac};
+      l->send(make_frame(FrameType::kAuth, 0, proof, 128));
       return;
     }
-    if (!ack.accepted) {
-      std::string reason(ack.reason);
-      spdlog::error("refused by {}:{}: {}", l->address, l->port, reason);
-      if (l->is_referee) write_state("refused: " + reason);
-      l->conn->close("refused: " + reason);
+    if (a.nonce.empty() && !a.mac.empty() && !l->my_nonce.empty()) {  // its proof
+      if (!same_mac(a.mac, auth_mac(secret_, "acceptor", l->my_nonce, "")))
+        return give_up("authentication failed: the peer does not know this cluster's secret");
+      l->peer_proved = true;
       return;
     }
-    l->name = std::string(ack.node);
-    l->ready = true;
-    if (auto old = out_.find(l->name); old != out_.end() && old->second != l)
-      old->second->conn->close("replaced");
-    out_[l->name] = l;
-    spdlog::info("link to {} ready", l->describe());
-    if (l->is_referee) referee_joined();
-    auto waiters = std::move(l->waiters);
-    for (auto& w : waiters) w(l);
+    return l->conn->close("unexpected authentication step");
+  }
+  proto::HelloAck ack;
+  if (f.header.type != FrameType::kHelloAck || !ack.decode(r)) {
+    l->conn->close("bad hello answer");
     return;
   }
-  proto::Hello h;
+  if (!ack.accepted) {
+    std::string reason(ack.reason);
+    spdlog::error("refused by {}:{}: {}", l->address, l->port, reason);
+    if (l->is_referee) write_state("refused: " + reason);
+    l->conn->close("refused: " + reason);
+    return;
+  }
+  if (!secret_.empty() && !l->peer_proved)
+    return give_up("authentication failed: the peer did not prove the cluster secret (does it "
+                   "have [security] secret_file?)");
+  l->name = std::string(ack.node);
+  l->ready = true;
+  if (auto old = out_.find(l->name); old != out_.end() && old->second != l)
+    old->second->conn->close("replaced");
+  out_[l->name] = l;
+  spdlog::info("link to {} ready", l->describe());
+  if (l->is_referee) referee_joined();
+  auto waiters = std::move(l->waiters);
+  for (auto& w : waiters) w(l);
+}
+
+void Node::on_hello(const std::shared_ptr<Link>& l, const Frame& f) {
+  if (l->outgoing) return on_hello_answer(l, f);
+  auto r = f.reader();
   auto refuse = [&](const std::string& reason) {
     spdlog::warn("refusing node from {}: {}", l->address, reason);
     proto::HelloAck ack;
@@ -658,6 +720,20 @@ void Node::on_hello(const std::shared_ptr<Link>& l, const Frame& f) {
       if (auto l = wl.lock()) l->conn->close("refused");
     });
   };
+  if (!l->my_nonce.empty()) {  // we challenged its hello: this must be the proof
+    proto::Auth a;
+    if (f.header.type != FrameType::kAuth || !a.decode(r) || a.nonce.empty() || a.mac.empty())
+      return l->conn->close("expected the proof of the cluster secret");
+    if (!same_mac(a.mac, auth_mac(secret_, "connector", l->my_nonce, l->name)))
+      return refuse(fmt::format("authentication failed: node '{}' at {} does not know this "
+                                "cluster's secret ({})", l->name, l->address, cfg_.secret_file));
+    proto::Auth proof;
+    std::string mac = auth_mac(secret_, "acceptor", a.nonce, "");
+    proof.mac = mac;
+    l->send(make_frame(FrameType::kAuth, 0, proof, 128));
+    return accept_node(l);
+  }
+  proto::Hello h;
   if (f.header.type != FrameType::kHello || !h.decode(r)) {
     l->conn->close("first frame is not a valid hello");
     return;
@@ -680,9 +756,20 @@ void Node::on_hello(const std::shared_ptr<Link>& l, const Frame& f) {
   }
   l->name = name;
   l->port = h.listen_port;
+  if (!secret_.empty()) {  // challenge it first
+    l->my_nonce = fresh_nonce();
+    proto::Auth challenge;
+    challenge.nonce = l->my_nonce;
+    l->send(make_frame(FrameType::kAuth, 0, challenge, 128));
+    return;
+  }
+  accept_node(l);
+}
+
+void Node::accept_node(const std::shared_ptr<Link>& l) {
   l->ready = true;
-  in_[name] = l;
-  if (referee_) referee_->node_joined(name, l->address, h.listen_port);
+  in_[l->name] = l;
+  if (referee_) referee_->node_joined(l->name, l->address, l->port);
   proto::HelloAck ack;
   ack.accepted = 1;
   ack.node = cfg_.node_name;

@@ -50,6 +50,9 @@ class Node : public Referee::Outbox {
   // SIGHUP: the new allow list applies to new links, and links from addresses it no longer
   // allows are dropped.
   void reload_allow(AllowList allow);
+  // The cluster secret ([security] secret_file): when set, every link in either direction
+  // must prove it knows the same secret (challenge and response, HMAC-SHA256).
+  void set_secret(std::string secret) { secret_ = std::move(secret); }
   // SIGHUP: account changes take effect now.
   void forget_identities() { identities_.clear(); }
   void shutdown();
@@ -91,6 +94,8 @@ class Node : public Referee::Outbox {
   void start_link(const std::shared_ptr<Link>& l);
   void on_peer_frame(const std::shared_ptr<Link>& l, const Frame& f);
   void on_hello(const std::shared_ptr<Link>& l, const Frame& f);
+  void on_hello_answer(const std::shared_ptr<Link>& l, const Frame& f);
+  void accept_node(const std::shared_ptr<Link>& l);
   void link_lost(const std::shared_ptr<Link>& l, const std::string& why);
   void peer_dead(const std::string& name, const std::string& why);
   void heartbeat(const std::shared_ptr<Link>& l);
@@ -167,6 +172,7 @@ class Node : public Referee::Outbox {
     std::set<std::string> owners;
   };
   std::map<int32_t, ProcWatch> watches_;
+  std::string secret_;
   bool stopping_ = false;
 };
 

@@ -11,6 +11,7 @@ bool is_known_frame_type(uint16_t t) {
     case FrameType::kHelloAck:
     case FrameType::kHeartbeat:
     case FrameType::kProcExit:
+    case FrameType::kAuth:
     case FrameType::kRegLookup:
     case FrameType::kRegReply:
     case FrameType::kRegCommit:

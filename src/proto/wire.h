@@ -46,6 +46,7 @@ enum class FrameType : uint16_t {
   kHelloAck = 11,
   kHeartbeat = 12,
   kProcExit = 13,  // a process of the sending node exited: apply its SEM_UNDO adjustments
+  kAuth = 14,      // cluster-secret handshake on a new link (challenge or proof)
   // Referee: name service and creation lock.
   kRegLookup = 20,
   kRegReply = 21,
@@ -290,6 +291,24 @@ struct RegRecord {
   std::string_view holders;   // kRegListReply: node names holding a placeholder, comma separated
   void encode(Writer& w) const;
   bool decode(Reader& r);
+};
+
+// kAuth: one step of the cluster-secret handshake (docs/design.md): a fresh nonce, a MAC
+// (HMAC-SHA256 keyed with the secret), or both; each is empty or exactly kAuthBytes long.
+inline constexpr uint32_t kAuthBytes = 32;
+struct Auth {
+  std::string_view nonce;
+  std::string_view mac;
+  void encode(Writer& w) const {
+    w.str(nonce);
+    w.str(mac);
+  }
+  bool decode(Reader& r) {
+    nonce = r.bytes(kAuthBytes);
+    mac = r.bytes(kAuthBytes);
+    return r.done() && (nonce.empty() || nonce.size() == kAuthBytes) &&
+           (mac.empty() || mac.size() == kAuthBytes);
+  }
 };
 
 // kProcExit: the pid of a process of the sending node that has exited.

@@ -35,6 +35,9 @@
 #   ls_has / ls_absent NODE TYPE KEY   predicates for wait_for.
 #   ls_owner LINE            the owner node named in a dipc ls line.
 #   now_ms                   wall clock in milliseconds.
+#   restart_node NODE        kills NODE's dipcd (-9) and starts it again in its namespaces
+#                            with its (possibly edited) config; waits (bounded) until its
+#                            state is joined, or returns 1. node1 keeps its TCP port.
 # Variables: DIPC_BUILD, DIPC_SRC, DIPC (the dipc tool), PROGS (tests/progs binaries),
 # EXAMPLES, SCRATCH (a per-test scratch dir, mode 1777), NOBODY (setpriv prefix that runs
 # a command as the unprivileged user nobody).
@@ -317,3 +320,28 @@ ls_owner() {
   awk '{ for (i = 3; i <= NF; i++) { s = $i; sub(/^[A-Za-z_]+[=:]/, "", s)
          if (s ~ /^node[0-9]+,?$/) { sub(/,$/, "", s); print s; exit } } }' <<<"$1"
 }
+
+restart_node() {
+  local n=$1 port i
+  if [[ $n == node1 ]]; then
+    # The other nodes know the referee by address and port: it must come back on the same.
+    port=$(tr -dc '0-9' <"$DIR/node1/run/dipcd.port")
+    sed -i "s/^listen_port *=.*/listen_port = $port/" "$DIR/node1/dipc.conf"
+  fi
+  kill -9 "$(cat "$DIR/$n/dipcd.pid")" 2>/dev/null || true
+  for i in $(seq 1 50); do
+    pgrep -f -- "^$DIPC_BUILD/sbin/dipcd --config $DIR/$n/dipc.conf" >/dev/null || break
+    sleep 0.05
+  done
+  rm -f "$DIR/$n/run/state" # the dead daemon's "joined" must not count
+  setsid "$DIPC" cluster exec "$n" --dir "$DIR" -- "$DIPC_BUILD/sbin/dipcd" \
+    --config "$DIR/$n/dipc.conf" </dev/null >>"$DIR/$n/dipcd.log" 2>&1 &
+  for i in $(seq 1 50); do
+    pgrep -f -- "^$DIPC_BUILD/sbin/dipcd --config $DIR/$n/dipc.conf" >/dev/null && break
+    sleep 0.05
+  done
+  # The daemon itself, not the "dipc cluster exec" that started it (same words later on).
+  pgrep -f -- "^$DIPC_BUILD/sbin/dipcd --config $DIR/$n/dipc.conf" | head -n 1 >"$DIR/$n/dipcd.pid"
+  wait_for "[[ \$(cat '$DIR/$n/run/state' 2>/dev/null) == joined ]]" 10
+}
+

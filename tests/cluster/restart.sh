@@ -10,27 +10,13 @@ set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 MW=$PROGS/msgwait
-DIPCD=$DIPC_BUILD/sbin/dipcd
 cluster_up 3
-
-# restart NODE: start that node's dipcd again, in its namespace, as dipc cluster up does.
-restart() {
-  local n=$1
-  setsid "$DIPC" cluster exec "$n" --dir "$DIR" -- "$DIPCD" --config "$DIR/$n/dipc.conf" \
-    </dev/null >>"$DIR/$n/dipcd.log" 2>&1 &
-  wait_for "[[ \$(cat '$DIR/$n/run/state' 2>/dev/null) == joined ]]" 10 ||
-    fail "$n did not rejoin: $(cat "$DIR/$n/run/state" 2>/dev/null)"
-  pgrep -f -- "dipcd --config $DIR/$n/dipc.conf" | head -n 1 >"$DIR/$n/dipcd.pid"
-}
 
 K=9401
 expect_eq "$(on node1 "$MW" mkq $K 0666)" OK "queue $K created on node1"
 expect_eq "$(on node2 "$MW" get $K)" OK "msgget on node2 (placeholder)"
 on node2 ipcs -q | grep -q "0x0000$(printf '%04x' $K)" || fail "no placeholder on node2"
-kill -9 "$(cat "$DIR/node2/dipcd.pid")"
-sleep 0.3
-on node2 ipcs -q | grep -q "0x0000$(printf '%04x' $K)" || fail "placeholder vanished before restart"
-restart node2
+restart_node node2 || fail "node2 did not rejoin after its restart"
 if on node2 ipcs -q | grep -q "0x0000$(printf '%04x' $K)"; then
   fail "the restarted dipcd left the stale placeholder of key $K"
 fi
@@ -42,12 +28,7 @@ expect_eq "$(on node1 "$MW" nbrecv $K 1)" "RECV 1 again" "the message reached no
 log "referee restart: node2's queue is registered again"
 K2=9402
 expect_eq "$(on node2 "$MW" mkq $K2 0666)" OK "queue $K2 created on node2"
-# The other nodes know the referee by address and port: start it again on the same port.
-port=$(tr -dc '0-9' <"$DIR/node1/run/dipcd.port")
-sed -i "s/^listen_port *=.*/listen_port = $port/" "$DIR/node1/dipc.conf"
-kill -9 "$(cat "$DIR/node1/dipcd.pid")"
-sleep 0.3
-restart node1
+restart_node node1 || fail "node1 did not come back"
 wait_for "ls_has node3 msg $K2" 10 || fail "key $K2 not listed after the referee restarted"
 expect_eq "$(on node3 "$MW" send $K2 1 hi)" OK "msgsend from node3 to node2's queue"
 expect_eq "$(on node2 "$MW" nbrecv $K2 1)" "RECV 1 hi" "the message reached node2"

@@ -142,6 +142,7 @@ TEST(WireHeader, FrameTypeNumbersArePinned) {
   EXPECT_EQ(uint16_t(FrameType::kHelloAck), 11);
   EXPECT_EQ(uint16_t(FrameType::kHeartbeat), 12);
   EXPECT_EQ(uint16_t(FrameType::kProcExit), 13);
+  EXPECT_EQ(uint16_t(FrameType::kAuth), 14);
   EXPECT_EQ(uint16_t(FrameType::kRegLookup), 20);
   EXPECT_EQ(uint16_t(FrameType::kRegReply), 21);
   EXPECT_EQ(uint16_t(FrameType::kRegCommit), 22);
@@ -154,7 +155,7 @@ TEST(WireHeader, FrameTypeNumbersArePinned) {
   EXPECT_EQ(uint16_t(FrameType::kAdminReply), 41);
   int known = 0;
   for (uint32_t t = 0; t <= 0xFFFF; ++t) known += is_known_frame_type(uint16_t(t));
-  EXPECT_EQ(known, 17);
+  EXPECT_EQ(known, 18);
 }
 
 // A valid header's bytes, to be damaged by the rejection tests.
@@ -213,7 +214,7 @@ TEST(WireHeader, RejectsBadVersion) {
 }
 
 TEST(WireHeader, RejectsUnknownType) {
-  for (uint16_t t : {0, 4, 9, 14, 19, 28, 39, 42, 0x0100, 0xFFFF}) {
+  for (uint16_t t : {0, 4, 9, 15, 19, 28, 39, 42, 0x0100, 0xFFFF}) {
     Bytes b = ValidHeader();
     b[6] = uint8_t(t >> 8);
     b[7] = uint8_t(t);
@@ -898,5 +899,36 @@ TEST(WireReader, FailureIsStickyAndReadsZero) {
   EXPECT_FALSE(r.done());
 }
 
+TEST(WireAuth, EncodingIsPinnedAndSizesAreChecked) {
+  std::string nonce(32, '\x11'), mac(32, '\x22');
+  Auth a{nonce, mac};
+  Bytes out(100);
+  Writer w(out.data(), out.size());
+  a.encode(w);
+  ASSERT_TRUE(w.ok());
+  out.resize(w.size());
+  Bytes want = {0x00, 0x00, 0x00, 0x20};
+  want.insert(want.end(), 32, 0x11);
+  for (uint8_t b : {0x00, 0x00, 0x00, 0x20}) want.push_back(b);
+  want.insert(want.end(), 32, 0x22);
+  EXPECT_EQ(out, want);
+  Auth back;
+  Reader r(out.data(), out.size());
+  ASSERT_TRUE(back.decode(r));
+  EXPECT_EQ(back.nonce, nonce);
+  EXPECT_EQ(back.mac, mac);
+  // A challenge (nonce only) is valid; a 31-byte MAC is not.
+  Bytes challenge = {0, 0, 0, 32};
+  challenge.insert(challenge.end(), 32, 0x11);
+  for (uint8_t b : {0, 0, 0, 0}) challenge.push_back(b);
+  Reader rc(challenge.data(), challenge.size());
+  EXPECT_TRUE(back.decode(rc));
+  Bytes short_mac = {0, 0, 0, 0, 0, 0, 0, 31};
+  short_mac.insert(short_mac.end(), 31, 0x22);
+  Reader rs(short_mac.data(), short_mac.size());
+  EXPECT_FALSE(back.decode(rs));
+}
+
 }  // namespace
 }  // namespace dipc::proto
+
