@@ -55,6 +55,7 @@ bool Same(const RegRecord& a, const RegRecord& b) {
          a.gid == b.gid && a.size == b.size && a.holders == b.holders;
 }
 bool Same(const ProcExit& a, const ProcExit& b) { return a.pid == b.pid; }
+bool Same(const Auth& a, const Auth& b) { return a.nonce == b.nonce && a.mac == b.mac; }
 bool Same(const Admin& a, const Admin& b) {
   return a.command == b.command && a.kind == b.kind && a.key == b.key;
 }
@@ -93,6 +94,7 @@ void FuzzPayload(const uint8_t* data, size_t size) {
   RoundTrip<HelloAck>(data, size, "HelloAck");
   RoundTrip<RegRecord>(data, size, "RegRecord");
   RoundTrip<ProcExit>(data, size, "ProcExit");
+  RoundTrip<Auth>(data, size, "Auth");
   RoundTrip<Admin>(data, size, "Admin");
   RoundTrip<AdminReply>(data, size, "AdminReply");
 
@@ -250,6 +252,10 @@ int main(int argc, char** argv) {
   ProcExit pe;
   pe.pid = 4242;
   WriteSeed(dir, "proc_exit", FrameType::kProcExit, 0, pe);
+
+  std::string nonce(kAuthBytes, 'n'), mac(kAuthBytes, 'm');
+  Auth auth{nonce, mac};
+  WriteSeed(dir, "auth", FrameType::kAuth, 0, auth);
 
   Admin admin;
   admin.command = "rm";
