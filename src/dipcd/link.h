@@ -19,7 +19,6 @@ struct Link {
   std::shared_ptr<Conn> conn;
   bool outgoing = false;
   bool ready = false;      // hello exchanged
-  bool connected = false;  // TCP connected (outgoing)
   bool is_referee = false;  // our link to the referee
   std::string name;        // the peer's node name, once known
   std::string address;     // the peer's address

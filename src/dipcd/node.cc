@@ -958,7 +958,6 @@ std::shared_ptr<Link> Node::connect_to(const std::string& addr, uint16_t port) {
     if (e) return fail(e == asio::error::operation_aborted ? "connect timed out" : e.message());
     sock->set_option(asio::ip::tcp::no_delay(true));
     l->conn = std::make_shared<Conn>(Socket(std::move(*sock)));
-    l->connected = true;
     start_link(l);
   });
   return l;
@@ -1136,8 +1135,6 @@ void Node::referee_joined() {
     referee_send(FrameType::kRegCommit, r);
   }
 }
-
-std::string Node::referee_name() const { return referee_node_; }
 
 void Node::referee_send(FrameType t, const RegRecord& r) {
   if (referee_) {

@@ -134,7 +134,6 @@ class Node : public Referee::Outbox {
   void referee_send(proto::FrameType t, const proto::RegRecord& r);
   void on_reg_reply(uint64_t reqid, const proto::RegRecord& r);
   void write_state(const std::string& s);
-  std::string referee_name() const;
 
   asio::io_context& io_;
   Config cfg_;
