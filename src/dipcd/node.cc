@@ -1096,7 +1096,7 @@ void Node::sweep() {
     if (!stat_object(Kind(k.first), k.second, info)) gone_owned.push_back({Kind(k.first), k.second});
   for (auto& [k, p] : placeholders_)
     if (!stat_object(p.kind, p.local_id, info)) gone_ph.push_back({p.kind, p.key});
-  std::erase_if(exited_, [](const auto& e) { return Clock::now() - e.second > std::chrono::minutes(1); });
+  std::erase_if(exited_, [](const auto& e) { return Clock::now() - e.second > std::chrono::seconds(10); });
   for (auto& [kind, id] : gone_owned) object_removed(kind, id);
   for (auto& [kind, key] : gone_ph) drop_placeholder(kind, key);
   sweep_timer_.expires_after(std::chrono::seconds(1));

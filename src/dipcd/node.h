@@ -165,7 +165,9 @@ class Node : public Referee::Outbox {
   std::map<uint64_t, RegDone> reg_pending_;            // referee calls in flight
   std::map<std::pair<Link*, uint64_t>, uint64_t> peer_running_;  // ops run for peers -> ticket
   SemUndo undo_;
-  std::map<SemUndo::Proc, Clock::time_point> exited_;  // recently exited remote processes
+  // Remote processes that exited in the last 10 s: a call of theirs still on its way when
+  // the exit notice came is undone as soon as it completes. Short, because pids are reused.
+  std::map<SemUndo::Proc, Clock::time_point> exited_;
   struct ProcWatch {
     std::unique_ptr<asio::posix::stream_descriptor> fd;  // a pidfd
     std::set<std::string> owners;
