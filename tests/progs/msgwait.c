@@ -53,21 +53,8 @@ struct msgbuf_big {
   char mtext[MAXTEXT + 1];
 };
 
-#include "errname.h"
+#include "testprog.h"
 
-static volatile sig_atomic_t got_usr1;
-
-static void on_usr1(int sig) {
-  (void)sig;
-  got_usr1 = 1;
-}
-
-static void on_alarm(int sig) {
-  (void)sig;
-  static const char msg[] = "TIMEOUT\n";
-  if (write(STDOUT_FILENO, msg, sizeof msg - 1) < 0) _exit(3);
-  _exit(3);
-}
 
 static void usage(void) {
   fprintf(stderr,
@@ -78,25 +65,8 @@ static void usage(void) {
   exit(2);
 }
 
-static long num(const char* s, int base) {
-  char* end;
-  errno = 0;
-  long v = strtol(s, &end, base);
-  if (errno || end == s || *end) {
-    fprintf(stderr, "msgwait: bad number %s\n", s);
-    exit(2);
-  }
-  return v;
-}
 
-/* Prints the one result line and leaves. */
-static int result(const char* line) {
-  printf("%s\n", line);
-  fflush(stdout);
-  return 0;
-}
 
-static int result_errno(int e) { return result(errname(e)); }
 
 /* Q: "id:N" or a key. Returns the id, or prints "msgget ERRNO" and returns -1. */
 static int queue(const char* q) {
@@ -110,16 +80,6 @@ static int queue(const char* q) {
   return id;
 }
 
-static void write_file(const char* path, const char* text) {
-  char tmp[4096];
-  snprintf(tmp, sizeof tmp, "%s.tmp", path);
-  int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  if (fd < 0 || write(fd, text, strlen(text)) != (ssize_t)strlen(text) || close(fd) < 0 ||
-      rename(tmp, path) < 0) {
-    fprintf(stderr, "msgwait: writing %s: %s\n", path, strerror(errno));
-    exit(4);
-  }
-}
 
 static int received(ssize_t n, const struct msgbuf_big* m) {
   char line[MAXTEXT + 64];

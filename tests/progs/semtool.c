@@ -84,21 +84,8 @@ struct msgbuf_small {
   char mtext[MAXTEXT + 1];
 };
 
-#include "errname.h"
+#include "testprog.h"
 
-static volatile sig_atomic_t got_usr1;
-
-static void on_usr1(int sig) {
-  (void)sig;
-  got_usr1 = 1;
-}
-
-static void on_alarm(int sig) {
-  (void)sig;
-  static const char msg[] = "TIMEOUT\n";
-  if (write(STDOUT_FILENO, msg, sizeof msg - 1) < 0) _exit(3);
-  _exit(3);
-}
 
 static void usage(void) {
   fprintf(stderr,
@@ -110,35 +97,14 @@ static void usage(void) {
   exit(2);
 }
 
-static long num(const char* s) {
-  char* end;
-  errno = 0;
-  long v = strtol(s, &end, 0);
-  if (errno || end == s || *end) {
-    fprintf(stderr, "semtool: bad number %s\n", s);
-    exit(2);
-  }
-  return v;
-}
 
-static int result(const char* line) {
-  printf("%s\n", line);
-  fflush(stdout);
-  return 0;
-}
 
-static int result_errno(int e) { return result(errname(e)); }
 
-static int result_long(long v) {
-  char line[32];
-  snprintf(line, sizeof line, "%ld", v);
-  return result(line);
-}
 
 /* S: "id:N" or a key. Returns the id, or prints "semget ERRNO" and returns -1. */
 static int set_of(const char* s) {
-  if (strncmp(s, "id:", 3) == 0) return (int)num(s + 3);
-  int id = semget((key_t)num(s), 0, IPC_DIPC);
+  if (strncmp(s, "id:", 3) == 0) return (int)num(s + 3, 0);
+  int id = semget((key_t)num(s, 0), 0, IPC_DIPC);
   if (id < 0) {
     char line[64];
     snprintf(line, sizeof line, "semget %s", errname(errno));
@@ -148,7 +114,7 @@ static int set_of(const char* s) {
 }
 
 static int queue_of(const char* s) {
-  int id = msgget((key_t)num(s), IPC_DIPC);
+  int id = msgget((key_t)num(s, 0), IPC_DIPC);
   if (id < 0) {
     char line[64];
     snprintf(line, sizeof line, "msgget %s", errname(errno));
@@ -157,22 +123,7 @@ static int queue_of(const char* s) {
   return id;
 }
 
-static void write_file(const char* path, const char* text) {
-  char tmp[4096];
-  snprintf(tmp, sizeof tmp, "%s.tmp", path);
-  int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  if (fd < 0 || write(fd, text, strlen(text)) != (ssize_t)strlen(text) || close(fd) < 0 ||
-      rename(tmp, path) < 0) {
-    fprintf(stderr, "semtool: writing %s: %s\n", path, strerror(errno));
-    exit(4);
-  }
-}
 
-static void write_pid(const char* pidfile) {
-  char pid[32];
-  snprintf(pid, sizeof pid, "%ld\n", (long)getpid());
-  write_file(pidfile, pid);
-}
 
 static int one_op(int id, int semnum, int delta, int flags) {
   struct sembuf s = {(unsigned short)semnum, (short)delta, (short)flags};
@@ -250,7 +201,7 @@ static int cmd_hold(int id, int semnum, const char* pidfile, int exit_at_once) {
 }
 
 static unsigned timeout_arg(const char* s) {
-  long t = num(s);
+  long t = num(s, 0);
   if (t <= 0 || t > 3600) usage();
   return (unsigned)t;
 }
@@ -280,9 +231,9 @@ int main(int argc, char** argv) {
   alarm(timeout_s);
 
   if (strcmp(cmd, "mk") == 0 && argc == 5) {
-    long nsems = num(argv[3]), val = num(argv[4]);
+    long nsems = num(argv[3], 0), val = num(argv[4], 0);
     if (nsems <= 0 || nsems > MAXSEMS) usage();
-    int id = semget((key_t)num(argv[2]), (int)nsems, IPC_DIPC | IPC_CREAT | 0666);
+    int id = semget((key_t)num(argv[2], 0), (int)nsems, IPC_DIPC | IPC_CREAT | 0666);
     if (id < 0) return result_errno(errno);
     unsigned short v[MAXSEMS];
     for (long i = 0; i < nsems; i++) v[i] = (unsigned short)val;
@@ -291,7 +242,7 @@ int main(int argc, char** argv) {
     return result("OK");
   }
   if (strcmp(cmd, "id") == 0 && argc == 3) {
-    int id = semget((key_t)num(argv[2]), 0, IPC_DIPC);
+    int id = semget((key_t)num(argv[2], 0), 0, IPC_DIPC);
     if (id < 0) return result_errno(errno);
     return result_long(id);
   }
@@ -307,7 +258,7 @@ int main(int argc, char** argv) {
     struct semid_ds ds;
     union semun a = {.buf = &ds};
     if (semctl(id, 0, IPC_STAT, a) < 0) return result_errno(errno);
-    ds.sem_perm.uid = (uid_t)num(argv[3]);
+    ds.sem_perm.uid = (uid_t)num(argv[3], 0);
     ds.sem_perm.mode = (unsigned short)strtol(argv[4], NULL, 8);
     if (semctl(id, 0, IPC_SET, a) < 0) return result_errno(errno);
     return result("OK");
@@ -333,21 +284,21 @@ int main(int argc, char** argv) {
   if (strcmp(cmd, "getval") == 0 || strcmp(cmd, "ncnt") == 0 || strcmp(cmd, "zcnt") == 0) {
     if (argc != 4) usage();
     int c = cmd[0] == 'g' ? GETVAL : cmd[0] == 'n' ? GETNCNT : GETZCNT;
-    int semnum = (int)num(argv[3]);
+    int semnum = (int)num(argv[3], 0);
     if ((id = set_of(argv[2])) < 0) return 0;
     int r = semctl(id, semnum, c);
     if (r < 0) return result_errno(errno);
     return result_long(r);
   }
   if (strcmp(cmd, "setval") == 0 && argc == 5) {
-    int semnum = (int)num(argv[3]);
-    union semun a = {.val = (int)num(argv[4])};
+    int semnum = (int)num(argv[3], 0);
+    union semun a = {.val = (int)num(argv[4], 0)};
     if ((id = set_of(argv[2])) < 0) return 0;
     if (semctl(id, semnum, SETVAL, a) < 0) return result_errno(errno);
     return result("OK");
   }
   if (strcmp(cmd, "op") == 0 && (argc == 5 || argc == 6)) {
-    int semnum = (int)num(argv[3]), delta = (int)num(argv[4]), flags = 0;
+    int semnum = (int)num(argv[3], 0), delta = (int)num(argv[4], 0), flags = 0;
     if (argc == 6) {
       for (const char* f = argv[5]; *f; f++) {
         if (*f == 'u')
@@ -363,9 +314,9 @@ int main(int argc, char** argv) {
     return result("OK");
   }
   if (strcmp(cmd, "opsig") == 0 && argc == 7) {
-    int semnum = (int)num(argv[3]), delta = (int)num(argv[4]);
-    pid_t pid = (pid_t)num(argv[5]);
-    long delay_us = num(argv[6]);
+    int semnum = (int)num(argv[3], 0), delta = (int)num(argv[4], 0);
+    pid_t pid = (pid_t)num(argv[5], 0);
+    long delay_us = num(argv[6], 0);
     if (pid <= 0 || delay_us < -1000000 || delay_us > 1000000) usage();
     if ((id = set_of(argv[2])) < 0) return 0;
     struct timespec d = {labs(delay_us) / 1000000, labs(delay_us) % 1000000 * 1000};
@@ -385,31 +336,31 @@ int main(int argc, char** argv) {
     return result("OK");
   }
   if (strcmp(cmd, "wait") == 0 && argc >= 4 && argc <= 6) {
-    int semnum = (int)num(argv[3]);
+    int semnum = (int)num(argv[3], 0);
     if ((id = set_of(argv[2])) < 0) return 0;
     if (argc == 6) write_pid(argv[5]);
     if (one_op(id, semnum, -1, 0) < 0) return result_errno(errno);
     return result("OK");
   }
   if (strcmp(cmd, "hold") == 0 && (argc == 5 || argc == 6)) {
-    int semnum = (int)num(argv[3]);
+    int semnum = (int)num(argv[3], 0);
     if ((id = set_of(argv[2])) < 0) return 0;
     return cmd_hold(id, semnum, argv[4], argc == 6 && strcmp(argv[5], "exit") == 0);
   }
   if (strcmp(cmd, "lock") == 0 && argc >= 5 && argc <= 7) {
-    long n = num(argv[4]);
+    long n = num(argv[4], 0);
     int q;
     if ((id = set_of(argv[2])) < 0 || (q = queue_of(argv[3])) < 0) return 1;
     return cmd_lock(id, q, n, argc == 7 ? argv[6] : NULL);
   }
   if (strcmp(cmd, "produce") == 0 && (argc == 6 || argc == 7)) {
-    long n = num(argv[5]);
+    long n = num(argv[5], 0);
     int q;
     if ((id = set_of(argv[2])) < 0 || (q = queue_of(argv[3])) < 0) return 1;
     return cmd_produce(id, q, argv[4], n);
   }
   if (strcmp(cmd, "consume") == 0 && (argc == 5 || argc == 6)) {
-    long n = num(argv[4]);
+    long n = num(argv[4], 0);
     int q;
     if ((id = set_of(argv[2])) < 0 || (q = queue_of(argv[3])) < 0) return 1;
     return cmd_consume(id, q, n);
