@@ -284,6 +284,24 @@ int remove_object(Kind kind, int id) {
   return -1;
 }
 
+namespace {
+
+ipc_perm& perm_of(msqid_ds& d) { return d.msg_perm; }
+ipc_perm& perm_of(semid_ds& d) { return d.sem_perm; }
+ipc_perm& perm_of(shmid_ds& d) { return d.shm_perm; }
+
+// IPC_STAT, then IPC_SET with info's uid and gid, through ctl(id, cmd, ds*).
+template <typename Ds, typename Ctl>
+int set_owner(Ctl ctl, int id, const ObjectInfo& info) {
+  Ds ds{};
+  if (ctl(id, IPC_STAT, &ds) < 0) return -1;
+  perm_of(ds).uid = info.uid;
+  perm_of(ds).gid = info.gid;
+  return ctl(id, IPC_SET, &ds);
+}
+
+}  // namespace
+
 int create_placeholder(Kind kind, int32_t key, const ObjectInfo& info) {
   int flags = IPC_CREAT | IPC_EXCL | int(info.mode & 0777);
   int id = -1;
@@ -296,30 +314,12 @@ int create_placeholder(Kind kind, int32_t key, const ObjectInfo& info) {
   // Same owner as the real object, so ipcs shows it truthfully.
   int rc = 0;
   switch (kind) {
-    case Kind::kMsg: {
-      msqid_ds ds{};
-      rc = sysv::msgctl(id, IPC_STAT, &ds);
-      ds.msg_perm.uid = info.uid;
-      ds.msg_perm.gid = info.gid;
-      if (rc == 0) rc = sysv::msgctl(id, IPC_SET, &ds);
+    case Kind::kMsg: rc = set_owner<msqid_ds>(sysv::msgctl, id, info); break;
+    case Kind::kSem:
+      rc = set_owner<semid_ds>([](int i, int c, semid_ds* d) { return sysv::semctl(i, 0, c, d); },
+                               id, info);
       break;
-    }
-    case Kind::kSem: {
-      semid_ds ds{};
-      rc = sysv::semctl(id, 0, IPC_STAT, &ds);
-      ds.sem_perm.uid = info.uid;
-      ds.sem_perm.gid = info.gid;
-      if (rc == 0) rc = sysv::semctl(id, 0, IPC_SET, &ds);
-      break;
-    }
-    case Kind::kShm: {
-      shmid_ds ds{};
-      rc = sysv::shmctl(id, IPC_STAT, &ds);
-      ds.shm_perm.uid = info.uid;
-      ds.shm_perm.gid = info.gid;
-      if (rc == 0) rc = sysv::shmctl(id, IPC_SET, &ds);
-      break;
-    }
+    case Kind::kShm: rc = set_owner<shmid_ds>(sysv::shmctl, id, info); break;
   }
   if (rc < 0) {
     int e = errno;

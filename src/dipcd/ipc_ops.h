@@ -45,6 +45,14 @@ struct OwnedOp {
   proto::OpRequest view() const;
 };
 
+// The control call of a kind (msgctl, semctl, shmctl), and whether op removes an object.
+inline proto::Op ctl_op(proto::Kind kind) {
+  return kind == proto::Kind::kMsg   ? proto::Op::kMsgCtl
+         : kind == proto::Kind::kSem ? proto::Op::kSemCtl
+                                     : proto::Op::kShmCtl;
+}
+inline bool is_rmid(const OwnedOp& op) { return op.op == ctl_op(op.kind) && op.arg1 == IPC_RMID; }
+
 // Performs op on the real object (op.id is this node's id) as the current thread's identity.
 OpResult run_op(const OwnedOp& op);
 

@@ -309,9 +309,7 @@ void Node::local_op(const std::shared_ptr<LocalClient>& c, uint64_t reqid,
   ObjKey k{uint8_t(op.kind), op.id};
   if (auto p = placeholders_.find(k); p != placeholders_.end()) {
     op.id = p->second.owner_id;
-    bool rmid = (op.op == Op::kMsgCtl || op.op == Op::kSemCtl || op.op == Op::kShmCtl) &&
-                op.arg1 == IPC_RMID;
-    if (rmid) {
+    if (is_rmid(op)) {
       // This node learns of the removal from the answer, not later from the referee: the
       // caller's next look-up of the key must not find the placeholder.
       Kind kind = op.kind;
@@ -383,8 +381,7 @@ void Node::local_get(const std::shared_ptr<LocalClient>& c, uint64_t reqid, Owne
       execute(who, check, finish);
       return;
     }
-    std::string owner(a.owner), addr(a.owner_addr);
-    if (addr.empty() || addr == "0.0.0.0" || addr == "::") addr = cfg_.referee_host;
+    std::string owner(a.owner), addr = owner_address(a.owner_addr);
     ObjectInfo info{a.mode, a.uid, a.gid, a.size};
     int32_t owner_id = a.id;
     forward(owner, addr, a.owner_port, check,
@@ -423,8 +420,7 @@ uint64_t Node::run_here(const Identity& who, OwnedOp op, const SemUndo::Proc& or
   Kind kind = op.kind;
   int32_t id = op.id;
   int cmd = int(op.arg1);
-  bool ctl = op.op == Op::kMsgCtl || op.op == Op::kSemCtl || op.op == Op::kShmCtl;
-  bool rmid = ctl && cmd == IPC_RMID;
+  bool rmid = is_rmid(op);
   bool setval = op.op == Op::kSemCtl && (cmd == SETVAL || cmd == SETALL);
   int semnum = cmd == SETVAL ? int(op.arg2) : -1;
   // SEM_UNDO for a process of another node is kept here, not in dipcd's kernel undo list.
@@ -1212,6 +1208,13 @@ void Node::reg_removed(const std::string& holder, const RegRecord& r) {
 // ---------------------------------------------------------------------------------------
 // Admin (the dipc command)
 
+// The referee knows the referee node by its listen address, which may be a wildcard:
+// other nodes then reach it at the address their configuration gives for the referee.
+std::string Node::owner_address(std::string_view addr) const {
+  if (addr.empty() || addr == "0.0.0.0" || addr == "::") return cfg_.referee_host;
+  return std::string(addr);
+}
+
 std::string Node::status_text() {
   std::ostringstream o;
   o << "node:      " << cfg_.node_name << "\n";
@@ -1293,12 +1296,11 @@ void Node::admin(const std::shared_ptr<LocalClient>& c, uint64_t reqid, const pr
     q.kind = a.kind;
     q.key = a.key;
     Kind kind = a.kind;
-    int32_t key = a.key;
-    referee_call(FrameType::kRegLookup, q, [this, who, kind, key, answer](const RegRecord& r) {
+    referee_call(FrameType::kRegLookup, q, [this, who, kind, answer](const RegRecord& r) {
       if (r.status == RegStatus::kError) return answer(r.err, "");
       OwnedOp op;
       op.kind = kind;
-      op.op = kind == Kind::kMsg ? Op::kMsgCtl : kind == Kind::kSem ? Op::kSemCtl : Op::kShmCtl;
+      op.op = ctl_op(kind);
       op.id = r.id;
       op.arg1 = IPC_RMID;
       op.user = who.name;
@@ -1306,11 +1308,8 @@ void Node::admin(const std::shared_ptr<LocalClient>& c, uint64_t reqid, const pr
       if (r.owner == cfg_.node_name) {
         execute(who, op, done);
       } else {
-        std::string addr(r.owner_addr);
-        if (addr.empty() || addr == "0.0.0.0" || addr == "::") addr = cfg_.referee_host;
-        forward(std::string(r.owner), addr, r.owner_port, op, done);
+        forward(std::string(r.owner), owner_address(r.owner_addr), r.owner_port, op, done);
       }
-      (void)key;
     });
     return;
   }

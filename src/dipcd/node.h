@@ -87,6 +87,7 @@ class Node : public Referee::Outbox {
   void admin(const std::shared_ptr<LocalClient>& c, uint64_t reqid, const proto::Admin& a);
   void reply_local(const std::shared_ptr<LocalClient>& c, uint64_t reqid, const OpResult& r);
   std::string status_text();
+  std::string owner_address(std::string_view addr) const;
   std::string list_text(const std::vector<proto::RegRecord>& recs);
 
   // Peer links.

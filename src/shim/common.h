@@ -2,6 +2,7 @@
 #pragma once
 
 #include <errno.h>
+#include <sys/ipc.h>
 
 #include "shim/client.h"
 #include "shim/real.h"
@@ -30,6 +31,21 @@ inline long finish(int rc, const Reply& rep) {
     return -1;
   }
   return long(rep.ret);
+}
+
+// ipc_perm <-> the wire's IpcStat: what IPC_SET sends, what IPC_STAT fills in.
+inline void perm_to_stat(const ipc_perm& p, proto::IpcStat& s) {
+  s.uid = p.uid;
+  s.gid = p.gid;
+  s.mode = p.mode;
+}
+inline void stat_to_perm(const proto::IpcStat& s, ipc_perm& p) {
+  p.__key = s.key;
+  p.uid = s.uid;
+  p.gid = s.gid;
+  p.cuid = s.cuid;
+  p.cgid = s.cgid;
+  p.mode = (unsigned short)s.mode;
 }
 
 // *get with IPC_DIPC: asks dipcd; without a reachable dipcd, returns -2 so the caller

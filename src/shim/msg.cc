@@ -91,9 +91,7 @@ DIPC_EXPORT int msgctl(int msqid, int cmd, struct msqid_ds* buf) {
   uint8_t st[IpcStat::kSize];
   if (base == IPC_SET) {
     IpcStat s;
-    s.uid = buf->msg_perm.uid;
-    s.gid = buf->msg_perm.gid;
-    s.mode = buf->msg_perm.mode;
+    perm_to_stat(buf->msg_perm, s);
     s.qbytes = buf->msg_qbytes;
     dipc::proto::Writer w(st, sizeof st);
     s.encode(w);
@@ -114,12 +112,7 @@ DIPC_EXPORT int msgctl(int msqid, int cmd, struct msqid_ds* buf) {
       return -1;
     }
     memset(buf, 0, sizeof *buf);
-    buf->msg_perm.__key = s.key;
-    buf->msg_perm.uid = s.uid;
-    buf->msg_perm.gid = s.gid;
-    buf->msg_perm.cuid = s.cuid;
-    buf->msg_perm.cgid = s.cgid;
-    buf->msg_perm.mode = (unsigned short)s.mode;
+    stat_to_perm(s, buf->msg_perm);
     buf->msg_stime = s.otime;
     buf->msg_rtime = s.rtime;
     buf->msg_ctime = s.ctime;

@@ -156,9 +156,7 @@ int remote_semctl(int semid, int semnum, int cmd, SemArg arg) {
     for (size_t i = 0; i < nsems; ++i) w.u16(arg.array[i]);
   } else if (cmd == IPC_SET) {
     IpcStat s;
-    s.uid = arg.buf->sem_perm.uid;
-    s.gid = arg.buf->sem_perm.gid;
-    s.mode = arg.buf->sem_perm.mode;
+    perm_to_stat(arg.buf->sem_perm, s);
     s.encode(w);
   }
   req.data = std::string_view(reinterpret_cast<char*>(in.data()), w.size());
@@ -176,12 +174,7 @@ int remote_semctl(int semid, int semnum, int cmd, SemArg arg) {
       return -1;
     }
     memset(arg.buf, 0, sizeof *arg.buf);
-    arg.buf->sem_perm.__key = s.key;
-    arg.buf->sem_perm.uid = s.uid;
-    arg.buf->sem_perm.gid = s.gid;
-    arg.buf->sem_perm.cuid = s.cuid;
-    arg.buf->sem_perm.cgid = s.cgid;
-    arg.buf->sem_perm.mode = (unsigned short)s.mode;
+    stat_to_perm(s, arg.buf->sem_perm);
     arg.buf->sem_otime = s.otime;
     arg.buf->sem_ctime = s.ctime;
     arg.buf->sem_nsems = s.qnum;
