@@ -40,6 +40,8 @@ struct Conn {
   uint64_t next_id = 1;
   bool busy = false;      // a call is between its request and its reply
   uintptr_t busy_sp = 0;  // the stack address of that call, to tell nesting from abandon
+  uint64_t busy_id = 0;   // that call's request id, once sent
+  bool busy_rx = false;   // part of its reply has been read
 };
 __thread Conn t_conn __attribute__((tls_model("initial-exec")));
 
@@ -251,6 +253,8 @@ int exchange(Conn& c, const proto::OpRequest& req, Reply* rep, void* out, size_t
     errno = ENOLINK;
     return -1;
   }
+  c.busy_id = id;
+  c.busy_rx = false;
   bool cancelled = false;
   uint8_t rh[kHeaderSize + proto::OpReply::kFixedSize];
   Header got;
@@ -262,6 +266,7 @@ int exchange(Conn& c, const proto::OpRequest& req, Reply* rep, void* out, size_t
     errno = ECOMM;
     return -1;
   }
+  c.busy_rx = true;
   proto::Reader r(rh + kHeaderSize, proto::OpReply::kFixedSize);
   rep->ret = r.i64();
   rep->err = r.i32();
@@ -289,6 +294,22 @@ int exchange(Conn& c, const proto::OpRequest& req, Reply* rep, void* out, size_t
   return 0;
 }
 
+// Cancels c's unfinished call and reads (drops) its reply. False if the connection broke.
+bool finish_abandoned(Conn& c) {
+  if (!send_cancel(c.fd, c.busy_id)) return false;
+  bool cancelled = true;
+  uint8_t rh[kHeaderSize];
+  Header got;
+  for (int frames = 0; frames < 4; ++frames) {
+    if (!recv_all(c.fd, rh, sizeof rh, CallMode::kPlain, c.busy_id, &cancelled) ||
+        proto::decode_header(rh, got) != proto::HeaderError::kNone ||
+        !discard(c.fd, got.length))
+      return false;
+    if (got.type == FrameType::kOpReply && got.request_id == c.busy_id) return true;
+  }
+  return false;
+}
+
 }  // namespace
 
 int call(const proto::OpRequest& req, Reply* rep, void* out, size_t out_cap, CallMode mode) {
@@ -311,9 +332,10 @@ int call(const proto::OpRequest& req, Reply* rep, void* out, size_t out_cap, Cal
       errno = e;
       return rc;
     }
-    // The last call never finished (a handler left it with siglongjmp): closing its
-    // connection makes dipcd cancel it at the owner.
-    close_conn(t_conn);
+    // The last call never finished (a handler left it with siglongjmp): cancel it and wait
+    // for its last word before anything else goes out, so that it cannot take what this
+    // call sends. If its reply was half read, only closing the connection is safe.
+    if (t_conn.busy_id == 0 || t_conn.busy_rx || !finish_abandoned(t_conn)) close_conn(t_conn);
   }
   if (!connect_dipcd()) {
     errno = ENOLINK;
@@ -321,6 +343,7 @@ int call(const proto::OpRequest& req, Reply* rep, void* out, size_t out_cap, Cal
   }
   t_conn.busy = true;
   t_conn.busy_sp = sp;
+  t_conn.busy_id = 0;
   int rc = exchange(t_conn, req, rep, out, out_cap, mode);
   t_conn.busy = false;
   return rc;

@@ -55,7 +55,6 @@ struct msgbuf_big {
 
 #include "testprog.h"
 
-
 static void usage(void) {
   fprintf(stderr,
           "usage: msgwait mkq KEY MODE | excl KEY [GO [READY]] | get KEY [MODE] | id KEY\n"
@@ -65,22 +64,6 @@ static void usage(void) {
   exit(2);
 }
 
-
-
-
-/* Q: "id:N" or a key. Returns the id, or prints "msgget ERRNO" and returns -1. */
-static int queue(const char* q) {
-  if (strncmp(q, "id:", 3) == 0) return (int)num(q + 3, 10);
-  int id = msgget((key_t)num(q, 0), IPC_DIPC);
-  if (id < 0) {
-    char line[64];
-    snprintf(line, sizeof line, "msgget %s", errname(errno));
-    result(line);
-  }
-  return id;
-}
-
-
 static int received(ssize_t n, const struct msgbuf_big* m) {
   char line[MAXTEXT + 64];
   snprintf(line, sizeof line, "RECV %ld %.*s", m->mtype, (int)n, m->mtext);
@@ -89,7 +72,7 @@ static int received(ssize_t n, const struct msgbuf_big* m) {
 
 static int cmd_recv(const char* q, long type, int flags, const char* pidfile) {
   static struct msgbuf_big m;
-  int id = queue(q);
+  int id = queue_of(q);
   if (id < 0) return 0;
   if (pidfile) {
     char pid[32];
@@ -166,7 +149,7 @@ int main(int argc, char** argv) {
     return cmd_recv(argv[2], num(argv[3], 10), IPC_NOWAIT, NULL);
   if (strcmp(cmd, "send") == 0 && argc == 5) {
     static struct msgbuf_big m;
-    int id = queue(argv[2]);
+    int id = queue_of(argv[2]);
     if (id < 0) return 0;
     size_t len = strlen(argv[4]);
     if (len > MAXTEXT) usage();
@@ -177,7 +160,7 @@ int main(int argc, char** argv) {
   }
   if (strcmp(cmd, "sendsig") == 0 && argc == 7) {
     static struct msgbuf_big m;
-    int id = queue(argv[2]);
+    int id = queue_of(argv[2]);
     if (id < 0) return 0;
     size_t len = strlen(argv[4]);
     if (len > MAXTEXT) usage();
@@ -204,7 +187,7 @@ int main(int argc, char** argv) {
   }
   if (strcmp(cmd, "count") == 0 && argc == 3) {
     struct msqid_ds ds;
-    int id = queue(argv[2]);
+    int id = queue_of(argv[2]);
     if (id < 0) return 0;
     if (msgctl(id, IPC_STAT, &ds) < 0) return result_errno(errno);
     char line[32];
@@ -212,7 +195,7 @@ int main(int argc, char** argv) {
     return result(line);
   }
   if (strcmp(cmd, "rmid") == 0 && argc == 3) {
-    int id = queue(argv[2]);
+    int id = queue_of(argv[2]);
     if (id < 0) return 0;
     if (msgctl(id, IPC_RMID, NULL) < 0) return result_errno(errno);
     return result("OK");

@@ -86,7 +86,6 @@ struct msgbuf_small {
 
 #include "testprog.h"
 
-
 static void usage(void) {
   fprintf(stderr,
           "usage: semtool mk KEY NSEMS VAL | id KEY | getval S N | getall S | chown S UID MODE | setval S N VAL\n"
@@ -97,33 +96,12 @@ static void usage(void) {
   exit(2);
 }
 
-
-
-
-
 /* S: "id:N" or a key. Returns the id, or prints "semget ERRNO" and returns -1. */
 static int set_of(const char* s) {
   if (strncmp(s, "id:", 3) == 0) return (int)num(s + 3, 0);
   int id = semget((key_t)num(s, 0), 0, IPC_DIPC);
-  if (id < 0) {
-    char line[64];
-    snprintf(line, sizeof line, "semget %s", errname(errno));
-    result(line);
-  }
-  return id;
+  return id < 0 ? get_failed("semget") : id;
 }
-
-static int queue_of(const char* s) {
-  int id = msgget((key_t)num(s, 0), IPC_DIPC);
-  if (id < 0) {
-    char line[64];
-    snprintf(line, sizeof line, "msgget %s", errname(errno));
-    result(line);
-  }
-  return id;
-}
-
-
 
 static int one_op(int id, int semnum, int delta, int flags) {
   struct sembuf s = {(unsigned short)semnum, (short)delta, (short)flags};

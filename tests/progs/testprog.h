@@ -9,7 +9,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/msg.h>
 #include <unistd.h>
+
+#include <dipc/dipc.h>
 
 #include "errname.h"
 
@@ -70,5 +73,20 @@ static inline void write_pid(const char* pidfile) {
   char pid[32];
   snprintf(pid, sizeof pid, "%ld\n", (long)getpid());
   write_file(pidfile, pid);
+}
+
+/* Prints "CALL ERRNO" (a *get that failed) as the result line and returns -1. */
+static inline int get_failed(const char* call) {
+  char line[64];
+  snprintf(line, sizeof line, "%s %s", call, errname(errno));
+  result(line);
+  return -1;
+}
+
+/* Q: "id:N" or a key: the queue's id, or -1 after printing "msgget ERRNO". */
+static inline int queue_of(const char* q) {
+  if (strncmp(q, "id:", 3) == 0) return (int)num(q + 3, 10);
+  int id = msgget((key_t)num(q, 0), IPC_DIPC);
+  return id < 0 ? get_failed("msgget") : id;
 }
 #endif
