@@ -99,9 +99,19 @@ void Conn::write_front() {
   // deque::push_back never moves existing elements, so the buffer stays valid while other
   // threads queue frames behind it.
   asio::async_write(socket_, asio::buffer(out_.front()), [this, self](std::error_code ec, size_t) {
-    if (ec) return close(ec.message());
-    std::lock_guard lk(mu_);
+    std::unique_lock lk(mu_);
+    // close() leaves the frame in flight in place (asio was still reading it); it is
+    // released here, whether the write completed or was aborted.
     out_.pop_front();
+    if (!open_) {
+      out_.clear();
+      writing_ = false;
+      return;
+    }
+    if (ec) {
+      lk.unlock();
+      return close(ec.message());
+    }
     write_front();
   });
 }
@@ -114,8 +124,12 @@ void Conn::close(const std::string& why) {
     std::error_code ignored;
     socket_.shutdown(Socket::shutdown_both, ignored);
     socket_.close(ignored);
-    out_.clear();
-    writing_ = false;
+    // The frame being written stays until its completion handler runs: freeing it here
+    // freed it under asio's feet, and the handler then popped an empty queue.
+    if (writing_)
+      out_.erase(out_.begin() + 1, out_.end());
+    else
+      out_.clear();
   }
   auto cb = std::move(on_close_);
   if (cb) cb(why);

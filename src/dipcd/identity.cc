@@ -5,6 +5,8 @@
 
 #include <vector>
 
+#include "proto/wire.h"
+
 namespace dipc::daemon {
 namespace {
 
@@ -41,6 +43,10 @@ const Identity& IdentityCache::for_uid(uid_t uid, gid_t gid) {
 }
 
 const std::optional<Identity>& IdentityCache::for_name(const std::string& name) {
+  // The decoder has checked it already; a name that is no login name never reaches NSS
+  // (a NUL inside one would end the C string early: "root\0x" would be looked up as root).
+  static const std::optional<Identity> kNone;
+  if (!proto::is_valid_login_name(name)) return kNone;
   auto now = Clock::now();
   // Names come from peers: a bound on how many are remembered.
   if (by_name_.size() >= kMaxEntries && !by_name_.count(name)) by_name_.clear();

@@ -791,6 +791,11 @@ void Node::on_peer_frame(const std::shared_ptr<Link>& l, const Frame& f) {
     case FrameType::kOp: {
       proto::OpRequest req;
       if (!req.decode(r)) return bad("operation");
+      // A node always names its caller, and only ever checks a key that exists here: it
+      // never creates at another node (the referee's lock makes the creator the owner).
+      if (req.user.empty()) return bad("operation without a caller's login name");
+      if (req.op == Op::kGet && (req.flags & (IPC_CREAT | IPC_EXCL)))
+        return bad("operation that would create an object at another node");
       return peer_op(l, f.header.request_id, req);
     }
     case FrameType::kOpReply: {
@@ -878,7 +883,13 @@ void Node::peer_op(const std::shared_ptr<Link>& l, uint64_t reqid, const proto::
     return answer(OpResult::error(EACCES));
   }
   OwnedOp op = OwnedOp::from(req);
-  if (op.op != Op::kGet && !owned_.count({uint8_t(op.kind), op.id})) {
+  if (op.op == Op::kGet) {
+    // Only keys of objects this node owns: never a look-up of its own local objects.
+    bool ours = false;
+    for (auto& [k, key] : owned_)
+      if (k.first == uint8_t(op.kind) && key == op.key) ours = true;
+    if (!ours) return answer(OpResult::error(ENOENT));
+  } else if (!owned_.count({uint8_t(op.kind), op.id})) {
     return answer(OpResult::error(EINVAL));  // removed meanwhile, or never ours
   }
   std::pair<Link*, uint64_t> key{l.get(), reqid};
