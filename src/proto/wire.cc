@@ -22,6 +22,7 @@ bool is_known_frame_type(uint16_t t) {
     case FrameType::kRegListReply:
     case FrameType::kAdmin:
     case FrameType::kAdminReply:
+    case FrameType::kAdminMore:
       return true;
   }
   return false;

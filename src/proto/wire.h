@@ -61,6 +61,7 @@ enum class FrameType : uint16_t {
   // The dipc command line talking to its node.
   kAdmin = 40,
   kAdminReply = 41,
+  kAdminMore = 42,  // a part of a long answer's text (AdminReply, err 0); kAdminReply ends it
 };
 
 bool is_known_frame_type(uint16_t t);
