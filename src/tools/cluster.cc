@@ -53,7 +53,12 @@ void add_cluster_commands(CLI::App& app, const ToolPaths& paths) {
   cluster->require_subcommand(1);
   cluster->footer(
       "Each node is a dipcd in its own System V IPC namespace (and network namespace with\n"
-      "--netns). Needs root. See dipc-cluster(1).");
+      "--netns); everything a cluster owns is under DIR. Needs root.\n"
+      "Examples:\n"
+      "  sudo dipc cluster up --nodes 3                  node1..node3 in /tmp/dipc-cluster\n"
+      "  sudo dipc cluster exec node2 -- ./hello2        a program on node2, with the shim\n"
+      "  sudo dipc cluster down                          stop it, keep the logs\n"
+      "`dipc cluster SUBCOMMAND --help` says more; see dipc-cluster(1).");
 
   auto up = std::make_shared<UpOptions>();
   CLI::App* up_cmd = cluster->add_subcommand(
@@ -82,10 +87,30 @@ void add_cluster_commands(CLI::App& app, const ToolPaths& paths) {
       "--allow", up->allow,
       "Content of every node's allow file, replacing the default (the cluster's own "
       "addresses: 127.0.0.0/8, or 10.213.ID.0/24 with --netns)");
+  up_cmd
+      ->add_option("--set", up->settings,
+                   "Put KEY = VALUE in section [SECTION] of every node's dipc.conf (see "
+                   "dipc.conf(5)); VALUE in TOML syntax; repeatable, the last one of a key wins. "
+                   "Checked with dipcd's own parser before anything starts")
+      ->type_name("SECTION.KEY=VALUE")
+      ->allow_extra_args(false);
+  up_cmd->add_flag("--fix-perms", up->fix_perms,
+                   "Add search permission for others (chmod o+x) to DIR and its parents where "
+                   "it is missing, instead of refusing such a DIR");
   up_cmd->footer(
       "Prints one line per node, \"NAME ADDRESS:PORT pid PID\", once every node has joined;\n"
       "exits 0 then. On failure (or after 15 s) prints the failing node's log, tears the\n"
-      "cluster down and exits 1. Refuses a DIR that already holds a running cluster.");
+      "cluster down and exits 1. Refuses a DIR that already holds a running cluster, and a\n"
+      "DIR that other users cannot reach (a `mktemp -d` directory is 0700): their programs\n"
+      "would silently use plain local objects. Fix it with chmod o+x, or pass --fix-perms.\n"
+      "Examples:\n"
+      "  dipc cluster up --nodes 3\n"
+      "  dipc cluster up --nodes 2 --dir /tmp/c1 --netns          own network per node\n"
+      "  dipc cluster up --nodes 2 --set security.remote_root=true --set log.level=debug\n"
+      "  dipc cluster up --nodes 2 --set 'log.level=\"debug\"'      (quotes optional for words)\n"
+      "  dipc cluster up --nodes 3 --heartbeat-ms 100 --peer-timeout-ms 500\n"
+      "  dipc cluster up --nodes 2 --allow 10.0.0.0/8               (nodes are refused)\n"
+      "  d=$(mktemp -d); dipc cluster up --nodes 2 --dir $d --fix-perms");
   up_cmd->callback([paths, up] { Finish("up", [&] { return cluster::CmdUp(paths, *up); }); });
 
   auto exec = std::make_shared<ExecOptions>();
@@ -99,9 +124,16 @@ void add_cluster_commands(CLI::App& app, const ToolPaths& paths) {
       ->type_name("")
       ->required();
   exec_cmd->footer(
-      "Example: dipc cluster exec node2 -- ipcs -q\n"
       "CMD gets DIPC_RUNDIR=DIR/NODE/run and LD_PRELOAD=libdipc.so (before any existing\n"
-      "LD_PRELOAD). Its exit status becomes dipc's (128+N if killed by signal N).");
+      "LD_PRELOAD). Its exit status becomes dipc's (128+N if killed by signal N; 127 if CMD\n"
+      "was not found; 126 if it could not be run or the namespaces not entered).\n"
+      "Examples:\n"
+      "  dipc cluster exec node2 -- ipcs -q                 what node2's kernel holds\n"
+      "  dipc cluster exec 1 -- ./hello1                    node1, by number\n"
+      "  dipc cluster exec node2 --dir /tmp/c1 -- dipc status\n"
+      "  dipc cluster exec node2 -- setpriv --reuid=nobody --regid=nogroup --clear-groups \\\n"
+      "      ./hello2                                       as another user\n"
+      "  dipc cluster exec node2 -- ip link set eth0 down   (--netns) cut node2 off");
   exec_cmd->callback(
       [paths, exec] { Finish("exec", [&] { return cluster::CmdExec(paths, *exec); }); });
 
@@ -111,7 +143,12 @@ void add_cluster_commands(CLI::App& app, const ToolPaths& paths) {
   down_cmd->add_option("--dir", down->dir, kDirHelp)->type_name("DIR");
   down_cmd->footer(
       "SIGTERM to every dipcd, SIGKILL after 5 s; unmounts the IPC namespaces and deletes the\n"
-      "network namespaces. Safe to run on a half-made or already stopped cluster.");
+      "network namespaces. Safe to run on a half-made or already stopped cluster (exit 0);\n"
+      "exits 1 only when something could not be removed, and says what.\n"
+      "Examples:\n"
+      "  dipc cluster down                       the cluster in $DIPC_CLUSTER_DIR or "
+      "/tmp/dipc-cluster\n"
+      "  dipc cluster down --dir /tmp/c1");
   down_cmd->callback([down] { Finish("down", [&] { return cluster::CmdDown(*down); }); });
 }
 

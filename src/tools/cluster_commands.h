@@ -41,6 +41,8 @@ struct UpOptions {
   int peer_timeout_ms = kDefaultPeerTimeoutMs;
   std::string allow;
   CLI::Option* allow_option = nullptr;  // given on the command line when its count() > 0
+  std::vector<std::string> settings;    // --set SECTION.KEY=VALUE, in order (cluster_config.h)
+  bool fix_perms = false;               // --fix-perms: add o+x where DIR's path lacks it
 };
 
 struct ExecOptions {

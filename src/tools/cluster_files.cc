@@ -82,7 +82,14 @@ void RemoveIfExists(const std::string& path) {
 }
 
 void MakeDir(const std::string& path) {
-  if (mkdir(path.c_str(), 0755) == 0 || errno == EEXIST) {
+  if (mkdir(path.c_str(), 0755) == 0) {
+    // The umask may have taken o+x away, and other users must reach the sockets below.
+    if (chmod(path.c_str(), 0755) != 0) {
+      throw Failure("cannot set the mode of " + path + ": " + ErrnoText(errno));
+    }
+    return;
+  }
+  if (errno == EEXIST) {
     struct stat st;
     if (stat(path.c_str(), &st) == 0 && S_ISDIR(st.st_mode)) return;
     throw Failure("cannot create directory " + path + ": " + ErrnoText(ENOTDIR));

@@ -41,7 +41,8 @@ off_t AppendFile(const std::string& path, const std::string& content);
 bool Exists(const std::string& path);  // lstat: also a dangling symlink
 void RemoveIfExists(const std::string& path);
 
-// mkdir, and an existing directory is fine.
+// mkdir, and an existing directory is fine. A directory it creates gets mode 0755 whatever
+// the umask, so that other users can reach the nodes' sockets below it.
 void MakeDir(const std::string& path);
 
 std::string Trim(const std::string& s);

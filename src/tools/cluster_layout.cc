@@ -85,6 +85,45 @@ std::string ResolveDir(const std::string& given, bool create) {
   return dir;
 }
 
+void EnsureSearchable(const std::string& path, bool fix) {
+  std::vector<std::pair<std::string, mode_t>> closed;
+  for (size_t pos = 0; pos <= path.size(); ++pos) {
+    if (pos != path.size() && path[pos] != '/') continue;
+    std::string prefix = pos == 0 ? "/" : path.substr(0, pos);
+    if (pos > 0 && path[pos - 1] == '/') continue;  // "a//b", or a final '/'
+    struct stat st;
+    if (stat(prefix.c_str(), &st) != 0) break;  // made later, with mode 0755
+    if (S_ISDIR(st.st_mode) && (st.st_mode & S_IXOTH) == 0) {
+      closed.emplace_back(prefix, st.st_mode & 07777);
+    }
+  }
+  if (closed.empty()) return;
+  std::string names;
+  std::string modes;
+  for (const auto& [dir, mode] : closed) {
+    char octal[16];
+    std::snprintf(octal, sizeof octal, "%04o", static_cast<unsigned>(mode));
+    names += " " + dir;
+    modes += "\n    " + dir + " (mode " + octal + ")";
+  }
+  if (!fix) {
+    throw Failure(
+        "other users cannot reach the nodes' sockets under " + path +
+        ": these directories do not let them through (no search permission, o+x):" + modes +
+        "\n  a program run there as another user would silently use plain local "
+        "objects instead of the cluster"
+        "\n  fix it with `chmod o+x" +
+        names + "`, or let up do that with --fix-perms, or choose another --dir");
+  }
+  for (const auto& [dir, mode] : closed) {
+    if (chmod(dir.c_str(), mode | S_IXOTH) != 0) {
+      throw Failure("--fix-perms: cannot chmod o+x " + dir + ": " + ErrnoText(errno));
+    }
+    std::fprintf(stderr, "dipc cluster up: added o+x to %s so that other users reach the nodes\n",
+                 dir.c_str());
+  }
+}
+
 std::optional<Layout> LoadLayout(const std::string& dir) {
   std::string text;
   if (!ReadFile(LayoutPath(dir), &text)) {

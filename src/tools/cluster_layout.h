@@ -66,6 +66,12 @@ std::string NodeAddress(const Layout& l, int k);  // 10.213.ID.K with netns, els
 // how a dipcd is recognised as ours). With create, DIR and missing parents are made.
 std::string ResolveDir(const std::string& given, bool create);
 
+// Checks that other users may search (o+x) path and each of its parents that exists: a
+// program run as another user must reach the nodes' sockets below, or it silently uses
+// plain local objects. With fix, adds o+x where it is missing and says so on stderr;
+// without, throws a Failure that names the directories and how to fix them.
+void EnsureSearchable(const std::string& path, bool fix);
+
 // nullopt when DIR/cluster does not exist; a Failure when it exists but is unreadable.
 std::optional<Layout> LoadLayout(const std::string& dir);
 void SaveLayout(const Layout& l);

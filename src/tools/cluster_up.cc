@@ -16,6 +16,7 @@
 #include <thread>
 
 #include "tools/cluster_commands.h"
+#include "tools/cluster_config.h"
 #include "tools/cluster_files.h"
 #include "tools/cluster_namespaces.h"
 #include "tools/cluster_processes.h"
@@ -23,53 +24,7 @@
 namespace dipc::tools::cluster {
 namespace {
 
-using std::chrono::milliseconds;
-
-constexpr auto kPortSettle = milliseconds(500);
 constexpr int kLogTailLines = 20;
-
-// TOML basic string: the cluster directory is the user's choice and may hold anything.
-std::string TomlString(const std::string& s) {
-  std::string out = "\"";
-  for (unsigned char c : s) {
-    if (c == '"' || c == '\\') {
-      out += '\\';
-      out += static_cast<char>(c);
-    } else if (c < 0x20 || c == 0x7f) {
-      char buf[8];
-      std::snprintf(buf, sizeof buf, "\\u%04x", c);
-      out += buf;
-    } else {
-      out += static_cast<char>(c);
-    }
-  }
-  return out + "\"";
-}
-
-std::string ConfigText(const Layout& l, int k, const UpOptions& o, const std::string& referee) {
-  std::string c = "# Written by `dipc cluster up` for " + NodeName(k) +
-                  " of the local cluster in " + l.dir + ".\n";
-  c += "[node]\n";
-  c += "name = " + TomlString(NodeName(k)) + "\n";
-  c += "listen_address = " + TomlString(NodeAddress(l, k)) + "\n";
-  c += "listen_port = 0\n";
-  c += "run_dir = " + TomlString(RunDir(l.dir, k)) + "\n";
-  c += "\n[referee]\n";
-  if (k == 1) {
-    c += "enabled = true\n";
-  } else {
-    c += "enabled = false\n";
-    c += "address = " + TomlString(referee) + "\n";
-  }
-  c += "\n[security]\n";
-  c += "allow_file = " + TomlString(AllowPath(l.dir, k)) + "\n";
-  c += "\n[timeouts]\n";
-  c += "heartbeat_ms = " + std::to_string(o.heartbeat_ms) + "\n";
-  c += "peer_timeout_ms = " + std::to_string(o.peer_timeout_ms) + "\n";
-  c += "\n[log]\n";
-  c += "level = \"info\"\n";
-  return c;
-}
 
 std::string AllowText(const Layout& l, const UpOptions& o) {
   if (o.allow_option != nullptr && o.allow_option->count() > 0) {
@@ -82,8 +37,7 @@ struct NodeRun {
   pid_t pid = 0;
   off_t log_offset = 0;
   int port = 0;
-  std::string port_text;        // the port file's content at the previous poll
-  Clock::time_point port_seen;  // when port_text was first read
+  std::string port_text;  // the port file's content at the last look, for a time-out report
   bool joined = false;
   bool reaped = false;  // waited for: the pid may belong to someone else now
 };
@@ -143,6 +97,30 @@ Failure NodeFailure(const Layout& l, int k, const NodeRun& run, const std::strin
                  LogTail(LogPath(l.dir, k), run.log_offset, kLogTailLines));
 }
 
+// For messages: the text on one line, control characters shown as '?'.
+std::string CommentFree(std::string s) {
+  for (char& c : s) {
+    if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) c = '?';
+  }
+  return s;
+}
+
+// The port in run.port_text (the port file as just read), or 0 while it is incomplete.
+// Only a whole line counts: a daemon that writes the file in place can be caught half
+// way ("412" of "41235\n"), one that writes a temporary file and renames it never is,
+// and neither ever leaves a whole line that is not a port number.
+int PortOf(const Layout& l, int k, const NodeRun& run) {
+  const std::string& text = run.port_text;
+  if (text.empty() || text.back() != '\n') return 0;
+  auto port = ParseNumber(text.substr(0, text.size() - 1), 1, 65535);
+  if (!port || text.find('\n') != text.size() - 1) {
+    throw NodeFailure(l, k, run,
+                      "wrote a port file that is not a port number: run/dipcd.port holds \"" +
+                          CommentFree(text) + "\"");
+  }
+  return static_cast<int>(*port);
+}
+
 // Polls the nodes in [first, last] until each has written its port file and, with
 // needs_join, says joined in its state file. Throws on a dead daemon (also one that was
 // ready and died while others were not yet), a refusal, an interrupt or the deadline.
@@ -168,17 +146,8 @@ void WaitForNodes(const Layout& l, std::vector<NodeRun>& runs, int first, int la
             l, k, run,
             "was refused by the cluster: " + (reason.empty() ? "no reason given" : reason));
       }
-      if (run.port == 0 && ReadFile(RunDir(l.dir, k) + "/dipcd.port", &text)) {
-        // dipcd writes the file once, but a read can catch it half written: trust a
-        // number that ends its line, or one that has not changed for kPortSettle.
-        if (text != run.port_text) {
-          run.port_text = text;
-          run.port_seen = Clock::now();
-        }
-        bool complete = !text.empty() && text.back() == '\n';
-        if (complete || Clock::now() - run.port_seen >= kPortSettle) {
-          if (auto port = ParseNumber(text, 1, 65535)) run.port = static_cast<int>(*port);
-        }
+      if (run.port == 0 && ReadFile(RunDir(l.dir, k) + "/dipcd.port", &run.port_text)) {
+        run.port = PortOf(l, k, run);
       }
       run.joined = state == "joined";
       if (run.port == 0 || (needs_join && !run.joined)) all = false;
@@ -190,10 +159,15 @@ void WaitForNodes(const Layout& l, std::vector<NodeRun>& runs, int first, int la
         if (run.port != 0 && (run.joined || !needs_join)) continue;
         std::string text;
         std::string state = ReadFile(RunDir(l.dir, k) + "/state", &text) ? Trim(text) : "";
-        std::string what =
-            run.port == 0
-                ? "did not write its port file (run/dipcd.port)"
-                : "did not join (state: " + (state.empty() ? std::string("none yet") : state) + ")";
+        std::string what;
+        if (run.port != 0) {
+          what = "did not join (state: " + (state.empty() ? std::string("none yet") : state) + ")";
+        } else if (run.port_text.empty()) {
+          what = "did not write its port file (run/dipcd.port)";
+        } else {
+          what = "did not finish its port file (run/dipcd.port holds \"" +
+                 CommentFree(run.port_text) + "\", no whole line)";
+        }
         throw NodeFailure(l, k, run,
                           what + " within " + std::to_string(kUpTimeout.count()) + " s of `up`");
       }
@@ -215,8 +189,8 @@ void PrepareNode(const Layout& l, int k, const UpOptions& o) {
 }
 
 // Fills runs (index = node number) as daemons start, so a failure can stop them.
-void BuildCluster(const Layout& l, const UpOptions& o, const ToolPaths& paths,
-                  const std::string& ip_binary, Clock::time_point deadline,
+void BuildCluster(const Layout& l, const UpOptions& o, const std::vector<Setting>& settings,
+                  const ToolPaths& paths, const std::string& ip_binary, Clock::time_point deadline,
                   std::vector<NodeRun>& runs) {
   // Making namespaces is quick, but the whole of up is bounded, so check as it goes.
   auto check = [&] {
@@ -235,12 +209,13 @@ void BuildCluster(const Layout& l, const UpOptions& o, const ToolPaths& paths,
 
   // node1 first: every other node's config names the referee's actual port.
   runs.assign(l.nodes + 1, NodeRun{});
-  WriteFileAtomic(ConfigPath(l.dir, 1), ConfigText(l, 1, o, ""));
+  WriteFileAtomic(ConfigPath(l.dir, 1), NodeConfigText(l, 1, o, settings, "", 0));
   StartDaemon(l, 1, paths, runs[1]);
   WaitForNodes(l, runs, 1, 1, false, deadline);
-  std::string referee = NodeAddress(l, 1) + ":" + std::to_string(runs[1].port);
+  auto referee_port = static_cast<uint16_t>(runs[1].port);
   for (int k = 2; k <= l.nodes; ++k) {
-    WriteFileAtomic(ConfigPath(l.dir, k), ConfigText(l, k, o, referee));
+    WriteFileAtomic(ConfigPath(l.dir, k),
+                    NodeConfigText(l, k, o, settings, NodeAddress(l, 1), referee_port));
     StartDaemon(l, k, paths, runs[k]);
   }
   WaitForNodes(l, runs, 1, l.nodes, true, deadline);
@@ -273,9 +248,14 @@ int CmdUp(const ToolPaths& paths, const UpOptions& o) {
   }
 
   Layout l;
-  l.dir = ResolveDir(o.dir, true);
   l.nodes = o.nodes;
   l.netns = o.netns;
+  // Refusals come before anything is made: the settings, then the directory's modes.
+  l.dir = ResolveDir(o.dir, false);
+  std::vector<Setting> settings = ParseSettings(o.settings);
+  CheckSettings(l, o, settings);
+  EnsureSearchable(l.dir, o.fix_perms);
+  l.dir = ResolveDir(o.dir, true);
   DirLock lock(l.dir);
   // The clock starts once the directory is ours: waiting for another command's lock is
   // bounded separately.
@@ -294,13 +274,14 @@ int CmdUp(const ToolPaths& paths, const UpOptions& o) {
     throw Failure("cannot clean up what an earlier cluster left in " + l.dir + ":" +
                   JoinProblems(problems));
   }
+  for (int k = 1; k <= l.nodes; ++k) EnsureSearchable(RunDir(l.dir, k), o.fix_perms);
   l.id = ChooseId(l.dir, l.netns);
   SaveLayout(l);
 
   InterruptGuard guard;
   std::vector<NodeRun> runs;
   try {
-    BuildCluster(l, o, paths, ip_binary, deadline, runs);
+    BuildCluster(l, o, settings, paths, ip_binary, deadline, runs);
   } catch (const std::exception& e) {
     // Anything that stops the build, expected or not, must not leave namespaces behind.
     const auto* failure = dynamic_cast<const Failure*>(&e);
