@@ -39,14 +39,6 @@ bool BareKey(std::string_view s) {
   });
 }
 
-// A comment line must stay one line whatever DIR holds.
-std::string CommentSafe(std::string s) {
-  for (char& c : s) {
-    if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) c = '?';
-  }
-  return s;
-}
-
 Config BaseConfig(const Layout& l, int k, const UpOptions& o, const std::string& referee_host,
                   uint16_t referee_port) {
   Config c;
@@ -157,8 +149,8 @@ std::string NodeConfigText(const Layout& l, int k, const UpOptions& o,
   toml::table doc = config_table(BaseConfig(l, k, o, referee_host, referee_port));
   for (const Setting& s : settings) Apply(s, doc);
   std::string text = "# Written by `dipc cluster up` for " + NodeName(k) +
-                     " of the local cluster in " + CommentSafe(l.dir) + ".\n";
-  if (!settings.empty()) text += "# With " + CommentSafe(AllArgs(settings)) + ".\n";
+                     " of the local cluster in " + OneLine(l.dir) + ".\n";
+  if (!settings.empty()) text += "# With " + OneLine(AllArgs(settings)) + ".\n";
   text += toml_text(doc);
 
   ConfigError err;

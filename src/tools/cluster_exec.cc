@@ -34,14 +34,8 @@ void ForwardSignal(int sig, siginfo_t* info, void*) {
 std::string PreloadWithShim(const std::string& shim) {
   std::string out = shim;
   const char* old = std::getenv("LD_PRELOAD");
-  std::string list = old != nullptr ? old : "";
-  size_t start = 0;
-  while (start <= list.size()) {
-    size_t end = list.find_first_of(" :", start);
-    if (end == std::string::npos) end = list.size();
-    std::string item = list.substr(start, end - start);
-    start = end + 1;
-    if (!item.empty() && item != shim) out += " " + item;
+  for (const std::string& item : SplitList(old != nullptr ? old : "", " :")) {
+    if (item != shim) out += " " + item;
   }
   return out;
 }

@@ -104,6 +104,25 @@ std::string Trim(const std::string& s) {
   return s.substr(b, e - b + 1);
 }
 
+std::vector<std::string> SplitList(const std::string& list, const char* separators) {
+  std::vector<std::string> items;
+  size_t start = 0;
+  while (start <= list.size()) {
+    size_t end = list.find_first_of(separators, start);
+    if (end == std::string::npos) end = list.size();
+    if (end > start) items.push_back(list.substr(start, end - start));
+    start = end + 1;
+  }
+  return items;
+}
+
+std::string OneLine(std::string s) {
+  for (char& c : s) {
+    if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) c = '?';
+  }
+  return s;
+}
+
 std::optional<long> ParseNumber(const std::string& text, long lo, long hi) {
   std::string s = Trim(text);
   if (s.empty() || s.size() > 9) return std::nullopt;

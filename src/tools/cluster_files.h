@@ -12,6 +12,7 @@
 #include <optional>
 #include <stdexcept>
 #include <string>
+#include <vector>
 
 namespace dipc::tools::cluster {
 
@@ -46,6 +47,13 @@ void RemoveIfExists(const std::string& path);
 void MakeDir(const std::string& path);
 
 std::string Trim(const std::string& s);
+
+// The non-empty items of list between any of separators: "a b:c" with " :" gives a, b, c.
+std::vector<std::string> SplitList(const std::string& list, const char* separators);
+
+// s with control characters shown as '?': for a comment line or a message that must stay
+// one line whatever a path or a file holds.
+std::string OneLine(std::string s);
 
 // A whole-string decimal in [lo, hi] (surrounding white space allowed), or nullopt.
 std::optional<long> ParseNumber(const std::string& text, long lo, long hi);

@@ -150,14 +150,9 @@ std::string FindIp() {
     if (access(p, X_OK) == 0) return p;
   }
   const char* path = std::getenv("PATH");
-  std::string dirs = path != nullptr ? path : "";
-  size_t start = 0;
-  while (start <= dirs.size()) {
-    size_t end = dirs.find(':', start);
-    if (end == std::string::npos) end = dirs.size();
-    std::string candidate = dirs.substr(start, end - start) + "/ip";
-    if (end > start && access(candidate.c_str(), X_OK) == 0) return candidate;
-    start = end + 1;
+  for (const std::string& dir : SplitList(path != nullptr ? path : "", ":")) {
+    std::string candidate = dir + "/ip";
+    if (access(candidate.c_str(), X_OK) == 0) return candidate;
   }
   return "";
 }
@@ -169,17 +164,10 @@ std::vector<std::string> DaemonEnvironment(const std::string& shim) {
     if (var.rfind("DIPC_RUNDIR=", 0) == 0) continue;
     if (var.rfind("LD_PRELOAD=", 0) == 0) {
       std::string kept;
-      std::string list = var.substr(11);
-      size_t start = 0;
-      while (start <= list.size()) {
-        size_t end = list.find_first_of(" :", start);
-        if (end == std::string::npos) end = list.size();
-        std::string item = list.substr(start, end - start);
-        start = end + 1;
+      for (const std::string& item : SplitList(var.substr(11), " :")) {
         bool is_shim =
             item == shim || (item.size() >= 10 && item.rfind("libdipc.so") == item.size() - 10);
-        if (item.empty() || is_shim) continue;
-        kept += (kept.empty() ? "" : " ") + item;
+        if (!is_shim) kept += (kept.empty() ? "" : " ") + item;
       }
       if (!kept.empty()) env.push_back("LD_PRELOAD=" + kept);
       continue;

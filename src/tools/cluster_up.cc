@@ -33,6 +33,7 @@ std::string AllowText(const Layout& l, const UpOptions& o) {
   return "# Written by `dipc cluster up`: the cluster's own addresses.\n" +
          (l.netns ? Subnet(l.id) + ".0/24\n" : std::string("127.0.0.0/8\n"));
 }
+
 struct NodeRun {
   pid_t pid = 0;
   off_t log_offset = 0;
@@ -97,14 +98,6 @@ Failure NodeFailure(const Layout& l, int k, const NodeRun& run, const std::strin
                  LogTail(LogPath(l.dir, k), run.log_offset, kLogTailLines));
 }
 
-// For messages: the text on one line, control characters shown as '?'.
-std::string CommentFree(std::string s) {
-  for (char& c : s) {
-    if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) c = '?';
-  }
-  return s;
-}
-
 // The port in run.port_text (the port file as just read), or 0 while it is incomplete.
 // Only a whole line counts: a daemon that writes the file in place can be caught half
 // way ("412" of "41235\n"), one that writes a temporary file and renames it never is,
@@ -116,7 +109,7 @@ int PortOf(const Layout& l, int k, const NodeRun& run) {
   if (!port || text.find('\n') != text.size() - 1) {
     throw NodeFailure(l, k, run,
                       "wrote a port file that is not a port number: run/dipcd.port holds \"" +
-                          CommentFree(text) + "\"");
+                          OneLine(text) + "\"");
   }
   return static_cast<int>(*port);
 }
@@ -165,8 +158,8 @@ void WaitForNodes(const Layout& l, std::vector<NodeRun>& runs, int first, int la
         } else if (run.port_text.empty()) {
           what = "did not write its port file (run/dipcd.port)";
         } else {
-          what = "did not finish its port file (run/dipcd.port holds \"" +
-                 CommentFree(run.port_text) + "\", no whole line)";
+          what = "did not finish its port file (run/dipcd.port holds \"" + OneLine(run.port_text) +
+                 "\", no whole line)";
         }
         throw NodeFailure(l, k, run,
                           what + " within " + std::to_string(kUpTimeout.count()) + " s of `up`");
