@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
+#include <algorithm>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
@@ -222,7 +223,11 @@ void BuildCluster(const Layout& l, const UpOptions& o, const std::vector<Setting
 }  // namespace
 
 int CmdUp(const ToolPaths& paths, const UpOptions& o) {
-  if (o.peer_timeout_ms <= o.heartbeat_ms) {
+  std::vector<Setting> settings = ParseSettings(o.settings);
+  // A --set of a time-out wins over the options; then the parser judges the result.
+  bool timeouts_set = std::any_of(settings.begin(), settings.end(),
+                                  [](const Setting& s) { return s.section == "timeouts"; });
+  if (!timeouts_set && o.peer_timeout_ms <= o.heartbeat_ms) {
     throw Failure("--peer-timeout-ms (" + std::to_string(o.peer_timeout_ms) +
                   ") must be greater than --heartbeat-ms (" + std::to_string(o.heartbeat_ms) + ")");
   }
@@ -245,7 +250,6 @@ int CmdUp(const ToolPaths& paths, const UpOptions& o) {
   l.netns = o.netns;
   // Refusals come before anything is made: the settings, then the directory's modes.
   l.dir = ResolveDir(o.dir, false);
-  std::vector<Setting> settings = ParseSettings(o.settings);
   CheckSettings(l, o, settings);
   EnsureSearchable(l.dir, o.fix_perms);
   l.dir = ResolveDir(o.dir, true);
