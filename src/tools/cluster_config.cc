@@ -92,7 +92,7 @@ std::pair<std::string, std::string> KeyAtLine(const std::string& text, int line)
 
 std::string AllArgs(const std::vector<Setting>& settings) {
   std::string out;
-  for (const auto& s : settings) out += (out.empty() ? "--set " : " --set ") + s.arg;
+  for (const auto& s : settings) out += (out.empty() ? "--set " : " --set ") + OneLine(s.arg);
   return out;
 }
 
@@ -101,7 +101,7 @@ std::string AllArgs(const std::vector<Setting>& settings) {
 std::vector<Setting> ParseSettings(const std::vector<std::string>& args) {
   std::vector<Setting> out;
   for (const std::string& arg : args) {
-    std::string prefix = "--set " + arg + ": ";
+    std::string prefix = "--set " + OneLine(arg) + ": ";
     size_t eq = arg.find('=');
     size_t dot = arg.find('.');
     if (eq == std::string::npos || dot == std::string::npos || dot > eq) {
@@ -150,7 +150,7 @@ std::string NodeConfigText(const Layout& l, int k, const UpOptions& o,
   for (const Setting& s : settings) Apply(s, doc);
   std::string text = "# Written by `dipc cluster up` for " + NodeName(k) +
                      " of the local cluster in " + OneLine(l.dir) + ".\n";
-  if (!settings.empty()) text += "# With " + OneLine(AllArgs(settings)) + ".\n";
+  if (!settings.empty()) text += "# With " + AllArgs(settings) + ".\n";
   text += toml_text(doc);
 
   ConfigError err;
@@ -159,7 +159,7 @@ std::string NodeConfigText(const Layout& l, int k, const UpOptions& o,
   // The last --set of a key is the one in effect.
   for (auto s = settings.rbegin(); s != settings.rend(); ++s) {
     if (err.line > 0 && s->section == section && (key.empty() || s->key == key)) {
-      throw Failure("--set " + s->arg + ": " + err.message);
+      throw Failure("--set " + OneLine(s->arg) + ": " + err.message);
     }
   }
   if (settings.empty()) {
