@@ -1,7 +1,7 @@
 // Node configuration: /etc/dipc.conf (TOML) and the allow file /etc/dipc.allow.
 //
 // Loading never throws: a problem comes back as a ConfigError that names the file and the
-// line, ready to print. Every key is documented in docs/config.md and dipc.conf(5).
+// line, ready to print. Writing one is config_writer.h's job (the inverse of parse_config). Every key is documented in docs/config.md and dipc.conf(5).
 // Thread safety: plain values; the daemon loads on its main thread and swaps on SIGHUP.
 #pragma once
 
@@ -46,6 +46,8 @@ struct Config {
   std::string log_level = "info";  // level: trace, debug, info, warn, error
 
   std::string source;  // the file it was read from
+
+  bool operator==(const Config&) const = default;
 };
 
 // Parses TOML text. On failure returns nullopt and fills err. Unknown sections or keys,
