@@ -46,7 +46,15 @@ std::vector<uint8_t> reply_frame(uint64_t reqid, const OpResult& r) {
   rep.err = r.err;
   rep.aux = r.aux;
   rep.data = r.data;
-  return make_frame(FrameType::kOpReply, reqid, rep, proto::OpReply::kFixedSize + r.data.size());
+  auto f = make_frame(FrameType::kOpReply, reqid, rep, proto::OpReply::kFixedSize + r.data.size());
+  if (f.empty() || r.data.size() > proto::kMaxData) {
+    // An answer too large to carry reaches the caller as an error, never as silence.
+    proto::OpReply e;
+    e.ret = -1;
+    e.err = E2BIG;
+    return make_frame(FrameType::kOpReply, reqid, e, proto::OpReply::kFixedSize);
+  }
+  return f;
 }
 
 bool has_undo(const std::vector<sembuf>& sops) {
