@@ -189,7 +189,27 @@ uint64_t OwnerSide::run_here(const Identity& who, OwnedOp op, const SemUndo::Pro
     finish(std::move(r));
     return 0;
   }
-  return executor_.submit(who, [op = std::move(op)] { return run_op(op); }, std::move(finish),
+  // It must wait on a worker: within the caller's and its node's quotas only.
+  size_t& by_user = waiting_by_user_[who.uid];
+  size_t& by_node = waiting_by_node_[origin.first];
+  if (by_user >= kMaxWaitingPerUser || by_node >= kMaxWaitingPerNode) {
+    spdlog::warn("{} calls of uid {} / {} from node {} already wait here: EAGAIN", by_user,
+                 who.uid, by_node, origin.first);
+    if (by_user == 0) waiting_by_user_.erase(who.uid);
+    if (by_node == 0) waiting_by_node_.erase(origin.first);
+    if (reply_now) reply_now(OpResult::error(EAGAIN));
+    finish(OpResult::error(EAGAIN));
+    return 0;
+  }
+  ++by_user;
+  ++by_node;
+  auto counted = [this, uid = who.uid, node = origin.first,
+                  finish = std::move(finish)](OpResult r) mutable {
+    if (--waiting_by_user_[uid] == 0) waiting_by_user_.erase(uid);
+    if (--waiting_by_node_[node] == 0) waiting_by_node_.erase(node);
+    finish(std::move(r));
+  };
+  return executor_.submit(who, [op = std::move(op)] { return run_op(op); }, std::move(counted),
                           std::move(reply_now));
 }
 
