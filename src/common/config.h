@@ -44,6 +44,8 @@ struct Config {
   std::chrono::milliseconds connect_timeout{3000};     // connect_timeout_ms
   // [log]
   std::string log_level = "info";  // level: trace, debug, info, warn, error
+  // [debug]
+  bool fault_injection = false;  // fault_injection: root may delay, stall or cut links (tests)
 
   std::string source;  // the file it was read from
 

@@ -41,6 +41,10 @@ void write_timeouts(const Config& c, toml::table& t) {
 
 void write_log(const Config& c, toml::table& t) { t.insert("level", c.log_level); }
 
+void write_debug(const Config& c, toml::table& t) {
+  if (c.fault_injection) t.insert("fault_injection", true);
+}
+
 struct SectionWriter {
   std::string_view name;
   void (*write)(const Config&, toml::table&);
@@ -48,7 +52,7 @@ struct SectionWriter {
 
 constexpr SectionWriter kSections[] = {
     {"node", write_node},         {"referee", write_referee}, {"security", write_security},
-    {"timeouts", write_timeouts}, {"log", write_log},
+    {"timeouts", write_timeouts}, {"log", write_log},         {"debug", write_debug},
 };
 
 }  // namespace

@@ -114,7 +114,15 @@ void OwnerSide::peer_op(const std::shared_ptr<Link>& l, uint64_t reqid, const pr
     auto key = std::make_pair(serial, reqid);
     auto done = [this, key](OpResult) { peer_running_.erase(key); };
     // The answer leaves from the worker that has it: one thread hand-off fewer.
-    auto reply_now = [conn = l->conn, reqid](const OpResult& r) {
+    auto reply_now = [this, conn = l->conn, wl = std::weak_ptr<Link>(l), reqid](const OpResult& r) {
+      auto l = wl.lock();
+      if (l && l->faulty.load()) {
+        // An injected fault applies to answers too: they go the link's way.
+        asio::post(io_, [wl, frame = reply_frame(reqid, r)]() mutable {
+          if (auto l = wl.lock()) l->send(std::move(frame));
+        });
+        return;
+      }
       conn->send_now(reply_frame(reqid, r));
     };
     SemUndo::Proc origin{node, op.pid};

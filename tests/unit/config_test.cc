@@ -337,6 +337,7 @@ Config FullConfig() {
   c.peer_timeout = std::chrono::milliseconds(2500);
   c.connect_timeout = std::chrono::milliseconds(1500);
   c.log_level = "debug";
+  c.fault_injection = true;
   c.source = kFile;
   return c;
 }
@@ -359,7 +360,7 @@ TEST(ConfigWriterTest, EveryFieldRoundTrips) {
   // value other than its default in FullConfig(), and name it here.
   const auto& [name, listen_address, listen_port, run_dir, referee, referee_host, referee_port,
                allow_file, remote_root, secret_file, heartbeat, peer_timeout, connect_timeout,
-               log_level, source] = full;
+               log_level, fault_injection, source] = full;
   EXPECT_NE(name, def.node_name);
   EXPECT_NE(listen_address, def.listen_address);
   EXPECT_NE(listen_port, def.listen_port);
@@ -374,6 +375,7 @@ TEST(ConfigWriterTest, EveryFieldRoundTrips) {
   EXPECT_NE(peer_timeout, def.peer_timeout);
   EXPECT_NE(connect_timeout, def.connect_timeout);
   EXPECT_NE(log_level, def.log_level);
+  EXPECT_NE(fault_injection, def.fault_injection);
   EXPECT_EQ(source, kFile);
   ExpectRoundTrip(full);
 }
