@@ -14,6 +14,7 @@
 #include <fstream>
 #include <sstream>
 
+#include "common/key_rules.h"
 #include "dipcd/link.h"
 
 namespace dipc::daemon {
@@ -117,6 +118,7 @@ bool Node::start(std::string& err) {
     }
   }
   if (!ids_.open(cfg_.run_dir, err)) return false;
+  ids_.publish_rules(cfg_.distribute.all_keyed, cfg_.distribute.keys);
   remove_stale_placeholders();
   if (cfg_.referee) referee_ = std::make_unique<Referee>(*this);
 
@@ -1225,6 +1227,7 @@ std::string Node::status_text() {
     o << "referee:   " << cfg_.referee_host << ":" << cfg_.referee_port
       << (referee_node_.empty() ? "" : " (" + referee_node_ + ")") << "\n";
   o << "state:     " << state_ << "\n";
+  o << "keys:      " << format_key_rules(cfg_.distribute) << "\n";
   o << "objects:   " << owned_.size() << " owned, " << placeholders_.size() << " placeholders, "
     << executor_.busy() << " calls running for others, " << remote_pending_.size()
     << " calls waiting on others\n";
