@@ -37,3 +37,30 @@ distribute() {
     grep -q '^keys: ' <<<"$st" || fail "dipc status on $n shows no key rules: $st"
   done
 }
+
+# hello_pair RX "RXCMD" TX "TXCMD": the hello1/hello2 exchange on key 40 with any pair of
+# programs (C, Python, Perl), run as nobody: RXCMD (a hello1) on node RX, once key 40 is
+# listed cluster-wide with owner RX, TXCMD (a hello2) on node TX; checks both output lines
+# and that the key is gone from the cluster afterwards. The commands are split on spaces.
+hello_pair() {
+  local rx=$1 tx=$2 p out line sent rc rxcmd txcmd
+  read -ra rxcmd <<<"$3"
+  read -ra txcmd <<<"$4"
+  log "on $rx: ${rxcmd[*]##*/}; on $tx: ${txcmd[*]##*/}"
+  bg_on "$rx" "${NOBODY[@]}" "${rxcmd[@]}"
+  p=$BG_PID
+  out=$BG_OUT
+  wait_for "ls_has $tx msg 40" 15 ||
+    fail "key 40 never appeared in dipc ls on $tx: $(cat "$out" "$BG_ERR")"
+  line=$(ls_lines "$tx" msg 40) || fail "dipc ls on $tx lost key 40"
+  expect_eq "$(ls_owner "$line")" "$rx" "owner of key 40 in dipc ls on $tx [$line]"
+  sent=$(on "$tx" "${NOBODY[@]}" "${txcmd[@]}" 2>&1) || fail "${txcmd[*]} on $tx failed: $sent"
+  expect_eq "$sent" 'hello2: sent "Hello, Distributed Programming!"' "hello2 output on $tx"
+  rc=0
+  bg_wait "$p" 15 || rc=$?
+  expect_eq "$rc" 0 "hello1 exit status on $rx ($(cat "$BG_ERR"))"
+  grep -qxF 'hello1: received "Hello, Distributed Programming!"' "$out" ||
+    fail "hello1 on $rx did not print the received line: $(cat "$out")"
+  wait_for "ls_absent $tx msg 40 && ls_absent $rx msg 40" 10 ||
+    fail "key 40 still listed by dipc ls after hello1 removed it"
+}
