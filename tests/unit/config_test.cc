@@ -341,23 +341,27 @@ TEST(ConfigTest, DistributeErrors) {
   std::string d = std::string(kMinimal) + "[distribute]\n";  // keys start on line 6
   ExpectError(d + "key = [40]\n", 6, "unknown key 'key' in [distribute] (known: keys, all_keyed)");
   ExpectError(d + "all_keyed = \"yes\"\n", 6, "[distribute] all_keyed must be true or false");
-  ExpectError(d + "keys = 40\n", 6, "[distribute] keys must be an array of keys and ranges");
-  ExpectError(d + "keys = \"40,41\"\n", 6, "[distribute] keys must be an array");
-  ExpectError(d + "keys = [0]\n", 6, "0: key 0 is IPC_PRIVATE");
-  ExpectError(d + "keys = [-1]\n", 6, "-1 is negative: write a key unsigned, as ipcs prints it "
-                                       "(0xffffffff)");
-  ExpectError(d + "keys = [0x100000000]\n", 6, "key above 0xffffffff");
-  ExpectError(d + "keys = [1.5]\n", 6, "items must be integers or strings");
-  ExpectError(d + "keys = [[1, 2]]\n", 6, "items must be integers or strings");
-  ExpectError(d + "keys = [\"0x71ff-0x7100\"]\n", 6, "LO greater than HI");
-  ExpectError(d + "keys = [\"40,41\"]\n", 6, "\"40,41\": not a key");
-  ExpectError(d + "keys = [\" 40\"]\n", 6, "not a key");
-  ExpectError(d + "keys = [\"\"]\n", 6, "empty item");
-  ExpectError(d + "keys = [\"-5\"]\n", 6, "not a key");
-  ExpectError(d + "keys = [\"5-\"]\n", 6, "not a key");
-  ExpectError(d + "keys = [\"0x\"]\n", 6, "not a key");
-  ExpectError(d + "keys = [\"0x1g\"]\n", 6, "not a key");
-  ExpectError(d + "keys = [\"4\\u00000\"]\n", 6, "not a key");
+  // keys = VALUE on line 6, and what the message must say.
+  const std::pair<const char*, const char*> kBad[] = {
+      {"40", "[distribute] keys must be an array of keys and ranges"},
+      {"\"40,41\"", "[distribute] keys must be an array"},
+      {"[0]", "0: key 0 is IPC_PRIVATE"},
+      {"[-1]", "-1 is negative: write a key unsigned, as ipcs prints it (0xffffffff)"},
+      {"[0x100000000]", "key above 0xffffffff"},
+      {"[1.5]", "items must be integers or strings"},
+      {"[[1, 2]]", "items must be integers or strings"},
+      {"[\"0x71ff-0x7100\"]", "LO greater than HI"},
+      {"[\"40,41\"]", "\"40,41\": not a key"},
+      {"[\" 40\"]", "not a key"},
+      {"[\"\"]", "empty item"},
+      {"[\"-5\"]", "not a key"},
+      {"[\"5-\"]", "not a key"},
+      {"[\"0x\"]", "not a key"},
+      {"[\"0x1g\"]", "not a key"},
+      {"[\"4\\u00000\"]", "not a key"},
+  };
+  for (const auto& [value, fragment] : kBad)
+    ExpectError(d + "keys = " + value + "\n", 6, fragment);
   // The line of the offending item, not of the key.
   ExpectError(d + "keys = [\n  40,\n  41,\n  \"0x10-0x5\",\n]\n", 9, "LO greater than HI");
   std::string many = d + "keys = [";
