@@ -9,8 +9,8 @@
     sem_mutex.py result    print the count
     sem_mutex.py rm        remove both objects
 
-The same objects and message layout (a native long) as examples/sem_mutex.c, so the C
-and Python programs can share one counter. Keys 41 and 42 must be distributed by
+The same objects and message layout (a native long) as examples/sem_mutex.c and
+examples/perl/sem_mutex.pl, so programs in all three languages can share one counter. Keys 41 and 42 must be distributed by
 configuration or by `dipc run --keys 41,42` (sysv_ipc can't pass IPC_DIPC). The lock
 uses SEM_UNDO, so a process killed while holding it releases it.
 """
