@@ -151,7 +151,7 @@ int main(int argc, char** argv) {
   std::vector<std::string> cmd;
   std::string run_keys;
   bool all_keyed = false;
-  run->add_option("--keys", run_keys,
+  CLI::Option* keys_opt = run->add_option("--keys", run_keys,
                   "keys distributed without IPC_DIPC: KEY or LO-HI items separated by commas "
                   "(decimal or 0x hex), e.g. 40,0x7000-0x70ff; sets DIPC_KEYS")
       ->type_name("LIST");
@@ -168,7 +168,7 @@ int main(int argc, char** argv) {
       std::cerr << "dipc: shim not found at " << paths.shim << "\n";
       std::exit(1);
     }
-    if (!run_keys.empty()) {
+    if (keys_opt->count() > 0) {
       if (std::string why = dipc::check_key_list(run_keys); !why.empty()) {
         std::cerr << "dipc run: --keys " << why << "\n";
         std::exit(2);

@@ -87,6 +87,9 @@ rc=0
 out=$("$DIPC" run --keys 40,oops -- true 2>&1) || rc=$?
 expect_eq "$rc" 2 "dipc run --keys 40,oops exit status"
 [[ $out == *"'oops': not a key"* ]] || fail "dipc run --keys 40,oops said: $out"
+rc=0
+out=$("$DIPC" run --keys "" -- true 2>&1) || rc=$?
+expect_eq "$rc" 2 "dipc run --keys '' exit status ($out)"
 out=$(env -u DIPC_KEYS -u DIPC_ALL_KEYED "$DIPC" run --keys 40,0x7000-0x70ff -- \
   "$DIPC" run --keys 41 --all-keyed -- printenv DIPC_KEYS DIPC_ALL_KEYED LD_PRELOAD)
 expect_eq "$(sed -n 1,2p <<<"$out")" $'40,0x7000-0x70ff,41\n1' "variables set by nested dipc runs"
