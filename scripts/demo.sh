@@ -9,6 +9,7 @@ build=${BUILD_DIR:-build}
 dipc="$PWD/$build/bin/dipc"
 ex="$PWD/$build/examples"
 dir=$(mktemp -d /tmp/dipc-demo.XXXXXX)
+chmod 755 "$dir" # mktemp makes it 0700, which would hide the nodes from other users
 trap '"$dipc" cluster down --dir "$dir" >/dev/null 2>&1 || true; rm -rf "$dir"' EXIT
 on() { local n=$1; shift; timeout 60 "$dipc" cluster exec "$n" --dir "$dir" -- "$@"; }
 step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }

@@ -1,7 +1,7 @@
 // Node configuration: /etc/dipc.conf (TOML) and the allow file /etc/dipc.allow.
 //
 // Loading never throws: a problem comes back as a ConfigError that names the file and the
-// line, ready to print. Every key is documented in docs/config.md and dipc.conf(5).
+// line, ready to print. Writing one is config_writer.h's job (the inverse of parse_config). Every key is documented in docs/config.md and dipc.conf(5).
 // Thread safety: plain values; the daemon loads on its main thread and swaps on SIGHUP.
 #pragma once
 
@@ -51,9 +51,12 @@ struct Config {
   struct Distribute {
     std::vector<keys::KeyRange> keys;  // keys: at most keys::kMaxRanges keys and ranges
     bool all_keyed = false;            // all_keyed: every key but IPC_PRIVATE
+    bool operator==(const Distribute&) const = default;
   } distribute;
 
   std::string source;  // the file it was read from
+
+  bool operator==(const Config&) const = default;
 };
 
 // Parses TOML text. On failure returns nullopt and fills err. Unknown sections or keys,

@@ -1,7 +1,16 @@
 #include "dipcd/conn.h"
 
+#include <fcntl.h>
+#include <limits.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <cstring>
 
 namespace dipc::daemon {
 
@@ -14,119 +23,284 @@ std::vector<uint8_t> make_empty_frame(proto::FrameType type, uint64_t request_id
   return buf;
 }
 
+Frame::~Frame() {
+  for (int fd : fds)
+    if (fd >= 0) ::close(fd);
+}
+
+int Frame::take_fd() {
+  for (int& fd : fds) {
+    if (fd >= 0) {
+      int out = fd;
+      fd = -1;
+      return out;
+    }
+  }
+  return -1;
+}
+
+Conn::Conn(asio::io_context& io, int fd) : io_(io), fd_(fd), sd_(io, fd) {
+  int fl = fcntl(fd_, F_GETFL);
+  if (fl >= 0) fcntl(fd_, F_SETFL, fl | O_NONBLOCK);
+}
+
+Conn::~Conn() {
+  for (int fd : pending_fds_) ::close(fd);
+}
+
 void Conn::start(FrameHandler on_frame, CloseHandler on_close) {
   on_frame_ = std::move(on_frame);
   on_close_ = std::move(on_close);
   open_ = true;
-  read_header();
+  // The first read is posted: no frame handler runs inside start() itself.
+  asio::post(io_, [self = shared_from_this()] { self->read_some(); });
 }
 
-// A handler that throws (an allocation failure, a bug) costs that connection, never the
-// daemon.
-void Conn::deliver() {
-  try {
-    on_frame_(frame_);
-  } catch (const std::exception& e) {
-    close(std::string("internal error while handling a frame: ") + e.what());
+void Conn::wait_readable() {
+  if (reading_ || !open_ || paused_) return;
+  reading_ = true;
+  sd_.async_wait(asio::posix::stream_descriptor::wait_read,
+                 [this, self = shared_from_this()](std::error_code ec) {
+                   reading_ = false;
+                   if (!open_) return;
+                   if (ec) return close(ec.message());
+                   read_some();
+                 });
+}
+
+// Reads what has arrived, delivers every complete frame, and waits for more. Bounded: one
+// recvmsg per wake-up, so one busy connection cannot starve the others.
+void Conn::read_some() {
+  if (!open_ || paused_) return;
+  // Room for the next chunk; a frame larger than the chunk gets its whole size at once.
+  if (in_start_ > 0 && in_start_ == in_.size()) {
+    in_.clear();
+    in_start_ = 0;
   }
-}
-
-void Conn::read_header() {
-  auto self = shared_from_this();
-  asio::async_read(socket_, asio::buffer(head_), [this, self](std::error_code ec, size_t) {
-    if (!open_) return;
-    if (ec) return close(ec == asio::error::eof ? "connection closed" : ec.message());
-    auto err = proto::decode_header(head_.data(), frame_.header);
-    if (err != proto::HeaderError::kNone) return close(proto::header_error_text(err));
-    frame_.payload.resize(frame_.header.length);
-    if (frame_.header.length == 0) {
-      deliver();
-      if (open_) read_header();
-      return;
+  size_t have = in_.size();
+  size_t want = kReadChunk;
+  if (have - in_start_ >= proto::kHeaderSize) {
+    proto::Header h;
+    if (proto::decode_header(in_.data() + in_start_, h) == proto::HeaderError::kNone &&
+        h.length <= max_payload_)
+      want = std::max(want, proto::kHeaderSize + h.length - (have - in_start_));
+  }
+  // Move undelivered bytes to the front before growing, so the buffer stays small.
+  if (in_start_ > 0) {
+    in_.erase(in_.begin(), in_.begin() + long(in_start_));
+    in_start_ = 0;
+    have = in_.size();
+  }
+  in_.resize(have + want);
+  iovec iov{in_.data() + have, want};
+  alignas(cmsghdr) char ctl[CMSG_SPACE(sizeof(int) * kMaxPendingFds)];
+  msghdr msg{};
+  msg.msg_iov = &iov;
+  msg.msg_iovlen = 1;
+  msg.msg_control = ctl;
+  msg.msg_controllen = sizeof ctl;
+  ssize_t n = ::recvmsg(fd_, &msg, MSG_CMSG_CLOEXEC | MSG_DONTWAIT);
+  if (n < 0) {
+    in_.resize(have);
+    if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) return wait_readable();
+    return close(strerror(errno));
+  }
+  in_.resize(have + size_t(n));
+  for (cmsghdr* c = CMSG_FIRSTHDR(&msg); c != nullptr; c = CMSG_NXTHDR(&msg, c)) {
+    if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS) continue;
+    size_t count = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+    for (size_t i = 0; i < count; ++i) {
+      int fd;
+      std::memcpy(&fd, CMSG_DATA(c) + i * sizeof(int), sizeof fd);
+      pending_fds_.push_back(fd);
     }
-    read_payload();
-  });
-}
-
-void Conn::read_payload() {
-  auto self = shared_from_this();
-  asio::async_read(socket_, asio::buffer(frame_.payload), [this, self](std::error_code ec, size_t) {
-    if (!open_) return;
-    if (ec) return close(ec == asio::error::eof ? "connection closed" : ec.message());
-    deliver();
-    if (open_) read_header();
-  });
-}
-
-void Conn::send(std::vector<uint8_t> frame) {
-  if (!open_ || frame.empty()) return;
-  std::lock_guard lk(mu_);
-  out_.push_back(std::move(frame));
-  if (!writing_) {
-    writing_ = true;
-    write_front();
   }
+  if (msg.msg_flags & MSG_CTRUNC) return close("too many descriptors passed with one message");
+  if (pending_fds_.size() > kMaxPendingFds) return close("too many descriptors passed");
+  if (n == 0) return close("connection closed");
+  bytes_in_ += uint64_t(n);
+  if (!parse_frames()) return;
+  wait_readable();
+}
+
+bool Conn::parse_frames() {
+  while (open_ && !paused_) {
+    size_t avail = in_.size() - in_start_;
+    if (avail < proto::kHeaderSize) break;
+    Frame f;
+    auto err = proto::decode_header(in_.data() + in_start_, f.header);
+    if (err != proto::HeaderError::kNone) {
+      close(proto::header_error_text(err));
+      return false;
+    }
+    if (f.header.length > max_payload_) {
+      close(max_payload_ < proto::kMaxPayload ? "frame too long for a link that has not said hello"
+                                              : proto::header_error_text(proto::HeaderError::kTooLong));
+      return false;
+    }
+    if (avail < proto::kHeaderSize + f.header.length) break;
+    const uint8_t* p = in_.data() + in_start_ + proto::kHeaderSize;
+    f.payload.assign(p, p + f.header.length);
+    in_start_ += proto::kHeaderSize + f.header.length;
+    f.fds = std::move(pending_fds_);
+    pending_fds_.clear();
+    // A handler that throws (an allocation failure, a bug) costs that connection, never the
+    // daemon: no exception leaves this function.
+    try {
+      on_frame_(f);
+    } catch (const std::exception& e) {
+      close(std::string("internal error while handling a frame: ") + e.what());
+      return false;
+    }
+  }
+  return open_.load();
+}
+
+void Conn::send(OutFrame frame) {
+  if (frame.empty()) return;
+  std::unique_lock lk(mu_);
+  if (!open_) return;
+  queued_ += frame.size();
+  out_.push_back(std::move(frame));
+  if (queued_ > kOutputCap)
+    return close_locked(fmt::format("more than {} bytes of answers not read", kOutputCap), lk);
+  if (!writing_) {
+    std::string err = flush_locked();
+    if (!err.empty()) return close_locked(err, lk);
+  }
+  if (queued_ > kHighWater) paused_ = true;  // reading stops; resumes once drained
 }
 
 void Conn::send_now(std::vector<uint8_t> frame) {
   if (frame.empty()) return;
-  std::lock_guard lk(mu_);
+  std::unique_lock lk(mu_);
   if (!open_) return;
-  if (!writing_) {
-    ssize_t n = ::send(socket_.native_handle(), frame.data(), frame.size(),
-                       MSG_DONTWAIT | MSG_NOSIGNAL);
-    if (n == ssize_t(frame.size())) return;
-    if (n > 0) frame.erase(frame.begin(), frame.begin() + n);
+  if (out_.empty()) {
+    ssize_t n = ::send(fd_, frame.data(), frame.size(), MSG_DONTWAIT | MSG_NOSIGNAL);
+    if (n == ssize_t(frame.size())) {
+      bytes_out_ += uint64_t(n);
+      return;
+    }
+    if (n > 0) {
+      bytes_out_ += uint64_t(n);
+      frame.erase(frame.begin(), frame.begin() + n);
+    }
     // The rest goes the ordinary way; a send error shows up there and closes the link.
   }
-  out_.push_back(std::move(frame));
+  queued_ += frame.size();
+  out_.push_back(OutFrame{std::move(frame), {}, {}});
   if (!writing_) {
     writing_ = true;
-    asio::post(socket_.get_executor(), [self = shared_from_this()] {
-      std::lock_guard lk(self->mu_);
-      self->write_front();
+    asio::post(io_, [self = shared_from_this()] {
+      std::unique_lock lk(self->mu_);
+      self->writing_ = false;
+      if (!self->open_) return;
+      std::string err = self->flush_locked();
+      if (!err.empty()) self->close_locked(err, lk);
     });
   }
 }
 
-// Starts writing out_.front(). Called with mu_ held and writing_ set.
-void Conn::write_front() {
-  if (out_.empty() || !open_) {
-    writing_ = false;
-    return;
+std::string Conn::flush_locked() {
+  while (!out_.empty()) {
+    iovec iov[64];
+    int n = 0;
+    size_t off = out_offset_;
+    std::vector<int>* fds = nullptr;
+    for (auto& f : out_) {
+      if (n > 0 && !f.fds.empty()) break;  // descriptors leave with their own frame's bytes
+      if (n == 0 && !f.fds.empty() && off == 0) fds = &f.fds;
+      size_t hs = f.head.size();
+      if (off < hs) iov[n++] = {f.head.data() + off, hs - off};
+      if (!f.body.empty()) {
+        size_t bo = off > hs ? off - hs : 0;
+        if (bo < f.body.size()) iov[n++] = {f.body.data() + bo, f.body.size() - bo};
+      }
+      off = 0;
+      if (n >= 62) break;
+    }
+    msghdr msg{};
+    msg.msg_iov = iov;
+    msg.msg_iovlen = size_t(n);
+    alignas(cmsghdr) char ctl[CMSG_SPACE(sizeof(int) * kMaxPendingFds)];
+    if (fds) {
+      size_t count = std::min(fds->size(), kMaxPendingFds);
+      msg.msg_control = ctl;
+      msg.msg_controllen = CMSG_SPACE(sizeof(int) * count);
+      cmsghdr* c = CMSG_FIRSTHDR(&msg);
+      c->cmsg_level = SOL_SOCKET;
+      c->cmsg_type = SCM_RIGHTS;
+      c->cmsg_len = CMSG_LEN(sizeof(int) * count);
+      std::memcpy(CMSG_DATA(c), fds->data(), sizeof(int) * count);
+    }
+    ssize_t sent = ::sendmsg(fd_, &msg, MSG_DONTWAIT | MSG_NOSIGNAL);
+    if (sent < 0) {
+      if (errno == EINTR) continue;
+      if (errno == EAGAIN || errno == EWOULDBLOCK) break;
+      return strerror(errno);
+    }
+    bytes_out_ += uint64_t(sent);
+    size_t left = size_t(sent);
+    if (fds && left > 0) fds->clear();
+    while (left > 0 && !out_.empty()) {
+      size_t rest = out_.front().size() - out_offset_;
+      if (left >= rest) {
+        left -= rest;
+        queued_ -= rest;
+        out_.pop_front();
+        out_offset_ = 0;
+      } else {
+        out_offset_ += left;
+        queued_ -= left;
+        left = 0;
+      }
+    }
   }
-  auto self = shared_from_this();
-  // deque::push_back never moves existing elements, so the buffer stays valid while other
-  // threads queue frames behind it.
-  asio::async_write(socket_, asio::buffer(out_.front()), [this, self](std::error_code ec, size_t) {
-    if (ec) return close(ec.message());
-    std::lock_guard lk(mu_);
-    out_.pop_front();
-    write_front();
-  });
+  if (paused_ && queued_ <= kHighWater / 2) {
+    paused_ = false;
+    asio::post(io_, [self = shared_from_this()] { self->resume(); });
+  }
+  if (out_.empty() || writing_) return {};
+  writing_ = true;
+  sd_.async_wait(asio::posix::stream_descriptor::wait_write,
+                 [this, self = shared_from_this()](std::error_code ec) {
+                   std::unique_lock lk(mu_);
+                   writing_ = false;
+                   if (!open_) return;
+                   std::string err = ec ? ec.message() : flush_locked();
+                   if (!err.empty()) close_locked(err, lk);
+                 });
+  return {};
+}
+
+// Output has drained below the low-water mark: deliver what is buffered, then read again.
+void Conn::resume() {
+  if (!open_ || paused_) return;
+  if (parse_frames()) wait_readable();
 }
 
 void Conn::close(const std::string& why) {
-  {
-    std::lock_guard lk(mu_);
-    if (!open_) return;
-    open_ = false;
-    std::error_code ignored;
-    socket_.shutdown(Socket::shutdown_both, ignored);
-    socket_.close(ignored);
-    out_.clear();
-    writing_ = false;
-  }
-  auto cb = std::move(on_close_);
-  if (cb) cb(why);
+  std::unique_lock lk(mu_);
+  close_locked(why, lk);
+}
+
+void Conn::close_locked(const std::string& why, std::unique_lock<std::mutex>& lk) {
+  if (!open_) return;
+  open_ = false;
+  ::shutdown(fd_, SHUT_RDWR);
+  std::error_code ignored;
+  sd_.cancel(ignored);
+  out_.clear();
+  queued_ = 0;
+  lk.unlock();
+  if (auto cb = std::move(on_close_))
+    asio::post(io_, [cb = std::move(cb), why, self = shared_from_this()] { cb(why); });
 }
 
 std::string Conn::peer_address() const {
   sockaddr_storage ss{};
   socklen_t len = sizeof ss;
-  if (getpeername(const_cast<Socket&>(socket_).native_handle(), reinterpret_cast<sockaddr*>(&ss),
-                  &len) < 0)
-    return "";
+  if (getpeername(fd_, reinterpret_cast<sockaddr*>(&ss), &len) < 0) return "";
   char buf[INET6_ADDRSTRLEN] = "";
   if (ss.ss_family == AF_INET) {
     inet_ntop(AF_INET, &reinterpret_cast<sockaddr_in*>(&ss)->sin_addr, buf, sizeof buf);

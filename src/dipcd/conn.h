@@ -1,22 +1,40 @@
-// A framed, full-duplex connection: the one transport of dipcd, used for the node's local
-// clients (shim and dipc tool, over the Unix socket) and for peer links (TCP).
+// Conn: the one transport of dipcd, a framed full-duplex connection over a stream socket.
+// Used for the node's local clients (shim and dipc tool, over the Unix socket) and for peer
+// links (TCP).
 //
-// Frames are read one at a time (header, then payload) and handed to the owner's callback;
-// writes are queued and sent in order. Anything malformed closes the connection with a
-// reason the owner logs: a peer can make us drop its connection, never crash or hang.
-// Thread safety: every method runs on the io_context's one thread, except send_now(),
-// which a worker thread may call to answer without waking the io thread; the write queue
-// and the descriptor are guarded by a mutex for that.
+// Reading is buffered: one recvmsg takes whatever has arrived (up to kReadChunk bytes) and
+// every complete frame in it is handed to the owner's callback, in order. On a Unix socket
+// descriptors passed with SCM_RIGHTS are collected and given to the next frame completed
+// (the local protocol never pipelines a frame that carries descriptors); at most
+// kMaxPendingFds wait, more closes the connection.
+//
+// Writing is gathered: queued frames, each made of up to two buffers (a head and a body,
+// so that data is relayed without being copied into a new frame), leave in one sendmsg.
+// Output is bounded, as redis bounds a client's output buffer: above the high-water mark
+// the connection stops reading (a peer that does not read its answers stops being served,
+// so its requests cannot grow our memory), and past the hard cap it is closed.
+//
+// Frames above the payload limit close the connection; the limit starts small for a peer
+// link (nothing before the hello needs more) and is raised once the link is ready.
+//
+// Anything malformed closes the connection with a reason the owner logs: a peer can make us
+// drop its connection, never crash or hang. The close callback is posted to the io thread,
+// never run inside the caller, so a close from within a handler cannot re-enter the owner's
+// bookkeeping half way through.
+//
+// Thread safety: every method runs on the io thread, except send_now() and is_open(), which
+// a worker thread may call to answer without waking the io thread; the write queue and the
+// descriptor are guarded by a mutex for that.
 #pragma once
 
 #include <array>
 #include <asio.hpp>
 #include <atomic>
-#include <mutex>
 #include <cstdint>
 #include <deque>
 #include <functional>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <vector>
 
@@ -24,15 +42,32 @@
 
 namespace dipc::daemon {
 
-using Socket = asio::generic::stream_protocol::socket;
-
+// A received frame. Descriptors that came with it are owned by it (closed with it) until
+// taken with take_fd().
 struct Frame {
   proto::Header header;
   std::vector<uint8_t> payload;
+  std::vector<int> fds;
+  Frame() = default;
+  Frame(const Frame&) = delete;
+  Frame& operator=(const Frame&) = delete;
+  ~Frame();
   proto::Reader reader() const { return proto::Reader(payload.data(), payload.size()); }
+  // The next descriptor that came with the frame, now the caller's; -1 when none is left.
+  int take_fd();
 };
 
-// Builds a whole frame (header and payload) from a message with encode(Writer&).
+// A frame to send: head (header and fixed fields) and an optional body sent after it.
+struct OutFrame {
+  std::vector<uint8_t> head;
+  std::string body;
+  std::vector<int> fds;  // sent with the frame (SCM_RIGHTS), not owned: the sender keeps them
+  size_t size() const { return head.size() + body.size(); }
+  bool empty() const { return head.empty(); }
+};
+
+// Builds a whole frame (header and payload) from a message with encode(Writer&). An empty
+// result means the message did not fit in max_payload: an error, never a frame to send.
 template <typename Msg>
 std::vector<uint8_t> make_frame(proto::FrameType type, uint64_t request_id, const Msg& msg,
                                 size_t max_payload) {
@@ -51,34 +86,66 @@ std::vector<uint8_t> make_empty_frame(proto::FrameType type, uint64_t request_id
 
 class Conn : public std::enable_shared_from_this<Conn> {
  public:
-  using FrameHandler = std::function<void(const Frame&)>;
+  using FrameHandler = std::function<void(Frame&)>;
   using CloseHandler = std::function<void(const std::string& why)>;
 
-  explicit Conn(Socket socket) : socket_(std::move(socket)) {}
+  static constexpr size_t kReadChunk = 64 * 1024;
+  static constexpr size_t kMaxPendingFds = 8;
+  // Output bounds (bytes queued and not yet taken by the kernel).
+  static constexpr size_t kHighWater = 4u << 20;   // stop reading above this
+  static constexpr size_t kOutputCap = 64u << 20;  // close above this
+
+  // Takes ownership of the connected socket fd (made non-blocking here).
+  Conn(asio::io_context& io, int fd);
+  ~Conn();
+  Conn(const Conn&) = delete;
+  Conn& operator=(const Conn&) = delete;
+
   void start(FrameHandler on_frame, CloseHandler on_close);
-  void send(std::vector<uint8_t> frame);
+  // The largest payload accepted from now on (at most proto::kMaxPayload).
+  void set_max_payload(uint32_t n) { max_payload_ = n; }
+  void send(std::vector<uint8_t> frame) { send(OutFrame{std::move(frame), {}, {}}); }
+  void send(OutFrame frame);
   // Any thread: writes the frame at once when nothing is queued before it (the common
   // case), else queues it for the io thread. Frames keep their order.
   void send_now(std::vector<uint8_t> frame);
   void close(const std::string& why);
   bool is_open() const { return open_.load(); }
-  Socket& socket() { return socket_; }
+  int native_handle() const { return fd_; }
   std::string peer_address() const;  // "ADDR" for TCP, "" for Unix sockets
+  size_t queued_bytes() const { return queued_; }
+  uint64_t bytes_in() const { return bytes_in_; }
+  uint64_t bytes_out() const { return bytes_out_.load(); }
 
  private:
-  void deliver();
-  void read_header();
-  void read_payload();
-  void write_front();
+  void read_some();
+  void wait_readable();
+  bool parse_frames();  // false once the connection closed while delivering
+  // Called with mu_ held: writes what the kernel takes and arms a wait for the rest;
+  // returns the error that must close the connection, or "".
+  std::string flush_locked();
+  void resume();
+  void close_locked(const std::string& why, std::unique_lock<std::mutex>& lk);
 
-  Socket socket_;
+  asio::io_context& io_;
+  int fd_;
+  asio::posix::stream_descriptor sd_;  // for readiness waits only; I/O uses fd_ directly
   FrameHandler on_frame_;
   CloseHandler on_close_;
-  std::array<uint8_t, proto::kHeaderSize> head_{};
-  Frame frame_;
-  std::mutex mu_;  // guards out_, writing_ and the descriptor against send_now()
-  std::deque<std::vector<uint8_t>> out_;
-  bool writing_ = false;
+  uint32_t max_payload_ = proto::kMaxPayload;
+  std::vector<uint8_t> in_;  // bytes received, not yet delivered
+  size_t in_start_ = 0;      // offset of the first undelivered byte in in_
+  std::vector<int> pending_fds_;
+  bool reading_ = false;  // a read wait is armed
+  bool paused_ = false;   // output above the high-water mark
+  uint64_t bytes_in_ = 0;
+
+  std::mutex mu_;  // guards out_, queued_, writing_, the descriptor against send_now()
+  std::deque<OutFrame> out_;
+  size_t out_offset_ = 0;  // bytes of out_.front() already sent
+  size_t queued_ = 0;
+  bool writing_ = false;  // a write wait is armed
+  std::atomic<uint64_t> bytes_out_{0};
   std::atomic<bool> open_{false};
 };
 

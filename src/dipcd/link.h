@@ -1,5 +1,7 @@
 // Link: one TCP connection between two nodes, and what dipcd knows about it.
-// A link is usable (ready) once the hello exchange is done. Thread safety: io thread only.
+// A link is usable (ready) once its handshake is done; from then on it is bound to the node
+// name the handshake established, and PeerLinks keeps at most one ready link per node.
+// Thread safety: io thread only.
 #pragma once
 
 #include <asio.hpp>
@@ -10,33 +12,51 @@
 #include <vector>
 
 #include "dipcd/conn.h"
+#include "dipcd/handshake.h"
 
 namespace dipc::daemon {
 
+struct LinkResult;
+
 struct Link {
-  explicit Link(asio::io_context& io) : timer(io) {}
+  explicit Link(asio::io_context& io) : timer(io), serial(next_serial()) {}
 
   std::shared_ptr<Conn> conn;
-  bool outgoing = false;
-  bool ready = false;      // hello exchanged
-  bool is_referee = false;  // our link to the referee
-  std::string name;        // the peer's node name, once known
-  std::string address;     // the peer's address
-  uint16_t port = 0;       // its listening port
-  std::string my_nonce;    // the nonce this side sent in the secret handshake
-  bool peer_proved = false;  // the accepting peer proved it knows the secret
-  std::chrono::steady_clock::time_point last_heard = std::chrono::steady_clock::now();
   asio::steady_timer timer;  // connect time-out, then heartbeats
-  // Frames and callbacks waiting for the link to become ready.
-  std::vector<std::function<void(std::shared_ptr<Link>)>> waiters;
+  const uint64_t serial;     // this link among all of this run: requests are tagged with it
+  std::unique_ptr<Handshake> handshake;  // until ready
+  bool outgoing = false;
+  bool ready = false;       // handshake done, bound to name
+  bool superseded = false;  // closed because another link to the same node is kept
+  std::string name;         // the peer's node name, once known
+  std::string address;      // the peer's address
+  uint16_t port = 0;        // its listening port
+  std::chrono::steady_clock::time_point last_heard = std::chrono::steady_clock::now();
+  // Callbacks waiting for the link to become ready (nullptr when it failed).
+  std::vector<std::function<void(const LinkResult&)>> waiters;
 
   void send(std::vector<uint8_t> frame) {
     if (conn) conn->send(std::move(frame));
+  }
+  void send(OutFrame frame) {
+    if (conn) conn->send(std::move(frame));
+  }
+  bool is_open() const { return conn && conn->is_open(); }
+  static uint64_t next_serial() {
+    static uint64_t n = 0;  // io thread only
+    return ++n;
   }
   std::string describe() const {
     return (name.empty() ? std::string("?") : name) + " (" + address + ":" + std::to_string(port) +
            ")";
   }
+};
+
+// What a caller waiting for a link gets.
+struct LinkResult {
+  std::shared_ptr<Link> link;  // null on failure
+  std::string why;             // the failure
+  bool refused = false;        // the peer refused us (address, name, secret)
 };
 
 }  // namespace dipc::daemon

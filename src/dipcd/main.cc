@@ -16,7 +16,7 @@
 
 #include "common/config.h"
 #include "common/key_rules.h"
-#include "dipcd/node.h"
+#include "dipcd/daemon.h"
 
 namespace {
 
@@ -85,10 +85,9 @@ int main(int argc, char** argv) {
   signal(SIGPIPE, SIG_IGN);
 
   asio::io_context io;
-  dipc::daemon::Node node(io, *cfg, std::move(*allow));
-  node.set_secret(std::move(secret));
+  dipc::daemon::Daemon daemon(io, *cfg, std::move(*allow), std::move(secret));
   std::string start_err;
-  if (!node.start(start_err)) {
+  if (!daemon.start(start_err)) {
     spdlog::error("cannot start: {}", start_err);
     return 1;
   }
@@ -98,7 +97,7 @@ int main(int argc, char** argv) {
   stop.async_wait([&](std::error_code ec, int sig) {
     if (ec) return;
     spdlog::info("signal {}: shutting down", sig);
-    node.shutdown();
+    daemon.shutdown();
     io.stop();
   });
   asio::signal_set hup(io, SIGHUP);
@@ -111,27 +110,24 @@ int main(int argc, char** argv) {
         spdlog::error("SIGHUP: {} (keeping the running configuration)", e.to_string());
       } else {
         auto na = dipc::load_allow(nc->allow_file, e);
-        if (!na) {
+        if (!na)
           spdlog::error("SIGHUP: {} (keeping the previous allow list)", e.to_string());
-        } else {
-          node.reload_allow(std::move(*na));
-          node.forget_identities();
-        }
+        else
+          daemon.reload(std::move(*na));
         if (log_level.empty()) set_level(nc->log_level);
       }
       wait_hup();
     });
   };
   wait_hup();
-  // A handler that throws is a bug: log it and go on serving rather than take every
-  // process's calls down with us (asio resumes where it stopped).
-  for (int i = 0; i < 1000; ++i) {
-    try {
-      io.run();
-      break;
-    } catch (const std::exception& e) {
-      spdlog::error("internal error: {} (continuing)", e.what());
-    }
+  // A handler that throws is a bug the rooms did not catch: the tables may be half updated,
+  // so say so and exit; the service manager restarts dipcd, and a restarted dipcd cleans up
+  // what its predecessor left (placeholders) and rejoins.
+  try {
+    io.run();
+  } catch (const std::exception& e) {
+    spdlog::critical("internal error: {}: exiting", e.what());
+    return 70;  // EX_SOFTWARE
   }
   spdlog::info("stopped");
   return 0;

@@ -26,6 +26,7 @@ inline constexpr size_t kMaxRanges = 256;
 struct KeyRange {
   uint32_t lo = 0;
   uint32_t hi = 0;
+  bool operator==(const KeyRange&) const = default;
 };
 
 enum class ParseError {

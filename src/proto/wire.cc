@@ -22,9 +22,55 @@ bool is_known_frame_type(uint16_t t) {
     case FrameType::kRegListReply:
     case FrameType::kAdmin:
     case FrameType::kAdminReply:
+    case FrameType::kAdminMore:
       return true;
   }
   return false;
+}
+
+namespace {
+
+bool is_alnum(char c) {
+  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
+}
+
+}  // namespace
+
+bool is_valid_node_name(std::string_view s) {
+  if (s.empty() || s.size() > kMaxNodeName) return false;
+  for (char c : s)
+    if (!is_alnum(c) && c != '.' && c != '_' && c != '-') return false;
+  return true;
+}
+
+bool is_valid_login_name(std::string_view s) {
+  if (s.empty() || s.size() > kMaxLoginName || s.front() == '-') return false;
+  for (size_t i = 0; i < s.size(); ++i) {
+    char c = s[i];
+    if (is_alnum(c) || c == '.' || c == '_' || c == '-' || c == '@') continue;
+    if (c == '$' && i + 1 == s.size() && i > 0) continue;
+    return false;
+  }
+  return true;
+}
+
+bool is_valid_address(std::string_view s) {
+  if (s.size() > kMaxName) return false;
+  for (char c : s)
+    if (!is_alnum(c) && c != '.' && c != '-' && c != '_' && c != ':') return false;
+  return true;
+}
+
+// A comma-separated list of node names (the holders of a listed object), or empty.
+bool is_valid_node_list(std::string_view s) {
+  while (!s.empty()) {
+    size_t comma = s.find(',');
+    if (!is_valid_node_name(s.substr(0, comma))) return false;
+    if (comma == std::string_view::npos) break;
+    s.remove_prefix(comma + 1);
+    if (s.empty()) return false;
+  }
+  return true;
 }
 
 void encode_header(const Header& h, uint8_t out[kHeaderSize]) {
@@ -92,6 +138,8 @@ bool OpRequest::decode(Reader& r) {
   pid = r.i32();
   data = r.bytes(kMaxData);
   if (!r.done() || !is_valid_kind(k) || !is_valid_op(o)) return false;
+  // Empty from a local process (dipcd fills it in); a login name from a node.
+  if (!user.empty() && !is_valid_login_name(user)) return false;
   kind = Kind(k);
   op = Op(o);
   return true;
@@ -157,7 +205,7 @@ bool Hello::decode(Reader& r) {
   version = r.u16();
   node = r.bytes(kMaxName);
   listen_port = r.u16();
-  return r.done() && !node.empty();
+  return r.done() && is_valid_node_name(node);
 }
 
 void HelloAck::encode(Writer& w) const {
@@ -170,7 +218,7 @@ bool HelloAck::decode(Reader& r) {
   accepted = r.u8();
   node = r.bytes(kMaxName);
   reason = r.bytes(kMaxName * 4);
-  return r.done() && accepted <= 1;
+  return r.done() && accepted <= 1 && is_valid_node_name(node);
 }
 
 void RegRecord::encode(Writer& w) const {
@@ -206,6 +254,9 @@ bool RegRecord::decode(Reader& r) {
   size = r.u64();
   holders = r.bytes(kMaxText);
   if (!r.ok() || !is_valid_kind(k) || s > 3) return false;
+  if ((!owner.empty() && !is_valid_node_name(owner)) || !is_valid_address(owner_addr) ||
+      !is_valid_node_list(holders))
+    return false;
   kind = Kind(k);
   status = RegStatus(s);
   return true;

@@ -32,7 +32,9 @@ inline constexpr size_t kHeaderSize = 20;
 // Payload cap: the largest message text we carry (1 MiB) plus room for the fixed fields.
 inline constexpr uint32_t kMaxData = 1u << 20;
 inline constexpr uint32_t kMaxPayload = kMaxData + 4096;
-inline constexpr uint32_t kMaxName = 256;    // login names, node names, addresses
+inline constexpr uint32_t kMaxName = 256;    // byte cap of a name or address field
+inline constexpr uint32_t kMaxNodeName = 64;   // node names, as [node] name allows
+inline constexpr uint32_t kMaxLoginName = 64;  // login names carried for remote callers
 inline constexpr uint32_t kMaxText = 65536;  // admin command output
 inline constexpr uint32_t kMaxSops = 4096;   // sembufs in one semop (Linux SEMOPM is 500)
 
@@ -59,9 +61,21 @@ enum class FrameType : uint16_t {
   // The dipc command line talking to its node.
   kAdmin = 40,
   kAdminReply = 41,
+  kAdminMore = 42,  // a part of a long answer's text (AdminReply, err 0); kAdminReply ends it
 };
 
 bool is_known_frame_type(uint16_t t);
+
+// Names from the wire are checked before any use, above all before one becomes a C string
+// (a NUL inside "root\0" once passed for root in an account look-up).
+// A node name: 1..kMaxNodeName characters from A-Z a-z 0-9 . _ - (as [node] name).
+bool is_valid_node_name(std::string_view s);
+// A login name: 1..kMaxLoginName characters from A-Z a-z 0-9 . _ - @, not starting with
+// '-', optionally ending in '$' (the set useradd and directory services use).
+bool is_valid_login_name(std::string_view s);
+// An address as the referee hands it out: empty, or 1..kMaxName characters from
+// A-Z a-z 0-9 . - _ : (IPv4, IPv6 or a host name).
+bool is_valid_address(std::string_view s);
 
 // Object kinds, as carried on the wire.
 enum class Kind : uint8_t { kMsg = 1, kSem = 2, kShm = 3 };

@@ -90,26 +90,32 @@ int admin(const std::string& command, dipc::proto::Kind kind = {}, int32_t key =
     std::cerr << "dipc: " << strerror(errno) << "\n";
     return 1;
   }
-  uint8_t rh[dipc::proto::kHeaderSize];
-  dipc::proto::Header got;
-  if (!read_full(fd, rh, sizeof rh) ||
-      dipc::proto::decode_header(rh, got) != dipc::proto::HeaderError::kNone ||
-      got.type != FrameType::kAdminReply) {
-    std::cerr << "dipc: no valid answer from dipcd\n";
-    return 1;
-  }
-  std::vector<uint8_t> payload(got.length);
-  if (!read_full(fd, payload.data(), payload.size())) {
-    std::cerr << "dipc: answer cut short\n";
-    return 1;
+  // A long answer comes as kAdminMore parts, then the final kAdminReply.
+  dipc::proto::AdminReply rep;
+  std::vector<uint8_t> payload;
+  for (;;) {
+    uint8_t rh[dipc::proto::kHeaderSize];
+    dipc::proto::Header got;
+    if (!read_full(fd, rh, sizeof rh) ||
+        dipc::proto::decode_header(rh, got) != dipc::proto::HeaderError::kNone ||
+        (got.type != FrameType::kAdminReply && got.type != FrameType::kAdminMore)) {
+      std::cerr << "dipc: no valid answer from dipcd\n";
+      return 1;
+    }
+    payload.assign(got.length, 0);
+    if (!read_full(fd, payload.data(), payload.size())) {
+      std::cerr << "dipc: answer cut short\n";
+      return 1;
+    }
+    dipc::proto::Reader r(payload.data(), payload.size());
+    if (!rep.decode(r)) {
+      std::cerr << "dipc: malformed answer from dipcd\n";
+      return 1;
+    }
+    if (got.type == FrameType::kAdminReply) break;
+    std::cout << rep.text;
   }
   close(fd);
-  dipc::proto::Reader r(payload.data(), payload.size());
-  dipc::proto::AdminReply rep;
-  if (!rep.decode(r)) {
-    std::cerr << "dipc: malformed answer from dipcd\n";
-    return 1;
-  }
   std::cout << rep.text;
   if (rep.err != 0) {
     std::cerr << "dipc: " << command << ": " << strerror(rep.err);

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # cli: the command line says what it does and what went wrong.
-#  - --help on dipc, each subcommand and dipcd exits 0 and describes the command;
+#  - --help on dipc, each subcommand and dipcd exits 0 and describes the command; the
+#    cluster subcommands' help gives examples;
 #  - dipcd --check reports a configuration error with file and line, exit status 2;
 #  - dipc ls/status without a dipcd say so and what to do, exit status 1;
 #  - dipc run preloads the shim (a program sees it in LD_PRELOAD).
@@ -15,6 +16,13 @@ for sub in "" run ls rm status cluster "cluster up" "cluster exec" "cluster down
   grep -qi "usage" <<<"$out" || fail "dipc $sub --help prints no usage: $out"
 done
 "$DIPC" cluster up --help | grep -q -- "--netns" || fail "cluster up --help does not mention --netns"
+for opt in --set --fix-perms --allow --heartbeat-ms; do
+  "$DIPC" cluster up --help | grep -q -- "$opt" || fail "cluster up --help does not mention $opt"
+done
+for sub in cluster "cluster up" "cluster exec" "cluster down"; do
+  # shellcheck disable=SC2086  # the subcommand words split on purpose
+  "$DIPC" $sub --help | grep -q "^Examples:" || fail "dipc $sub --help gives no examples"
+done
 "$DIPCD" --help | grep -q -- "--config" || fail "dipcd --help does not mention --config"
 
 cfg=$SCRATCH/bad.conf

@@ -39,6 +39,16 @@ for target in "127.0.0.1:$port" "$sock"; do
     esac
   done
 done
+# A burst of status requests that the client never reads, then a frame the local socket
+# does not take (a hello): the connection is closed while answers are still being written.
+# That once freed the frame under the write in flight (a double free that killed dipcd).
+status_req="$(hdr 0028 0000000f)00000006$(printf status | od -An -tx1 | tr -d ' \n')0000000000"
+burst=$(printf "%.0s$status_req" $(seq 1400))
+for try in 1 2 3 4 5 6 7; do
+  r=$(timeout 10 "$RAW" "$sock" "$burst$(hdr 000a 00000000)")
+  kill -0 "$pid1" 2>/dev/null || fail "dipcd died after a burst and a bad frame (try $try)"
+  [[ "$r" == CLOSED* ]] || fail "a bad frame after a burst did not close the connection: $r"
+done
 # A well-formed semop on a set this node owns, whose operation count (2^63+1) would wrap
 # a size check: refused with EINVAL, and dipcd lives on.
 sid=$(on node1 "$PROGS/semtool" mk 9502 1 1 >/dev/null && on node1 "$PROGS/semtool" id 9502)

@@ -21,8 +21,11 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 source "$(dirname "${BASH_SOURCE[0]}")/keyslib.sh"
 need_python_sysv_ipc
 
-cluster_up 2
-distribute 'keys = ["0x5000-0x50ff"]' node1 node2
+# The rules come from "dipc cluster up --set" here (the other keys_* scenarios add them to
+# running nodes' configuration and restart them).
+cluster_up 2 --set 'distribute.keys=["0x5000-0x50ff"]'
+st=$(on node2 "$DIPC" status)
+grep -qxF 'keys:      20480-20735 (0x5000-0x50ff)' <<<"$st" || fail "dipc status on node2: $st"
 
 py() { on "$1" "${NOBODY[@]}" "$PY" -c "$2"; }
 noshim() { on "$1" env -u LD_PRELOAD "${NOBODY[@]}" "${@:2}"; }

@@ -2,10 +2,13 @@
 # tests/cluster/keyslib.sh: helpers for the scenarios of keys distributed by configuration
 # ([distribute] in dipc.conf). Source it after lib.sh.
 #
-#   distribute BODY NODE...   appends "[distribute]" and BODY (TOML lines) to each NODE's
-#                             dipc.conf and restarts its dipcd (restart_node: node1 keeps
-#                             its port), in the order given; fails the test unless each
-#                             comes back joined and "dipc status" shows its key rules.
+#   distribute BODY NODE...   replaces the [distribute] section of each NODE's dipc.conf
+#                             (dipc cluster up writes one, with the defaults) by BODY (TOML
+#                             lines) and restarts its dipcd (restart_node: node1 keeps its
+#                             port), in the order given; fails the test unless each comes
+#                             back joined and "dipc status" shows its key rules. (A new
+#                             cluster can have its rules at once: cluster_up N --set
+#                             'distribute.keys=[...]'.)
 #   PY, PERL                  Debian's python3 (the one python3-sysv-ipc is for) and perl;
 #                             need_python_sysv_ipc skips the test (77) when the module is
 #                             missing (scripts/deps.sh installs it).
@@ -27,6 +30,8 @@ distribute() {
   local body=$1 n st
   shift
   for n in "$@"; do
+    awk '/^\[distribute\]/ { skip = 1; next } /^\[/ { skip = 0 } !skip' "$DIR/$n/dipc.conf" \
+      >"$DIR/$n/dipc.conf.new" && mv "$DIR/$n/dipc.conf.new" "$DIR/$n/dipc.conf"
     printf '\n[distribute]\n%s\n' "$body" >>"$DIR/$n/dipc.conf"
     restart_node "$n" || fail "$n did not come back joined after [distribute] was added"
   done

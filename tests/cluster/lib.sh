@@ -14,6 +14,8 @@
 #   cluster_try_up N [OPTS]  the same, but returns up's exit status (UP_RC) instead of
 #                            failing; its output is in the file UP_OUT.
 #   cluster_down             "dipc cluster down" for DIR now (the EXIT trap does it anyway).
+#   track_dir D              the EXIT trap treats D as one of the test's cluster directories
+#                            (cluster down, the checks, rm -rf), for a D made by the test.
 #   on NODE CMD...           timeout 30 dipc cluster exec NODE --dir DIR -- CMD...
 #   bg_on NODE CMD...        the same in the background: sets BG_PID (the timeout process,
 #                            leader of its own process group), BG_OUT and BG_ERR (files with
@@ -223,6 +225,8 @@ cluster_try_up() {
   sed 's/^/  up: /' "$UP_OUT" >&2
   return "$UP_RC"
 }
+
+track_dir() { _DIRS+=("$1"); }
 
 cluster_up() {
   local n=$1

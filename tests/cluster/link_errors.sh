@@ -6,8 +6,11 @@
 #    ENOLINK (no dipcd to carry them), and the queue at the owner is untouched (a message
 #    sent on node1 is still there for a receiver on node1).
 #  - ENOLINK, owner unreachable: with --netns, node3's link is cut (its veth down) and
-#    node1 calls msgget on a key node3 owns before node3 is declared dead: the hello can
-#    not be exchanged, and the call fails with ENOLINK.
+#    node2, which has no link to node3 yet, calls msgget on a key node3 owns before node3
+#    is declared dead: the hello can not be exchanged, and the call fails with ENOLINK.
+#  - EIDRM, owner lost with the call in flight: node1 (the referee) already has its one
+#    link with node3, so its msgget leaves on that link; when node3 is declared dead (peer
+#    time-out) the call fails with EIDRM.
 set -euo pipefail
 # shellcheck source=lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
@@ -44,7 +47,14 @@ dev=$(on node3 ip -o link show | awk -F': ' '$2 != "lo" {sub(/@.*/, "", $2); pri
 [[ -n "$dev" ]] || fail "no network device in node3's namespace"
 on node3 ip link set "$dev" down
 t0=$(now_ms)
-r=$(on node1 "$MW" get $K)
+bg_on node1 "$MW" get $K
+REF=$BG_PID
+REF_OUT=$BG_OUT
+r=$(on node2 "$MW" get $K)
 t1=$(now_ms)
-expect_eq "$r" ENOLINK "msgget on node1 of a key owned by unreachable node3"
+expect_eq "$r" ENOLINK "msgget on node2 of a key owned by unreachable node3"
 ((t1 - t0 < 8000)) || fail "msgget took $((t1 - t0)) ms to fail"
+bg_wait "$REF" 10 || true
+expect_eq "$(cat "$REF_OUT")" EIDRM "msgget on node1, in flight on its link to node3, when node3 is declared dead"
+t1=$(now_ms)
+((t1 - t0 < 8000)) || fail "node1's msgget took $((t1 - t0)) ms to fail"

@@ -98,7 +98,7 @@ void FuzzPayload(const uint8_t* data, size_t size) {
   RoundTrip<Admin>(data, size, "Admin");
   RoundTrip<AdminReply>(data, size, "AdminReply");
 
-  // kRegListReply: a u32 count and that many records, read as node.cc reads them.
+  // kRegListReply: a u32 count and that many records, read as referee_client.cc reads them.
   Reader r(data, size);
   uint32_t n = r.u32();
   size_t pos = 4;

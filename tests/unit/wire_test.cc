@@ -153,9 +153,10 @@ TEST(WireHeader, FrameTypeNumbersArePinned) {
   EXPECT_EQ(uint16_t(FrameType::kRegListReply), 27);
   EXPECT_EQ(uint16_t(FrameType::kAdmin), 40);
   EXPECT_EQ(uint16_t(FrameType::kAdminReply), 41);
+  EXPECT_EQ(uint16_t(FrameType::kAdminMore), 42);
   int known = 0;
   for (uint32_t t = 0; t <= 0xFFFF; ++t) known += is_known_frame_type(uint16_t(t));
-  EXPECT_EQ(known, 18);
+  EXPECT_EQ(known, 19);
 }
 
 // A valid header's bytes, to be damaged by the rejection tests.
@@ -214,7 +215,7 @@ TEST(WireHeader, RejectsBadVersion) {
 }
 
 TEST(WireHeader, RejectsUnknownType) {
-  for (uint16_t t : {0, 4, 9, 15, 19, 28, 39, 42, 0x0100, 0xFFFF}) {
+  for (uint16_t t : {0, 4, 9, 15, 19, 28, 39, 43, 0x0100, 0xFFFF}) {
     Bytes b = ValidHeader();
     b[6] = uint8_t(t >> 8);
     b[7] = uint8_t(t);
@@ -388,12 +389,44 @@ TEST(WireOpRequest, RejectsInvalidKindAndOp) {
 // The fixed fields before user: kind, op, id, key, flags, arg1..3.
 const Bytes kOpRequestHead = Concat({0x01, 0x02, 0, 0, 0, 1, 0, 0, 0, 2}, Bytes(4 + 24, 0));
 
+Bytes OpRequestWithUser(std::string_view user) {
+  Bytes u = {0, 0, 0, uint8_t(user.size())};
+  u.insert(u.end(), user.begin(), user.end());
+  return Concat(Concat(Concat(kOpRequestHead, u), {0, 0, 0, 7}), Blob(0));
+}
+
+// The caller's login name is looked up as a C string at the owner: it is checked first.
+TEST(WireOpRequest, RejectsLoginNamesThatAreNotNames) {
+  using namespace std::string_view_literals;
+  for (auto bad : {"root\0"sv, "\0root"sv, "ro\0ot"sv, "root "sv, " root"sv, "a/b"sv, "a:b"sv,
+                   "-root"sv, "$"sv, "a$b"sv, "r\xc3\xb6ot"sv, "a\nb"sv, "a,b"sv})
+    EXPECT_FALSE(Decodes<OpRequest>(OpRequestWithUser(bad))) << bad;
+  for (auto good : {"root"sv, "nobody"sv, "alice.smith"sv, "web-1"sv, "_svc"sv, "HOST$"sv,
+                    "bob@example.org"sv, "x"sv})
+    EXPECT_TRUE(Decodes<OpRequest>(OpRequestWithUser(good))) << good;
+  EXPECT_TRUE(Decodes<OpRequest>(OpRequestWithUser("")));  // from a local process
+}
+
+TEST(WireNames, NodeNamesAndAddresses) {
+  using namespace std::string_view_literals;
+  EXPECT_TRUE(is_valid_node_name("node1"));
+  EXPECT_TRUE(is_valid_node_name(std::string(kMaxNodeName, 'n')));
+  EXPECT_FALSE(is_valid_node_name(std::string(kMaxNodeName + 1, 'n')));
+  for (auto bad : {""sv, "node1\0"sv, "node 1"sv, "n/1"sv, "n,1"sv, "n@1"sv})
+    EXPECT_FALSE(is_valid_node_name(bad)) << bad;
+  for (auto good : {""sv, "127.0.0.1"sv, "::1"sv, "fe80::1"sv, "referee.example.org"sv})
+    EXPECT_TRUE(is_valid_address(good)) << good;
+  for (auto bad : {"1.2.3.4\0"sv, "a b"sv, "a/b"sv}) EXPECT_FALSE(is_valid_address(bad)) << bad;
+}
+
 TEST(WireOpRequest, RejectsOversizedLengths) {
   const Bytes pid = {0, 0, 0, 7};
   // At the caps: accepted.
   EXPECT_TRUE(Decodes<OpRequest>(
-      Concat(Concat(Concat(kOpRequestHead, Blob(kMaxName)), pid), Blob(kMaxData))));
-  // User longer than kMaxName, though every byte is present.
+      Concat(Concat(Concat(kOpRequestHead, Blob(kMaxLoginName)), pid), Blob(kMaxData))));
+  // User longer than a login name may be, or than kMaxName, though every byte is present.
+  EXPECT_FALSE(Decodes<OpRequest>(
+      Concat(Concat(Concat(kOpRequestHead, Blob(kMaxLoginName + 1)), pid), Blob(0))));
   EXPECT_FALSE(
       Decodes<OpRequest>(Concat(Concat(Concat(kOpRequestHead, Blob(kMaxName + 1)), pid), Blob(0))));
   // Data longer than kMaxData, though every byte is present.
@@ -564,8 +597,12 @@ TEST(WireHello, Rejections) {
   // An empty node name.
   EXPECT_FALSE(Decodes<Hello>({0x00, 0x01, 0, 0, 0, 0, 0x1B, 0x58}));
   // Name at and over the cap.
-  EXPECT_TRUE(Decodes<Hello>(Concat(Concat({0, 1}, Blob(kMaxName)), {0, 1})));
+  EXPECT_TRUE(Decodes<Hello>(Concat(Concat({0, 1}, Blob(kMaxNodeName)), {0, 1})));
+  EXPECT_FALSE(Decodes<Hello>(Concat(Concat({0, 1}, Blob(kMaxNodeName + 1)), {0, 1})));
   EXPECT_FALSE(Decodes<Hello>(Concat(Concat({0, 1}, Blob(kMaxName + 1)), {0, 1})));
+  // A name that is not a node name (a NUL, a space).
+  EXPECT_FALSE(Decodes<Hello>({0x00, 0x01, 0, 0, 0, 2, 'n', 0, 0x1B, 0x58}));
+  EXPECT_FALSE(Decodes<Hello>({0x00, 0x01, 0, 0, 0, 2, 'n', ' ', 0x1B, 0x58}));
   // Name length larger than what is left.
   EXPECT_FALSE(Decodes<Hello>({0x00, 0x01, 0, 0, 0, 5, 'n', '1', 0x1B, 0x58}));
   EXPECT_FALSE(Decodes<Hello>({0x00, 0x01, 0xFF, 0xFF, 0xFF, 0xFF, 'n', '1', 0x1B, 0x58}));
@@ -607,7 +644,8 @@ TEST(WireHelloAck, Rejections) {
     b[0] = a;
     EXPECT_FALSE(Decodes<HelloAck>(b)) << int(a);
   }
-  EXPECT_TRUE(Decodes<HelloAck>(Concat(Concat({1}, Blob(kMaxName)), Blob(kMaxName * 4))));
+  EXPECT_TRUE(Decodes<HelloAck>(Concat(Concat({1}, Blob(kMaxNodeName)), Blob(kMaxName * 4))));
+  EXPECT_FALSE(Decodes<HelloAck>(Concat(Concat({1}, Blob(kMaxNodeName + 1)), Blob(0))));
   EXPECT_FALSE(Decodes<HelloAck>(Concat(Concat({1}, Blob(kMaxName + 1)), Blob(0))));
   EXPECT_FALSE(Decodes<HelloAck>(Concat(Concat({1}, Blob(1)), Blob(kMaxName * 4 + 1))));
   EXPECT_FALSE(Decodes<HelloAck>({0, 0, 0, 0, 2, 'n', '2', 0, 0, 0, 3, 'n', 'o'}));
@@ -728,8 +766,22 @@ TEST(WireRegRecord, Rejections) {
   auto rec = [&](uint32_t owner, uint32_t addr, uint32_t holders) {
     return Concat(Concat(Concat(Concat(head, Blob(owner)), Blob(addr)), mid), Blob(holders));
   };
-  EXPECT_TRUE(Decodes<RegRecord>(rec(kMaxName, kMaxName, kMaxText)));
+  EXPECT_TRUE(Decodes<RegRecord>(rec(kMaxNodeName, kMaxName, 0)));
+  EXPECT_FALSE(Decodes<RegRecord>(rec(kMaxNodeName + 1, 0, 0)));
   EXPECT_FALSE(Decodes<RegRecord>(rec(kMaxName + 1, 0, 0)));
+  // Holders: node names separated by commas, up to kMaxText bytes.
+  auto with_holders = [&](std::string_view h) {
+    Bytes b = {0, 0, 0, 0};
+    for (int i = 0; i < 4; ++i) b[3 - i] = uint8_t(h.size() >> (8 * i));
+    b.insert(b.end(), h.begin(), h.end());
+    return Concat(Concat(Concat(Concat(head, Blob(2)), Blob(0)), mid), b);
+  };
+  std::string many;
+  while (many.size() + 3 <= kMaxText) many += many.empty() ? "n1" : ",n1";
+  EXPECT_TRUE(Decodes<RegRecord>(with_holders(many)));
+  EXPECT_TRUE(Decodes<RegRecord>(with_holders("node2,node3")));
+  for (std::string_view bad : {",", "n1,", ",n1", "n1,,n2", "n 1"})
+    EXPECT_FALSE(Decodes<RegRecord>(with_holders(bad))) << bad;
   EXPECT_FALSE(Decodes<RegRecord>(rec(0, kMaxName + 1, 0)));
   EXPECT_FALSE(Decodes<RegRecord>(rec(0, 0, kMaxText + 1)));
   EXPECT_FALSE(Decodes<RegRecord>(Concat(head, {0, 0, 0, 9, 'a'})));

@@ -1,0 +1,51 @@
+#include "dipcd/background.h"
+
+#include <spdlog/spdlog.h>
+
+namespace dipc::daemon {
+
+BackgroundWorker::BackgroundWorker(asio::io_context& io) : io_(io), thread_([this] { loop(); }) {}
+
+BackgroundWorker::~BackgroundWorker() { stop(); }
+
+void BackgroundWorker::stop() {
+  {
+    std::lock_guard lk(mu_);
+    if (stop_) return;
+    stop_ = true;
+  }
+  cv_.notify_one();
+  if (thread_.joinable()) thread_.join();
+}
+
+bool BackgroundWorker::run(std::function<void()> task) {
+  {
+    std::lock_guard lk(mu_);
+    if (stop_ || tasks_.size() >= kMaxQueued) return false;
+    tasks_.push_back(std::move(task));
+  }
+  cv_.notify_one();
+  return true;
+}
+
+void BackgroundWorker::loop() {
+  for (;;) {
+    std::function<void()> task;
+    {
+      std::unique_lock lk(mu_);
+      cv_.wait(lk, [this] { return stop_ || !tasks_.empty(); });
+      if (tasks_.empty()) return;  // stopping, and nothing left to do
+      task = std::move(tasks_.front());
+      tasks_.pop_front();
+    }
+    try {
+      task();
+    } catch (const std::exception& e) {
+      // A broken invariant: say so and stop the daemon rather than go on half done.
+      spdlog::critical("background task failed: {}: exiting", e.what());
+      std::abort();
+    }
+  }
+}
+
+}  // namespace dipc::daemon

@@ -1,0 +1,82 @@
+// Daemon: the root of one dipcd. It owns the rooms and wires them with events; it does no
+// distributed work of its own.
+//
+// The rooms, each in its own file with its own header:
+//   LocalServer     the Unix socket, local clients and their credentials
+//   PeerLinks       TCP links, one per node pair: handshake, heartbeats, loss
+//   RemoteCalls     calls this node sends to owners, and their answers
+//   OwnerSide       calls on objects this node owns, SEM_UNDO for remote processes
+//   Holder          local calls routed to their object, the *get protocol, placeholders
+//   ObjectTable     owned objects and placeholders, the published id table
+//   RefereeClient   the cluster's referee: RemoteReferee, or RefereeService on its node
+//   Admin           the dipc command's status, ls and rm
+//   BackgroundWorker, IdentityCache, OwnerExecutor: threads for work that may block.
+// Events: a node declared dead (PeerLinks::on_dead) reaches every room that keeps state
+// about nodes; a link ready reaches the referee; the referee's word that an object is gone
+// reaches Holder; joining the referee makes this node re-register what it owns.
+// The daemon also keeps RUN_DIR/state and RUN_DIR/dipcd.port (written atomically), and
+// sweeps the kernel once a second on the background worker for objects removed behind
+// dipcd's back.
+// Thread safety: io thread only.
+#pragma once
+
+#include <asio.hpp>
+#include <memory>
+#include <string>
+
+#include "common/config.h"
+#include "dipcd/admin.h"
+#include "dipcd/background.h"
+#include "dipcd/executor.h"
+#include "dipcd/holder.h"
+#include "dipcd/identity.h"
+#include "dipcd/local_server.h"
+#include "dipcd/object_table.h"
+#include "dipcd/owner_side.h"
+#include "dipcd/peer_links.h"
+#include "dipcd/referee_client.h"
+#include "dipcd/referee_service.h"
+#include "dipcd/remote_calls.h"
+
+namespace dipc::daemon {
+
+class Daemon {
+ public:
+  // secret: the cluster secret ([security] secret_file), empty for none.
+  Daemon(asio::io_context& io, Config cfg, AllowList allow, std::string secret);
+  ~Daemon();
+  // Opens the id table, the Unix socket and the TCP listener, and joins the referee.
+  bool start(std::string& err);
+  // SIGHUP: the new allow list applies to new links, and links from addresses it no longer
+  // allows are dropped; account changes take effect now.
+  void reload(AllowList allow);
+  void shutdown();
+
+ private:
+  void node_dead(const std::string& name, const std::string& why);
+  void rejoined();
+  void write_state(const std::string& s);
+  void sweep();
+
+  asio::io_context& io_;
+  Config cfg_;
+  BackgroundWorker bg_;
+  OwnerExecutor executor_;
+  IdentityCache identities_;
+  ObjectTable table_;
+  LocalServer local_;
+  PeerLinks links_;
+  RemoteCalls remote_;
+  OwnerSide owner_;
+  Holder holder_;
+  Admin admin_;
+  std::unique_ptr<RefereeService> service_;
+  std::unique_ptr<RemoteReferee> remote_referee_;
+  RefereeClient* referee_ = nullptr;
+  asio::steady_timer sweep_timer_;
+  std::string state_ = "connecting";
+  bool sweeping_ = false;
+  bool stopping_ = false;
+};
+
+}  // namespace dipc::daemon

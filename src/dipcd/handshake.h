@@ -1,0 +1,75 @@
+// Handshake: the opening of a peer link, as a state machine with no socket.
+//
+// The side that connects sends kHello (protocol version, node name, listening port). The
+// side that accepts checks it (the owner's vet function: allow list, name in use) and, when
+// the cluster has a secret, challenges the connector (kAuth with a fresh nonce), which
+// answers with its own nonce and HMAC-SHA256(secret, "connector" | nonce | its name); the
+// acceptor then proves itself with HMAC-SHA256(secret, "acceptor" | the connector's nonce)
+// and accepts (kHelloAck). Either side that sees a wrong proof gives up. A link is ready
+// only when both sides have proved what the configuration asks for.
+//
+// The owner feeds every frame that arrives before the link is ready to on_frame() and
+// sends what each Step says; it never interprets handshake frames itself. Link encryption
+// will land here. Thread safety: one Handshake is used by one thread (the io thread).
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "proto/wire.h"
+
+namespace dipc::daemon {
+
+class Handshake {
+ public:
+  enum class Role { kConnector, kAcceptor };
+  struct Settings {
+    std::string my_name;
+    uint16_t my_port = 0;
+    std::string secret;       // empty: no authentication
+    std::string secret_file;  // named in refusals
+  };
+  // Acceptor side: "" when a node of that name may join now, else the refusal reason.
+  using Vet = std::function<std::string(const std::string& peer_name)>;
+
+  enum class State {
+    kWaiting,  // more frames to come
+    kReady,    // the link is usable; peer_name() and peer_port() are known
+    kRefuse,   // send the frames (a refusal) and close shortly after
+    kFail,     // close now
+  };
+  struct Step {
+    State state = State::kWaiting;
+    std::vector<std::vector<uint8_t>> send;  // frames to send, in order
+    std::string reason;                      // kRefuse / kFail: why, for logs and state
+    bool refused_by_peer = false;            // kFail because the peer refused us
+  };
+
+  Handshake(Role role, Settings settings, Vet vet = nullptr);
+  // The first frames of this side (the connector's hello; nothing for the acceptor).
+  std::vector<std::vector<uint8_t>> start();
+  Step on_frame(proto::FrameType type, proto::Reader& r);
+
+  Role role() const { return role_; }
+  const std::string& peer_name() const { return peer_name_; }
+  uint16_t peer_port() const { return peer_port_; }
+
+ private:
+  Step accept_side(proto::FrameType type, proto::Reader& r);
+  Step connect_side(proto::FrameType type, proto::Reader& r);
+  Step refuse(std::string reason);
+  Step accept();
+
+  Role role_;
+  Settings s_;
+  Vet vet_;
+  std::string peer_name_;
+  uint16_t peer_port_ = 0;
+  std::string my_nonce_;      // the nonce this side sent
+  bool peer_proved_ = false;  // connector: the acceptor proved the secret
+  bool done_ = false;
+};
+
+}  // namespace dipc::daemon

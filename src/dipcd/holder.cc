@@ -1,0 +1,208 @@
+#include "dipcd/holder.h"
+
+#include <spdlog/spdlog.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <cstring>
+
+#include "dipcd/identity.h"
+#include "dipcd/local_server.h"
+#include "dipcd/object_table.h"
+#include "dipcd/owner_side.h"
+#include "dipcd/peer_links.h"
+#include "dipcd/referee_client.h"
+#include "dipcd/remote_calls.h"
+
+namespace dipc::daemon {
+
+using proto::FrameType;
+using proto::Kind;
+using proto::Op;
+using proto::RegRecord;
+using proto::RegStatus;
+
+Holder::Holder(asio::io_context& io, const Config& cfg, LocalServer& local, PeerLinks& links,
+               ObjectTable& table, IdentityCache& identities, OwnerSide& owner, RemoteCalls& remote)
+    : io_(io),
+      cfg_(cfg),
+      links_(links),
+      table_(table),
+      identities_(identities),
+      owner_(owner),
+      remote_(remote) {
+  local.on(FrameType::kOp, [this](const std::shared_ptr<LocalClient>& c, Frame& f) {
+    proto::OpRequest req;
+    auto r = f.reader();
+    uint64_t reqid = f.header.request_id;
+    if (!req.decode(r)) return c->conn->send(reply_frame(reqid, OpResult::error(EINVAL)));
+    OwnedOp op = OwnedOp::from(req);
+    op.pid = c->cred.pid;
+    std::weak_ptr<LocalClient> wc = c;
+    identities_.for_uid(c->cred.uid, c->cred.gid,
+                        [this, wc, reqid, op = std::move(op)](const Identity& who) mutable {
+                          auto c = wc.lock();
+                          if (!c || !c->conn->is_open()) return;
+                          op.user = who.name;
+                          if (op.op == Op::kGet) return local_get(c, reqid, std::move(op), who);
+                          local_op(c, reqid, std::move(op), who);
+                        });
+  });
+  local.on(FrameType::kCancel, [](const std::shared_ptr<LocalClient>& c, Frame& f) {
+    auto it = c->cancels.find(f.header.request_id);
+    if (it != c->cancels.end()) it->second();
+  });
+}
+
+void Holder::reply(const std::shared_ptr<LocalClient>& c, uint64_t reqid, const OpResult& r) {
+  c->cancels.erase(reqid);
+  c->conn->send(reply_frame(reqid, r));
+}
+
+void Holder::local_op(const std::shared_ptr<LocalClient>& c, uint64_t reqid, OwnedOp op,
+                      const Identity& who) {
+  DIPC_ON_THREAD(thread_);
+  std::weak_ptr<LocalClient> wc = c;
+  OpDone done = [this, wc, reqid](OpResult r) {
+    if (auto c = wc.lock()) reply(c, reqid, r);
+  };
+  ObjId id{op.kind, op.id};
+  if (const Placeholder* p = table_.placeholder(id)) {
+    op.id = p->owner_id;
+    std::string owner = p->owner;
+    if (is_rmid(op)) {
+      // This node learns of the removal from the answer, not later from the referee: the
+      // caller's next look-up of the key must not find the placeholder.
+      ObjKey key = p->key;
+      done = [this, key, done](OpResult r) {
+        if (r.ret == 0) table_.drop_placeholder(key);
+        done(std::move(r));
+      };
+    }
+    if (op.op == Op::kSemOp && has_undo(decode_sops(op.data))) watch_process(op.pid, owner);
+    auto cancel = remote_.forward(owner, "", 0, op, done);
+    if (c->conn->is_open()) c->cancels[reqid] = std::move(cancel);
+    return;
+  }
+  if (table_.owns(id)) {
+    SemUndo::Proc origin{cfg_.node_name, op.pid};
+    uint64_t ticket = owner_.run_here(
+        who, std::move(op), origin,
+        [wc, reqid](OpResult) {
+          if (auto c = wc.lock()) c->cancels.erase(reqid);
+        },
+        [conn = c->conn, reqid](const OpResult& r) { conn->send_now(reply_frame(reqid, r)); });
+    // 0: it is done already; else it waits on a worker and may be cancelled.
+    if (ticket) c->cancels[reqid] = [this, ticket] { owner_.cancel(ticket); };
+    return;
+  }
+  // Not (or no longer) distributed: removed, or its owner is gone.
+  reply(c, reqid, OpResult::error(EINVAL));
+}
+
+// *get with IPC_DIPC from a local process: ask the referee, then create (free key, locked
+// for us), check at the owner and make a placeholder (key elsewhere), or look here.
+void Holder::local_get(const std::shared_ptr<LocalClient>& c, uint64_t reqid, OwnedOp op,
+                       const Identity& who) {
+  DIPC_ON_THREAD(thread_);
+  std::weak_ptr<LocalClient> wc = c;
+  auto finish = [this, wc, reqid](OpResult r) {
+    if (auto c = wc.lock()) reply(c, reqid, r);
+  };
+  if (!referee_) return finish(OpResult::error(ENOLINK));
+  referee_->lookup(op.kind, op.key, op.flags, [this, op, who, finish](const RegRecord& a) mutable {
+    if (a.status == RegStatus::kError) return finish(OpResult::error(a.err));
+    if (a.status == RegStatus::kCreate) {
+      owner_.execute(who, op, [this, op, finish](OpResult r) {
+        ObjectInfo info;
+        if (r.ret < 0 || !stat_object(op.kind, int(r.ret), info)) {
+          referee_->abort(op.kind, op.key);
+          return finish(r.ret < 0 ? r : OpResult::error(EIDRM));
+        }
+        int id = int(r.ret);
+        table_.add_owned(ObjId{op.kind, id}, op.key);
+        RegRecord m;
+        m.kind = op.kind;
+        m.key = op.key;
+        m.id = id;
+        m.mode = info.mode;
+        m.uid = info.uid;
+        m.gid = info.gid;
+        m.size = info.size;
+        referee_->commit(m);
+        spdlog::info("created {} key {} id {}", kind_name(op.kind), op.key, id);
+        finish(r);
+      });
+      return;
+    }
+    // The key exists. Checked where the object is, as the caller, without IPC_CREAT/EXCL.
+    OwnedOp check = op;
+    check.flags &= ~(IPC_CREAT | IPC_EXCL);
+    if (a.owner == cfg_.node_name) {
+      owner_.execute(who, check, finish);
+      return;
+    }
+    std::string owner(a.owner), addr = referee_->owner_address(a.owner_addr);
+    ObjectInfo info{a.mode, a.uid, a.gid, a.size, 0};
+    int32_t owner_id = a.id;
+    remote_.forward(owner, addr, a.owner_port, check,
+                    [this, op, owner, owner_id, info, finish](OpResult r) {
+                      if (r.ret < 0) return finish(r);
+                      ObjKey key{op.kind, op.key};
+                      if (const Placeholder* p = table_.placeholder(key)) {
+                        if (p->owner == owner && p->owner_id == owner_id)
+                          return finish(OpResult::ok(p->local_id));
+                        table_.drop_placeholder(key);  // a stale one, of an object now gone
+                      }
+                      int id = create_placeholder(op.kind, op.key, info);
+                      if (id < 0) {
+                        int e = errno;
+                        spdlog::warn("cannot make a placeholder for {} key {}: {}",
+                                     kind_name(op.kind), op.key, strerror(e));
+                        return finish(OpResult::error(e));
+                      }
+                      if (!table_.add_placeholder(Placeholder{key, id, owner, owner_id})) {
+                        remove_object(op.kind, id);
+                        return finish(OpResult::error(ENOSPC));
+                      }
+                      spdlog::info("placeholder {} key {} id {} for {}'s id {}",
+                                   kind_name(op.kind), op.key, id, owner, owner_id);
+                      finish(OpResult::ok(id));
+                    });
+  });
+}
+
+void Holder::object_gone(Kind kind, int32_t key) { table_.drop_placeholder(ObjKey{kind, key}); }
+
+void Holder::node_dead(const std::string& name) {
+  for (auto& key : table_.placeholders_of(name)) table_.drop_placeholder(key);
+}
+
+void Holder::watch_process(int32_t pid, const std::string& owner) {
+  auto& w = watches_[pid];
+  w.owners.insert(owner);
+  if (w.fd) return;
+  int fd = int(syscall(SYS_pidfd_open, pid, 0));
+  if (fd < 0) {
+    // Already gone: its adjustments are to be undone now.
+    spdlog::debug("pidfd_open({}): {}", pid, strerror(errno));
+    asio::post(io_, [this, pid] { process_exited(pid); });
+    return;
+  }
+  w.fd = std::make_unique<asio::posix::stream_descriptor>(io_, fd);
+  w.fd->async_wait(asio::posix::stream_descriptor::wait_read, [this, pid](std::error_code ec) {
+    if (!ec) process_exited(pid);
+  });
+}
+
+// A local process with adjustments at owners has exited: tell them.
+void Holder::process_exited(int32_t pid) {
+  auto it = watches_.find(pid);
+  if (it == watches_.end()) return;
+  auto owners = std::move(it->second.owners);
+  watches_.erase(it);
+  proto::ProcExit m{pid};
+  for (auto& o : owners) links_.send_to(o, make_frame(FrameType::kProcExit, 0, m, 16));
+}
+
+}  // namespace dipc::daemon

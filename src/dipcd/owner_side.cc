@@ -1,0 +1,226 @@
+#include "dipcd/owner_side.h"
+
+#include <spdlog/spdlog.h>
+
+#include "dipcd/identity.h"
+#include "dipcd/object_table.h"
+#include "dipcd/peer_links.h"
+#include "dipcd/referee_client.h"
+
+namespace dipc::daemon {
+
+using proto::FrameType;
+using proto::Kind;
+using proto::Op;
+using Clock = std::chrono::steady_clock;
+
+std::vector<sembuf> decode_sops(const std::string& data) {
+  std::vector<sembuf> sops(data.size() / 6);
+  proto::Reader r(reinterpret_cast<const uint8_t*>(data.data()), data.size());
+  for (auto& s : sops) {
+    s.sem_num = r.u16();
+    s.sem_op = r.i16();
+    s.sem_flg = r.i16();
+  }
+  return sops;
+}
+
+namespace {
+
+std::string encode_sops(const std::vector<sembuf>& sops) {
+  std::string out(sops.size() * 6, '\0');
+  proto::Writer w(reinterpret_cast<uint8_t*>(out.data()), out.size());
+  for (auto& s : sops) {
+    w.u16(s.sem_num);
+    w.i16(s.sem_op);
+    w.i16(s.sem_flg);
+  }
+  return out;
+}
+
+}  // namespace
+
+std::vector<uint8_t> reply_frame(uint64_t reqid, const OpResult& r) {
+  proto::OpReply rep;
+  rep.ret = r.ret;
+  rep.err = r.err;
+  rep.aux = r.aux;
+  rep.data = r.data;
+  return make_frame(FrameType::kOpReply, reqid, rep, proto::OpReply::kFixedSize + r.data.size());
+}
+
+bool has_undo(const std::vector<sembuf>& sops) {
+  for (auto& s : sops)
+    if (s.sem_flg & SEM_UNDO) return true;
+  return false;
+}
+
+OwnerSide::OwnerSide(asio::io_context& io, const Config& cfg, PeerLinks& links, ObjectTable& table,
+                     IdentityCache& identities, OwnerExecutor& executor)
+    : io_(io), cfg_(cfg), links_(links), table_(table), identities_(identities), executor_(executor) {
+  links_.on(FrameType::kOp, [this](const std::shared_ptr<Link>& l, Frame& f) {
+    proto::OpRequest req;
+    auto r = f.reader();
+    if (!req.decode(r)) return links_.drop(l, "malformed operation");
+    // A node always names its caller, and only ever checks a key that exists here: it
+    // never creates at another node (the referee's lock makes the creator the owner).
+    if (req.user.empty()) return links_.drop(l, "malformed operation without a caller's login name");
+    if (req.op == Op::kGet && (req.flags & (IPC_CREAT | IPC_EXCL)))
+      return links_.drop(l, "malformed operation that would create an object at another node");
+    peer_op(l, f.header.request_id, req);
+  });
+  links_.on(FrameType::kCancel, [this](const std::shared_ptr<Link>& l, Frame& f) {
+    auto it = peer_running_.find({l->serial, f.header.request_id});
+    if (it != peer_running_.end()) executor_.cancel(it->second.second);
+  });
+  links_.on(FrameType::kProcExit, [this](const std::shared_ptr<Link>& l, Frame& f) {
+    proto::ProcExit m;
+    auto r = f.reader();
+    if (!m.decode(r)) return links_.drop(l, "malformed process exit notice");
+    process_exited({l->name, m.pid});
+  });
+}
+
+// An operation from another node on an object this node owns.
+void OwnerSide::peer_op(const std::shared_ptr<Link>& l, uint64_t reqid, const proto::OpRequest& req) {
+  OwnedOp op = OwnedOp::from(req);
+  std::weak_ptr<Link> wl = l;
+  uint64_t serial = l->serial;
+  std::string node = l->name;
+  std::string user = op.user;
+  identities_.for_name(user, [this, wl, serial, node, reqid, op = std::move(op)](
+                                 const std::optional<Identity>& who) mutable {
+    auto l = wl.lock();
+    if (!l || !l->is_open()) return;  // its node is gone: nobody to answer
+    auto answer = [l, reqid](const OpResult& r) { l->send(reply_frame(reqid, r)); };
+    if (!who) {
+      spdlog::warn("{} calls as '{}', which has no account here: EACCES", l->describe(), op.user);
+      return answer(OpResult::error(EACCES));
+    }
+    if (op.op == Op::kGet) {
+      // Only keys of objects this node owns: never a look-up of its own local objects.
+      if (!table_.owned_id(ObjKey{op.kind, op.key})) return answer(OpResult::error(ENOENT));
+    } else if (!table_.owns(ObjId{op.kind, op.id})) {
+      return answer(OpResult::error(EINVAL));  // removed meanwhile, or never ours
+    }
+    auto key = std::make_pair(serial, reqid);
+    auto done = [this, key](OpResult) { peer_running_.erase(key); };
+    // The answer leaves from the worker that has it: one thread hand-off fewer.
+    auto reply_now = [conn = l->conn, reqid](const OpResult& r) {
+      conn->send_now(reply_frame(reqid, r));
+    };
+    SemUndo::Proc origin{node, op.pid};
+    uint64_t ticket = run_here(*who, std::move(op), origin, done, reply_now);
+    if (ticket) peer_running_[key] = {node, ticket};
+  });
+}
+
+uint64_t OwnerSide::run_here(const Identity& who, OwnedOp op, const SemUndo::Proc& origin,
+                             OpDone done, OwnerExecutor::ReplyNow reply_now) {
+  DIPC_ON_THREAD(thread_);
+  Kind kind = op.kind;
+  int32_t id = op.id;
+  int cmd = int(op.arg1);
+  bool rmid = is_rmid(op);
+  bool setval = op.op == Op::kSemCtl && (cmd == SETVAL || cmd == SETALL);
+  int semnum = cmd == SETVAL ? int(op.arg2) : -1;
+  // SEM_UNDO for a process of another node is kept here, not in dipcd's kernel undo list.
+  std::vector<sembuf> undo_sops;
+  bool remote_caller = origin.first != cfg_.node_name;
+  if (op.op == Op::kSemOp && remote_caller) {
+    auto sops = decode_sops(op.data);
+    if (has_undo(sops)) {
+      if (!undo_.in_range(origin, id, sops)) {
+        if (int e = undo_.range_error(origin, id, sops)) {
+          if (reply_now) reply_now(OpResult::error(e));
+          done(OpResult::error(e));
+          return 0;
+        }
+      }
+      undo_sops = sops;
+      for (auto& s : sops) s.sem_flg &= short(~SEM_UNDO);
+      op.data = encode_sops(sops);
+    }
+  }
+  if (rmid && reply_now) {
+    // A removal is answered only once the cluster has been told, so that the caller's next
+    // msgget/semget of the key cannot still find it at the referee.
+    done = [reply_now = std::move(reply_now), done = std::move(done)](OpResult r) {
+      reply_now(r);
+      done(std::move(r));
+    };
+    reply_now = nullptr;
+  }
+  auto finish = [this, kind, id, rmid, setval, semnum, origin, undo_sops = std::move(undo_sops),
+                 done = std::move(done)](OpResult r) {
+    if (r.ret >= 0) {
+      if (rmid) object_removed(kind, id);
+      if (setval) undo_.clear(id, semnum);
+      if (!undo_sops.empty()) {
+        undo_.record(origin, id, undo_sops);
+        // The process exited while its call was on its way: undo at once.
+        if (exited_.count(origin))
+          for (auto& a : undo_.take(origin)) apply_adjustment(a);
+      }
+    }
+    done(std::move(r));
+  };
+  // A call that can complete at once is made right here, as the caller, saving two thread
+  // hand-offs; only one that has to wait goes to a worker. Calls that never block (the
+  // control calls, a *get check) are always made here.
+  if (!may_block(op)) {
+    OpResult r = OwnerExecutor::run_as(who, [&op] { return run_op(op); });
+    if (reply_now) reply_now(r);
+    finish(std::move(r));
+    return 0;
+  }
+  OwnedOp quick = nowait_variant(op);
+  OpResult r = OwnerExecutor::run_as(who, [&quick] { return run_op(quick); });
+  if (!would_block(op, r)) {
+    if (reply_now) reply_now(r);
+    finish(std::move(r));
+    return 0;
+  }
+  return executor_.submit(who, [op = std::move(op)] { return run_op(op); }, std::move(finish),
+                          std::move(reply_now));
+}
+
+std::function<void()> OwnerSide::execute(const Identity& who, OwnedOp op, OpDone done) {
+  SemUndo::Proc origin{cfg_.node_name, op.pid};
+  uint64_t ticket = run_here(who, std::move(op), origin, std::move(done));
+  if (!ticket) return [] {};
+  return [this, ticket] { executor_.cancel(ticket); };
+}
+
+void OwnerSide::object_removed(Kind kind, int32_t id) {
+  auto key = table_.owned_key(ObjId{kind, id});
+  if (!key) return;
+  table_.remove_owned(ObjId{kind, id});
+  if (kind == Kind::kSem) undo_.drop_set(id);
+  spdlog::info("{} key {} id {} removed", kind_name(kind), *key, id);
+  if (referee_) referee_->remove(kind, *key);
+}
+
+// A process of another node has exited: apply its adjustments here.
+void OwnerSide::process_exited(const SemUndo::Proc& p) {
+  exited_[p] = Clock::now();
+  for (auto& a : undo_.take(p)) apply_adjustment(a);
+}
+
+void OwnerSide::node_dead(const std::string& name) {
+  for (auto& a : undo_.take_node(name)) apply_adjustment(a);
+  for (auto it = peer_running_.begin(); it != peer_running_.end();) {
+    if (it->second.first == name) {
+      executor_.cancel(it->second.second);
+      it = peer_running_.erase(it);
+    } else {
+      ++it;
+    }
+  }
+}
+
+void OwnerSide::expire_exited() {
+  std::erase_if(exited_, [](const auto& e) { return Clock::now() - e.second > std::chrono::seconds(10); });
+}
+
+}  // namespace dipc::daemon

@@ -1,0 +1,87 @@
+// OwnerSide: calls on objects this node owns, from its own processes and from other nodes.
+//
+// Owns the calls running here for other nodes (by link and request id, so a kCancel from
+// that link can interrupt them), SEM_UNDO on behalf of remote processes (SemUndo: kept per
+// (node, pid), applied when the process exits, kProcExit, or its node is declared dead),
+// and the short memory of remote processes that exited while a call of theirs was on its
+// way. A call that can complete at once is made inline, as the caller, on the io thread
+// (with IPC_NOWAIT: it never blocks); only one that must wait goes to an OwnerExecutor
+// worker, whose answer leaves from the worker itself.
+// Peer frames it takes: kOp (checked: a node names its caller by a valid login name and
+// never asks to create), kCancel, kProcExit.
+// Thread safety: io thread only (workers run the blocking calls and post back).
+#pragma once
+
+#include <chrono>
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+#include <utility>
+
+#include "common/config.h"
+#include "dipcd/executor.h"
+#include "dipcd/ipc_ops.h"
+#include "dipcd/sem_undo.h"
+#include "dipcd/thread_check.h"
+
+namespace dipc::daemon {
+
+class PeerLinks;
+class ObjectTable;
+class IdentityCache;
+class RefereeClient;
+struct Link;
+
+class OwnerSide {
+ public:
+  using OpDone = std::function<void(OpResult)>;
+  OwnerSide(asio::io_context& io, const Config& cfg, PeerLinks& links, ObjectTable& table,
+            IdentityCache& identities, OwnerExecutor& executor);
+  void set_referee(RefereeClient* r) { referee_ = r; }
+
+  // Runs op here (this node owns the object) as who, for process origin (node, pid); keeps
+  // removal and SEM_UNDO bookkeeping in step. reply_now, when given, sends the answer from
+  // whichever thread has it; done then only finishes the bookkeeping. Returns the executor
+  // ticket (0 when the call completed or failed at once).
+  uint64_t run_here(const Identity& who, OwnedOp op, const SemUndo::Proc& origin, OpDone done,
+                    OwnerExecutor::ReplyNow reply_now = nullptr);
+  // run_here for a process of this node; returns its cancel function.
+  std::function<void()> execute(const Identity& who, OwnedOp op, OpDone done);
+  void cancel(uint64_t ticket) { executor_.cancel(ticket); }
+
+  // An object this node owned is gone (removed by a call, or behind dipcd's back).
+  void object_removed(proto::Kind kind, int32_t id);
+  void node_dead(const std::string& name);
+  // Forgets remote processes that exited more than a while ago (called every second).
+  void expire_exited();
+  size_t running_for_others() const { return peer_running_.size(); }
+  size_t busy() const { return executor_.busy(); }
+
+ private:
+  void peer_op(const std::shared_ptr<Link>& l, uint64_t reqid, const proto::OpRequest& req);
+  void process_exited(const SemUndo::Proc& p);
+
+  asio::io_context& io_;
+  const Config& cfg_;
+  PeerLinks& links_;
+  ObjectTable& table_;
+  IdentityCache& identities_;
+  OwnerExecutor& executor_;
+  RefereeClient* referee_ = nullptr;
+  ThreadCheck thread_;
+  SemUndo undo_;
+  // Calls running for other nodes: (link serial, request id) -> (node, executor ticket).
+  std::map<std::pair<uint64_t, uint64_t>, std::pair<std::string, uint64_t>> peer_running_;
+  // Remote processes that exited in the last 10 s: a call of theirs still on its way when
+  // the exit notice came is undone as soon as it completes. Short, because pids are reused.
+  std::map<SemUndo::Proc, std::chrono::steady_clock::time_point> exited_;
+};
+
+// The kOpReply frame of a result.
+std::vector<uint8_t> reply_frame(uint64_t reqid, const OpResult& r);
+// sembufs as they travel (u16 num, i16 op, i16 flg each).
+std::vector<sembuf> decode_sops(const std::string& data);
+bool has_undo(const std::vector<sembuf>& sops);
+
+}  // namespace dipc::daemon

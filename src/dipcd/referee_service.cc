@@ -1,0 +1,153 @@
+#include "dipcd/referee_service.h"
+
+#include <spdlog/spdlog.h>
+
+#include "dipcd/peer_links.h"
+
+namespace dipc::daemon {
+
+using proto::FrameType;
+using proto::RegRecord;
+
+namespace {
+
+constexpr size_t kRegMax = 4096;
+
+std::vector<uint8_t> reg_frame(FrameType t, uint64_t reqid, const RegRecord& r) {
+  return make_frame(t, reqid, r, kRegMax + r.holders.size());
+}
+
+}  // namespace
+
+// This node's own client of the referee it runs.
+class RefereeService::Local : public RefereeClient {
+ public:
+  explicit Local(RefereeService& s) : s_(s) {}
+  void lookup(proto::Kind kind, int32_t key, int32_t flags, Done done) override {
+    uint64_t id = pending_.add(0, std::move(done));
+    asio::post(s_.io_, [this, id, kind, key, flags] {
+      s_.referee_.lookup(s_.my_name_, id, kind, key, flags);
+    });
+  }
+  void commit(const RegRecord& r) override { s_.referee_.commit(s_.my_name_, r); }
+  void abort(proto::Kind kind, int32_t key) override { s_.referee_.abort(s_.my_name_, kind, key); }
+  void remove(proto::Kind kind, int32_t key) override { s_.referee_.remove(s_.my_name_, kind, key); }
+  void list(ListDone done) override {
+    std::vector<std::string> storage;
+    std::vector<ListedObject> out;
+    for (auto& r : s_.referee_.records(storage)) out.push_back(ListedObject::from(r));
+    done(0, std::move(out));
+  }
+  bool joined() const override { return true; }
+  const std::string& referee_name() const override { return s_.my_name_; }
+  std::string owner_address(std::string_view addr) const override { return std::string(addr); }
+
+  void answered(uint64_t reqid, const RegRecord& r) {
+    // Copy the strings: the record's views die when this returns.
+    auto owner = std::make_shared<std::string>(r.owner);
+    auto addr = std::make_shared<std::string>(r.owner_addr);
+    RegRecord copy = r;
+    asio::post(s_.io_, [this, reqid, copy, owner, addr]() mutable {
+      copy.owner = *owner;
+      copy.owner_addr = *addr;
+      if (auto done = pending_.take(reqid)) (*done)(copy);
+    });
+  }
+
+ private:
+  RefereeService& s_;
+  PendingCalls<int, Done> pending_;
+};
+
+RefereeService::RefereeService(asio::io_context& io, PeerLinks& links, std::string my_name,
+                               std::string my_address)
+    : io_(io),
+      links_(links),
+      my_name_(std::move(my_name)),
+      my_address_(std::move(my_address)),
+      referee_(*this),
+      local_(std::make_unique<Local>(*this)) {
+  auto request = [this](const std::shared_ptr<Link>& l, Frame& f) {
+    RegRecord rec;
+    auto r = f.reader();
+    if (!rec.decode(r) || !r.at_end()) return links_.drop(l, "malformed referee request");
+    switch (f.header.type) {
+      case FrameType::kRegLookup:
+        referee_.lookup(l->name, f.header.request_id, rec.kind, rec.key, rec.flags);
+        break;
+      case FrameType::kRegCommit: referee_.commit(l->name, rec); break;
+      case FrameType::kRegAbort: referee_.abort(l->name, rec.kind, rec.key); break;
+      default: referee_.remove(l->name, rec.kind, rec.key); break;
+    }
+  };
+  for (auto t : {FrameType::kRegLookup, FrameType::kRegCommit, FrameType::kRegAbort,
+                 FrameType::kRegRemove})
+    links_.on(t, request);
+  links_.on(FrameType::kRegList, [this](const std::shared_ptr<Link>& l, Frame& f) {
+    RegListRequest q;
+    auto rd = f.reader();
+    // An empty request is a first page (as older nodes ask).
+    if (!f.payload.empty() && !q.decode(rd)) return links_.drop(l, "malformed list request");
+    std::vector<uint8_t> out(proto::kHeaderSize + proto::kMaxPayload);
+    proto::Writer w(out.data() + proto::kHeaderSize, proto::kMaxPayload);
+    w.u32(0);
+    uint32_t n = 0;
+    std::vector<std::string> storage;
+    std::vector<uint8_t> one(kRegMax + proto::kMaxText);
+    for (auto& x : referee_.records(storage)) {
+      if (!q.first && std::pair(uint8_t(x.kind), x.key) <= std::pair(uint8_t(q.kind), q.key))
+        continue;
+      proto::Writer rw(one.data(), one.size());
+      x.encode(rw);
+      if (!rw.ok() || rw.size() > proto::kMaxPayload - w.size()) break;  // the page is full
+      w.raw(one.data(), rw.size());
+      if (++n == kListPage) break;
+    }
+    size_t len = w.size();
+    uint8_t* p = out.data() + proto::kHeaderSize;
+    p[0] = uint8_t(n >> 24), p[1] = uint8_t(n >> 16), p[2] = uint8_t(n >> 8), p[3] = uint8_t(n);
+    proto::Header h;
+    h.type = FrameType::kRegListReply;
+    h.request_id = f.header.request_id;
+    h.length = uint32_t(len);
+    proto::encode_header(h, out.data());
+    out.resize(proto::kHeaderSize + len);
+    l->send(std::move(out));
+  });
+}
+
+RefereeService::~RefereeService() = default;
+
+void RefereeService::start(uint16_t my_port) {
+  referee_.node_joined(my_name_, my_address_, my_port);
+  spdlog::info("this node is the referee");
+}
+
+void RefereeService::node_ready(const std::string& name, const std::string& address,
+                                uint16_t port) {
+  referee_.node_joined(name, address, port);
+}
+
+void RefereeService::node_dead(const std::string& name) { referee_.node_dead(name); }
+
+RefereeClient& RefereeService::local_client() { return *local_; }
+
+void RefereeService::reg_reply(const std::string& node, uint64_t reqid, const RegRecord& r) {
+  if (node == my_name_) return local_->answered(reqid, r);
+  if (!links_.send_to(node, reg_frame(FrameType::kRegReply, reqid, r)))
+    spdlog::debug("referee answer for {} dropped: no link", node);
+}
+
+void RefereeService::reg_removed(const std::string& holder, const RegRecord& r) {
+  if (holder == my_name_) {
+    proto::Kind kind = r.kind;
+    int32_t key = r.key;
+    asio::post(io_, [this, kind, key] {
+      if (local_->on_removed) local_->on_removed(kind, key);
+    });
+    return;
+  }
+  links_.send_to(holder, reg_frame(FrameType::kRegRemoved, 0, r));
+}
+
+}  // namespace dipc::daemon

@@ -1,0 +1,73 @@
+#include "dipcd/remote_calls.h"
+
+#include <spdlog/spdlog.h>
+
+#include "dipcd/peer_links.h"
+
+namespace dipc::daemon {
+
+using proto::FrameType;
+
+RemoteCalls::RemoteCalls(PeerLinks& links) : links_(links) {
+  links_.on(FrameType::kOpReply, [this](const std::shared_ptr<Link>& l, Frame& f) {
+    proto::OpReply rep;
+    auto r = f.reader();
+    if (!rep.decode(r)) return links_.drop(l, "malformed reply");
+    auto done = pending_.take(f.header.request_id, Tag{l->name, l->serial});
+    if (!done) {
+      spdlog::warn("{} sent a reply to no call pending on its link (ignored)", l->describe());
+      return;
+    }
+    (*done)(OpResult{rep.ret, rep.err, rep.aux, std::string(rep.data)});
+  });
+}
+
+std::function<void()> RemoteCalls::forward(const std::string& owner, const std::string& addr,
+                                           uint16_t port, const OwnedOp& op, OpDone done) {
+  DIPC_ON_THREAD(thread_);
+  uint64_t reqid = pending_.add(Tag{owner, 0}, std::move(done));
+  auto fail = [this, reqid](int err) {
+    if (auto d = pending_.take(reqid)) (*d)(OpResult::error(err));
+  };
+  // The fixed fields in one buffer, the data (message text, sembufs) as the frame's body.
+  OutFrame frame;
+  {
+    proto::OpRequest v = op.view();
+    size_t fixed = v.fixed_size();
+    frame.head.resize(proto::kHeaderSize + fixed);
+    proto::Writer w(frame.head.data() + proto::kHeaderSize, fixed);
+    v.encode_fixed(w);  // everything up to and with the data's length
+    proto::Header h;
+    h.type = FrameType::kOp;
+    h.request_id = reqid;
+    h.length = uint32_t(fixed + op.data.size());
+    proto::encode_header(h, frame.head.data());
+    if (!w.ok() || op.data.size() > proto::kMaxData) {
+      fail(EINVAL);
+      return [] {};
+    }
+    frame.body = op.data;
+  }
+  auto f = std::make_shared<OutFrame>(std::move(frame));
+  links_.with_link(owner, addr, port, [this, reqid, owner, f, fail](const LinkResult& r) {
+    if (!pending_.contains(reqid)) return;  // cancelled while the link was being made
+    if (!r.link || r.link->name != owner) return fail(ENOLINK);  // nothing was sent
+    pending_.retag(reqid, Tag{owner, r.link->serial});
+    r.link->send(std::move(*f));
+  });
+  return [this, reqid, fail] {
+    const Tag* t = pending_.tag_of(reqid);
+    if (!t) return;
+    // Not sent yet: it never will be, and the caller is told at once.
+    if (t->link == 0) return fail(EINTR);
+    auto l = links_.find(t->node);
+    if (l && l->serial == t->link) l->send(make_empty_frame(FrameType::kCancel, reqid));
+  };
+}
+
+void RemoteCalls::node_dead(const std::string& name) {
+  for (auto& done : pending_.take_if([&](const Tag& t) { return t.node == name; }))
+    done(OpResult::error(EIDRM));
+}
+
+}  // namespace dipc::daemon

@@ -1,0 +1,46 @@
+// RemoteCalls: calls this node sends to the owners of objects (the forwarding client).
+//
+// forward() sends an operation to its owner node on the one link to it (opened if need be)
+// and completes with the owner's answer. Each call is pending under its request id and the
+// link it left on: an answer (kOpReply) completes it only when it comes back on that link
+// while the call is pending. A call that never left (the owner could not be reached) fails
+// with ENOLINK; every call on a node declared dead fails with EIDRM (docs/errors.md).
+// Cancel: a call not sent yet fails at once with EINTR; one sent is asked to stop
+// (kCancel), and still completes once, with the owner's last word.
+// Thread safety: io thread only.
+#pragma once
+
+#include <functional>
+#include <string>
+
+#include "dipcd/executor.h"
+#include "dipcd/ipc_ops.h"
+#include "dipcd/pending.h"
+#include "dipcd/thread_check.h"
+
+namespace dipc::daemon {
+
+class PeerLinks;
+
+class RemoteCalls {
+ public:
+  using OpDone = std::function<void(OpResult)>;
+  explicit RemoteCalls(PeerLinks& links);
+  // Returns the call's cancel function.
+  std::function<void()> forward(const std::string& owner, const std::string& addr, uint16_t port,
+                                const OwnedOp& op, OpDone done);
+  void node_dead(const std::string& name);
+  size_t pending() const { return pending_.size(); }
+
+ private:
+  struct Tag {
+    std::string node;
+    uint64_t link = 0;  // 0 until sent
+    bool operator==(const Tag&) const = default;
+  };
+  PeerLinks& links_;
+  ThreadCheck thread_;
+  PendingCalls<Tag, OpDone> pending_;
+};
+
+}  // namespace dipc::daemon
