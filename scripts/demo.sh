@@ -47,6 +47,18 @@ on node1 "$ex/sem_barrier" wait node1
 wait $a $b
 on node1 "$ex/sem_barrier" rm
 
+step "Python and Perl without the flag: key 40 distributed by dipc run --keys 40"
+py=/usr/bin/python3
+if "$py" -c 'import sysv_ipc' 2>/dev/null; then
+  on node1 "$dipc" run --keys 40 -- "$py" examples/python/hello1.py &
+  h1=$!
+  for _ in $(seq 50); do on node3 "$dipc" ls | grep -q '^msg .* 40 ' && break; sleep 0.1; done
+  on node3 "$dipc" run --keys 40 -- perl examples/perl/hello2.pl
+  wait "$h1"
+else
+  echo "(python3-sysv-ipc is not installed: skipped)"
+fi
+
 step "dipc status (on node2)"
 on node2 "$dipc" status
 step "done: the cluster is torn down on exit"

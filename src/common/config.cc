@@ -41,15 +41,17 @@ struct SectionSpec {
   std::string_view name;
   std::string_view keys;  // comma-separated, as shown to the user
 };
-constexpr std::array<SectionSpec, 6> kSections = {{
+constexpr std::array<SectionSpec, 7> kSections = {{
     {"node", "name, listen_address, listen_port, run_dir"},
     {"referee", "enabled, address"},
     {"security", "allow_file, remote_root, secret_file"},
     {"timeouts", "heartbeat_ms, peer_timeout_ms, connect_timeout_ms"},
     {"log", "level"},
+    {"distribute", "keys, all_keyed"},
     {"debug", "fault_injection"},
 }};
-constexpr std::string_view kSectionList = "node, referee, security, timeouts, log, debug";
+constexpr std::string_view kSectionList =
+    "node, referee, security, timeouts, log, distribute, debug";
 constexpr std::array<std::string_view, 5> kLogLevels = {"trace", "debug", "info", "warn", "error"};
 
 const SectionSpec* find_section(std::string_view name) {
@@ -380,6 +382,45 @@ std::string add_allow_entry(std::string_view entry, AllowList& list) {
   return {};
 }
 
+// [distribute] keys: an array whose items are keys (integers) or strings holding a key or
+// an inclusive range "LO-HI" (decimal or 0x hex), checked one by one with their line.
+void read_keys(Reader& r, const toml::node& n, std::vector<keys::KeyRange>& out) {
+  constexpr std::string_view kForm =
+      "an array of keys and ranges, e.g. [40, 0x7000, \"0x7100-0x71ff\"]";
+  const toml::array* a = n.as_array();
+  if (!a) return r.fail(&n, fmt::format("[distribute] keys must be {}, got {}", kForm, describe(n)));
+  if (a->size() > keys::kMaxRanges)
+    return r.fail(&n, fmt::format("[distribute] keys holds {} items, at most {} are allowed "
+                                  "(use ranges)", a->size(), keys::kMaxRanges));
+  for (const toml::node& item : *a) {
+    keys::KeyRange k;
+    keys::ParseError e = keys::ParseError::kNone;
+    if (auto v = item.value_exact<int64_t>()) {
+      if (*v < 0) {
+        r.fail(&item, fmt::format("[distribute] keys: {} is negative: write a key unsigned, as "
+                                  "ipcs prints it ({:#x})", *v, static_cast<uint32_t>(*v)));
+        continue;
+      }
+      if (*v > 0xffffffffll) e = keys::ParseError::kTooBig;
+      else if (*v == 0) e = keys::ParseError::kPrivate;
+      else k.lo = k.hi = static_cast<uint32_t>(*v);
+    } else if (auto sv = item.value_exact<std::string>()) {
+      // parse_item stops at nothing but its end: a NUL inside is "not a key" like any byte.
+      e = keys::parse_item(sv->data(), sv->data() + sv->size(), &k);
+    } else {
+      r.fail(&item, fmt::format("[distribute] keys items must be integers or strings "
+                                "\"KEY\" or \"LO-HI\", got {}", describe(item)));
+      continue;
+    }
+    if (e != keys::ParseError::kNone) {
+      r.fail(&item, fmt::format("[distribute] keys: {}: {} (keys are 1..0xffffffff; a "
+                                "range is \"LO-HI\")", describe(item), keys::describe(e)));
+      continue;
+    }
+    out.push_back(k);
+  }
+}
+
 // Turns a syntactically valid document into a Config, or reports the first problem.
 std::optional<Config> validate(const toml::table& root, const std::string& source_name,
                                ConfigError& err) {
@@ -452,6 +493,10 @@ std::optional<Config> validate(const toml::table& root, const std::string& sourc
         return std::find(kLogLevels.begin(), kLogLevels.end(), s) != kLogLevels.end();
       },
       cfg.log_level);
+
+  // [distribute]
+  r.boolean("distribute", "all_keyed", cfg.distribute.all_keyed);
+  if (const toml::node* n = r.get("distribute", "keys")) read_keys(r, *n, cfg.distribute.keys);
 
   // [debug]
   r.boolean("debug", "fault_injection", cfg.fault_injection);

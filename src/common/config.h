@@ -14,6 +14,8 @@
 #include <string_view>
 #include <vector>
 
+#include "proto/key_rules.h"
+
 namespace dipc {
 
 struct ConfigError {
@@ -44,6 +46,13 @@ struct Config {
   std::chrono::milliseconds connect_timeout{3000};     // connect_timeout_ms
   // [log]
   std::string log_level = "info";  // level: trace, debug, info, warn, error
+  // [distribute]: keys that are distributed without IPC_DIPC, for every program under the
+  // shim on this node (published to the shim in the id table)
+  struct Distribute {
+    std::vector<keys::KeyRange> keys;  // keys: at most keys::kMaxRanges keys and ranges
+    bool all_keyed = false;            // all_keyed: every key but IPC_PRIVATE
+    bool operator==(const Distribute&) const = default;
+  } distribute;
   // [debug]
   bool fault_injection = false;  // fault_injection: root may delay, stall or cut links (tests)
 

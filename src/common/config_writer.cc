@@ -5,6 +5,7 @@
 #include "common/config_writer.h"
 
 #include <cstdint>
+#include <cstdio>
 #include <sstream>
 #include <string_view>
 
@@ -41,6 +42,22 @@ void write_timeouts(const Config& c, toml::table& t) {
 
 void write_log(const Config& c, toml::table& t) { t.insert("level", c.log_level); }
 
+// A single key as an integer, a range as the string "0xLO-0xHI" (how ipcs shows keys).
+void write_distribute(const Config& c, toml::table& t) {
+  toml::array keys;
+  for (const auto& r : c.distribute.keys) {
+    if (r.lo == r.hi) {
+      keys.push_back(int64_t{r.lo});
+    } else {
+      char buf[32];
+      std::snprintf(buf, sizeof buf, "0x%x-0x%x", unsigned(r.lo), unsigned(r.hi));
+      keys.push_back(std::string(buf));
+    }
+  }
+  t.insert("keys", std::move(keys));
+  t.insert("all_keyed", c.distribute.all_keyed);
+}
+
 void write_debug(const Config& c, toml::table& t) {
   if (c.fault_injection) t.insert("fault_injection", true);
 }
@@ -52,7 +69,8 @@ struct SectionWriter {
 
 constexpr SectionWriter kSections[] = {
     {"node", write_node},         {"referee", write_referee}, {"security", write_security},
-    {"timeouts", write_timeouts}, {"log", write_log},         {"debug", write_debug},
+    {"timeouts", write_timeouts}, {"log", write_log},
+    {"distribute", write_distribute}, {"debug", write_debug},
 };
 
 }  // namespace

@@ -4,6 +4,7 @@
 
 #include <sstream>
 
+#include "common/key_rules.h"
 #include "dipcd/identity.h"
 #include "dipcd/local_server.h"
 #include "dipcd/object_table.h"
@@ -127,6 +128,7 @@ std::string Admin::status_text() {
       << (referee_ && !referee_->referee_name().empty() ? " (" + referee_->referee_name() + ")" : "")
       << "\n";
   o << "state:     " << (state ? state() : "") << "\n";
+  o << "keys:      " << format_key_rules(cfg.distribute) << "\n";
   o << "objects:   " << p_.table.owned().size() << " owned, " << p_.table.placeholders().size()
     << " placeholders, " << p_.owner.busy() << " calls running for others, "
     << p_.remote.pending() << " calls waiting on others\n";

@@ -91,6 +91,7 @@ bool Daemon::start(std::string& err) {
     }
   }
   if (!table_.open(err)) return false;
+  table_.publish_rules(cfg_.distribute.all_keyed, cfg_.distribute.keys);
   if (!local_.listen(sock, err)) return false;
   if (!links_.listen(err)) {
     err += " in " + cfg_.source;

@@ -6,6 +6,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstring>
 
 namespace dipc::daemon {
@@ -39,6 +40,7 @@ bool IdTableWriter::open(const std::string& run_dir, std::string& err) {
   }
   map_ = p;
   slots_ = reinterpret_cast<std::atomic<uint64_t>*>(static_cast<char*>(p) + sizeof(idtable::Header));
+  rules_ = reinterpret_cast<std::atomic<uint64_t>*>(static_cast<char*>(p) + idtable::kRulesOffset);
   clear_all();
   auto* h = static_cast<idtable::Header*>(p);
   h->slots = idtable::kSlots;
@@ -52,6 +54,24 @@ void IdTableWriter::clear_all() {
   for (size_t i = 0; i < 3 * size_t(idtable::kSlots); ++i)
     slots_[i].store(0, std::memory_order_relaxed);
   std::atomic_thread_fence(std::memory_order_release);
+  publish_rules(false, {});
+}
+
+void IdTableWriter::publish_rules(bool all_keyed, std::span<const keys::KeyRange> ranges) {
+  if (!rules_) return;
+  size_t n = std::min(ranges.size(), keys::kMaxRanges);
+  // Seqlock writer: odd counter, the words, even counter. Readers in other processes retry
+  // while the counter is odd or has moved.
+  uint64_t seq = rules_[0].load(std::memory_order_relaxed);
+  if (seq & 1) ++seq;  // a previous dipcd died mid-write
+  rules_[0].store(seq + 1, std::memory_order_relaxed);
+  std::atomic_thread_fence(std::memory_order_release);
+  rules_[1].store((uint64_t(all_keyed ? idtable::kRulesAllKeyed : 0) << 32) | n,
+                  std::memory_order_relaxed);
+  for (size_t i = 0; i < keys::kMaxRanges; ++i)
+    rules_[2 + i].store(i < n ? (uint64_t(ranges[i].lo) << 32) | ranges[i].hi : 0,
+                        std::memory_order_relaxed);
+  rules_[0].store(seq + 2, std::memory_order_release);
 }
 
 bool IdTableWriter::set(proto::Kind kind, int32_t id, uint32_t flags) {

@@ -5,6 +5,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <span>
 #include <string>
 
 #include "proto/id_table.h"
@@ -20,11 +21,16 @@ class IdTableWriter {
   // Returns false when the slot holds another live id (only on kernels with a larger IPCMNI).
   bool set(proto::Kind kind, int32_t id, uint32_t flags);
   void clear(proto::Kind kind, int32_t id);
-  // Every entry: on a clean shutdown, so that no process takes its ids for distributed.
+  // Every entry and the key rules: on a clean shutdown, so that no process takes its ids
+  // or keys for distributed.
   void clear_all();
+  // Publishes the node's key rules ([distribute]); at most keys::kMaxRanges ranges (the
+  // configuration never holds more).
+  void publish_rules(bool all_keyed, std::span<const keys::KeyRange> ranges);
 
  private:
   std::atomic<uint64_t>* slots_ = nullptr;
+  std::atomic<uint64_t>* rules_ = nullptr;
   void* map_ = nullptr;
 };
 

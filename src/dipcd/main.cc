@@ -15,6 +15,7 @@
 #include <iostream>
 
 #include "common/config.h"
+#include "common/key_rules.h"
 #include "dipcd/daemon.h"
 
 namespace {
@@ -90,6 +91,8 @@ int main(int argc, char** argv) {
     spdlog::error("cannot start: {}", start_err);
     return 1;
   }
+  if (cfg->distribute.all_keyed || !cfg->distribute.keys.empty())
+    spdlog::info("keys distributed by configuration: {}", dipc::format_key_rules(cfg->distribute));
   asio::signal_set stop(io, SIGTERM, SIGINT);
   stop.async_wait([&](std::error_code ec, int sig) {
     if (ec) return;

@@ -15,6 +15,7 @@
 #include <functional>
 #include <map>
 #include <optional>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -71,6 +72,12 @@ class ObjectTable {
 
   // On shutdown: placeholders removed from the kernel, the id table cleared.
   void clear_all();
+
+  // The keys this node distributes without the flag ([distribute]), for the shim to read
+  // from the id table.
+  void publish_rules(bool all_keyed, std::span<const keys::KeyRange> ranges) {
+    ids_.publish_rules(all_keyed, ranges);
+  }
 
  private:
   void save_placeholders();

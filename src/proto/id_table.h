@@ -7,17 +7,28 @@
 // slot of an id is its index, and the entry holds the whole id, so a stale or foreign id
 // never matches. An entry is ((uint64_t)(uint32_t)id << 32) | flags; 0 means empty.
 // Entries are in host byte order: the table never leaves its node.
+//
+// After the slots comes the node's key rules ([distribute] in dipc.conf, proto/key_rules.h),
+// so that a *get without IPC_DIPC learns with a few loads, and no system call, whether its
+// key is distributed by configuration. The rules are words too, under a sequence counter
+// (a seqlock: odd while dipcd rewrites them, bumped once more when done); a reader retries
+// until it reads the same even counter before and after. Word 0 is the counter, word 1 the
+// count of ranges (low 32 bits) and kRulesAllKeyed (high 32), words 2.. the ranges as
+// (lo << 32) | hi.
 #pragma once
 
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
 
+#include "proto/key_rules.h"
 #include "proto/wire.h"
 
 namespace dipc::idtable {
 
-inline constexpr uint64_t kMagic = 0x4449504349445431ull;  // "DIPCIDT1"
+// Version 2 added the key rules (the file grew by kRulesWords words); a version-1 shim
+// refuses a version-2 table by its magic and the other way round.
+inline constexpr uint64_t kMagic = 0x4449504349445432ull;  // "DIPCIDT2"
 inline constexpr uint32_t kSlots = 32768;                   // per kind
 inline constexpr uint32_t kFlagDistributed = 1;
 inline constexpr uint32_t kFlagOwnedHere = 2;
@@ -29,7 +40,10 @@ struct Header {
 };
 static_assert(sizeof(Header) == 64);
 
-inline constexpr size_t kFileSize = sizeof(Header) + 3 * size_t(kSlots) * sizeof(uint64_t);
+inline constexpr size_t kRulesOffset = sizeof(Header) + 3 * size_t(kSlots) * sizeof(uint64_t);
+inline constexpr size_t kRulesWords = 2 + keys::kMaxRanges;
+inline constexpr uint32_t kRulesAllKeyed = 1;
+inline constexpr size_t kFileSize = kRulesOffset + kRulesWords * sizeof(uint64_t);
 inline constexpr const char* kFileName = "ids";
 
 inline size_t slot_index(proto::Kind kind, int32_t id) {
@@ -44,6 +58,28 @@ inline uint32_t lookup(const std::atomic<uint64_t>* slots, proto::Kind kind, int
   uint64_t e = slots[slot_index(kind, id)].load(std::memory_order_acquire);
   if (e == 0 || uint32_t(e >> 32) != uint32_t(id)) return 0;
   return uint32_t(e);
+}
+
+// True when the published rules distribute key. Lock free and without a system call; a
+// reader that keeps meeting a rewrite (only while dipcd starts or stops) gives up after a
+// bounded number of tries and answers false, as with no rules.
+inline bool rules_match(const std::atomic<uint64_t>* w, uint32_t key) {
+  if (key == 0) return false;
+  for (int attempt = 0; attempt < 100000; ++attempt) {
+    uint64_t seq = w[0].load(std::memory_order_acquire);
+    if (seq & 1) continue;
+    uint64_t meta = w[1].load(std::memory_order_relaxed);
+    bool hit = (meta >> 32) & kRulesAllKeyed;
+    size_t n = size_t(uint32_t(meta));
+    if (n > keys::kMaxRanges) n = keys::kMaxRanges;
+    for (size_t i = 0; i < n && !hit; ++i) {
+      uint64_t r = w[2 + i].load(std::memory_order_relaxed);
+      hit = key >= uint32_t(r >> 32) && key <= uint32_t(r);
+    }
+    std::atomic_thread_fence(std::memory_order_acquire);
+    if (w[0].load(std::memory_order_relaxed) == seq) return hit;
+  }
+  return false;
 }
 
 }  // namespace dipc::idtable

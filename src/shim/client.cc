@@ -28,6 +28,7 @@ constexpr int kHighFd = 600;  // keep our descriptor out of the way of low-numbe
 
 char g_run_dir[108];
 std::atomic<const std::atomic<uint64_t>*> g_slots{nullptr};
+std::atomic<const std::atomic<uint64_t>*> g_rules{nullptr};  // stored before g_slots
 pthread_mutex_t g_map_lock = PTHREAD_MUTEX_INITIALIZER;
 pthread_key_t g_conn_key;
 pthread_once_t g_key_once = PTHREAD_ONCE_INIT;
@@ -75,6 +76,9 @@ void map_table() {
   }
   auto* slots = reinterpret_cast<const std::atomic<uint64_t>*>(static_cast<const char*>(p) +
                                                                 sizeof(idtable::Header));
+  auto* rules = reinterpret_cast<const std::atomic<uint64_t>*>(static_cast<const char*>(p) +
+                                                                idtable::kRulesOffset);
+  g_rules.store(rules, std::memory_order_release);
   g_slots.store(slots, std::memory_order_release);
 }
 
@@ -218,6 +222,11 @@ uint32_t id_flags(proto::Kind kind, int id) {
   const std::atomic<uint64_t>* slots = g_slots.load(std::memory_order_acquire);
   if (slots == nullptr) return 0;
   return idtable::lookup(slots, kind, id);
+}
+
+bool node_distributes(uint32_t key) {
+  const std::atomic<uint64_t>* rules = g_rules.load(std::memory_order_acquire);
+  return rules != nullptr && idtable::rules_match(rules, key);
 }
 
 void ensure_table() {

@@ -1,7 +1,7 @@
 // The shim's side of the conversation with its node's dipcd.
 //
 // Two things live here: the read-only mapping of dipcd's distributed-id table (is_remote,
-// is_distributed: one load, no system call) and the per-thread connection to dipcd's Unix
+// id_flags, node_distributes: a few loads, no system call) and the per-thread connection to dipcd's Unix
 // socket over which a call on a remote object travels. Each thread has its own connection
 // (a blocked msgrcv in one thread never holds up another); a forked child notices that the
 // pid changed and opens its own. The connection's descriptor is close-on-exec, moved away
@@ -28,7 +28,13 @@ inline bool is_remote(proto::Kind kind, int id) {
   return (f & idtable::kFlagDistributed) && !(f & idtable::kFlagOwnedHere);
 }
 
-// Maps the id table if it is not mapped yet (called on *get with IPC_DIPC).
+// True when the node's key rules ([distribute], published in the id table) distribute key.
+// Only reads the table mapped at start (or by ensure_table): no system call, ever, so a
+// process started before any dipcd published its table learns the node's rules only once
+// it makes a distributed call.
+bool node_distributes(uint32_t key);
+
+// Maps the id table if it is not mapped yet (called on every distributed *get).
 void ensure_table();
 
 struct Reply {

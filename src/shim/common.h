@@ -5,11 +5,8 @@
 #include <sys/ipc.h>
 
 #include "shim/client.h"
+#include "shim/keys.h"
 #include "shim/real.h"
-
-#ifndef IPC_DIPC
-#define IPC_DIPC 00010000
-#endif
 
 namespace dipc::shim {
 
@@ -48,8 +45,9 @@ inline void stat_to_perm(const proto::IpcStat& s, ipc_perm& p) {
   p.mode = (unsigned short)s.mode;
 }
 
-// *get with IPC_DIPC: asks dipcd; without a reachable dipcd, returns -2 so the caller
-// falls back to the plain local call (a DIPC program runs unchanged on one machine).
+// A distributed *get (IPC_DIPC, or a key the rules name: keys.h): asks dipcd; without a
+// reachable dipcd, returns -2 so the caller falls back to the plain local call (a DIPC
+// program runs unchanged on one machine).
 inline int distributed_get(proto::Kind kind, key_t key, int flags, int64_t arg) {
   ensure_table();
   proto::OpRequest req = make_request(kind, proto::Op::kGet, 0);

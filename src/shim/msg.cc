@@ -23,7 +23,7 @@ struct MsgHead {
 }  // namespace
 
 DIPC_EXPORT int msgget(key_t key, int msgflg) {
-  if ((msgflg & IPC_DIPC) && key != IPC_PRIVATE) {
+  if (wants_dipc(key, msgflg)) {
     int r = distributed_get(Kind::kMsg, key, msgflg, 0);
     if (r != -2) return r;
   }

@@ -185,7 +185,7 @@ int remote_semctl(int semid, int semnum, int cmd, SemArg arg) {
 }  // namespace
 
 DIPC_EXPORT int semget(key_t key, int nsems, int semflg) {
-  if ((semflg & IPC_DIPC) && key != IPC_PRIVATE) {
+  if (wants_dipc(key, semflg)) {
     int r = distributed_get(Kind::kSem, key, semflg, nsems);
     if (r != -2) return r;
   }

@@ -1,6 +1,7 @@
 // dipc: the DIPC command line.
 //
-//   dipc run -- CMD...       run CMD with the shim preloaded
+//   dipc run [--keys LIST] [--all-keyed] -- CMD...
+//                            run CMD with the shim preloaded (and keys distributed by rule)
 //   dipc ls                  every distributed object of the cluster (like ipcs)
 //   dipc rm TYPE KEY         remove a distributed object (like ipcrm)
 //   dipc status              this node: referee, state, links
@@ -22,6 +23,8 @@
 #include <string>
 #include <vector>
 
+#include "common/key_rules.h"
+#include "proto/key_rules.h"
 #include "proto/wire.h"
 #include "tools/cluster.h"
 
@@ -139,6 +142,7 @@ int main(int argc, char** argv) {
   app.footer(
       "Examples:\n"
       "  dipc run -- ./hello1            run a program with the shim (IPC_DIPC works)\n"
+      "  dipc run --keys 40 -- ./prog    key 40 distributed without the flag\n"
       "  dipc ls                         the cluster's distributed objects\n"
       "  dipc rm msg 40                  remove the distributed queue with key 40\n"
       "  dipc cluster up --nodes 3       a 3-node cluster on this machine\n"
@@ -151,12 +155,42 @@ int main(int argc, char** argv) {
 
   auto* run = app.add_subcommand("run", "run a command with the DIPC shim preloaded");
   std::vector<std::string> cmd;
+  std::string run_keys;
+  bool all_keyed = false;
+  CLI::Option* keys_opt = run->add_option("--keys", run_keys,
+                  "keys distributed without IPC_DIPC: KEY or LO-HI items separated by commas "
+                  "(decimal or 0x hex), e.g. 40,0x7000-0x70ff; sets DIPC_KEYS")
+      ->type_name("LIST");
+  run->add_flag("--all-keyed", all_keyed,
+                "every key but IPC_PRIVATE is distributed without IPC_DIPC; sets DIPC_ALL_KEYED=1");
   run->add_option("cmd", cmd, "the command and its arguments (after --)")->required();
+  run->footer(
+      "The keys add to those of the node's [distribute] section (dipc.conf(5)): a key is\n"
+      "distributed when the call passes IPC_DIPC, or --keys/--all-keyed, or the node names it.\n"
+      "The variables reach the command's children. Example:\n"
+      "  dipc run --keys 40,41 -- python3 hello1.py");
   run->callback([&] {
     if (access(paths.shim.c_str(), R_OK) != 0) {
       std::cerr << "dipc: shim not found at " << paths.shim << "\n";
       std::exit(1);
     }
+    if (keys_opt->count() > 0) {
+      if (std::string why = dipc::check_key_list(run_keys); !why.empty()) {
+        std::cerr << "dipc run: --keys " << why << "\n";
+        std::exit(2);
+      }
+      // Nested launchers add up: dipc run --keys 40 -- dipc run --keys 41 -- CMD has both.
+      std::string list = run_keys;
+      if (const char* old = getenv(dipc::keys::kEnvKeys); old && *old)
+        list = std::string(old) + "," + list;
+      if (std::string why = dipc::check_key_list(list); !why.empty()) {
+        std::cerr << "dipc run: --keys with the inherited " << dipc::keys::kEnvKeys << ": " << why
+                  << "\n";
+        std::exit(2);
+      }
+      setenv(dipc::keys::kEnvKeys, list.c_str(), 1);
+    }
+    if (all_keyed) setenv(dipc::keys::kEnvAllKeyed, "1", 1);
     std::string pre = paths.shim;
     if (const char* old = getenv("LD_PRELOAD"); old && *old) pre += std::string(" ") + old;
     setenv("LD_PRELOAD", pre.c_str(), 1);

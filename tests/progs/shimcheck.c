@@ -17,7 +17,9 @@
  *                               a dipcd that was killed leaves its dipcd.sock.
  *   shimcheck mktable PATH KIND ID FLAGS [KIND ID FLAGS...]
  *                               writes a dipcd id table (proto/id_table.h) holding those
- *                               entries (KIND msg|sem|shm), as a dead dipcd leaves it.
+ *                               entries (KIND msg|sem|shm), as a dead dipcd leaves it; KIND
+ *                               "keys" adds the key range ID-FLAGS to the table's key rules,
+ *                               "allkeyed" (with any two numbers) sets all_keyed.
  *
  * Remote-object scenarios (run on a node that does not own queue KEY; the queue must exist
  * and be empty; each checks in the local kernel that its placeholder stays empty, so the
@@ -710,15 +712,28 @@ static int cmd_stalesock(const char* path) {
 /* mktable                                                                               */
 
 static int cmd_mktable(int argc, char** argv) {
-  enum { kSlots = 32768 };
+  enum { kSlots = 32768, kMaxRanges = 256 };
   const char* path = argv[2];
-  size_t size = 64 + 3 * (size_t)kSlots * 8;
+  size_t rules_off = 8 + 3 * (size_t)kSlots; /* in words, after the 64-byte header */
+  size_t size = (rules_off + 2 + kMaxRanges) * 8;
   uint64_t* t = calloc(1, size);
   if (!t) fail("calloc");
-  t[0] = 0x4449504349445431ull; /* "DIPCIDT1" */
+  t[0] = 0x4449504349445432ull; /* "DIPCIDT2" */
   ((uint32_t*)t)[2] = kSlots;
   uint64_t* slots = t + 8;
+  uint64_t* rules = t + rules_off; /* [0] sequence (even), [1] count | all_keyed << 32 */
   for (int i = 3; i + 2 < argc; i += 3) {
+    if (strcmp(argv[i], "keys") == 0 || strcmp(argv[i], "allkeyed") == 0) {
+      uint64_t n = (uint32_t)rules[1];
+      if (argv[i][0] == 'a') {
+        rules[1] |= 1ull << 32;
+        continue;
+      }
+      if (n == kMaxRanges) fail("too many key ranges");
+      rules[2 + n] = ((uint64_t)(uint32_t)num(argv[i + 1]) << 32) | (uint32_t)num(argv[i + 2]);
+      rules[1] = (rules[1] & ~0xffffffffull) | (n + 1);
+      continue;
+    }
     int kind = strcmp(argv[i], "msg") == 0 ? 1 : strcmp(argv[i], "sem") == 0 ? 2
              : strcmp(argv[i], "shm") == 0 ? 3 : 0;
     if (!kind) fail("kind %s", argv[i]);

@@ -14,6 +14,7 @@
 #include <string>
 
 #include "common/config_writer.h"
+#include "common/key_rules.h"
 
 namespace dipc {
 namespace {
@@ -296,6 +297,125 @@ TEST(ConfigTest, LoadConfig) {
   EXPECT_NE(err.message.find("Is a directory"), std::string::npos) << err.message;
 }
 
+// ---- [distribute] ----
+
+TEST(ConfigTest, DistributeKeys) {
+  ConfigError err;
+  auto cfg = Parse(std::string(kMinimal) +
+                       "[distribute]\n"
+                       "keys = [40, 0x7000, \"41\", \"0x7100-0x71ff\", \"100-100\", "
+                       "\"0-9\", 0xffffffff]\n",
+                   err);
+  ASSERT_TRUE(cfg.has_value()) << err.to_string();
+  EXPECT_FALSE(cfg->distribute.all_keyed);
+  const auto& k = cfg->distribute.keys;
+  ASSERT_EQ(k.size(), 7u);
+  EXPECT_EQ(k[0].lo, 40u);
+  EXPECT_EQ(k[0].hi, 40u);
+  EXPECT_EQ(k[1].lo, 0x7000u);
+  EXPECT_EQ(k[2].lo, 41u);
+  EXPECT_EQ(k[3].lo, 0x7100u);
+  EXPECT_EQ(k[3].hi, 0x71ffu);
+  EXPECT_EQ(k[4].lo, 100u);
+  EXPECT_EQ(k[4].hi, 100u);
+  EXPECT_EQ(k[5].lo, 0u);  // a range may start at 0; IPC_PRIVATE itself never matches
+  EXPECT_EQ(k[5].hi, 9u);
+  EXPECT_EQ(k[6].lo, 0xffffffffu);
+  EXPECT_FALSE(keys::in_ranges(k.data(), k.size(), 0));
+  EXPECT_TRUE(keys::in_ranges(k.data(), k.size(), 9));
+  EXPECT_FALSE(keys::in_ranges(k.data(), k.size(), 10));
+  EXPECT_TRUE(keys::in_ranges(k.data(), k.size(), 0x71ff));
+  EXPECT_FALSE(keys::in_ranges(k.data(), k.size(), 0x7200));
+
+  cfg = Parse(std::string(kMinimal) + "[distribute]\nall_keyed = true\nkeys = []\n", err);
+  ASSERT_TRUE(cfg.has_value()) << err.to_string();
+  EXPECT_TRUE(cfg->distribute.all_keyed);
+  EXPECT_TRUE(cfg->distribute.keys.empty());
+
+  cfg = Parse(kMinimal, err);  // the defaults: nothing is distributed by configuration
+  ASSERT_TRUE(cfg.has_value()) << err.to_string();
+  EXPECT_FALSE(cfg->distribute.all_keyed);
+  EXPECT_TRUE(cfg->distribute.keys.empty());
+}
+
+TEST(ConfigTest, DistributeErrors) {
+  std::string d = std::string(kMinimal) + "[distribute]\n";  // keys start on line 6
+  ExpectError(d + "key = [40]\n", 6, "unknown key 'key' in [distribute] (known: keys, all_keyed)");
+  ExpectError(d + "all_keyed = \"yes\"\n", 6, "[distribute] all_keyed must be true or false");
+  // keys = VALUE on line 6, and what the message must say.
+  const std::pair<const char*, const char*> kBad[] = {
+      {"40", "[distribute] keys must be an array of keys and ranges"},
+      {"\"40,41\"", "[distribute] keys must be an array"},
+      {"[0]", "0: key 0 is IPC_PRIVATE"},
+      {"[-1]", "-1 is negative: write a key unsigned, as ipcs prints it (0xffffffff)"},
+      {"[0x100000000]", "key above 0xffffffff"},
+      {"[1.5]", "items must be integers or strings"},
+      {"[[1, 2]]", "items must be integers or strings"},
+      {"[\"0x71ff-0x7100\"]", "LO greater than HI"},
+      {"[\"40,41\"]", "\"40,41\": not a key"},
+      {"[\" 40\"]", "not a key"},
+      {"[\"\"]", "empty item"},
+      {"[\"-5\"]", "not a key"},
+      {"[\"5-\"]", "not a key"},
+      {"[\"0x\"]", "not a key"},
+      {"[\"0x1g\"]", "not a key"},
+      {"[\"4\\u00000\"]", "not a key"},
+  };
+  for (const auto& [value, fragment] : kBad)
+    ExpectError(d + "keys = " + value + "\n", 6, fragment);
+  // The line of the offending item, not of the key.
+  ExpectError(d + "keys = [\n  40,\n  41,\n  \"0x10-0x5\",\n]\n", 9, "LO greater than HI");
+  std::string many = d + "keys = [";
+  for (int i = 1; i <= 257; ++i) many += std::to_string(i) + ",";
+  ExpectError(many + "]\n", 6, "holds 257 items, at most 256");
+}
+
+TEST(KeyRulesTest, ParseList) {
+  keys::KeyRange r[keys::kMaxRanges];
+  size_t n = 0, bad = 0, bad_len = 0;
+  ASSERT_EQ(keys::parse_list("40,0x7000-0x70ff,0XAB", r, keys::kMaxRanges, &n, &bad, &bad_len),
+            keys::ParseError::kNone);
+  ASSERT_EQ(n, 3u);
+  EXPECT_EQ(r[1].lo, 0x7000u);
+  EXPECT_EQ(r[1].hi, 0x70ffu);
+  EXPECT_EQ(r[2].lo, 0xabu);
+  EXPECT_EQ(keys::parse_list("40,,41", r, keys::kMaxRanges, &n, &bad, &bad_len),
+            keys::ParseError::kEmpty);
+  EXPECT_EQ(bad, 3u);
+  EXPECT_EQ(bad_len, 0u);
+  EXPECT_EQ(keys::parse_list("40,4x", r, keys::kMaxRanges, &n, &bad, &bad_len),
+            keys::ParseError::kBadNumber);
+  EXPECT_EQ(bad, 3u);
+  EXPECT_EQ(bad_len, 2u);
+  EXPECT_EQ(keys::parse_list("", r, keys::kMaxRanges, &n, &bad, &bad_len),
+            keys::ParseError::kEmpty);
+  EXPECT_EQ(keys::parse_list("40,", r, keys::kMaxRanges, &n, &bad, &bad_len),
+            keys::ParseError::kEmpty);
+  EXPECT_EQ(keys::parse_list("4294967296", r, keys::kMaxRanges, &n, &bad, &bad_len),
+            keys::ParseError::kTooBig);
+  EXPECT_EQ(keys::parse_list("99999999999999999999999", r, keys::kMaxRanges, &n, &bad, &bad_len),
+            keys::ParseError::kTooBig);
+  EXPECT_EQ(keys::parse_list("0", r, keys::kMaxRanges, &n, &bad, &bad_len),
+            keys::ParseError::kPrivate);
+  EXPECT_EQ(keys::parse_list("1-2-3", r, keys::kMaxRanges, &n, &bad, &bad_len),
+            keys::ParseError::kBadNumber);
+  EXPECT_EQ(keys::parse_list("1,2,3", r, 2, &n, &bad, &bad_len), keys::ParseError::kTooMany);
+  EXPECT_EQ(bad, 4u);
+}
+
+TEST(KeyRulesTest, Format) {
+  Config::Distribute d;
+  EXPECT_EQ(format_key_rules(d), "none (only calls with IPC_DIPC)");
+  d.keys = {{40, 40}, {0x7000, 0x70ff}};
+  EXPECT_EQ(format_key_rules(d), "40 (0x28), 28672-28927 (0x7000-0x70ff)");
+  d.all_keyed = true;
+  EXPECT_EQ(format_key_rules(d), "every key but IPC_PRIVATE (all_keyed)");
+  EXPECT_EQ(check_key_list("40,0x7000-0x70ff"), "");
+  EXPECT_NE(check_key_list("40, 41").find("' 41': not a key"), std::string::npos)
+      << check_key_list("40, 41");
+  EXPECT_NE(check_key_list(std::string("40\0", 3)).find("NUL"), std::string::npos);
+}
+
 TEST(ConfigTest, SampleFilesParse) {
   std::filesystem::path root = SourceRoot();
   if (!std::filesystem::exists(root / "etc/dipc.conf"))
@@ -310,6 +430,8 @@ TEST(ConfigTest, SampleFilesParse) {
   EXPECT_EQ(cfg->allow_file, "/etc/dipc.allow");
   EXPECT_EQ(cfg->peer_timeout.count(), 5000);
   EXPECT_EQ(cfg->log_level, "info");
+  EXPECT_FALSE(cfg->distribute.all_keyed);
+  EXPECT_TRUE(cfg->distribute.keys.empty());
   auto allow = load_allow(root / "etc/dipc.allow", err);
   ASSERT_TRUE(allow.has_value()) << err.to_string();
   EXPECT_TRUE(allow->allows_text("127.0.0.1"));
@@ -337,6 +459,8 @@ Config FullConfig() {
   c.peer_timeout = std::chrono::milliseconds(2500);
   c.connect_timeout = std::chrono::milliseconds(1500);
   c.log_level = "debug";
+  c.distribute.keys = {{40, 40}, {0x7000, 0x70ff}, {0, 9}, {0xffffffff, 0xffffffff}};
+  c.distribute.all_keyed = true;
   c.fault_injection = true;
   c.source = kFile;
   return c;
@@ -360,7 +484,7 @@ TEST(ConfigWriterTest, EveryFieldRoundTrips) {
   // value other than its default in FullConfig(), and name it here.
   const auto& [name, listen_address, listen_port, run_dir, referee, referee_host, referee_port,
                allow_file, remote_root, secret_file, heartbeat, peer_timeout, connect_timeout,
-               log_level, fault_injection, source] = full;
+               log_level, distribute, fault_injection, source] = full;
   EXPECT_NE(name, def.node_name);
   EXPECT_NE(listen_address, def.listen_address);
   EXPECT_NE(listen_port, def.listen_port);
@@ -375,6 +499,8 @@ TEST(ConfigWriterTest, EveryFieldRoundTrips) {
   EXPECT_NE(peer_timeout, def.peer_timeout);
   EXPECT_NE(connect_timeout, def.connect_timeout);
   EXPECT_NE(log_level, def.log_level);
+  EXPECT_NE(distribute.keys, def.distribute.keys);
+  EXPECT_NE(distribute.all_keyed, def.distribute.all_keyed);
   EXPECT_NE(fault_injection, def.fault_injection);
   EXPECT_EQ(source, kFile);
   ExpectRoundTrip(full);
