@@ -191,7 +191,7 @@ size_name() { if (($1 == 8)); then echo 8B; else echo 4KiB; fi; }
 
 # ---- cluster ----
 log "cluster up in $DIR"
-if ! timeout 30 "$DIPC" cluster up --nodes 2 --dir "$DIR" >"$DIR/scratch/up.out" 2>&1; then
+if ! timeout 30 "$DIPC" cluster up --nodes 2 --no-secret --dir "$DIR" >"$DIR/scratch/up.out" 2>&1; then
   cat "$DIR/scratch/up.out" >&2
   exit 1
 fi

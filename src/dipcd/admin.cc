@@ -128,6 +128,11 @@ std::string Admin::status_text() {
       << (referee_ && !referee_->referee_name().empty() ? " (" + referee_->referee_name() + ")" : "")
       << "\n";
   o << "state:     " << (state ? state() : "") << "\n";
+  o << "security:  "
+    << (cfg.secret_file.empty()
+            ? std::string("no cluster secret: links are neither authenticated nor encrypted")
+            : "links authenticated and encrypted (secret " + cfg.secret_file + ")")
+    << "; remote_root " << (cfg.remote_root ? "on" : "off") << "\n";
   o << "keys:      " << format_key_rules(cfg.distribute) << "\n";
   o << "objects:   " << p_.table.owned().size() << " owned, " << p_.table.placeholders().size()
     << " placeholders, " << p_.owner.busy() << " calls running for others, "

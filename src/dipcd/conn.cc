@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include <fmt/format.h>
+#include <sodium.h>
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
@@ -47,6 +48,53 @@ Conn::Conn(asio::io_context& io, int fd) : io_(io), fd_(fd), sd_(io, fd) {
 
 Conn::~Conn() {
   for (int fd : pending_fds_) ::close(fd);
+  sodium_memzero(tx_.key.data(), tx_.key.size());
+  sodium_memzero(rx_.key.data(), rx_.key.size());
+}
+
+namespace {
+
+void counter_nonce(uint64_t n, unsigned char out[crypto_aead_xchacha20poly1305_ietf_NPUBBYTES]) {
+  std::memset(out, 0, crypto_aead_xchacha20poly1305_ietf_NPUBBYTES);
+  for (int i = 0; i < 8; ++i) out[i] = uint8_t(n >> (8 * i));
+}
+
+}  // namespace
+
+uint32_t Conn::limit_for(proto::FrameType t) const {
+  return t == proto::FrameType::kSealed ? max_payload_ + proto::kHeaderSize + proto::kSealOverhead
+                                        : max_payload_;
+}
+
+void Conn::seal(const std::array<uint8_t, 32>& tx, const std::array<uint8_t, 32>& rx) {
+  std::lock_guard lk(mu_);
+  tx_.key = tx;
+  tx_.counter = 0;
+  tx_on_ = true;
+  rx_.key = rx;
+  rx_.counter = 0;
+  rx_on_ = true;
+}
+
+// The frame, encrypted as the payload of a kSealed frame. Called with mu_ held, in the
+// order frames are queued, so nonces follow the stream.
+OutFrame Conn::seal_locked(OutFrame f) {
+  size_t plain = f.size();
+  OutFrame out;
+  out.head.resize(proto::kHeaderSize + plain + proto::kSealOverhead);
+  uint8_t* c = out.head.data() + proto::kHeaderSize;
+  std::memcpy(c, f.head.data(), f.head.size());
+  if (!f.body.empty()) std::memcpy(c + f.head.size(), f.body.data(), f.body.size());
+  unsigned char nonce[crypto_aead_xchacha20poly1305_ietf_NPUBBYTES];
+  counter_nonce(tx_.counter++, nonce);
+  unsigned long long clen = 0;
+  crypto_aead_xchacha20poly1305_ietf_encrypt(c, &clen, c, plain, nullptr, 0, nullptr, nonce,
+                                             tx_.key.data());
+  proto::Header h;
+  h.type = proto::FrameType::kSealed;
+  h.length = uint32_t(clen);
+  proto::encode_header(h, out.head.data());
+  return out;
 }
 
 void Conn::start(FrameHandler on_frame, CloseHandler on_close) {
@@ -83,7 +131,7 @@ void Conn::read_some() {
   if (have - in_start_ >= proto::kHeaderSize) {
     proto::Header h;
     if (proto::decode_header(in_.data() + in_start_, h) == proto::HeaderError::kNone &&
-        h.length <= max_payload_)
+        h.length <= limit_for(h.type))
       want = std::max(want, proto::kHeaderSize + h.length - (have - in_start_));
   }
   // Move undelivered bytes to the front before growing, so the buffer stays small.
@@ -134,15 +182,47 @@ bool Conn::parse_frames() {
       close(proto::header_error_text(err));
       return false;
     }
-    if (f.header.length > max_payload_) {
+    if (f.header.length > limit_for(f.header.type)) {
       close(max_payload_ < proto::kMaxPayload ? "frame too long for a link that has not said hello"
                                               : proto::header_error_text(proto::HeaderError::kTooLong));
       return false;
     }
     if (avail < proto::kHeaderSize + f.header.length) break;
     const uint8_t* p = in_.data() + in_start_ + proto::kHeaderSize;
-    f.payload.assign(p, p + f.header.length);
-    in_start_ += proto::kHeaderSize + f.header.length;
+    if (rx_on_ != (f.header.type == proto::FrameType::kSealed)) {
+      close(rx_on_ ? "a frame that is not sealed on an encrypted link"
+                   : "a sealed frame on a link that is not encrypted");
+      return false;
+    }
+    if (rx_on_) {
+      // Opened in place: the inner frame replaces the sealed one.
+      size_t clen = f.header.length;
+      if (clen < proto::kSealOverhead + proto::kHeaderSize) {
+        close("sealed frame too short");
+        return false;
+      }
+      std::vector<uint8_t> plain(clen - proto::kSealOverhead);
+      unsigned char nonce[crypto_aead_xchacha20poly1305_ietf_NPUBBYTES];
+      counter_nonce(rx_.counter, nonce);
+      unsigned long long plen = 0;
+      if (crypto_aead_xchacha20poly1305_ietf_decrypt(plain.data(), &plen, nullptr, p, clen, nullptr,
+                                                     0, nonce, rx_.key.data()) != 0) {
+        close("a sealed frame that does not open (altered, replayed or out of order)");
+        return false;
+      }
+      ++rx_.counter;
+      in_start_ += proto::kHeaderSize + clen;
+      auto inner = proto::decode_header(plain.data(), f.header);
+      if (inner != proto::HeaderError::kNone || f.header.type == proto::FrameType::kSealed ||
+          f.header.length != plen - proto::kHeaderSize || f.header.length > max_payload_) {
+        close("a sealed frame holding no valid frame");
+        return false;
+      }
+      f.payload.assign(plain.begin() + proto::kHeaderSize, plain.begin() + long(plen));
+    } else {
+      f.payload.assign(p, p + f.header.length);
+      in_start_ += proto::kHeaderSize + f.header.length;
+    }
     f.fds = std::move(pending_fds_);
     pending_fds_.clear();
     // A handler that throws (an allocation failure, a bug) costs that connection, never the
@@ -166,6 +246,7 @@ void Conn::send(OutFrame frame) {
   }
   std::unique_lock lk(mu_);
   if (!open_) return;
+  if (tx_on_) frame = seal_locked(std::move(frame));
   queued_ += frame.size();
   out_.push_back(std::move(frame));
   if (queued_ > kOutputCap)
@@ -181,6 +262,7 @@ void Conn::send_now(std::vector<uint8_t> frame) {
   if (frame.empty()) return;
   std::unique_lock lk(mu_);
   if (!open_) return;
+  if (tx_on_) frame = seal_locked(OutFrame{std::move(frame), {}, {}}).head;
   if (out_.empty()) {
     ssize_t n = ::send(fd_, frame.data(), frame.size(), MSG_DONTWAIT | MSG_NOSIGNAL);
     if (n == ssize_t(frame.size())) {

@@ -14,6 +14,11 @@
 // the connection stops reading (a peer that does not read its answers stops being served,
 // so its requests cannot grow our memory), and past the hard cap it is closed.
 //
+// Sealing (peer links of a cluster with a secret): once seal() is given the handshake's
+// keys, every frame leaves as a kSealed frame holding it encrypted (XChaCha20-Poly1305,
+// libsodium; the nonce is a per-direction counter, so a replayed, reordered, dropped or
+// altered frame fails to open and closes the link), and only kSealed frames are taken.
+//
 // Frames above the payload limit close the connection; the limit starts small for a peer
 // link (nothing before the hello needs more) and is raised once the link is ready.
 //
@@ -104,6 +109,9 @@ class Conn : public std::enable_shared_from_this<Conn> {
   void start(FrameHandler on_frame, CloseHandler on_close);
   // The largest payload accepted from now on (at most proto::kMaxPayload).
   void set_max_payload(uint32_t n) { max_payload_ = n; }
+  // From now on, frames leave sealed with tx and must arrive sealed with rx (32-byte keys).
+  void seal(const std::array<uint8_t, 32>& tx, const std::array<uint8_t, 32>& rx);
+  bool sealed() const { return rx_on_; }
   void send(std::vector<uint8_t> frame) { send(OutFrame{std::move(frame), {}, {}}); }
   void send(OutFrame frame);
   // Any thread: writes the frame at once when nothing is queued before it (the common
@@ -136,6 +144,16 @@ class Conn : public std::enable_shared_from_this<Conn> {
   std::vector<uint8_t> in_;  // bytes received, not yet delivered
   size_t in_start_ = 0;      // offset of the first undelivered byte in in_
   std::vector<int> pending_fds_;
+  // Sealing: keys and the next nonce of each direction (tx under mu_, rx io thread only).
+  struct Key {
+    std::array<uint8_t, 32> key{};
+    uint64_t counter = 0;
+  };
+  Key tx_, rx_;
+  bool rx_on_ = false;
+  bool tx_on_ = false;  // guarded by mu_
+  OutFrame seal_locked(OutFrame f);
+  uint32_t limit_for(proto::FrameType t) const;
   bool reading_ = false;  // a read wait is armed
   bool paused_ = false;   // output above the high-water mark
   uint64_t bytes_in_ = 0;

@@ -104,6 +104,9 @@ bool Daemon::start(std::string& err) {
   }
   spdlog::info("node {} listening on {}:{} and {}", cfg_.node_name, cfg_.listen_address,
                links_.port(), sock);
+  if (cfg_.secret_file.empty())
+    spdlog::warn("no cluster secret ([security] secret_file): links are neither authenticated "
+                 "nor encrypted; any host the allow file names can join");
   if (service_) {
     service_->start(links_.port());
     write_state("joined");

@@ -30,10 +30,31 @@ bool same_mac(std::string_view a, std::string_view b) {
   return a.size() == b.size() && sodium_memcmp(a.data(), b.data(), a.size()) == 0;
 }
 
-std::string fresh_nonce() {
-  std::string n(proto::kAuthBytes, '\0');
-  randombytes_buf(n.data(), n.size());
-  return n;
+static_assert(crypto_kx_PUBLICKEYBYTES == proto::kAuthBytes);
+static_assert(crypto_kx_SECRETKEYBYTES == 32 && crypto_kx_SESSIONKEYBYTES == 32);
+
+// A fresh ephemeral key pair: the public half is this side's nonce.
+std::string fresh_nonce(std::array<uint8_t, 32>& sk) {
+  std::string pk(crypto_kx_PUBLICKEYBYTES, '\0');
+  crypto_kx_keypair(reinterpret_cast<unsigned char*>(pk.data()), sk.data());
+  return pk;
+}
+
+// A session key from the exchange, bound to the secret: BLAKE2b keyed with a hash of the
+// secret over the exchanged key and a label.
+std::array<uint8_t, 32> mix(const unsigned char kx[32], const std::string& secret) {
+  unsigned char sk[32];
+  crypto_generichash(sk, sizeof sk, reinterpret_cast<const unsigned char*>(secret.data()),
+                     secret.size(), nullptr, 0);
+  std::array<uint8_t, 32> out{};
+  crypto_generichash_state st;
+  crypto_generichash_init(&st, sk, sizeof sk, out.size());
+  crypto_generichash_update(&st, kx, 32);
+  static const char kLabel[] = "dipc link keys v1";
+  crypto_generichash_update(&st, reinterpret_cast<const unsigned char*>(kLabel), sizeof kLabel - 1);
+  crypto_generichash_final(&st, out.data(), out.size());
+  sodium_memzero(sk, sizeof sk);
+  return out;
 }
 
 Handshake::Step fail(std::string why, bool by_peer = false) {
@@ -48,6 +69,22 @@ Handshake::Step fail(std::string why, bool by_peer = false) {
 
 Handshake::Handshake(Role role, Settings settings, Vet vet)
     : role_(role), s_(std::move(settings)), vet_(std::move(vet)) {}
+
+Handshake::~Handshake() { sodium_memzero(my_sk_.data(), my_sk_.size()); }
+
+std::optional<Handshake::SessionKeys> Handshake::derive(std::string_view peer_pk) const {
+  unsigned char rx[32], tx[32];
+  auto pk = reinterpret_cast<const unsigned char*>(my_nonce_.data());
+  auto other = reinterpret_cast<const unsigned char*>(peer_pk.data());
+  int r = role_ == Role::kConnector
+              ? crypto_kx_client_session_keys(rx, tx, pk, my_sk_.data(), other)
+              : crypto_kx_server_session_keys(rx, tx, pk, my_sk_.data(), other);
+  if (r != 0) return std::nullopt;  // a public key that is no key (low order)
+  SessionKeys k{mix(tx, s_.secret), mix(rx, s_.secret)};
+  sodium_memzero(rx, sizeof rx);
+  sodium_memzero(tx, sizeof tx);
+  return k;
+}
 
 std::vector<std::vector<uint8_t>> Handshake::start() {
   if (role_ == Role::kAcceptor) return {};
@@ -94,11 +131,14 @@ Handshake::Step Handshake::accept_side(FrameType type, proto::Reader& r) {
     if (!same_mac(a.mac, auth_mac(s_.secret, "connector", my_nonce_, peer_name_)))
       return refuse(fmt::format("authentication failed: node '{}' does not know this "
                                 "cluster's secret ({})", peer_name_, s_.secret_file));
+    auto keys = derive(a.nonce);
+    if (!keys) return fail("the connector's key exchange is not valid");
     proto::Auth proof;
     std::string mac = auth_mac(s_.secret, "acceptor", a.nonce, "");
     proof.mac = mac;
     Step s = accept();
     s.send.insert(s.send.begin(), make_frame(FrameType::kAuth, 0, proof, 128));
+    s.keys = keys;
     return s;
   }
   proto::Hello h;
@@ -112,7 +152,7 @@ Handshake::Step Handshake::accept_side(FrameType type, proto::Reader& r) {
     if (!why.empty()) return refuse(why);
   }
   if (s_.secret.empty()) return accept();
-  my_nonce_ = fresh_nonce();
+  my_nonce_ = fresh_nonce(my_sk_);
   proto::Auth challenge;
   challenge.nonce = my_nonce_;
   Step s;
@@ -128,7 +168,8 @@ Handshake::Step Handshake::connect_side(FrameType type, proto::Reader& r) {
       return fail("the peer requires a cluster secret: set [security] secret_file to the "
                   "cluster's secret", true);
     if (!a.nonce.empty() && a.mac.empty() && my_nonce_.empty()) {  // its challenge
-      my_nonce_ = fresh_nonce();
+      peer_nonce_ = std::string(a.nonce);
+      my_nonce_ = fresh_nonce(my_sk_);
       std::string mac = auth_mac(s_.secret, "connector", a.nonce, s_.my_name);
       proto::Auth proof{my_nonce_, mac};
       Step s;
@@ -152,6 +193,10 @@ Handshake::Step Handshake::connect_side(FrameType type, proto::Reader& r) {
   peer_name_ = std::string(ack.node);
   Step s;
   s.state = State::kReady;
+  if (!s_.secret.empty()) {
+    s.keys = derive(peer_nonce_);
+    if (!s.keys) return fail("the acceptor's key exchange is not valid");
+  }
   return s;
 }
 

@@ -8,13 +8,21 @@
 // and accepts (kHelloAck). Either side that sees a wrong proof gives up. A link is ready
 // only when both sides have proved what the configuration asks for.
 //
+// With a secret the two nonces are the sides' ephemeral X25519 public keys (libsodium's
+// crypto_kx), so the MACs above authenticate them; both sides derive per-direction session
+// keys from that exchange mixed with the secret, and from then on every frame of the link
+// travels sealed (Conn: XChaCha20-Poly1305 with a per-direction counter as nonce, which also
+// refuses replayed, reordered or dropped frames). Fresh keys for every link.
+//
 // The owner feeds every frame that arrives before the link is ready to on_frame() and
 // sends what each Step says; it never interprets handshake frames itself. Link encryption
 // will land here. Thread safety: one Handshake is used by one thread (the io thread).
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <functional>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -40,14 +48,19 @@ class Handshake {
     kRefuse,   // send the frames (a refusal) and close shortly after
     kFail,     // close now
   };
+  struct SessionKeys {
+    std::array<uint8_t, 32> tx{}, rx{};
+  };
   struct Step {
     State state = State::kWaiting;
+    std::optional<SessionKeys> keys;  // kReady with a secret: seal the link with these
     std::vector<std::vector<uint8_t>> send;  // frames to send, in order
     std::string reason;                      // kRefuse / kFail: why, for logs and state
     bool refused_by_peer = false;            // kFail because the peer refused us
   };
 
   Handshake(Role role, Settings settings, Vet vet = nullptr);
+  ~Handshake();
   // The first frames of this side (the connector's hello; nothing for the acceptor).
   std::vector<std::vector<uint8_t>> start();
   Step on_frame(proto::FrameType type, proto::Reader& r);
@@ -67,7 +80,11 @@ class Handshake {
   Vet vet_;
   std::string peer_name_;
   uint16_t peer_port_ = 0;
-  std::string my_nonce_;      // the nonce this side sent
+  std::optional<SessionKeys> derive(std::string_view peer_pk) const;
+
+  std::string my_nonce_;      // the nonce this side sent: its ephemeral public key
+  std::array<uint8_t, 32> my_sk_{};  // and the secret half
+  std::string peer_nonce_;           // connector: the acceptor's public key
   bool peer_proved_ = false;  // connector: the acceptor proved the secret
   bool done_ = false;
 };

@@ -178,6 +178,8 @@ void PeerLinks::on_handshake(const std::shared_ptr<Link>& l, Frame& f) {
   switch (step.state) {
     case Handshake::State::kWaiting: return;
     case Handshake::State::kReady:
+      // With a secret, everything after the handshake travels sealed.
+      if (step.keys) l->conn->seal(step.keys->tx, step.keys->rx);
       l->name = l->handshake->peer_name();
       if (!l->outgoing) l->port = l->handshake->peer_port();
       l->handshake.reset();

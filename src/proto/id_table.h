@@ -17,6 +17,8 @@
 // (lo << 32) | hi.
 #pragma once
 
+#include <sched.h>
+
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
@@ -66,6 +68,9 @@ inline uint32_t lookup(const std::atomic<uint64_t>* slots, proto::Kind kind, int
 inline bool rules_match(const std::atomic<uint64_t>* w, uint32_t key) {
   if (key == 0) return false;
   for (int attempt = 0; attempt < 100000; ++attempt) {
+    // Past a short spin the writer was probably preempted mid-write: give it the CPU
+    // (a system call only in that rare case; the common path makes none).
+    if (attempt >= 1000) sched_yield();
     uint64_t seq = w[0].load(std::memory_order_acquire);
     if (seq & 1) continue;
     uint64_t meta = w[1].load(std::memory_order_relaxed);

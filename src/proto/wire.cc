@@ -12,6 +12,7 @@ bool is_known_frame_type(uint16_t t) {
     case FrameType::kHeartbeat:
     case FrameType::kProcExit:
     case FrameType::kAuth:
+    case FrameType::kSealed:
     case FrameType::kRegLookup:
     case FrameType::kRegReply:
     case FrameType::kRegCommit:
@@ -92,7 +93,8 @@ HeaderError decode_header(const uint8_t in[kHeaderSize], Header& h) {
   if (h.version != kProtocolVersion) return HeaderError::kBadVersion;
   if (!is_known_frame_type(type)) return HeaderError::kBadType;
   h.type = FrameType(type);
-  if (h.length > kMaxPayload) return HeaderError::kTooLong;
+  if (h.length > (h.type == FrameType::kSealed ? kMaxSealedPayload : kMaxPayload))
+    return HeaderError::kTooLong;
   return HeaderError::kNone;
 }
 

@@ -32,6 +32,9 @@ inline constexpr size_t kHeaderSize = 20;
 // Payload cap: the largest message text we carry (1 MiB) plus room for the fixed fields.
 inline constexpr uint32_t kMaxData = 1u << 20;
 inline constexpr uint32_t kMaxPayload = kMaxData + 4096;
+// A kSealed frame carries a whole frame (header and payload) and the AEAD tag.
+inline constexpr uint32_t kSealOverhead = 16;
+inline constexpr uint32_t kMaxSealedPayload = kHeaderSize + kMaxPayload + kSealOverhead;
 inline constexpr uint32_t kMaxName = 256;    // byte cap of a name or address field
 inline constexpr uint32_t kMaxNodeName = 64;   // node names, as [node] name allows
 inline constexpr uint32_t kMaxLoginName = 64;  // login names carried for remote callers
@@ -50,6 +53,7 @@ enum class FrameType : uint16_t {
   kHeartbeat = 12,
   kProcExit = 13,  // a process of the sending node exited: apply its SEM_UNDO adjustments
   kAuth = 14,      // cluster-secret handshake on a new link (challenge or proof)
+  kSealed = 15,    // with a secret, after the handshake: one whole frame, encrypted
   // Referee: name service and creation lock.
   kRegLookup = 20,
   kRegReply = 21,

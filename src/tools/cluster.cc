@@ -94,6 +94,10 @@ void add_cluster_commands(CLI::App& app, const ToolPaths& paths) {
                    "Checked with dipcd's own parser before anything starts")
       ->type_name("SECTION.KEY=VALUE")
       ->allow_extra_args(false);
+  up_cmd->add_flag("--no-secret", up->no_secret,
+                   "Make no cluster secret. By default up writes a fresh DIR/cluster.secret "
+                   "(mode 0600) and names it in every node's [security] secret_file, so the "
+                   "links are authenticated and encrypted; with --no-secret they are neither");
   up_cmd->add_flag("--fix-perms", up->fix_perms,
                    "Add search permission for others (chmod o+x) to DIR and its parents where "
                    "it is missing, instead of refusing such a DIR");

@@ -43,6 +43,7 @@ struct UpOptions {
   CLI::Option* allow_option = nullptr;  // given on the command line when its count() > 0
   std::vector<std::string> settings;    // --set SECTION.KEY=VALUE, in order (cluster_config.h)
   bool fix_perms = false;               // --fix-perms: add o+x where DIR's path lacks it
+  bool no_secret = false;               // --no-secret: no DIR/cluster.secret, links in clear
 };
 
 struct ExecOptions {

@@ -52,6 +52,7 @@ Config BaseConfig(const Layout& l, int k, const UpOptions& o, const std::string&
     c.referee_port = referee_port;
   }
   c.allow_file = AllowPath(l.dir, k);
+  if (!o.no_secret) c.secret_file = SecretPath(l.dir);
   c.heartbeat_interval = std::chrono::milliseconds(o.heartbeat_ms);
   c.peer_timeout = std::chrono::milliseconds(o.peer_timeout_ms);
   c.log_level = "info";

@@ -34,6 +34,7 @@ std::string NodeName(int k) { return "node" + std::to_string(k); }
 std::string NodeDir(const std::string& dir, int k) { return dir + "/" + NodeName(k); }
 std::string ConfigPath(const std::string& dir, int k) { return NodeDir(dir, k) + "/dipc.conf"; }
 std::string AllowPath(const std::string& dir, int k) { return NodeDir(dir, k) + "/dipc.allow"; }
+std::string SecretPath(const std::string& dir) { return dir + "/cluster.secret"; }
 std::string LogPath(const std::string& dir, int k) { return NodeDir(dir, k) + "/dipcd.log"; }
 std::string PidPath(const std::string& dir, int k) { return NodeDir(dir, k) + "/dipcd.pid"; }
 std::string IpcnsPath(const std::string& dir, int k) { return NodeDir(dir, k) + "/ipcns"; }

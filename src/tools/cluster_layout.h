@@ -47,6 +47,8 @@ std::string NodeName(int k);  // "nodeK"
 std::string NodeDir(const std::string& dir, int k);
 std::string ConfigPath(const std::string& dir, int k);
 std::string AllowPath(const std::string& dir, int k);
+// The cluster secret every node is given (unless --no-secret).
+std::string SecretPath(const std::string& dir);
 std::string LogPath(const std::string& dir, int k);
 std::string PidPath(const std::string& dir, int k);
 std::string IpcnsPath(const std::string& dir, int k);

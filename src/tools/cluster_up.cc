@@ -5,6 +5,7 @@
 #include <fcntl.h>
 #include <sched.h>
 #include <signal.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -182,6 +183,33 @@ void PrepareNode(const Layout& l, int k, const UpOptions& o) {
   MakeIpcNamespace(IpcnsPath(l.dir, k));
 }
 
+// A fresh cluster secret: 32 random bytes as 64 hex digits, readable by root only (dipcd
+// refuses a secret file that others can read).
+void MakeSecret(const std::string& path) {
+  unsigned char raw[32];
+  int fd = open("/dev/urandom", O_RDONLY | O_CLOEXEC);
+  if (fd < 0 || read(fd, raw, sizeof raw) != ssize_t(sizeof raw)) {
+    if (fd >= 0) close(fd);
+    throw Failure("cannot read /dev/urandom for the cluster secret: " + std::string(strerror(errno)));
+  }
+  close(fd);
+  std::string hex;
+  static const char kDigits[] = "0123456789abcdef";
+  for (unsigned char b : raw) {
+    hex += kDigits[b >> 4];
+    hex += kDigits[b & 15];
+  }
+  std::string tmp = path + ".tmp";
+  fd = open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  if (fd < 0) throw Failure("cannot write " + tmp + ": " + strerror(errno));
+  hex += "\n";
+  bool ok = write(fd, hex.data(), hex.size()) == ssize_t(hex.size());
+  fchmod(fd, 0600);
+  close(fd);
+  if (!ok || rename(tmp.c_str(), path.c_str()) != 0)
+    throw Failure("cannot write " + path + ": " + strerror(errno));
+}
+
 // Fills runs (index = node number) as daemons start, so a failure can stop them.
 void BuildCluster(const Layout& l, const UpOptions& o, const std::vector<Setting>& settings,
                   const ToolPaths& paths, const std::string& ip_binary, Clock::time_point deadline,
@@ -194,6 +222,7 @@ void BuildCluster(const Layout& l, const UpOptions& o, const std::vector<Setting
                     " s");
     }
   };
+  if (!o.no_secret) MakeSecret(SecretPath(l.dir));
   for (int k = 1; k <= l.nodes; ++k) {
     check();
     PrepareNode(l, k, o);

@@ -9,7 +9,7 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 RAW=$PROGS/rawsend
 MW=$PROGS/msgwait
-cluster_up 2 --peer-timeout-ms 2000
+cluster_up 2 --no-secret --peer-timeout-ms 2000
 port=$(tr -dc '0-9' <"$DIR/node1/run/dipcd.port")
 sock=$DIR/node1/run/dipcd.sock
 pid1=$(cat "$DIR/node1/dipcd.pid")

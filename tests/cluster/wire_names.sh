@@ -11,7 +11,7 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 RAW=$PROGS/rawsend
 MW=$PROGS/msgwait
-cluster_up 2
+cluster_up 2 --no-secret
 port2=$(tr -dc '0-9' <"$DIR/node2/run/dipcd.port")
 pid2=$(cat "$DIR/node2/dipcd.pid")
 

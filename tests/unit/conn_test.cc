@@ -6,6 +6,8 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <array>
 #include <chrono>
 #include <string>
 #include <vector>
@@ -149,6 +151,49 @@ TEST_F(ConnTest, DescriptorsTravelWithTheirFrame) {
   other->close("done");
   ::close(p[0]);
   ::close(p[1]);
+}
+
+TEST_F(ConnTest, SealedFramesOpenOnlyInOrderAndUnaltered) {
+  std::array<uint8_t, 32> k1{}, k2{};
+  k1.fill(1);
+  k2.fill(2);
+  conn_->seal(/*tx=*/k2, /*rx=*/k1);
+  // The peer: a Conn sealing with the matching keys; what it sends is captured raw too.
+  int sp[2];
+  ASSERT_EQ(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sp), 0);
+  auto peer = std::make_shared<Conn>(io_, sp[0]);
+  peer->start([](Frame&) {}, [](const std::string&) {});
+  peer->seal(k1, k2);
+  for (uint64_t i = 1; i <= 3; ++i) peer->send(admin_frame(i, "secret text " + std::to_string(i)));
+  io_.run_for(std::chrono::milliseconds(50));
+  io_.restart();
+  std::vector<uint8_t> raw(4096);
+  ssize_t n = ::read(sp[1], raw.data(), raw.size());
+  ASSERT_GT(n, 0);
+  raw.resize(size_t(n));
+  EXPECT_EQ(std::search(raw.begin(), raw.end(), std::begin("secret"), std::end("secret") - 1),
+            raw.end()) << "plain text on a sealed link";
+  // Replayed in order: all three open.
+  write_peer(raw);
+  ASSERT_TRUE(run_until([&] { return ids_.size() == 3; }));
+  EXPECT_EQ(ids_, (std::vector<uint64_t>{1, 2, 3}));
+  // The same bytes again (a replay): the counters have moved on, so the link closes.
+  write_peer(std::vector<uint8_t>(raw.begin(), raw.begin() + long(raw.size() / 3)));
+  ASSERT_TRUE(run_until([&] { return !closed_.empty(); }));
+  EXPECT_NE(closed_.find("does not open"), std::string::npos) << closed_;
+  EXPECT_EQ(ids_.size(), 3u);
+  peer->close("done");
+  io_.poll();
+  ::close(sp[1]);
+}
+
+TEST_F(ConnTest, AnUnsealedFrameOnASealedLinkCloses) {
+  std::array<uint8_t, 32> k{};
+  conn_->seal(k, k);
+  write_peer(admin_frame(1, "in clear"));
+  ASSERT_TRUE(run_until([&] { return !closed_.empty(); }));
+  EXPECT_NE(closed_.find("not sealed"), std::string::npos) << closed_;
+  EXPECT_TRUE(ids_.empty());
 }
 
 class ClosingConnTest : public ConnTest {

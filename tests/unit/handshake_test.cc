@@ -78,6 +78,29 @@ TEST_F(HandshakeTest, SameSecretAuthenticatesBothWays) {
   EXPECT_EQ(sa.state, State::kReady);
 }
 
+TEST_F(HandshakeTest, SecretGivesMatchingFreshKeysPerLink) {
+  std::string s(32, 'k');
+  auto keys_of_a_link = [&] {
+    Handshake c(Handshake::Role::kConnector, node("node2", s));
+    Handshake a(Handshake::Role::kAcceptor, node("node1", s), nullptr);
+    auto [sc, sa] = run(c, a);
+    EXPECT_TRUE(sc.keys.has_value());
+    EXPECT_TRUE(sa.keys.has_value());
+    EXPECT_EQ(sc.keys->tx, sa.keys->rx);
+    EXPECT_EQ(sc.keys->rx, sa.keys->tx);
+    EXPECT_NE(sc.keys->tx, sc.keys->rx);
+    return *sc.keys;
+  };
+  auto k1 = keys_of_a_link(), k2 = keys_of_a_link();
+  EXPECT_NE(k1.tx, k2.tx);  // fresh for every link
+  // Without a secret there is nothing to seal with.
+  Handshake c(Handshake::Role::kConnector, node("node2"));
+  Handshake a(Handshake::Role::kAcceptor, node("node1"), nullptr);
+  auto [sc, sa] = run(c, a);
+  EXPECT_FALSE(sc.keys.has_value());
+  EXPECT_FALSE(sa.keys.has_value());
+}
+
 TEST_F(HandshakeTest, WrongSecretIsRefusedByTheAcceptor) {
   Handshake c(Handshake::Role::kConnector, node("node2", std::string(32, 'x')));
   Handshake a(Handshake::Role::kAcceptor, node("node1", std::string(32, 'k')),

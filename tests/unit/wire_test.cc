@@ -143,6 +143,7 @@ TEST(WireHeader, FrameTypeNumbersArePinned) {
   EXPECT_EQ(uint16_t(FrameType::kHeartbeat), 12);
   EXPECT_EQ(uint16_t(FrameType::kProcExit), 13);
   EXPECT_EQ(uint16_t(FrameType::kAuth), 14);
+  EXPECT_EQ(uint16_t(FrameType::kSealed), 15);
   EXPECT_EQ(uint16_t(FrameType::kRegLookup), 20);
   EXPECT_EQ(uint16_t(FrameType::kRegReply), 21);
   EXPECT_EQ(uint16_t(FrameType::kRegCommit), 22);
@@ -156,7 +157,7 @@ TEST(WireHeader, FrameTypeNumbersArePinned) {
   EXPECT_EQ(uint16_t(FrameType::kAdminMore), 42);
   int known = 0;
   for (uint32_t t = 0; t <= 0xFFFF; ++t) known += is_known_frame_type(uint16_t(t));
-  EXPECT_EQ(known, 19);
+  EXPECT_EQ(known, 20);
 }
 
 // A valid header's bytes, to be damaged by the rejection tests.
@@ -215,7 +216,7 @@ TEST(WireHeader, RejectsBadVersion) {
 }
 
 TEST(WireHeader, RejectsUnknownType) {
-  for (uint16_t t : {0, 4, 9, 15, 19, 28, 39, 43, 0x0100, 0xFFFF}) {
+  for (uint16_t t : {0, 4, 9, 16, 19, 28, 39, 43, 0x0100, 0xFFFF}) {
     Bytes b = ValidHeader();
     b[6] = uint8_t(t >> 8);
     b[7] = uint8_t(t);
