@@ -41,15 +41,17 @@ struct SectionSpec {
   std::string_view name;
   std::string_view keys;  // comma-separated, as shown to the user
 };
-constexpr std::array<SectionSpec, 6> kSections = {{
+constexpr std::array<SectionSpec, 7> kSections = {{
     {"node", "name, listen_address, listen_port, run_dir"},
     {"referee", "enabled, address"},
     {"security", "allow_file, remote_root, secret_file"},
     {"timeouts", "heartbeat_ms, peer_timeout_ms, connect_timeout_ms"},
     {"log", "level"},
     {"distribute", "keys, all_keyed"},
+    {"debug", "fault_injection"},
 }};
-constexpr std::string_view kSectionList = "node, referee, security, timeouts, log, distribute";
+constexpr std::string_view kSectionList =
+    "node, referee, security, timeouts, log, distribute, debug";
 constexpr std::array<std::string_view, 5> kLogLevels = {"trace", "debug", "info", "warn", "error"};
 
 const SectionSpec* find_section(std::string_view name) {
@@ -495,6 +497,9 @@ std::optional<Config> validate(const toml::table& root, const std::string& sourc
   // [distribute]
   r.boolean("distribute", "all_keyed", cfg.distribute.all_keyed);
   if (const toml::node* n = r.get("distribute", "keys")) read_keys(r, *n, cfg.distribute.keys);
+
+  // [debug]
+  r.boolean("debug", "fault_injection", cfg.fault_injection);
 
   if (r.failed()) return std::nullopt;
   return cfg;

@@ -53,6 +53,8 @@ struct Config {
     bool all_keyed = false;            // all_keyed: every key but IPC_PRIVATE
     bool operator==(const Distribute&) const = default;
   } distribute;
+  // [debug]
+  bool fault_injection = false;  // fault_injection: root may delay, stall or cut links (tests)
 
   std::string source;  // the file it was read from
 

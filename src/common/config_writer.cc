@@ -58,6 +58,10 @@ void write_distribute(const Config& c, toml::table& t) {
   t.insert("all_keyed", c.distribute.all_keyed);
 }
 
+void write_debug(const Config& c, toml::table& t) {
+  if (c.fault_injection) t.insert("fault_injection", true);
+}
+
 struct SectionWriter {
   std::string_view name;
   void (*write)(const Config&, toml::table&);
@@ -65,7 +69,8 @@ struct SectionWriter {
 
 constexpr SectionWriter kSections[] = {
     {"node", write_node},         {"referee", write_referee}, {"security", write_security},
-    {"timeouts", write_timeouts}, {"log", write_log},           {"distribute", write_distribute},
+    {"timeouts", write_timeouts}, {"log", write_log},
+    {"distribute", write_distribute}, {"debug", write_debug},
 };
 
 }  // namespace

@@ -100,6 +100,18 @@ Admin::Admin(Parts p) : p_(p) {
       });
       return;
     }
+    if (cmd.rfind("fault ", 0) == 0) {
+      if (!p_.cfg.fault_injection)
+        return answer(c, reqid, EPERM,
+                      "fault injection is off on this node ([debug] fault_injection)\n");
+      if (c->cred.uid != 0) return answer(c, reqid, EPERM, "fault injection needs root\n");
+      std::istringstream in(cmd.substr(6));
+      std::string node, mode;
+      int64_t ms = 0;
+      in >> node >> mode >> ms;
+      std::string why = p_.links.inject(node, mode, ms);
+      return answer(c, reqid, why.empty() ? 0 : EINVAL, why.empty() ? "" : why + "\n");
+    }
     answer(c, reqid, EINVAL, "unknown command '" + cmd + "'\n");
   });
 }

@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include <fmt/format.h>
+#include <spdlog/spdlog.h>
 
 #include <algorithm>
 #include <cstring>
@@ -157,7 +158,12 @@ bool Conn::parse_frames() {
 }
 
 void Conn::send(OutFrame frame) {
-  if (frame.empty()) return;
+  if (frame.empty()) {
+    // make_frame() gives an empty frame when the message did not fit: a caller's bug,
+    // said out loud rather than a frame silently missing.
+    spdlog::error("a frame that did not fit its buffer was not sent");
+    return;
+  }
   std::unique_lock lk(mu_);
   if (!open_) return;
   queued_ += frame.size();

@@ -6,12 +6,15 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 
 namespace dipc::daemon {
 namespace {
 
 constexpr int kCancelSignal = SIGUSR2;
+// A worker idle this long ends (threads and their stacks are given back after a burst).
+constexpr auto kIdleTimeout = std::chrono::seconds(30);
 thread_local const std::atomic<bool>* t_cancel = nullptr;
 
 void on_cancel_signal(int) {}
@@ -170,7 +173,26 @@ void OwnerExecutor::worker_loop(Worker* w) {
     uint64_t ticket;
     {
       std::unique_lock lk(w->mu);
-      w->cv.wait(lk, [w] { return w->quit || w->work; });
+      if (!w->cv.wait_for(lk, kIdleTimeout, [w] { return w->quit || w->work; })) {
+        // Idle for a while: give the thread back, unless it is being handed work now.
+        lk.unlock();
+        std::unique_ptr<Worker> self;
+        {
+          std::lock_guard el(mu_);
+          auto idle = std::find(idle_.begin(), idle_.end(), w);
+          if (idle != idle_.end() && !stopping_) {
+            idle_.erase(idle);
+            for (auto& p : all_)
+              if (p.get() == w) self = std::move(p);
+            std::erase(all_, nullptr);
+          }
+        }
+        if (self) {
+          self->thread.detach();
+          return;  // self (the Worker) goes with this thread
+        }
+        continue;
+      }
       if (w->quit && !w->work) return;
       work = std::move(w->work);
       done = std::move(w->done);

@@ -14,6 +14,9 @@
 // sends that signal until the call has returned, so a blocked call returns EINTR. A work
 // function checks cancelled() right before its system call.
 //
+// Bounds: at most max_threads workers (4096); a worker idle for 30 s ends, so a burst of
+// blocked calls does not keep its threads for ever. Per-caller quotas are the owner's
+// (OwnerSide).
 // Thread safety: submit() and cancel() are called on the io thread; completions are posted
 // back to it.
 #pragma once
@@ -78,6 +81,10 @@ class OwnerExecutor {
   // block (the io thread tries those before handing a call to a worker).
   static OpResult run_as(const Identity& who, const Work& work);
   size_t busy() const { return running_.size(); }
+  size_t threads() {
+    std::lock_guard lk(mu_);
+    return all_.size();
+  }
   void shutdown();
 
  private:

@@ -5,7 +5,9 @@
 #pragma once
 
 #include <asio.hpp>
+#include <atomic>
 #include <chrono>
+#include <deque>
 #include <functional>
 #include <memory>
 #include <string>
@@ -19,7 +21,7 @@ namespace dipc::daemon {
 struct LinkResult;
 
 struct Link {
-  explicit Link(asio::io_context& io) : timer(io), serial(next_serial()) {}
+  explicit Link(asio::io_context& io) : timer(io), serial(next_serial()), delay_timer(io) {}
 
   std::shared_ptr<Conn> conn;
   asio::steady_timer timer;  // connect time-out, then heartbeats
@@ -35,13 +37,26 @@ struct Link {
   // Callbacks waiting for the link to become ready (nullptr when it failed).
   std::vector<std::function<void(const LinkResult&)>> waiters;
 
-  void send(std::vector<uint8_t> frame) {
-    if (conn) conn->send(std::move(frame));
-  }
+  // Fault injection ([debug] fault_injection, for tests): frames to this peer are held for
+  // `delay` before they leave, in order; a stalled link sends nothing and hears nothing
+  // (PeerLinks drops what arrives), as a network partition would.
+  std::atomic<bool> faulty{false};  // read by workers that answer directly
+  std::chrono::milliseconds delay{0};
+  bool stalled = false;
+  std::deque<std::pair<std::chrono::steady_clock::time_point, OutFrame>> delayed;
+  asio::steady_timer delay_timer;
+
+  void send(std::vector<uint8_t> frame) { send(OutFrame{std::move(frame), {}, {}}); }
   void send(OutFrame frame) {
-    if (conn) conn->send(std::move(frame));
+    if (!conn) return;
+    if (faulty.load()) return send_faulty(std::move(frame));
+    conn->send(std::move(frame));
   }
+  void set_fault(std::chrono::milliseconds d, bool stall);
   bool is_open() const { return conn && conn->is_open(); }
+  void send_faulty(OutFrame frame);
+  void arm_delay();
+  void flush_delayed();
   static uint64_t next_serial() {
     static uint64_t n = 0;  // io thread only
     return ++n;

@@ -46,7 +46,15 @@ std::vector<uint8_t> reply_frame(uint64_t reqid, const OpResult& r) {
   rep.err = r.err;
   rep.aux = r.aux;
   rep.data = r.data;
-  return make_frame(FrameType::kOpReply, reqid, rep, proto::OpReply::kFixedSize + r.data.size());
+  auto f = make_frame(FrameType::kOpReply, reqid, rep, proto::OpReply::kFixedSize + r.data.size());
+  if (f.empty() || r.data.size() > proto::kMaxData) {
+    // An answer too large to carry reaches the caller as an error, never as silence.
+    proto::OpReply e;
+    e.ret = -1;
+    e.err = E2BIG;
+    return make_frame(FrameType::kOpReply, reqid, e, proto::OpReply::kFixedSize);
+  }
+  return f;
 }
 
 bool has_undo(const std::vector<sembuf>& sops) {
@@ -106,7 +114,15 @@ void OwnerSide::peer_op(const std::shared_ptr<Link>& l, uint64_t reqid, const pr
     auto key = std::make_pair(serial, reqid);
     auto done = [this, key](OpResult) { peer_running_.erase(key); };
     // The answer leaves from the worker that has it: one thread hand-off fewer.
-    auto reply_now = [conn = l->conn, reqid](const OpResult& r) {
+    auto reply_now = [this, conn = l->conn, wl = std::weak_ptr<Link>(l), reqid](const OpResult& r) {
+      auto l = wl.lock();
+      if (l && l->faulty.load()) {
+        // An injected fault applies to answers too: they go the link's way.
+        asio::post(io_, [wl, frame = reply_frame(reqid, r)]() mutable {
+          if (auto l = wl.lock()) l->send(std::move(frame));
+        });
+        return;
+      }
       conn->send_now(reply_frame(reqid, r));
     };
     SemUndo::Proc origin{node, op.pid};
@@ -181,7 +197,27 @@ uint64_t OwnerSide::run_here(const Identity& who, OwnedOp op, const SemUndo::Pro
     finish(std::move(r));
     return 0;
   }
-  return executor_.submit(who, [op = std::move(op)] { return run_op(op); }, std::move(finish),
+  // It must wait on a worker: within the caller's and its node's quotas only.
+  size_t& by_user = waiting_by_user_[who.uid];
+  size_t& by_node = waiting_by_node_[origin.first];
+  if (by_user >= kMaxWaitingPerUser || by_node >= kMaxWaitingPerNode) {
+    spdlog::warn("{} calls of uid {} / {} from node {} already wait here: EAGAIN", by_user,
+                 who.uid, by_node, origin.first);
+    if (by_user == 0) waiting_by_user_.erase(who.uid);
+    if (by_node == 0) waiting_by_node_.erase(origin.first);
+    if (reply_now) reply_now(OpResult::error(EAGAIN));
+    finish(OpResult::error(EAGAIN));
+    return 0;
+  }
+  ++by_user;
+  ++by_node;
+  auto counted = [this, uid = who.uid, node = origin.first,
+                  finish = std::move(finish)](OpResult r) mutable {
+    if (--waiting_by_user_[uid] == 0) waiting_by_user_.erase(uid);
+    if (--waiting_by_node_[node] == 0) waiting_by_node_.erase(node);
+    finish(std::move(r));
+  };
+  return executor_.submit(who, [op = std::move(op)] { return run_op(op); }, std::move(counted),
                           std::move(reply_now));
 }
 

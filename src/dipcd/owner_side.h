@@ -36,6 +36,11 @@ struct Link;
 class OwnerSide {
  public:
   using OpDone = std::function<void(OpResult)>;
+  // Calls that may wait on a worker at once, per calling user (uid at this node) and per
+  // calling node; past either, a call that would wait gets EAGAIN (docs/errors.md), so one
+  // user or one node cannot take every worker.
+  static constexpr size_t kMaxWaitingPerUser = 1024;
+  static constexpr size_t kMaxWaitingPerNode = 2048;
   OwnerSide(asio::io_context& io, const Config& cfg, PeerLinks& links, ObjectTable& table,
             IdentityCache& identities, OwnerExecutor& executor);
   void set_referee(RefereeClient* r) { referee_ = r; }
@@ -71,6 +76,8 @@ class OwnerSide {
   RefereeClient* referee_ = nullptr;
   ThreadCheck thread_;
   SemUndo undo_;
+  std::map<uid_t, size_t> waiting_by_user_;
+  std::map<std::string, size_t> waiting_by_node_;
   // Calls running for other nodes: (link serial, request id) -> (node, executor ticket).
   std::map<std::pair<uint64_t, uint64_t>, std::pair<std::string, uint64_t>> peer_running_;
   // Remote processes that exited in the last 10 s: a call of theirs still on its way when

@@ -157,6 +157,7 @@ void PeerLinks::drop(const std::shared_ptr<Link>& l, const std::string& why) {
 
 void PeerLinks::on_frame(const std::shared_ptr<Link>& l, Frame& f) {
   DIPC_ON_THREAD(thread_);
+  if (l->stalled) return;  // an injected partition: nothing is heard
   l->last_heard = Clock::now();
   if (!l->ready) return on_handshake(l, f);
   if (f.header.type == FrameType::kHeartbeat) return;
@@ -347,6 +348,26 @@ void PeerLinks::connect(const std::shared_ptr<Link>& l, const std::string& host)
                        if (e || found.empty()) return fail("cannot resolve " + host);
                        go(found.begin()->endpoint().address());
                      });
+}
+
+std::string PeerLinks::inject(const std::string& node, const std::string& mode, int64_t ms) {
+  auto l = find(node);
+  if (!l) return "no link to " + node;
+  if (mode == "cut") {
+    spdlog::warn("fault injection: cutting the link to {}", l->describe());
+    l->conn->close("cut by fault injection");
+  } else if (mode == "stall") {
+    spdlog::warn("fault injection: stalling the link to {}", l->describe());
+    l->set_fault(std::chrono::milliseconds(0), true);
+  } else if (mode == "delay" && ms > 0 && ms <= 60000) {
+    spdlog::warn("fault injection: delaying frames to {} by {} ms", l->describe(), ms);
+    l->set_fault(std::chrono::milliseconds(ms), false);
+  } else if (mode == "clear") {
+    l->set_fault(std::chrono::milliseconds(0), false);
+  } else {
+    return "unknown fault '" + mode + "' (delay MS with 0 < MS <= 60000, stall, cut, clear)";
+  }
+  return "";
 }
 
 void PeerLinks::reload_allow(AllowList allow) {

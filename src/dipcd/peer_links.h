@@ -77,6 +77,9 @@ class PeerLinks {
   void drop(const std::shared_ptr<Link>& l, const std::string& why);
 
   void reload_allow(AllowList allow);
+  // Fault injection for tests ([debug] fault_injection): mode "delay" (ms), "stall", "cut"
+  // or "clear" on the link to node. Returns "" or why it could not be done.
+  std::string inject(const std::string& node, const std::string& mode, int64_t ms);
   const std::set<std::shared_ptr<Link>>& links() const { return links_; }
 
  private:

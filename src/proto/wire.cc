@@ -269,7 +269,7 @@ void Admin::encode(Writer& w) const {
 }
 
 bool Admin::decode(Reader& r) {
-  command = r.bytes(64);
+  command = r.bytes(kMaxAdminCommand);
   uint8_t k = r.u8();
   key = r.i32();
   if (!r.done() || (k != 0 && !is_valid_kind(k))) return false;

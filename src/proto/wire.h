@@ -36,6 +36,7 @@ inline constexpr uint32_t kMaxName = 256;    // byte cap of a name or address fi
 inline constexpr uint32_t kMaxNodeName = 64;   // node names, as [node] name allows
 inline constexpr uint32_t kMaxLoginName = 64;  // login names carried for remote callers
 inline constexpr uint32_t kMaxText = 65536;  // admin command output
+inline constexpr uint32_t kMaxAdminCommand = 160;  // "fault NODE delay MS" and shorter
 inline constexpr uint32_t kMaxSops = 4096;   // sembufs in one semop (Linux SEMOPM is 500)
 
 enum class FrameType : uint16_t {
@@ -337,7 +338,7 @@ struct ProcExit {
 
 // kAdmin: a command from the dipc tool; kAdminReply: ret (0 ok, else an errno) and text.
 struct Admin {
-  std::string_view command;  // "ls", "status", "rm"
+  std::string_view command;  // "ls", "status", "rm", "fault NODE MODE [MS]"
   Kind kind{};
   int32_t key = 0;
   void encode(Writer& w) const;

@@ -221,6 +221,31 @@ int main(int argc, char** argv) {
     std::exit(admin("rm", kind, key));
   });
 
+  auto* fault = app.add_subcommand(
+      "fault",
+      "inject a link fault on this node, for tests: needs root and [debug] fault_injection");
+  fault->footer(
+      "Modes: delay MS (frames to NODE leave MS ms late, in order), stall (nothing is sent to\n"
+      "or heard from NODE, as in a network partition: both nodes time out), cut (the link is\n"
+      "closed now: NODE is declared dead), clear (back to normal).\n"
+      "Example, inside a local cluster started with --set debug.fault_injection=true:\n"
+      "  dipc cluster exec node2 -- dipc fault node1 delay 50");
+  std::string fault_node, fault_mode;
+  int64_t fault_ms = 0;
+  fault->add_option("node", fault_node, "the peer node whose link to act on")->required();
+  fault->add_option("mode", fault_mode, "delay, stall, cut or clear")
+      ->required()
+      ->check(CLI::IsMember({"delay", "stall", "cut", "clear"}));
+  fault->add_option("ms", fault_ms, "for delay: milliseconds, 1..60000")
+      ->check(CLI::Range(int64_t{1}, int64_t{60000}));
+  fault->callback([&] {
+    if (fault_mode == "delay" && fault_ms == 0) {
+      std::cerr << "dipc: fault ... delay needs the delay in milliseconds\n";
+      std::exit(2);
+    }
+    std::exit(admin("fault " + fault_node + " " + fault_mode + " " + std::to_string(fault_ms)));
+  });
+
   dipc::tools::add_cluster_commands(app, paths);
   CLI11_PARSE(app, argc, argv);
   return 0;

@@ -25,6 +25,8 @@
  *                                 msgsnd ERRNO (a PID that is already gone is no error).
  *   msgwait count Q               IPC_STAT: msg_qnum, or ERRNO
  *   msgwait rmid Q                IPC_RMID: OK or ERRNO
+ *   msgwait mkqs KEY N MODE       N queues, keys KEY..KEY+N-1 (at most 10000): OK, or the
+ *                                 first failing key and ERRNO
  *
  * A failing msgget inside recv/nbrecv/send/count/rmid prints "msgget ERRNO".
  * SIGUSR1 has a handler WITHOUT SA_RESTART that only sets a flag, so a blocked call returns
@@ -193,6 +195,19 @@ int main(int argc, char** argv) {
     char line[32];
     snprintf(line, sizeof line, "%lu", (unsigned long)ds.msg_qnum);
     return result(line);
+  }
+  if (strcmp(cmd, "mkqs") == 0 && argc == 5) {
+    long first = num(argv[2], 0), n = num(argv[3], 10);
+    int mode = (int)num(argv[4], 8);
+    if (n < 1 || n > 10000) usage();
+    for (long i = 0; i < n; i++) {
+      if (msgget((key_t)(first + i), IPC_DIPC | IPC_CREAT | mode) < 0) {
+        char line[64];
+        snprintf(line, sizeof line, "key %ld: %s", first + i, errname(errno));
+        return result(line);
+      }
+    }
+    return result("OK");
   }
   if (strcmp(cmd, "rmid") == 0 && argc == 3) {
     int id = queue_of(argv[2]);

@@ -461,6 +461,7 @@ Config FullConfig() {
   c.log_level = "debug";
   c.distribute.keys = {{40, 40}, {0x7000, 0x70ff}, {0, 9}, {0xffffffff, 0xffffffff}};
   c.distribute.all_keyed = true;
+  c.fault_injection = true;
   c.source = kFile;
   return c;
 }
@@ -483,7 +484,7 @@ TEST(ConfigWriterTest, EveryFieldRoundTrips) {
   // value other than its default in FullConfig(), and name it here.
   const auto& [name, listen_address, listen_port, run_dir, referee, referee_host, referee_port,
                allow_file, remote_root, secret_file, heartbeat, peer_timeout, connect_timeout,
-               log_level, distribute, source] = full;
+               log_level, distribute, fault_injection, source] = full;
   EXPECT_NE(name, def.node_name);
   EXPECT_NE(listen_address, def.listen_address);
   EXPECT_NE(listen_port, def.listen_port);
@@ -500,6 +501,7 @@ TEST(ConfigWriterTest, EveryFieldRoundTrips) {
   EXPECT_NE(log_level, def.log_level);
   EXPECT_NE(distribute.keys, def.distribute.keys);
   EXPECT_NE(distribute.all_keyed, def.distribute.all_keyed);
+  EXPECT_NE(fault_injection, def.fault_injection);
   EXPECT_EQ(source, kFile);
   ExpectRoundTrip(full);
 }

@@ -866,8 +866,8 @@ TEST(WireAdmin, Rejections) {
     EXPECT_FALSE(Decodes<Admin>(b)) << int(k);
   }
   const Bytes tail = {1, 0, 0, 0, 0};
-  EXPECT_TRUE(Decodes<Admin>(Concat(Blob(64), tail)));
-  EXPECT_FALSE(Decodes<Admin>(Concat(Blob(65), tail)));
+  EXPECT_TRUE(Decodes<Admin>(Concat(Blob(kMaxAdminCommand), tail)));
+  EXPECT_FALSE(Decodes<Admin>(Concat(Blob(kMaxAdminCommand + 1), tail)));
   EXPECT_FALSE(Decodes<Admin>({0, 0, 0, 7, 'r', 'm', 3, 0, 0, 0, 0}));
 }
 
