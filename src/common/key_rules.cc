@@ -27,9 +27,10 @@ std::string check_key_list(const std::string& list) {
   if (e == keys::ParseError::kNone) return {};
   if (e == keys::ParseError::kTooMany)
     return fmt::format("more than {} keys and ranges (use ranges)", keys::kMaxRanges);
-  return fmt::format("'{}': {} (a list is KEY or LO-HI items separated by commas, keys "
-                     "1..0xffffffff in decimal or 0x hex, no spaces)",
-                     list.substr(bad, bad_len), keys::describe(e));
+  return fmt::format(
+      "'{}': {} (a list is KEY or LO-HI items separated by commas, keys "
+      "1..0xffffffff in decimal or 0x hex, no spaces)",
+      list.substr(bad, bad_len), keys::describe(e));
 }
 
 }  // namespace dipc

@@ -62,11 +62,13 @@ inline uint32_t lookup(const std::atomic<uint64_t>* slots, proto::Kind kind, int
   return uint32_t(e);
 }
 
-// True when the published rules distribute key. Lock free and without a system call; a
-// reader that keeps meeting a rewrite (only while dipcd starts or stops) gives up after a
-// bounded number of tries and answers false, as with no rules.
-inline bool rules_match(const std::atomic<uint64_t>* w, uint32_t key) {
-  if (key == 0) return false;
+// Whether the published rules distribute key: 1 yes, 0 no, -1 unknown (the reader kept
+// meeting a rewrite and gave up after a bounded number of tries). Lock free, no system
+// call. dipcd rewrites the rules only while it does not serve (before it listens, and when
+// it stops), when a distributed *get falls back to a local object anyway, so "unknown" is
+// taken as "no".
+inline int rules_lookup(const std::atomic<uint64_t>* w, uint32_t key) {
+  if (key == 0) return 0;
   for (int attempt = 0; attempt < 100000; ++attempt) {
     // Past a short spin the writer was probably preempted mid-write: give it the CPU
     // (a system call only in that rare case; the common path makes none).
@@ -82,9 +84,12 @@ inline bool rules_match(const std::atomic<uint64_t>* w, uint32_t key) {
       hit = key >= uint32_t(r >> 32) && key <= uint32_t(r);
     }
     std::atomic_thread_fence(std::memory_order_acquire);
-    if (w[0].load(std::memory_order_relaxed) == seq) return hit;
+    if (w[0].load(std::memory_order_relaxed) == seq) return hit ? 1 : 0;
   }
-  return false;
+  return -1;
+}
+inline bool rules_match(const std::atomic<uint64_t>* w, uint32_t key) {
+  return rules_lookup(w, key) == 1;
 }
 
 }  // namespace dipc::idtable

@@ -41,13 +41,20 @@ enum class ParseError {
 
 inline const char* describe(ParseError e) {
   switch (e) {
-    case ParseError::kNone: return "ok";
-    case ParseError::kEmpty: return "empty item";
-    case ParseError::kBadNumber: return "not a key (decimal, or hex as 0x...)";
-    case ParseError::kTooBig: return "key above 0xffffffff";
-    case ParseError::kPrivate: return "key 0 is IPC_PRIVATE, which is never distributed";
-    case ParseError::kReversed: return "range LO-HI with LO greater than HI";
-    case ParseError::kTooMany: return "more than 256 items";
+    case ParseError::kNone:
+      return "ok";
+    case ParseError::kEmpty:
+      return "empty item";
+    case ParseError::kBadNumber:
+      return "not a key (decimal, or hex as 0x...)";
+    case ParseError::kTooBig:
+      return "key above 0xffffffff";
+    case ParseError::kPrivate:
+      return "key 0 is IPC_PRIVATE, which is never distributed";
+    case ParseError::kReversed:
+      return "range LO-HI with LO greater than HI";
+    case ParseError::kTooMany:
+      return "more than 256 items";
   }
   return "?";
 }
@@ -64,10 +71,14 @@ inline ParseError parse_number(const char* s, const char* e, uint32_t* out) {
   for (; s < e; ++s) {
     unsigned d;
     char c = *s;
-    if (c >= '0' && c <= '9') d = unsigned(c - '0');
-    else if (base == 16 && c >= 'a' && c <= 'f') d = unsigned(c - 'a' + 10);
-    else if (base == 16 && c >= 'A' && c <= 'F') d = unsigned(c - 'A' + 10);
-    else return ParseError::kBadNumber;
+    if (c >= '0' && c <= '9')
+      d = unsigned(c - '0');
+    else if (base == 16 && c >= 'a' && c <= 'f')
+      d = unsigned(c - 'a' + 10);
+    else if (base == 16 && c >= 'A' && c <= 'F')
+      d = unsigned(c - 'A' + 10);
+    else
+      return ParseError::kBadNumber;
     v = v * base + d;
     if (v > 0xffffffffull) return ParseError::kTooBig;
   }
@@ -125,7 +136,7 @@ inline bool in_ranges(const KeyRange* r, size_t n, uint32_t key) {
 }
 
 // The environment variables `dipc run` sets and the shim reads (docs/config.md).
-inline constexpr const char* kEnvKeys = "DIPC_KEYS";          // a list, as above
+inline constexpr const char* kEnvKeys = "DIPC_KEYS";           // a list, as above
 inline constexpr const char* kEnvAllKeyed = "DIPC_ALL_KEYED";  // "1" on, "0" or unset off
 
 }  // namespace dipc::keys

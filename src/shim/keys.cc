@@ -23,7 +23,9 @@ void append(char* buf, size_t cap, size_t* len, const char* s, size_t n) {
   while (n-- > 0 && *len + 1 < cap) buf[(*len)++] = *s++;
   buf[*len] = 0;
 }
-void append(char* buf, size_t cap, size_t* len, const char* s) { append(buf, cap, len, s, strlen(s)); }
+void append(char* buf, size_t cap, size_t* len, const char* s) {
+  append(buf, cap, len, s, strlen(s));
+}
 
 void warn(const char* var, const char* why, const char* item, size_t item_len) {
   char buf[256];
@@ -45,8 +47,10 @@ void warn(const char* var, const char* why, const char* item, size_t item_len) {
 
 __attribute__((constructor)) void init_keys() {
   if (const char* all = getenv(keys::kEnvAllKeyed); all && *all) {
-    if (strcmp(all, "1") == 0) g_all_keyed = true;
-    else if (strcmp(all, "0") != 0) warn(keys::kEnvAllKeyed, "must be 1 or 0", all, strlen(all));
+    if (strcmp(all, "1") == 0)
+      g_all_keyed = true;
+    else if (strcmp(all, "0") != 0)
+      warn(keys::kEnvAllKeyed, "must be 1 or 0", all, strlen(all));
   }
   const char* list = getenv(keys::kEnvKeys);
   if (list == nullptr || *list == 0) return;

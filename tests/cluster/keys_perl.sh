@@ -46,19 +46,11 @@ fi
 hello_pair node1 node2 "$EXAMPLES/hello1" "$PERL $PLEX/hello2.pl"
 
 log "4. one counter, one lock: Perl on node1, Python (or Perl) on node2"
-other=("$PERL" "$PLEX/sem_mutex.pl")
-$have_py && other=("$PY" "$PYEX/sem_mutex.py")
+other="$PERL $PLEX/sem_mutex.pl"
+$have_py && other="$PY $PYEX/sem_mutex.py"
 on node1 "${NOBODY[@]}" "$PERL" "$PLEX/sem_mutex.pl" init || fail "sem_mutex.pl init failed"
 ls_has node2 sem 41 || fail "semaphore 41 made by Perl is not distributed"
-bg_on node1 "${NOBODY[@]}" "$PERL" "$PLEX/sem_mutex.pl" run 100
-a=$BG_PID
-bg_on node2 "${NOBODY[@]}" "${other[@]}" run 100
-b=$BG_PID
-rc=0
-bg_wait "$a" 60 || rc=$?
-expect_eq "$rc" 0 "sem_mutex.pl run on node1"
-bg_wait "$b" 60 || rc=$?
-expect_eq "$rc" 0 "${other[*]##*/} run on node2"
+mutex_race "$PERL $PLEX/sem_mutex.pl" "$other"
 expect_eq "$(on node2 "${NOBODY[@]}" "$PERL" "$PLEX/sem_mutex.pl" result)" "count = 200" \
   "count read by Perl on node2"
 expect_eq "$(on node2 "${NOBODY[@]}" "$EXAMPLES/sem_mutex" result)" "count = 200" \

@@ -48,15 +48,7 @@ for t in sem:41 msg:42; do
   line=$(ls_lines node2 "${t%:*}" "${t#*:}") || fail "$t not listed by dipc ls on node2"
   expect_eq "$(ls_owner "$line")" node1 "owner of $t [$line]"
 done
-bg_on node1 "${NOBODY[@]}" "$PY" "$PYEX/sem_mutex.py" run 100
-a=$BG_PID
-bg_on node2 "${NOBODY[@]}" "$PY" "$PYEX/sem_mutex.py" run 100
-b=$BG_PID
-rc=0
-bg_wait "$a" 60 || rc=$?
-expect_eq "$rc" 0 "sem_mutex.py run on node1"
-bg_wait "$b" 60 || rc=$?
-expect_eq "$rc" 0 "sem_mutex.py run on node2"
+mutex_race "$PY $PYEX/sem_mutex.py" "$PY $PYEX/sem_mutex.py"
 expect_eq "$(on node2 "${NOBODY[@]}" "$PY" "$PYEX/sem_mutex.py" result)" "count = 200" "count on node2"
 expect_eq "$(on node1 "${NOBODY[@]}" "$PY" "$PYEX/sem_mutex.py" result)" "count = 200" "count on node1"
 on node2 "${NOBODY[@]}" "$PY" "$PYEX/sem_mutex.py" rm || fail "sem_mutex.py rm on node2 failed"

@@ -69,3 +69,22 @@ hello_pair() {
   wait_for "ls_absent $tx msg 40 && ls_absent $rx msg 40" 10 ||
     fail "key 40 still listed by dipc ls after hello1 removed it"
 }
+
+# mutex_race "CMD1" "CMD2": "CMD1 run 100" on node1 and "CMD2 run 100" on node2 at the same
+# time, as nobody (a sem_mutex example in any language: each adds 100 to the shared counter
+# under the shared lock); fails the test unless both exit 0 within 60 s.
+mutex_race() {
+  local c1 c2 a b err1 err2 rc=0
+  read -ra c1 <<<"$1"
+  read -ra c2 <<<"$2"
+  bg_on node1 "${NOBODY[@]}" "${c1[@]}" run 100
+  a=$BG_PID
+  err1=$BG_ERR
+  bg_on node2 "${NOBODY[@]}" "${c2[@]}" run 100
+  b=$BG_PID
+  err2=$BG_ERR
+  bg_wait "$a" 60 || rc=$?
+  expect_eq "$rc" 0 "${c1[*]##*/} run 100 on node1 ($(cat "$err1"))"
+  bg_wait "$b" 60 || rc=$?
+  expect_eq "$rc" 0 "${c2[*]##*/} run 100 on node2 ($(cat "$err2"))"
+}
