@@ -260,16 +260,16 @@ void Conn::send(OutFrame frame) {
   if (queued_ > kHighWater) paused_ = true;  // reading stops; resumes once drained
 }
 
-void Conn::send_now(std::vector<uint8_t> frame) {
-  if (frame.empty()) return;
+bool Conn::send_now(std::vector<uint8_t> frame) {
+  if (frame.empty()) return false;
   std::unique_lock lk(mu_);
-  if (!open_) return;
+  if (!open_) return false;
   if (tx_on_) frame = seal_locked(OutFrame{std::move(frame), {}, {}}).head;
   if (out_.empty()) {
     ssize_t n = ::send(fd_, frame.data(), frame.size(), MSG_DONTWAIT | MSG_NOSIGNAL);
     if (n == ssize_t(frame.size())) {
       bytes_out_ += uint64_t(n);
-      return;
+      return true;
     }
     if (n > 0) {
       bytes_out_ += uint64_t(n);
@@ -289,6 +289,7 @@ void Conn::send_now(std::vector<uint8_t> frame) {
       if (!err.empty()) self->close_locked(err, lk);
     });
   }
+  return true;
 }
 
 std::string Conn::flush_locked() {

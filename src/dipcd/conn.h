@@ -123,8 +123,9 @@ class Conn : public std::enable_shared_from_this<Conn> {
   void send(std::vector<uint8_t> frame) { send(OutFrame{std::move(frame), {}, {}}); }
   void send(OutFrame frame);
   // Any thread: writes the frame at once when nothing is queued before it (the common
-  // case), else queues it for the io thread. Frames keep their order.
-  void send_now(std::vector<uint8_t> frame);
+  // case), else queues it for the io thread. Frames keep their order. False when the
+  // connection is closed (the frame is not sent).
+  bool send_now(std::vector<uint8_t> frame);
   void close(const std::string& why, CloseKind kind = CloseKind::kLocal);
   bool is_open() const { return open_.load(); }
   int native_handle() const { return fd_; }

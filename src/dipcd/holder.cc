@@ -80,7 +80,11 @@ void Holder::local_op(const std::shared_ptr<LocalClient>& c, uint64_t reqid, Own
       };
     }
     if (op.op == Op::kSemOp && has_undo(decode_sops(op.data))) watch_process(op.pid, owner);
-    auto cancel = remote_.forward(owner, "", 0, op, done);
+    auto still_wanted = [wc] {
+      auto c = wc.lock();
+      return c && c->conn->is_open();
+    };
+    auto cancel = remote_.forward(owner, "", 0, op, done, still_wanted);
     if (c->conn->is_open()) c->cancels[reqid] = std::move(cancel);
     return;
   }

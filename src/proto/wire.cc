@@ -7,6 +7,7 @@ bool is_known_frame_type(uint16_t t) {
     case FrameType::kOp:
     case FrameType::kOpReply:
     case FrameType::kCancel:
+    case FrameType::kRequeue:
     case FrameType::kHello:
     case FrameType::kHelloAck:
     case FrameType::kHeartbeat:

@@ -47,6 +47,7 @@ enum class FrameType : uint16_t {
   kOp = 1,
   kOpReply = 2,
   kCancel = 3,  // request id = the request to interrupt
+  kRequeue = 4,  // node to owner: the message of request id could not be delivered: put it back
   // Peer links.
   kHello = 10,
   kHelloAck = 11,
