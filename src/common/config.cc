@@ -41,14 +41,15 @@ struct SectionSpec {
   std::string_view name;
   std::string_view keys;  // comma-separated, as shown to the user
 };
-constexpr std::array<SectionSpec, 5> kSections = {{
+constexpr std::array<SectionSpec, 6> kSections = {{
     {"node", "name, listen_address, listen_port, run_dir"},
     {"referee", "enabled, address"},
     {"security", "allow_file, remote_root, secret_file"},
     {"timeouts", "heartbeat_ms, peer_timeout_ms, connect_timeout_ms"},
     {"log", "level"},
+    {"dsm", "mode, quantum"},
 }};
-constexpr std::string_view kSectionList = "node, referee, security, timeouts, log";
+constexpr std::string_view kSectionList = "node, referee, security, timeouts, log, dsm";
 constexpr std::array<std::string_view, 5> kLogLevels = {"trace", "debug", "info", "warn", "error"};
 
 const SectionSpec* find_section(std::string_view name) {
@@ -451,6 +452,16 @@ std::optional<Config> validate(const toml::table& root, const std::string& sourc
         return std::find(kLogLevels.begin(), kLogLevels.end(), s) != kLogLevels.end();
       },
       cfg.log_level);
+
+  // [dsm]
+  std::string mode = cfg.dsm_segment_mode ? "segment" : "page";
+  r.string(
+      "dsm", "mode", "\"page\" or \"segment\"",
+      [](const std::string& s) { return s == "page" || s == "segment"; }, mode);
+  cfg.dsm_segment_mode = mode == "segment";
+  int64_t quantum = cfg.dsm_quantum.count();
+  r.integer("dsm", "quantum", 0, 60'000, quantum);
+  cfg.dsm_quantum = std::chrono::milliseconds(quantum);
 
   if (r.failed()) return std::nullopt;
   return cfg;

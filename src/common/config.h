@@ -44,6 +44,9 @@ struct Config {
   std::chrono::milliseconds connect_timeout{3000};     // connect_timeout_ms
   // [log]
   std::string log_level = "info";  // level: trace, debug, info, warn, error
+  // [dsm] distributed shared memory, for the segments this node owns
+  bool dsm_segment_mode = false;                 // mode = "page" | "segment"
+  std::chrono::milliseconds dsm_quantum{2};      // quantum: ms a grant is kept at least
 
   std::string source;  // the file it was read from
 };

@@ -14,6 +14,7 @@
 #include <fstream>
 #include <sstream>
 
+#include "dipcd/dsm/fault_server.h"
 #include "dipcd/link.h"
 
 namespace dipc::daemon {
@@ -118,6 +119,24 @@ bool Node::start(std::string& err) {
   }
   if (!ids_.open(cfg_.run_dir, err)) return false;
   remove_stale_placeholders();
+  {  // DSM hook: the fault server runs shared memory on its own thread.
+    std::string why;
+    dsm::Options o{cfg_.node_name, cfg_.run_dir, cfg_.dsm_segment_mode, cfg_.dsm_quantum,
+                   cfg_.peer_timeout};
+    if (!dsm::FaultServer::kernel_check(why)) {
+      spdlog::warn("distributed shared memory is unavailable: {}; shmget with IPC_DIPC fails "
+                   "with ENOSYS", why);
+    } else {
+      dsm_ = std::make_unique<dsm::FaultServer>(
+          o, [this](const std::string& n, bool to_owner, std::vector<uint8_t> f) {
+            dsm_send(n, to_owner, std::move(f));
+          });
+      if (!dsm_->start(why)) {
+        spdlog::warn("distributed shared memory is unavailable: {}", why);
+        dsm_.reset();
+      }
+    }
+  }
   if (cfg_.referee) referee_ = std::make_unique<Referee>(*this);
 
   ::unlink(sock.c_str());
@@ -180,9 +199,24 @@ void Node::shutdown() {
   for (auto& l : links)
     if (l->conn) l->conn->close("shutting down");
   executor_.shutdown();
+  if (dsm_) dsm_->stop();
   ids_.clear_all();
   ::unlink((cfg_.run_dir + "/dipcd.sock").c_str());
   write_state("stopped");
+}
+
+// DSM hook: a frame from the fault server's thread, to the owner on our link to it, or to
+// a holder on its link to us (so each pair's DSM frames keep one order).
+void Node::dsm_send(const std::string& node, bool to_owner, std::vector<uint8_t> frame) {
+  asio::post(io_, [this, node, to_owner, f = std::move(frame)]() mutable {
+    if (to_owner) {
+      with_link(node, "", 0, [f = std::move(f)](std::shared_ptr<Link> l) mutable {
+        if (l) l->send(std::move(f));
+      });
+    } else if (auto it = in_.find(node); it != in_.end()) {
+      it->second->send(std::move(f));
+    }
+  });
 }
 
 void Node::write_state(const std::string& s) {
@@ -350,6 +384,15 @@ void Node::local_get(const std::shared_ptr<LocalClient>& c, uint64_t reqid, Owne
   q.flags = op.flags;
   referee_call(FrameType::kRegLookup, q, [this, op, who, finish](const RegRecord& a) mutable {
     if (a.status == RegStatus::kError) return finish(OpResult::error(a.err));
+    if (op.kind == Kind::kShm && !dsm_) {  // DSM hook: no distributed segment without it
+      if (a.status == RegStatus::kCreate) {
+        RegRecord m;
+        m.kind = op.kind;
+        m.key = op.key;
+        referee_send(FrameType::kRegAbort, m);
+      }
+      return finish(OpResult::error(ENOSYS));
+    }
     if (a.status == RegStatus::kCreate) {
       execute(who, op, [this, op, finish](OpResult r) {
         RegRecord m;
@@ -369,6 +412,7 @@ void Node::local_get(const std::shared_ptr<LocalClient>& c, uint64_t reqid, Owne
         m.gid = info.gid;
         m.size = info.size;
         referee_send(FrameType::kRegCommit, m);
+        if (op.kind == Kind::kShm) dsm_->segment_known(id, cfg_.node_name, id, info.size);  // DSM hook
         spdlog::info("created {} key {} id {}", kind_name(op.kind), op.key, id);
         finish(r);
       });
@@ -408,6 +452,7 @@ void Node::local_get(const std::shared_ptr<LocalClient>& c, uint64_t reqid, Owne
               placeholders_[{uint8_t(op.kind), id}] = {op.kind, op.key, id, owner, owner_id};
               placeholder_by_key_[bykey] = id;
               save_placeholders();
+              if (op.kind == Kind::kShm) dsm_->segment_known(id, owner, owner_id, info.size);  // DSM hook
               spdlog::info("placeholder {} key {} id {} for {}'s id {}", kind_name(op.kind),
                            op.key, id, owner, owner_id);
               finish(OpResult::ok(id));
@@ -776,6 +821,10 @@ void Node::accept_node(const std::shared_ptr<Link>& l) {
 void Node::on_peer_frame(const std::shared_ptr<Link>& l, const Frame& f) {
   l->last_heard = Clock::now();
   if (!l->ready) return on_hello(l, f);
+  if (proto::is_dsm_frame_type(f.header.type)) {  // DSM hook: shared memory frames
+    if (dsm_) dsm_->peer_frame(l->name, l->outgoing, f.header.type, f.header.request_id, f.payload);
+    return;
+  }
   auto r = f.reader();
   auto bad = [&](const char* what) {
     spdlog::warn("malformed {} from {}: dropping the link", what, l->describe());
@@ -1020,6 +1069,7 @@ void Node::peer_dead(const std::string& name, const std::string& why) {
     if (p.owner == name) gone.push_back({p.kind, p.key});
   for (auto& [kind, key] : gone) drop_placeholder(kind, key);
   for (auto& a : undo_.take_node(name)) apply_adjustment(a);
+  if (dsm_) dsm_->node_dead(name);  // DSM hook
   if (referee_) referee_->node_dead(name);
   for (auto& m : {&out_, &in_}) {
     if (auto it = m->find(name); it != m->end()) {
@@ -1042,6 +1092,7 @@ void Node::object_removed(Kind kind, int32_t id) {
   owned_.erase(it);
   ids_.clear(kind, id);
   if (kind == Kind::kSem) undo_.drop_set(id);
+  if (kind == Kind::kShm && dsm_) dsm_->segment_removed(id);  // DSM hook
   spdlog::info("{} key {} id {} removed", kind_name(kind), r.key, id);
   referee_send(FrameType::kRegRemove, r);
 }
@@ -1054,6 +1105,7 @@ void Node::drop_placeholder(Kind kind, int32_t key) {
   placeholders_.erase({uint8_t(kind), id});
   ids_.clear(kind, id);
   remove_object(kind, id);
+  if (kind == Kind::kShm && dsm_) dsm_->segment_removed(id);  // DSM hook
   save_placeholders();
   spdlog::info("placeholder {} key {} id {} dropped", kind_name(kind), key, id);
 }

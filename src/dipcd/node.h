@@ -37,6 +37,9 @@
 
 namespace dipc::daemon {
 
+namespace dsm {
+class FaultServer;
+}
 struct Link;
 struct LocalClient;
 using Clock = std::chrono::steady_clock;
@@ -135,6 +138,10 @@ class Node : public Referee::Outbox {
   void referee_send(proto::FrameType t, const proto::RegRecord& r);
   void on_reg_reply(uint64_t reqid, const proto::RegRecord& r);
   void write_state(const std::string& s);
+
+  // DSM hook: shared memory lives in src/dipcd/dsm/; the node only routes to it.
+  std::unique_ptr<dsm::FaultServer> dsm_;
+  void dsm_send(const std::string& node, bool to_owner, std::vector<uint8_t> frame);
 
   asio::io_context& io_;
   Config cfg_;

@@ -22,6 +22,14 @@ bool is_known_frame_type(uint16_t t) {
     case FrameType::kRegListReply:
     case FrameType::kAdmin:
     case FrameType::kAdminReply:
+    case FrameType::kDsmAcquire:
+    case FrameType::kDsmGrant:
+    case FrameType::kDsmFail:
+    case FrameType::kDsmRecall:
+    case FrameType::kDsmRecallAck:
+    case FrameType::kDsmData:
+    case FrameType::kDsmJoin:
+    case FrameType::kDsmGone:
       return true;
   }
   return false;

@@ -59,7 +59,17 @@ enum class FrameType : uint16_t {
   // The dipc command line talking to its node.
   kAdmin = 40,
   kAdminReply = 41,
+  // Distributed shared memory (payloads in proto/dsm.h), holder <-> owner of a segment.
+  kDsmAcquire = 50,
+  kDsmGrant = 51,
+  kDsmFail = 52,
+  kDsmRecall = 53,
+  kDsmRecallAck = 54,
+  kDsmData = 55,
+  kDsmJoin = 56,
+  kDsmGone = 57,
 };
+inline bool is_dsm_frame_type(FrameType t) { return uint16_t(t) >= 50 && uint16_t(t) <= 69; }
 
 bool is_known_frame_type(uint16_t t);
 

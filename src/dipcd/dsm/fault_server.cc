@@ -1,0 +1,1077 @@
+#include "dipcd/dsm/fault_server.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <spdlog/spdlog.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/ipc.h>
+#include <sys/mman.h>
+#include <sys/shm.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstring>
+
+#include "dipcd/conn.h"
+#include "dipcd/dsm/uffd_compat.h"
+#include "proto/dsm.h"
+
+namespace dipc::daemon::dsm {
+
+using proto::FrameType;
+using proto::kDsmPage;
+
+namespace {
+
+constexpr uint8_t kStDefault = 0;  // owner: write; elsewhere: none
+constexpr uint8_t kStLost = 4;     // could not be had: every access raises SIGBUS
+constexpr uint64_t kTagListen = 1, kTagEvent = 2, kTagSession = 3, kTagUffd = 4;
+constexpr size_t kMaxSessions = 65536;  // attachments on this node, all processes together
+
+uint64_t tag(uint64_t t, int fd) { return (t << 32) | uint32_t(fd); }
+
+Access to_access(proto::DsmAccess a) {
+  return a == proto::DsmAccess::kWrite ? Access::kWrite : Access::kRead;
+}
+
+// userfaultfd operations on one process's uffd; errors other than "gone" are logged.
+bool uffd_protect(int uffd, uint64_t addr, uint64_t len, bool wp, bool wake) {
+  uffdio_writeprotect w{};
+  w.range.start = addr;
+  w.range.len = len;
+  w.mode = (wp ? UFFDIO_WRITEPROTECT_MODE_WP : 0) | (wake ? 0 : UFFDIO_WRITEPROTECT_MODE_DONTWAKE);
+  if (ioctl(uffd, UFFDIO_WRITEPROTECT, &w) == 0) return true;
+  if (errno != ESRCH && errno != ENOENT) spdlog::debug("UFFDIO_WRITEPROTECT: {}", strerror(errno));
+  return false;
+}
+void uffd_wake(int uffd, uint64_t addr, uint64_t len) {
+  uffdio_range r{addr, len};
+  ioctl(uffd, UFFDIO_WAKE, &r);
+}
+
+}  // namespace
+
+struct FaultServer::Process {
+  pid_t pid = 0;
+  int uffd = -1;
+  std::vector<Session*> sessions;  // its registered attachments
+};
+
+struct FaultServer::Session {
+  int fd = -1;
+  ucred cred{};
+  std::vector<gid_t> groups;
+  std::shared_ptr<Segment> seg;
+  std::shared_ptr<Process> proc;
+  bool rdonly = false;
+  bool registered = false;
+  uint64_t base = 0, len = 0;
+};
+
+struct FaultServer::Waiter {
+  Process* proc = nullptr;
+  int uffd = -1;
+  uint64_t addr = 0;  // the page's address in that process
+  bool write = false;
+  bool missing = false;
+  bool rdonly = false;
+  int seg_fd = -1;    // the segment's memfd
+  uint64_t page = 0;  // the page's index in the segment
+};
+
+struct FaultServer::Pending {
+  uint64_t reqid = 0;
+  Access want = Access::kNone;
+  Time deadline{};
+  std::vector<Waiter> waiters;  // one per faulting thread: bounded by threads
+};
+
+struct FaultServer::Segment {
+  int32_t local_id = 0;
+  std::string owner;
+  int32_t owner_id = 0;
+  bool owned = false;
+  uint64_t size = 0, pages = 0;
+  int memfd = -1;
+  ino_t ino = 0;
+  dev_t dev = 0;
+  uint8_t* state = nullptr;  // one byte per page (calloc: untouched pages cost nothing)
+  std::unordered_map<uint64_t, Pending> pending;  // by page
+  std::set<Session*> attachments;
+  void* sysv = nullptr;  // dipcd's own attachment of the System V segment (see segment_rmid)
+  bool owner_dead = false;
+  bool removed = false;  // the System V object is gone or marked for destruction
+  // Owned here:
+  std::unique_ptr<PageDirectory> dir;
+  uint64_t unit_pages = 1;
+  std::map<NodeId, uint32_t> remote_nattch;  // holders that have it attached
+  std::set<NodeId> holders;                  // every node that ever asked for pages
+
+  ~Segment() {
+    if (memfd >= 0) close(memfd);
+    free(state);
+    if (sysv) syscall(SYS_shmdt, sysv);
+  }
+  Access access(uint64_t p) const {
+    uint8_t b = state[p];
+    if (b == kStDefault) return owned ? Access::kWrite : Access::kNone;
+    if (b == kStLost) return Access::kNone;
+    return Access(b - 1);
+  }
+  void set(uint64_t p, Access a) { state[p] = uint8_t(a) + 1; }
+  uint64_t unit_of(uint64_t page) const { return page / unit_pages; }
+  uint64_t first_of(uint64_t unit) const { return unit * unit_pages; }
+  uint64_t count_of(uint64_t unit) const {
+    return std::min(unit_pages, pages - unit * unit_pages);
+  }
+  void punch(uint64_t first, uint64_t n) {
+    fallocate(memfd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, off_t(first * kDsmPage),
+              off_t(n * kDsmPage));
+  }
+};
+
+FaultServer::FaultServer(Options opt, SendFn send)
+    : opt_(std::move(opt)), send_(std::move(send)) {}
+
+FaultServer::~FaultServer() { stop(); }
+
+bool FaultServer::kernel_check(std::string& err) {
+  if (sysconf(_SC_PAGESIZE) != long(kDsmPage)) {
+    err = fmt::format("the page size is {} bytes; distributed shared memory needs 4096",
+                      sysconf(_SC_PAGESIZE));
+    return false;
+  }
+  int dev = open("/dev/userfaultfd", O_RDWR | O_CLOEXEC);
+  if (dev < 0) {
+    err = fmt::format("cannot open /dev/userfaultfd: {} (Linux 6.1 or later, CONFIG_USERFAULTFD, "
+                      "and dipcd running as root)", strerror(errno));
+    return false;
+  }
+  int uffd = ioctl(dev, USERFAULTFD_IOC_NEW, O_CLOEXEC | O_NONBLOCK);
+  close(dev);
+  if (uffd < 0) {
+    err = fmt::format("USERFAULTFD_IOC_NEW on /dev/userfaultfd: {}", strerror(errno));
+    return false;
+  }
+  uffdio_api api{};
+  api.api = UFFD_API;
+  api.features = 0;
+  int rc = ioctl(uffd, UFFDIO_API, &api);
+  close(uffd);
+  if (rc < 0) {
+    err = fmt::format("UFFDIO_API: {}", strerror(errno));
+    return false;
+  }
+  struct Need {
+    uint64_t bit;
+    const char* name;
+    const char* since;
+  };
+  const Need needs[] = {
+      {UFFD_FEATURE_WP_HUGETLBFS_SHMEM, "UFFD_FEATURE_WP_HUGETLBFS_SHMEM", "6.1"},
+      {UFFD_FEATURE_WP_UNPOPULATED, "UFFD_FEATURE_WP_UNPOPULATED", "6.4"},
+      {UFFD_FEATURE_POISON, "UFFD_FEATURE_POISON", "6.6"},
+      {UFFD_FEATURE_MISSING_SHMEM, "UFFD_FEATURE_MISSING_SHMEM", "4.11"},
+  };
+  std::string missing;
+  for (auto& n : needs)
+    if (!(api.features & n.bit))
+      missing += fmt::format("{}{} (Linux {})", missing.empty() ? "" : ", ", n.name, n.since);
+  if (!missing.empty()) {
+    err = "the kernel's userfaultfd lacks " + missing;
+    return false;
+  }
+  return true;
+}
+
+bool FaultServer::start(std::string& err) {
+  devfd_ = open("/dev/userfaultfd", O_RDWR | O_CLOEXEC);
+  if (devfd_ < 0) {
+    err = fmt::format("cannot open /dev/userfaultfd: {}", strerror(errno));
+    return false;
+  }
+  std::string path = opt_.run_dir + "/dipcd-dsm.sock";
+  sockaddr_un sa{};
+  sa.sun_family = AF_UNIX;
+  if (path.size() >= sizeof sa.sun_path) {
+    err = "run_dir is too long for " + path;
+    return false;
+  }
+  strcpy(sa.sun_path, path.c_str());
+  listen_ = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+  ::unlink(path.c_str());
+  if (listen_ < 0 || bind(listen_, reinterpret_cast<sockaddr*>(&sa), sizeof sa) < 0 ||
+      listen(listen_, 128) < 0) {
+    err = fmt::format("cannot create the shared-memory socket {}: {}", path, strerror(errno));
+    return false;
+  }
+  ::chmod(path.c_str(), 0666);  // any local user may attach; the kernel says who it is
+  epoll_ = epoll_create1(EPOLL_CLOEXEC);
+  event_ = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+  if (epoll_ < 0 || event_ < 0) {
+    err = fmt::format("epoll/eventfd: {}", strerror(errno));
+    return false;
+  }
+  epoll_event ev{};
+  ev.events = EPOLLIN;
+  ev.data.u64 = tag(kTagListen, listen_);
+  epoll_ctl(epoll_, EPOLL_CTL_ADD, listen_, &ev);
+  ev.data.u64 = tag(kTagEvent, event_);
+  epoll_ctl(epoll_, EPOLL_CTL_ADD, event_, &ev);
+  thread_ = std::thread([this] { run(); });
+  spdlog::info("distributed shared memory: {} mode, quantum {} ms, on {}",
+               opt_.segment_mode ? "segment" : "page",
+               std::chrono::duration_cast<std::chrono::milliseconds>(opt_.quantum).count(), path);
+  return true;
+}
+
+void FaultServer::stop() {
+  if (!thread_.joinable()) return;
+  stopping_ = true;
+  uint64_t one = 1;
+  (void)!write(event_, &one, sizeof one);
+  thread_.join();
+  sessions_.clear();
+  uffds_.clear();
+  procs_.clear();
+  local_.clear();
+  remote_.clear();
+  for (int* fd : {&listen_, &event_, &epoll_, &devfd_})
+    if (*fd >= 0) close(std::exchange(*fd, -1));
+  ::unlink((opt_.run_dir + "/dipcd-dsm.sock").c_str());
+}
+
+void FaultServer::post(std::function<void()> task) {
+  {
+    std::lock_guard<std::mutex> g(tasks_mu_);
+    tasks_.push_back(std::move(task));
+  }
+  uint64_t one = 1;
+  (void)!write(event_, &one, sizeof one);
+}
+
+void FaultServer::segment_known(int32_t local_id, const std::string& owner, int32_t owner_id,
+                                uint64_t size) {
+  post([this, local_id, owner, owner_id, size] {
+    if (local_.count(local_id)) return;
+    auto s = std::make_shared<Segment>();
+    s->local_id = local_id;
+    s->owner = owner;
+    s->owner_id = owner_id;
+    s->owned = owner == opt_.node_name;
+    s->size = size;
+    s->pages = (size + kDsmPage - 1) / kDsmPage;
+    if (s->pages == 0 || s->pages >= proto::kDsmMaxPages) return;
+    s->memfd = int(syscall(SYS_memfd_create, "dipc-shm", MFD_CLOEXEC));
+    s->state = static_cast<uint8_t*>(calloc(s->pages, 1));
+    struct stat st;
+    if (s->memfd < 0 || !s->state || ftruncate(s->memfd, off_t(s->pages * kDsmPage)) < 0 ||
+        fstat(s->memfd, &st) < 0) {
+      spdlog::error("shared memory id {}: cannot make its memfd: {}", local_id, strerror(errno));
+      return;
+    }
+    s->ino = st.st_ino;
+    s->dev = st.st_dev;
+    // dipcd attaches the System V segment itself, so that IPC_RMID only marks it (the key
+    // is freed, SHM_DEST shows) and the kernel destroys it when dipcd lets go.
+    long a = syscall(SYS_shmat, local_id, nullptr, SHM_RDONLY);
+    if (a != -1) s->sysv = reinterpret_cast<void*>(a);
+    if (s->owned) {
+      s->unit_pages = opt_.segment_mode ? s->pages : 1;
+      s->dir = std::make_unique<PageDirectory>((s->pages + s->unit_pages - 1) / s->unit_pages,
+                                               opt_.quantum);
+    } else {
+      remote_[{owner, owner_id}] = s;
+    }
+    local_[local_id] = s;
+    std::lock_guard<std::mutex> g(nattch_mu_);
+    nattch_[local_id] = 0;
+  });
+}
+
+void FaultServer::segment_removed(int32_t local_id) {
+  post([this, local_id] {
+    auto it = local_.find(local_id);
+    if (it == local_.end()) return;
+    // Attached processes keep it (and the owner keeps serving them) until they detach.
+    auto s = it->second;
+    s->removed = true;
+    maybe_destroy(*s);
+  });
+}
+
+std::shared_ptr<FaultServer::Segment> FaultServer::ref(Segment& s) {
+  auto it = local_.find(s.local_id);
+  return it != local_.end() && it->second.get() == &s ? it->second : nullptr;
+}
+
+int FaultServer::nattch(int32_t local_id) const {
+  std::lock_guard<std::mutex> g(nattch_mu_);
+  auto it = nattch_.find(local_id);
+  return it == nattch_.end() ? -1 : it->second;
+}
+
+// A removed segment goes once nothing uses it: no local attachment, and when owned here no
+// attachment on any other node either (their faults still come here until then).
+void FaultServer::maybe_destroy(Segment& s) {
+  if (!s.removed || !s.attachments.empty()) return;
+  if (s.owned && !s.remote_nattch.empty()) return;
+  int32_t id = s.local_id;
+  spdlog::debug("shared memory id {}: last attachment gone, destroyed", id);
+  forget_segment(id);
+}
+
+void FaultServer::forget_segment(int32_t local_id) {
+  auto it = local_.find(local_id);
+  if (it == local_.end()) return;
+  auto s = it->second;
+  local_.erase(it);
+  if (!s->owned) remote_.erase({s->owner, s->owner_id});
+  for (auto& [page, pd] : s->pending) by_reqid_.erase(pd.reqid);
+  {
+    std::lock_guard<std::mutex> g(nattch_mu_);
+    nattch_.erase(local_id);
+  }
+  // ~Segment detaches dipcd's own System V attachment: the kernel then destroys it.
+}
+
+void FaultServer::peer_frame(const std::string& node, bool on_our_link, FrameType type,
+                             uint64_t reqid, std::vector<uint8_t> payload) {
+  post([this, node, on_our_link, type, reqid, payload = std::move(payload)] {
+    on_frame(node, on_our_link, type, reqid, payload);
+  });
+}
+
+void FaultServer::node_dead(const std::string& node) {
+  post([this, node] { on_node_dead(node); });
+}
+
+NodeId FaultServer::node_id(const std::string& name) {
+  if (name == opt_.node_name) return kOwner;
+  auto it = node_ids_.find(name);
+  if (it != node_ids_.end()) return it->second;
+  if (node_ids_.size() + 1 >= kMaxNodes) return kMaxNodes;  // refused by the directory
+  NodeId id = NodeId(node_ids_.size() + 1);
+  node_ids_[name] = id;
+  return id;
+}
+
+// ---------------------------------------------------------------------------------------
+// The loop
+
+void FaultServer::drain_tasks() {
+  std::vector<std::function<void()>> tasks;
+  {
+    std::lock_guard<std::mutex> g(tasks_mu_);
+    tasks.swap(tasks_);
+  }
+  for (auto& t : tasks) t();
+}
+
+Time FaultServer::next_deadline() const {
+  Time t = Time::max();
+  for (auto& [id, s] : local_) {
+    if (s->dir) t = std::min(t, s->dir->next_deadline());
+    for (auto& [page, pd] : s->pending) t = std::min(t, pd.deadline);
+  }
+  return t;
+}
+
+void FaultServer::run() {
+  epoll_event evs[64];
+  while (!stopping_) {
+    Time due = next_deadline();
+    timespec ts{}, *tp = nullptr;
+    if (due != Time::max()) {
+      auto left = due - std::chrono::steady_clock::now();
+      if (left < Duration::zero()) left = Duration::zero();
+      auto ns = std::chrono::duration_cast<std::chrono::nanoseconds>(left).count();
+      ts.tv_sec = ns / 1000000000;
+      ts.tv_nsec = ns % 1000000000;
+      tp = &ts;
+    }
+    int n = epoll_pwait2(epoll_, evs, 64, tp, nullptr);
+    if (n < 0 && errno != EINTR) {
+      spdlog::critical("fault server: epoll: {}", strerror(errno));
+      return;
+    }
+    // Posted tasks first: a segment the io thread announced must be known before the
+    // attach that learnt its id from the same announcement.
+    drain_tasks();
+    for (int i = 0; i < n && !stopping_; ++i) {
+      uint64_t t = evs[i].data.u64 >> 32;
+      int fd = int(uint32_t(evs[i].data.u64));
+      if (t == kTagEvent) {
+        uint64_t v;
+        (void)!read(event_, &v, sizeof v);
+        drain_tasks();
+      } else if (t == kTagListen) {
+        on_accept();
+      } else if (t == kTagSession) {
+        auto it = sessions_.find(fd);
+        if (it != sessions_.end()) on_session(it->second.get());
+      } else if (t == kTagUffd) {
+        auto it = uffds_.find(fd);
+        if (it != uffds_.end()) on_uffd(it->second.get());
+      }
+    }
+    Time now = std::chrono::steady_clock::now();
+    for (auto& [id, s] : local_) {
+      if (!s->dir || s->dir->next_deadline() > now) continue;
+      std::vector<Action> acts;
+      s->dir->tick(now, acts);
+      run_actions(*s, acts);
+    }
+    expire(now);
+  }
+}
+
+// ---------------------------------------------------------------------------------------
+// Local attachments
+
+void FaultServer::on_accept() {
+  for (;;) {
+    int fd = accept4(listen_, nullptr, nullptr, SOCK_CLOEXEC | SOCK_NONBLOCK);
+    if (fd < 0) return;
+    auto s = std::make_unique<Session>();
+    s->fd = fd;
+    socklen_t len = sizeof s->cred;
+    gid_t groups[NGROUPS_MAX > 65536 ? 65536 : NGROUPS_MAX];
+    socklen_t glen = sizeof groups;
+    if (sessions_.size() >= kMaxSessions ||
+        getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &s->cred, &len) != 0 ||
+        getsockopt(fd, SOL_SOCKET, SO_PEERGROUPS, groups, &glen) != 0) {
+      close(fd);
+      continue;
+    }
+    s->groups.assign(groups, groups + glen / sizeof(gid_t));
+    epoll_event ev{};
+    ev.events = EPOLLIN | EPOLLRDHUP;
+    ev.data.u64 = tag(kTagSession, fd);
+    epoll_ctl(epoll_, EPOLL_CTL_ADD, fd, &ev);
+    sessions_[fd] = std::move(s);
+  }
+}
+
+namespace {
+
+// System V's permission rule (ipcperms) for the caller as SO_PEERCRED/SO_PEERGROUPS saw it.
+bool may_attach(const ucred& c, const std::vector<gid_t>& groups, const shmid_ds& ds, bool rdonly) {
+  if (c.uid == 0) return true;
+  unsigned mode = ds.shm_perm.mode;
+  unsigned granted;
+  if (c.uid == ds.shm_perm.uid || c.uid == ds.shm_perm.cuid) {
+    granted = mode >> 6;
+  } else {
+    bool in = c.gid == ds.shm_perm.gid || c.gid == ds.shm_perm.cgid;
+    for (gid_t g : groups) in = in || g == ds.shm_perm.gid || g == ds.shm_perm.cgid;
+    granted = in ? mode >> 3 : mode;
+  }
+  unsigned need = rdonly ? 4 : 6;
+  return (need & ~granted & 7) == 0;
+}
+
+// The process really maps our memfd at [base, base+len): /proc/PID/map_files says so.
+bool maps_memfd(pid_t pid, uint64_t base, uint64_t len, dev_t dev, ino_t ino) {
+  char path[96];
+  snprintf(path, sizeof path, "/proc/%d/map_files/%lx-%lx", int(pid), (unsigned long)base,
+           (unsigned long)(base + len));
+  struct stat st;
+  return stat(path, &st) == 0 && st.st_dev == dev && st.st_ino == ino;
+}
+
+void reply(int fd, int err, uint64_t size, const int* fds, int nfds) {
+  uint8_t buf[proto::DsmLocalReply::kSize];
+  proto::Writer w(buf, sizeof buf);
+  proto::DsmLocalReply r{err, size, uint8_t(nfds)};
+  r.encode(w);
+  iovec iov{buf, w.size()};
+  msghdr mh{};
+  mh.msg_iov = &iov;
+  mh.msg_iovlen = 1;
+  alignas(cmsghdr) char cbuf[CMSG_SPACE(2 * sizeof(int))];
+  if (nfds > 0) {
+    mh.msg_control = cbuf;
+    mh.msg_controllen = CMSG_SPACE(size_t(nfds) * sizeof(int));
+    cmsghdr* c = CMSG_FIRSTHDR(&mh);
+    c->cmsg_level = SOL_SOCKET;
+    c->cmsg_type = SCM_RIGHTS;
+    c->cmsg_len = CMSG_LEN(size_t(nfds) * sizeof(int));
+    memcpy(CMSG_DATA(c), fds, size_t(nfds) * sizeof(int));
+  }
+  // The shim waits for this answer; a full socket buffer would be a broken shim.
+  sendmsg(fd, &mh, MSG_NOSIGNAL | MSG_DONTWAIT);
+}
+
+}  // namespace
+
+void FaultServer::on_session(Session* s) {
+  uint8_t buf[64];
+  iovec iov{buf, sizeof buf};
+  msghdr mh{};
+  mh.msg_iov = &iov;
+  mh.msg_iovlen = 1;
+  alignas(cmsghdr) char cbuf[CMSG_SPACE(4 * sizeof(int))];
+  mh.msg_control = cbuf;
+  mh.msg_controllen = sizeof cbuf;
+  ssize_t n = recvmsg(s->fd, &mh, MSG_CMSG_CLOEXEC | MSG_DONTWAIT);
+  if (n < 0 && (errno == EAGAIN || errno == EINTR)) return;
+  int passed = -1;
+  for (cmsghdr* c = CMSG_FIRSTHDR(&mh); c; c = CMSG_NXTHDR(&mh, c)) {
+    if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS) continue;
+    size_t k = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+    int fds[4];
+    memcpy(fds, CMSG_DATA(c), std::min(k, size_t(4)) * sizeof(int));
+    for (size_t i = 0; i < k && i < 4; ++i) {
+      if (passed < 0) passed = fds[i];
+      else close(fds[i]);
+    }
+  }
+  if (n <= 0) {
+    if (passed >= 0) close(passed);
+    return close_session(s);
+  }
+  proto::DsmLocalRequest req;
+  proto::Reader r(buf, size_t(n));
+  if (!req.decode(r) || (passed >= 0) != (req.uffd_attached && req.op != proto::DsmLocalOp::kAttach)) {
+    if (passed >= 0) close(passed);
+    reply(s->fd, EINVAL, 0, nullptr, 0);
+    return close_session(s);
+  }
+  // A passed descriptor must be a userfaultfd.
+  if (passed >= 0) {
+    uffdio_api probe{};
+    char link[64] = {};
+    char p[48];
+    snprintf(p, sizeof p, "/proc/self/fd/%d", passed);
+    if (readlink(p, link, sizeof link - 1) < 0 || strcmp(link, "anon_inode:[userfaultfd]") != 0) {
+      (void)probe;
+      close(passed);
+      reply(s->fd, EINVAL, 0, nullptr, 0);
+      return close_session(s);
+    }
+  }
+  auto fail = [&](int err) {
+    if (passed >= 0) close(passed);
+    reply(s->fd, err, 0, nullptr, 0);
+    close_session(s);
+  };
+  if (s->registered) return fail(EINVAL);  // one attachment per connection
+  if (req.op == proto::DsmLocalOp::kAttach) {
+    auto it = local_.find(req.shmid);
+    if (it == local_.end() || it->second->removed) return fail(EINVAL);
+    shmid_ds ds{};
+    if (syscall(SYS_shmctl, req.shmid, IPC_STAT, &ds) < 0) return fail(EINVAL);
+    bool rdonly = (req.shmflg & SHM_RDONLY) != 0;
+    if (!may_attach(s->cred, s->groups, ds, rdonly)) return fail(EACCES);
+    s->seg = it->second;
+    s->rdonly = rdonly;
+    int fds[2];
+    int nfds = 0;
+    int mfd = -1;
+    if (rdonly) {
+      char p[48];
+      snprintf(p, sizeof p, "/proc/self/fd/%d", s->seg->memfd);
+      mfd = open(p, O_RDONLY | O_CLOEXEC);
+      if (mfd < 0) return fail(ENOMEM);
+      fds[nfds++] = mfd;
+    } else {
+      fds[nfds++] = s->seg->memfd;
+    }
+    if (!req.uffd_attached) fds[nfds++] = devfd_;  // the process has no userfaultfd yet
+    reply(s->fd, 0, s->seg->size, fds, nfds);
+    if (mfd >= 0) close(mfd);
+    return;
+  }
+  // kRegister (after kAttach on this connection) or kInherit (a forked child's copy).
+  if (req.op == proto::DsmLocalOp::kInherit) {
+    auto it = local_.find(req.shmid);
+    if (it == local_.end()) return fail(EINVAL);
+    s->seg = it->second;
+    s->rdonly = (req.shmflg & SHM_RDONLY) != 0;
+  } else if (!s->seg) {
+    return fail(EINVAL);
+  }
+  Segment& seg = *s->seg;
+  uint64_t len = seg.pages * kDsmPage;
+  if (req.size != len || req.addr % kDsmPage != 0 ||
+      !maps_memfd(s->cred.pid, req.addr, len, seg.dev, seg.ino))
+    return fail(EINVAL);
+  std::shared_ptr<Process> proc;
+  if (passed >= 0) {
+    proc = std::make_shared<Process>();
+    proc->pid = s->cred.pid;
+    proc->uffd = passed;
+    passed = -1;
+    epoll_event ev{};
+    ev.events = EPOLLIN;
+    ev.data.u64 = tag(kTagUffd, proc->uffd);
+    epoll_ctl(epoll_, EPOLL_CTL_ADD, proc->uffd, &ev);
+    uffds_[proc->uffd] = proc;
+    procs_[proc->pid] = proc;
+  } else {
+    auto it = procs_.find(s->cred.pid);
+    if (it == procs_.end()) return fail(EINVAL);
+    proc = it->second;
+  }
+  s->proc = proc;
+  s->base = req.addr;
+  s->len = len;
+  s->registered = true;
+  proc->sessions.push_back(s);
+  seg.attachments.insert(s);
+  {
+    std::lock_guard<std::mutex> g(nattch_mu_);
+    nattch_[seg.local_id] = int(seg.attachments.size());
+  }
+  send_join(seg, s->cred.pid, true);
+  reply(s->fd, 0, seg.size, nullptr, 0);
+}
+
+void FaultServer::close_session(Session* s) {
+  int fd = s->fd;
+  epoll_ctl(epoll_, EPOLL_CTL_DEL, fd, nullptr);
+  if (s->registered) {
+    auto& v = s->proc->sessions;
+    v.erase(std::remove(v.begin(), v.end(), s), v.end());
+    if (v.empty()) {
+      // The process detached everything (or exited, or exec'd): its uffd goes.
+      int u = s->proc->uffd;
+      epoll_ctl(epoll_, EPOLL_CTL_DEL, u, nullptr);
+      if (auto it = procs_.find(s->proc->pid); it != procs_.end() && it->second == s->proc)
+        procs_.erase(it);
+      // Faults of that process still waiting: nobody will touch those pages any more.
+      for (auto& [id, seg] : local_)
+        for (auto& [page, pd] : seg->pending)
+          std::erase_if(pd.waiters, [&](const Waiter& w) { return w.proc == s->proc.get(); });
+      close(u);
+      uffds_.erase(u);
+    }
+    Segment& seg = *s->seg;
+    seg.attachments.erase(s);
+    {
+      std::lock_guard<std::mutex> g(nattch_mu_);
+      nattch_[seg.local_id] = int(seg.attachments.size());
+    }
+    send_join(seg, s->cred.pid, false);
+    auto keep = s->seg;
+    close(fd);
+    sessions_.erase(fd);
+    maybe_destroy(*keep);
+    return;
+  }
+  close(fd);
+  sessions_.erase(fd);
+}
+
+void FaultServer::send_join(Segment& s, int32_t pid, bool attach) {
+  if (s.owned || s.owner_dead || pid <= 0) return;
+  proto::DsmJoin j{s.owner_id, pid, uint8_t(attach), uint32_t(s.attachments.size())};
+  send_(s.owner, true, make_frame(FrameType::kDsmJoin, 0, j, proto::DsmJoin::kSize));
+}
+
+// ---------------------------------------------------------------------------------------
+// Faults
+
+void FaultServer::on_uffd(Process* p) {
+  uffd_msg msgs[16];
+  for (;;) {
+    ssize_t n = read(p->uffd, msgs, sizeof msgs);
+    if (n <= 0) return;  // EAGAIN: poll may say readable with nothing to read
+    for (ssize_t i = 0; i < n / ssize_t(sizeof(uffd_msg)); ++i)
+      if (msgs[i].event == UFFD_EVENT_PAGEFAULT)
+        fault(p, msgs[i].arg.pagefault.address, msgs[i].arg.pagefault.flags);
+  }
+}
+
+void FaultServer::fault(Process* p, uint64_t addr, uint64_t flags) {
+  Session* at = nullptr;
+  for (Session* s : p->sessions)
+    if (addr >= s->base && addr < s->base + s->len) at = s;
+  uint64_t pa = addr & ~uint64_t(kDsmPage - 1);
+  if (!at) return uffd_wake(p->uffd, pa, kDsmPage);  // detached meanwhile
+  Segment& seg = *at->seg;
+  uint64_t page = (pa - at->base) / kDsmPage;
+  Waiter w{p,        p->uffd,    pa, (flags & UFFD_PAGEFAULT_FLAG_WRITE) != 0,
+           !(flags & UFFD_PAGEFAULT_FLAG_WP), at->rdonly, seg.memfd, page};
+  if (seg.state[page] == kStLost) return poison(w, seg, page);
+  Access a = seg.access(page);
+  if ((w.write && a == Access::kWrite) || (!w.write && a != Access::kNone)) return resolve(w, a);
+  request(seg, page, w.write ? Access::kWrite : Access::kRead, w);
+}
+
+// The process may go on: the page is valid here with access a.
+void FaultServer::resolve(const Waiter& w, Access a) {
+  if (w.missing) {
+    // Valid but absent: the owner's never-written page, which is zero. fallocate fills a
+    // hole with a zero page and leaves a present page alone, so it never overwrites data,
+    // and the page is in the memfd, where every process maps it and a recall reaches it.
+    fallocate(w.seg_fd, 0, off_t(w.page * kDsmPage), kDsmPage);
+  }
+  if (a == Access::kWrite && !w.rdonly && uffd_protect(w.uffd, w.addr, kDsmPage, false, true))
+    return;
+  uffd_wake(w.uffd, w.addr, kDsmPage);
+}
+
+// The page cannot be had: the access raises SIGBUS in that process (and later ones too).
+void FaultServer::poison(const Waiter& w, Segment& s, uint64_t page) {
+  if (s.state[page] != kStLost) {
+    // Drop this node's copy (if any): each process that touches the page is poisoned on its
+    // own fault, which needs the page absent.
+    s.punch(page, 1);
+    s.state[page] = kStLost;
+    protect_all(s, page, 1);
+  }
+  if (!w.rdonly) uffd_protect(w.uffd, w.addr, kDsmPage, false, false);  // POISON needs no WP
+  uffdio_poison p{};
+  p.range.start = w.addr;
+  p.range.len = kDsmPage;
+  if (ioctl(w.uffd, UFFDIO_POISON, &p) < 0 && errno != ESRCH)
+    spdlog::warn("UFFDIO_POISON: {} (pid {})", strerror(errno), w.proc ? w.proc->pid : 0);
+}
+
+void FaultServer::request(Segment& s, uint64_t page, Access need, Waiter w) {
+  if (s.owner_dead) return poison(w, s, page);
+  auto it = s.pending.find(page);
+  if (it != s.pending.end()) {
+    it->second.waiters.push_back(w);  // a read request in flight serves a writer next
+    return;
+  }
+  Pending& pd = s.pending[page];
+  pd.reqid = next_reqid_++;
+  pd.want = need;
+  pd.deadline = std::chrono::steady_clock::now() + opt_.fault_timeout;
+  pd.waiters.push_back(w);
+  uint64_t reqid = pd.reqid;
+  if (s.owned) {
+    // Our own manager: no network.
+    by_reqid_[reqid] = {ref(s), page};
+    std::vector<Action> acts;
+    s.dir->request(kOwner, s.unit_of(page), need, reqid, std::chrono::steady_clock::now(), acts);
+    run_actions(s, acts);
+    return;
+  }
+  by_reqid_[reqid] = {ref(s), page};
+  proto::DsmAcquire q{s.owner_id, page,
+                      need == Access::kWrite ? proto::DsmAccess::kWrite : proto::DsmAccess::kRead};
+  send_(s.owner, true, make_frame(FrameType::kDsmAcquire, reqid, q, proto::DsmAcquire::kSize));
+}
+
+// Write-protects pages [first, first+n) in every process that has them attached.
+void FaultServer::protect_all(Segment& s, uint64_t first, uint64_t n) {
+  for (Session* at : s.attachments)
+    if (!at->rdonly)
+      uffd_protect(at->proc->uffd, at->base + first * kDsmPage, n * kDsmPage, true, false);
+}
+
+void FaultServer::holder_grant(Segment& s, uint64_t first, uint64_t n, Access a) {
+  for (uint64_t p = first; p < first + n; ++p) s.set(p, a);
+  std::vector<std::pair<uint64_t, std::vector<Waiter>>> done;
+  for (auto it = s.pending.begin(); it != s.pending.end();) {
+    if (it->first < first || it->first >= first + n) {
+      ++it;
+      continue;
+    }
+    by_reqid_.erase(it->second.reqid);
+    done.push_back({it->first, std::move(it->second.waiters)});
+    it = s.pending.erase(it);
+  }
+  for (auto& [page, ws] : done) {
+    for (auto& w : ws) {
+      // A writer that waited on a read grant asks again (the page may have moved since).
+      if (w.write && a != Access::kWrite) request(s, page, Access::kWrite, w);
+      else resolve(w, a);
+    }
+  }
+}
+
+void FaultServer::holder_fail(Segment& s, uint64_t first, uint64_t n) {
+  for (auto it = s.pending.begin(); it != s.pending.end();) {
+    if (it->first < first || it->first >= first + n) {
+      ++it;
+      continue;
+    }
+    by_reqid_.erase(it->second.reqid);
+    uint64_t page = it->first;
+    auto ws = std::move(it->second.waiters);
+    it = s.pending.erase(it);
+    for (auto& w : ws) poison(w, s, page);
+  }
+}
+
+void FaultServer::expire(Time now) {
+  for (auto& [id, s] : local_) {
+    std::vector<uint64_t> late;
+    for (auto& [page, pd] : s->pending)
+      if (pd.deadline <= now) late.push_back(page);
+    for (uint64_t page : late) {
+      spdlog::warn("shared memory id {} page {}: not had within {} ms: SIGBUS", id, page,
+                   std::chrono::duration_cast<std::chrono::milliseconds>(opt_.fault_timeout).count());
+      holder_fail(*s, page, 1);
+    }
+  }
+}
+
+std::vector<std::vector<uint8_t>> FaultServer::data_frames(Segment& s, uint64_t first,
+                                                           uint64_t n) {
+  std::vector<std::vector<uint8_t>> out;
+  constexpr uint64_t kChunkPages = proto::kDsmMaxChunk / kDsmPage;
+  for (uint64_t p = first; p < first + n; p += kChunkPages) {
+    uint64_t k = std::min(kChunkPages, first + n - p);
+    size_t bytes = size_t(k * kDsmPage);
+    std::vector<uint8_t> f(proto::kHeaderSize + proto::DsmData::kFixedSize + bytes);
+    proto::Writer w(f.data() + proto::kHeaderSize, proto::DsmData::kFixedSize);
+    w.i32(s.owner_id);
+    w.u64(p);
+    w.u32(uint32_t(bytes));
+    uint8_t* dst = f.data() + proto::kHeaderSize + proto::DsmData::kFixedSize;
+    ssize_t got = pread(s.memfd, dst, bytes, off_t(p * kDsmPage));
+    if (got < 0) got = 0;
+    if (size_t(got) < bytes) memset(dst + got, 0, bytes - size_t(got));
+    proto::Header h;
+    h.type = FrameType::kDsmData;
+    h.length = uint32_t(proto::DsmData::kFixedSize + bytes);
+    proto::encode_header(h, f.data());
+    out.push_back(std::move(f));
+  }
+  return out;
+}
+
+// A recall from the owner (or, on the owner, from its own directory).
+void FaultServer::holder_recall(Segment& s, uint64_t first, uint64_t n, RecallMode mode,
+                                bool with_data) {
+  // No process of this node writes these pages from here on.
+  protect_all(s, first, n);
+  Access to = mode == RecallMode::kInvalidate ? Access::kNone : Access::kRead;
+  if (s.owned) {
+    // The owner's copy is the directory's data source: an invalidation drops it only once
+    // the grant that needs it has been read (run_actions).
+    for (uint64_t p = first; p < first + n; ++p)
+      if (s.state[p] != kStLost) s.set(p, to);
+    std::vector<Action> acts;
+    s.dir->recall_done(kOwner, s.unit_of(first), std::chrono::steady_clock::now(), acts);
+    run_actions(s, acts);
+    return;
+  }
+  std::vector<std::vector<uint8_t>> frames;
+  if (with_data) frames = data_frames(s, first, n);
+  if (mode == RecallMode::kInvalidate) s.punch(first, n);
+  for (uint64_t p = first; p < first + n; ++p)
+    if (s.state[p] != kStLost && (to == Access::kNone || s.access(p) != Access::kNone))
+      s.set(p, to);
+  for (auto& f : frames) send_(s.owner, true, std::move(f));
+  proto::DsmRange ack{s.owner_id, first, uint32_t(n)};
+  send_(s.owner, true, make_frame(FrameType::kDsmRecallAck, 0, ack, proto::DsmRange::kSize));
+}
+
+// The owner carries out its directory's decisions.
+void FaultServer::run_actions(Segment& s, std::vector<Action>& acts) {
+  auto keep = ref(s);  // a self-recall must not free the segment under us
+  for (size_t i = 0; i < acts.size(); ++i) {
+    Action a = acts[i];
+    uint64_t first = s.first_of(a.unit), n = s.count_of(a.unit);
+    std::string node;
+    if (a.node != kOwner) {
+      for (auto& [name, id] : node_ids_)
+        if (id == a.node) node = name;
+      if (node.empty()) continue;
+    }
+    switch (a.type) {
+      case Action::Type::kGrant: {
+        if (a.node == kOwner) {
+          holder_grant(s, first, n, a.access);
+          break;
+        }
+        std::vector<std::vector<uint8_t>> frames;
+        if (a.with_data) frames = data_frames(s, first, n);
+        if (a.access == Access::kWrite) {
+          // The writer elsewhere has the only copy from now on; drop ours before the grant
+          // leaves, so no local process reads past the new writer's first store.
+          protect_all(s, first, n);
+          s.punch(first, n);
+          for (uint64_t p = first; p < first + n; ++p)
+            if (s.state[p] != kStLost) s.set(p, Access::kNone);
+        }
+        proto::DsmGrant g{{s.owner_id, first, uint32_t(n)},
+                          a.access == Access::kWrite ? proto::DsmAccess::kWrite
+                                                     : proto::DsmAccess::kRead};
+        for (auto& f : frames) send_(node, false, std::move(f));
+        send_(node, false, make_frame(FrameType::kDsmGrant, a.reqid, g, proto::DsmGrant::kSize));
+        break;
+      }
+      case Action::Type::kRecall: {
+        if (a.node == kOwner) {
+          holder_recall(s, first, n, a.mode, a.with_data);
+          break;
+        }
+        proto::DsmRecall r{{s.owner_id, first, uint32_t(n)},
+                           a.mode == RecallMode::kInvalidate ? proto::DsmRecallMode::kInvalidate
+                                                             : proto::DsmRecallMode::kDowngrade,
+                           uint8_t(a.with_data)};
+        send_(node, false, make_frame(FrameType::kDsmRecall, 0, r, proto::DsmRecall::kSize));
+        break;
+      }
+      case Action::Type::kFail: {
+        if (a.node == kOwner) {
+          holder_fail(s, first, n);
+          break;
+        }
+        proto::DsmFail f{{s.owner_id, first, uint32_t(n)}, EHOSTDOWN};
+        send_(node, false, make_frame(FrameType::kDsmFail, a.reqid, f, proto::DsmFail::kSize));
+        break;
+      }
+      case Action::Type::kFill:
+        for (uint64_t p = first; p < first + n; ++p)
+          if (s.state[p] != kStLost) s.set(p, Access::kRead);
+        break;
+    }
+  }
+  acts.clear();
+}
+
+// ---------------------------------------------------------------------------------------
+// Frames from other nodes
+
+void FaultServer::on_frame(const std::string& node, bool on_our_link, FrameType type,
+                           uint64_t reqid, const std::vector<uint8_t>& payload) {
+  proto::Reader r(payload.data(), payload.size());
+  auto bad = [&](const char* what) {
+    spdlog::warn("dsm: {} from {} refused", what, node);
+  };
+  Time now = std::chrono::steady_clock::now();
+  if (on_our_link) {
+    // From an owner to us as a holder: only about segments that node owns.
+    auto find = [&](int32_t seg) -> Segment* {
+      auto it = remote_.find({node, seg});
+      return it == remote_.end() ? nullptr : it->second.get();
+    };
+    switch (type) {
+      case FrameType::kDsmData: {
+        proto::DsmData d;
+        if (!d.decode(r)) return bad("malformed data");
+        Segment* s = find(d.seg);
+        if (!s || d.first_page + d.bytes.size() / kDsmPage > s->pages)
+          return bad("data for an unknown segment");
+        (void)!pwrite(s->memfd, d.bytes.data(), d.bytes.size(), off_t(d.first_page * kDsmPage));
+        return;
+      }
+      case FrameType::kDsmGrant: {
+        proto::DsmGrant g;
+        if (!g.decode(r)) return bad("malformed grant");
+        Segment* s = find(g.range.seg);
+        if (!s || g.range.first + g.range.npages > s->pages) return bad("grant of an unknown segment");
+        auto it = by_reqid_.find(reqid);
+        if (it == by_reqid_.end() || it->second.first.lock().get() != s) {
+          // A grant we gave up waiting for: the owner counts us as holder, so hold it.
+          for (uint64_t p = g.range.first; p < g.range.first + g.range.npages; ++p)
+            if (s->state[p] != kStLost) s->set(p, to_access(g.access));
+          return;
+        }
+        return holder_grant(*s, g.range.first, g.range.npages, to_access(g.access));
+      }
+      case FrameType::kDsmFail: {
+        proto::DsmFail f;
+        if (!f.decode(r)) return bad("malformed failure");
+        Segment* s = find(f.range.seg);
+        if (!s || f.range.first + f.range.npages > s->pages) return bad("failure of an unknown segment");
+        return holder_fail(*s, f.range.first, f.range.npages);
+      }
+      case FrameType::kDsmRecall: {
+        proto::DsmRecall c;
+        if (!c.decode(r)) return bad("malformed recall");
+        Segment* s = find(c.range.seg);
+        if (!s || c.range.first + c.range.npages > s->pages) {
+          // Gone here already: nothing to give back, but the owner must hear so.
+          proto::DsmRange ack = c.range;
+          send_(node, true, make_frame(FrameType::kDsmRecallAck, 0, ack, proto::DsmRange::kSize));
+          return;
+        }
+        return holder_recall(*s, c.range.first, c.range.npages,
+                             c.mode == proto::DsmRecallMode::kInvalidate ? RecallMode::kInvalidate
+                                                                         : RecallMode::kDowngrade,
+                             c.with_data != 0);
+      }
+      default: return bad("frame of a holder");
+    }
+  }
+  // From a holder to us as the owner: only about segments owned here.
+  auto find = [&](int32_t seg) -> Segment* {
+    auto it = local_.find(seg);
+    return it == local_.end() || !it->second->owned ? nullptr : it->second.get();
+  };
+  NodeId id = node_id(node);
+  switch (type) {
+    case FrameType::kDsmAcquire: {
+      proto::DsmAcquire q;
+      if (!q.decode(r)) return bad("malformed acquire");
+      Segment* s = find(q.seg);
+      if (!s || q.page >= s->pages || id >= kMaxNodes) {
+        proto::DsmFail f{{q.seg, q.page, 1}, s ? ENOSPC : EIDRM};
+        send_(node, false, make_frame(FrameType::kDsmFail, reqid, f, proto::DsmFail::kSize));
+        return;
+      }
+      s->holders.insert(id);
+      std::vector<Action> acts;
+      s->dir->request(id, s->unit_of(q.page), to_access(q.access), reqid, now, acts);
+      return run_actions(*s, acts);
+    }
+    case FrameType::kDsmData: {
+      proto::DsmData d;
+      if (!d.decode(r)) return bad("malformed data");
+      Segment* s = find(d.seg);
+      if (!s || d.first_page + d.bytes.size() / kDsmPage > s->pages) return bad("data for an unknown segment");
+      (void)!pwrite(s->memfd, d.bytes.data(), d.bytes.size(), off_t(d.first_page * kDsmPage));
+      return;
+    }
+    case FrameType::kDsmRecallAck: {
+      proto::DsmRange a;
+      if (!a.decode(r)) return bad("malformed recall answer");
+      Segment* s = find(a.seg);
+      if (!s || a.first >= s->pages) return;
+      std::vector<Action> acts;
+      if (!s->dir->recall_done(id, s->unit_of(a.first), now, acts)) return bad("unasked recall answer");
+      return run_actions(*s, acts);
+    }
+    case FrameType::kDsmJoin: {
+      proto::DsmJoin j;
+      if (!j.decode(r)) return bad("malformed attach notice");
+      Segment* s = find(j.seg);
+      if (!s || id >= kMaxNodes) return;
+      if (j.nattch) s->remote_nattch[id] = j.nattch;
+      else s->remote_nattch.erase(id);
+      return maybe_destroy(*s);
+    }
+    default: return bad("frame of an owner");
+  }
+}
+
+void FaultServer::on_node_dead(const std::string& node) {
+  Time now = std::chrono::steady_clock::now();
+  auto it = node_ids_.find(node);
+  std::vector<std::shared_ptr<Segment>> segs;
+  for (auto& [id, s] : local_) segs.push_back(s);
+  for (auto& s : segs) {
+    if (s->owned && it != node_ids_.end()) {
+      std::vector<Action> acts;
+      s->dir->node_dead(it->second, now, acts);
+      run_actions(*s, acts);
+      s->remote_nattch.erase(it->second);
+      maybe_destroy(*s);
+    } else if (!s->owned && s->owner == node) {
+      s->owner_dead = true;
+      for (auto& [page, pd] : s->pending) {
+        by_reqid_.erase(pd.reqid);
+        for (auto& w : pd.waiters) poison(w, *s, page);
+      }
+      s->pending.clear();
+    }
+  }
+}
+
+}  // namespace dipc::daemon::dsm
