@@ -32,6 +32,8 @@
  *   shmtool attwait KEY FILE            attach, write FILE, wait until FILE disappears, read
  *                                       word 0 and print it, detach
  *   shmtool addr KEY                    attach at a chosen address, SHM_RND, SHM_REMAP rules
+ *   shmtool turns KEY WHO N             N times: wait until word 1 is WHO, add 1 to word 0,
+ *                                       set word 1 to 1-WHO (two players, no lock but DSM)
  */
 #define _GNU_SOURCE
 #include <dipc/dipc.h>
@@ -328,10 +330,23 @@ int main(int argc, char** argv) {
     shmdt((void*)p);
     return 0;
   }
+  if (!strcmp(a, "turns") && argc == 5) {
+    uint64_t who = (uint64_t)num(argv[3]);
+    long n = num(argv[4]);
+    volatile uint64_t* w = att(id, 0);
+    for (long i = 0; i < n; ++i) {
+      while (w[1] != who) {
+      }
+      w[0] = w[0] + 1;
+      w[1] = 1 - who;
+    }
+    printf("DONE %ld\n", n);
+    return 0;
+  }
   if (!strcmp(a, "addr")) {
     /* A free, aligned place: reserve and release it. */
-    char* spot = mmap(NULL, 16 * PAGE, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-    munmap(spot, 16 * PAGE);
+    char* spot = mmap(NULL, 1024 * PAGE, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    munmap(spot, 1024 * PAGE);
     char res[256] = "";
     void* p = shmat(id, spot + 1, 0);
     strcat(res, p == (void*)-1 ? errname(errno) : "ATTACHED");

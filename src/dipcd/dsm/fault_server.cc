@@ -45,9 +45,10 @@ bool uffd_protect(int uffd, uint64_t addr, uint64_t len, bool wp, bool wake) {
   uffdio_writeprotect w{};
   w.range.start = addr;
   w.range.len = len;
-  w.mode = (wp ? UFFDIO_WRITEPROTECT_MODE_WP : 0) | (wake ? 0 : UFFDIO_WRITEPROTECT_MODE_DONTWAKE);
+  // The kernel refuses DONTWAKE with WP (protecting wakes nobody anyway).
+  w.mode = wp ? UFFDIO_WRITEPROTECT_MODE_WP : (wake ? 0 : UFFDIO_WRITEPROTECT_MODE_DONTWAKE);
   if (ioctl(uffd, UFFDIO_WRITEPROTECT, &w) == 0) return true;
-  if (errno != ESRCH && errno != ENOENT) spdlog::debug("UFFDIO_WRITEPROTECT: {}", strerror(errno));
+  if (errno != ESRCH && errno != ENOENT) spdlog::warn("UFFDIO_WRITEPROTECT: {}", strerror(errno));
   return false;
 }
 void uffd_wake(int uffd, uint64_t addr, uint64_t len) {
@@ -698,6 +699,8 @@ void FaultServer::fault(Process* p, uint64_t addr, uint64_t flags) {
   if (!at) return uffd_wake(p->uffd, pa, kDsmPage);  // detached meanwhile
   Segment& seg = *at->seg;
   uint64_t page = (pa - at->base) / kDsmPage;
+  spdlog::debug("fault pid {} seg {} page {} flags {:x} state {}", p->pid, seg.local_id,
+                (pa - at->base) / kDsmPage, flags, int(seg.state[(pa - at->base) / kDsmPage]));
   Waiter w{p,        p->uffd,    pa, (flags & UFFD_PAGEFAULT_FLAG_WRITE) != 0,
            !(flags & UFFD_PAGEFAULT_FLAG_WP), at->rdonly, seg.memfd, page};
   if (seg.state[page] == kStLost) return poison(w, seg, page);
@@ -724,9 +727,8 @@ void FaultServer::poison(const Waiter& w, Segment& s, uint64_t page) {
   if (s.state[page] != kStLost) {
     // Drop this node's copy (if any): each process that touches the page is poisoned on its
     // own fault, which needs the page absent.
-    s.punch(page, 1);
+    drop_copy(s, page, 1);
     s.state[page] = kStLost;
-    protect_all(s, page, 1);
   }
   if (!w.rdonly) uffd_protect(w.uffd, w.addr, kDsmPage, false, false);  // POISON needs no WP
   uffdio_poison p{};
@@ -770,7 +772,16 @@ void FaultServer::protect_all(Segment& s, uint64_t first, uint64_t n) {
       uffd_protect(at->proc->uffd, at->base + first * kDsmPage, n * kDsmPage, true, false);
 }
 
+// Drops this node's copy of pages [first, first+n): every local process takes a MISSING
+// fault on its next access. Write-protected first: the hole punch keeps a protected page's
+// marker, so the page refilled later still takes a WP fault on its first store.
+void FaultServer::drop_copy(Segment& s, uint64_t first, uint64_t n) {
+  protect_all(s, first, n);
+  s.punch(first, n);
+}
+
 void FaultServer::holder_grant(Segment& s, uint64_t first, uint64_t n, Access a) {
+  spdlog::debug("grant seg {} pages {}+{} access {}", s.local_id, first, n, int(a));
   for (uint64_t p = first; p < first + n; ++p) s.set(p, a);
   std::vector<std::pair<uint64_t, std::vector<Waiter>>> done;
   for (auto it = s.pending.begin(); it != s.pending.end();) {
@@ -846,6 +857,8 @@ std::vector<std::vector<uint8_t>> FaultServer::data_frames(Segment& s, uint64_t 
 // A recall from the owner (or, on the owner, from its own directory).
 void FaultServer::holder_recall(Segment& s, uint64_t first, uint64_t n, RecallMode mode,
                                 bool with_data) {
+  spdlog::debug("recall seg {} pages {}+{} mode {} data {}", s.local_id, first, n, int(mode),
+                with_data);
   // No process of this node writes these pages from here on.
   protect_all(s, first, n);
   Access to = mode == RecallMode::kInvalidate ? Access::kNone : Access::kRead;
@@ -861,7 +874,7 @@ void FaultServer::holder_recall(Segment& s, uint64_t first, uint64_t n, RecallMo
   }
   std::vector<std::vector<uint8_t>> frames;
   if (with_data) frames = data_frames(s, first, n);
-  if (mode == RecallMode::kInvalidate) s.punch(first, n);
+  if (mode == RecallMode::kInvalidate) drop_copy(s, first, n);
   for (uint64_t p = first; p < first + n; ++p)
     if (s.state[p] != kStLost && (to == Access::kNone || s.access(p) != Access::kNone))
       s.set(p, to);
@@ -875,6 +888,9 @@ void FaultServer::run_actions(Segment& s, std::vector<Action>& acts) {
   auto keep = ref(s);  // a self-recall must not free the segment under us
   for (size_t i = 0; i < acts.size(); ++i) {
     Action a = acts[i];
+    spdlog::debug("directory seg {}: action {} node {} unit {} access {} mode {} data {} req {}",
+                  s.local_id, int(a.type), int(a.node), a.unit, int(a.access), int(a.mode),
+                  a.with_data, a.reqid);
     uint64_t first = s.first_of(a.unit), n = s.count_of(a.unit);
     std::string node;
     if (a.node != kOwner) {
@@ -893,8 +909,7 @@ void FaultServer::run_actions(Segment& s, std::vector<Action>& acts) {
         if (a.access == Access::kWrite) {
           // The writer elsewhere has the only copy from now on; drop ours before the grant
           // leaves, so no local process reads past the new writer's first store.
-          protect_all(s, first, n);
-          s.punch(first, n);
+          drop_copy(s, first, n);
           for (uint64_t p = first; p < first + n; ++p)
             if (s.state[p] != kStLost) s.set(p, Access::kNone);
         }

@@ -102,6 +102,7 @@ class FaultServer {
   void holder_fail(Segment& s, uint64_t first, uint64_t n);
   void holder_recall(Segment& s, uint64_t first, uint64_t n, RecallMode mode, bool with_data);
   void protect_all(Segment& s, uint64_t first, uint64_t n);
+  void drop_copy(Segment& s, uint64_t first, uint64_t n);
   void run_actions(Segment& s, std::vector<Action>& acts);
   void on_frame(const std::string& node, bool on_our_link, proto::FrameType type, uint64_t reqid,
                 const std::vector<uint8_t>& payload);
