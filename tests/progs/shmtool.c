@@ -10,13 +10,15 @@
  *   shmtool storero KEY OFF             store through SHM_RDONLY: "SIGSEGV" expected
  *   shmtool add KEY SEMKEY N            N times: P(semaphore 0 of SEMKEY), counter at 0 += 1
  *                                       (read, pause, write), V; prints "DONE N"
- *   shmtool seqwrite KEY N              stores 1..N in every word of page 0 (a torn page
- *                                       shows two values), then prints "DONE N"
+ *   shmtool seqwrite KEY N [US]         stores 1..N in every word of page 0 in order (word 0
+ *                                       first), pausing US microseconds after each value;
+ *                                       then prints "DONE N"
  *   shmtool seqread KEY N               reads page 0 until it shows N; every read must find
  *                                       all words equal and never smaller than before:
  *                                       "OK reads" or "TORN"/"BACKWARDS"
- *   shmtool pages KEY WHO NWHO PAGES R  R rounds: adds 1 to word 0 of each page p with
- *                                       p % NWHO == WHO; then checks them: "DONE"
+ *   shmtool pages KEY WHO NWHO PAGES R [US]  R rounds (pausing US microseconds after each):
+ *                                       adds 1 to word 0 of each page p with p % NWHO == WHO;
+ *                                       then checks them: "DONE"
  *   shmtool sumpages KEY PAGES          sum of word 0 over PAGES pages
  *   shmtool sys KEY                     write(2) from the segment into a pipe and read(2)
  *                                       from it into another place of the segment:
@@ -32,8 +34,9 @@
  *   shmtool attwait KEY FILE            attach, write FILE, wait until FILE disappears, read
  *                                       word 0 and print it, detach
  *   shmtool addr KEY                    attach at a chosen address, SHM_RND, SHM_REMAP rules
- *   shmtool turns KEY WHO N             N times: wait until word 1 is WHO, add 1 to word 0,
- *                                       set word 1 to 1-WHO (two players, no lock but DSM)
+ *   shmtool turns KEY WHO N [P]         N times: wait until word 1 is WHO, add 1 to word 0,
+ *                                       pass the turn to (WHO+1) % P (P players, default 2;
+ *                                       no lock but DSM)
  */
 #define _GNU_SOURCE
 #include <dipc/dipc.h>
@@ -197,44 +200,54 @@ int main(int argc, char** argv) {
     printf("DONE %ld\n", n);
     return 0;
   }
-  if (!strcmp(a, "seqwrite") && argc == 4) {
+  if (!strcmp(a, "seqwrite") && (argc == 4 || argc == 5)) {
     long n = num(argv[3]);
+    long us = argc == 5 ? num(argv[4]) : 0;
     volatile uint64_t* w = att(id, 0);
-    for (long v = 1; v <= n; ++v)
+    for (long v = 1; v <= n; ++v) {
       for (int i = 0; i < PAGE / 8; ++i) w[i] = (uint64_t)v;
+      if (us) usleep((useconds_t)us);
+    }
     printf("DONE %ld\n", n);
     return 0;
   }
   if (!strcmp(a, "seqread") && argc == 4) {
-    uint64_t n = (uint64_t)num(argv[3]), last = 0;
-    long reads = 0;
+    /* The writer stores v into words 0..511 in order, so any snapshot of the page has
+     * word i >= word j for i < j; read from the top down (later reads of lower words), the
+     * values must never decrease, and no word may ever go back in time. */
+    uint64_t n = (uint64_t)num(argv[3]);
+    static uint64_t last[PAGE / 8];
+    long passes = 0;
     volatile uint64_t* w = att(id, SHM_RDONLY);
     for (;;) {
-      uint64_t first = w[0];
-      for (int i = 1; i < PAGE / 8; ++i) {
+      uint64_t prev = 0;
+      for (int i = PAGE / 8 - 1; i >= 0; --i) {
         uint64_t x = w[i];
-        /* The writer fills words 0..511 in order: a later word may lag, never lead. */
-        if (x > first || x + 1 < first) {
-          printf("TORN %llu %llu at %d\n", (unsigned long long)first, (unsigned long long)x, i);
+        if (x < prev) {
+          printf("TORN word %d %llu after %llu\n", i, (unsigned long long)x, (unsigned long long)prev);
           return 1;
         }
+        if (x < last[i]) {
+          printf("BACKWARDS word %d %llu after %llu\n", i, (unsigned long long)x,
+                 (unsigned long long)last[i]);
+          return 1;
+        }
+        prev = last[i] = x;
       }
-      if (first < last) {
-        printf("BACKWARDS %llu after %llu\n", (unsigned long long)first, (unsigned long long)last);
-        return 1;
-      }
-      last = first;
-      ++reads;
-      if (first >= n && w[PAGE / 8 - 1] >= n) break;
+      ++passes;
+      if (last[PAGE / 8 - 1] >= n) break;
     }
-    printf("OK %ld\n", reads > 0 ? 1L : 0L);
+    printf("OK %s\n", passes > 1 ? "many" : "one");
     return 0;
   }
-  if (!strcmp(a, "pages") && argc == 7) {
+  if (!strcmp(a, "pages") && (argc == 7 || argc == 8)) {
     long who = num(argv[3]), nwho = num(argv[4]), pages = num(argv[5]), rounds = num(argv[6]);
+    long us = argc == 8 ? num(argv[7]) : 0;
     volatile char* p = att(id, 0);
-    for (long r = 0; r < rounds; ++r)
+    for (long r = 0; r < rounds; ++r) {
       for (long pg = who; pg < pages; pg += nwho) *(volatile uint64_t*)(p + pg * PAGE) += 1;
+      if (us) usleep((useconds_t)us);
+    }
     for (long pg = who; pg < pages; pg += nwho)
       if (*(volatile uint64_t*)(p + pg * PAGE) < (uint64_t)rounds) return out("SHORT");
     return out("DONE");
@@ -330,15 +343,16 @@ int main(int argc, char** argv) {
     shmdt((void*)p);
     return 0;
   }
-  if (!strcmp(a, "turns") && argc == 5) {
+  if (!strcmp(a, "turns") && (argc == 5 || argc == 6)) {
     uint64_t who = (uint64_t)num(argv[3]);
+    uint64_t players = argc == 6 ? (uint64_t)num(argv[5]) : 2;
     long n = num(argv[4]);
     volatile uint64_t* w = att(id, 0);
     for (long i = 0; i < n; ++i) {
       while (w[1] != who) {
       }
       w[0] = w[0] + 1;
-      w[1] = 1 - who;
+      w[1] = (who + 1) % players;
     }
     printf("DONE %ld\n", n);
     return 0;
