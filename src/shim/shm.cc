@@ -4,10 +4,14 @@
 // kernel's.
 #include <sys/shm.h>
 
+#include <cstring>
+
 #include "shim/common.h"
 #include "shim/dsm.h"
 
+using dipc::proto::IpcStat;
 using dipc::proto::Kind;
+using dipc::proto::Op;
 using namespace dipc::shim;
 
 DIPC_EXPORT int shmget(key_t key, size_t size, int shmflg) {
@@ -34,5 +38,51 @@ DIPC_EXPORT int shmdt(const void* shmaddr) {
 }
 
 DIPC_EXPORT int shmctl(int shmid, int cmd, struct shmid_ds* buf) {
-  return real().shmctl(shmid, cmd, buf);
+  uint32_t f = id_flags(Kind::kShm, shmid);
+  // IPC_RMID goes through dipcd so the cluster hears of it (the segment then lives on
+  // until the last detach on every node); IPC_STAT is answered by the owner, whose counts
+  // cover every node; IPC_SET of a remote segment is made at its owner, as the caller.
+  // SHM_LOCK/SHM_UNLOCK and the index-based SHM_STAT, SHM_INFO, IPC_INFO stay local.
+  bool remote = (f & dipc::idtable::kFlagDistributed) && !(f & dipc::idtable::kFlagOwnedHere);
+  bool via_dipcd =
+      f != 0 && (cmd == IPC_RMID || cmd == IPC_STAT || (remote && cmd == IPC_SET));
+  if (__builtin_expect(!via_dipcd, 1)) return real().shmctl(shmid, cmd, buf);
+  if (cmd != IPC_RMID && buf == nullptr) {
+    errno = EFAULT;
+    return -1;
+  }
+  dipc::proto::OpRequest req = make_request(Kind::kShm, Op::kShmCtl, shmid);
+  req.arg1 = cmd;
+  uint8_t st[IpcStat::kSize];
+  if (cmd == IPC_SET) {
+    IpcStat s;
+    perm_to_stat(buf->shm_perm, s);
+    dipc::proto::Writer w(st, sizeof st);
+    s.encode(w);
+    req.data = std::string_view(reinterpret_cast<char*>(st), w.size());
+  }
+  Reply rep;
+  uint8_t out[IpcStat::kSize];
+  int rc = call(req, &rep, out, sizeof out, CallMode::kPlain);
+  if (rc < 0 && errno == ENOLINK && (f & dipc::idtable::kFlagOwnedHere))
+    return real().shmctl(shmid, cmd, buf);  // our own segment and no dipcd to tell
+  long r = finish(rc, rep);
+  if (r >= 0 && cmd == IPC_STAT) {
+    IpcStat s;
+    dipc::proto::Reader rd(out, rep.data_len);
+    if (!s.decode(rd) || !rd.at_end()) {
+      errno = ECOMM;
+      return -1;
+    }
+    memset(buf, 0, sizeof *buf);
+    stat_to_perm(s, buf->shm_perm);
+    buf->shm_segsz = s.qbytes;
+    buf->shm_atime = s.otime;
+    buf->shm_dtime = s.rtime;
+    buf->shm_ctime = s.ctime;
+    buf->shm_cpid = s.lspid;
+    buf->shm_lpid = s.lrpid;
+    buf->shm_nattch = s.qnum;
+  }
+  return int(r);
 }

@@ -238,6 +238,10 @@ void FaultServer::stop() {
   uint64_t one = 1;
   (void)!write(event_, &one, sizeof one);
   thread_.join();
+  {
+    std::lock_guard<std::mutex> g(nattch_mu_);
+    for (auto& [id, s] : local_) nattch_.erase(id);
+  }
   sessions_.clear();
   uffds_.clear();
   procs_.clear();
@@ -312,10 +316,20 @@ std::shared_ptr<FaultServer::Segment> FaultServer::ref(Segment& s) {
   return it != local_.end() && it->second.get() == &s ? it->second : nullptr;
 }
 
-int FaultServer::nattch(int32_t local_id) const {
+std::mutex FaultServer::nattch_mu_;
+std::map<int32_t, int> FaultServer::nattch_;
+
+int FaultServer::cluster_nattch(int32_t local_id) {
   std::lock_guard<std::mutex> g(nattch_mu_);
   auto it = nattch_.find(local_id);
   return it == nattch_.end() ? -1 : it->second;
+}
+
+void FaultServer::count_attachments(Segment& s) {
+  int n = int(s.attachments.size());
+  for (auto& [node, k] : s.remote_nattch) n += int(k);
+  std::lock_guard<std::mutex> g(nattch_mu_);
+  if (local_.count(s.local_id)) nattch_[s.local_id] = n;
 }
 
 // A removed segment goes once nothing uses it: no local attachment, and when owned here no
@@ -627,10 +641,7 @@ void FaultServer::on_session(Session* s) {
   s->registered = true;
   proc->sessions.push_back(s);
   seg.attachments.insert(s);
-  {
-    std::lock_guard<std::mutex> g(nattch_mu_);
-    nattch_[seg.local_id] = int(seg.attachments.size());
-  }
+  count_attachments(seg);
   send_join(seg, s->cred.pid, true);
   reply(s->fd, 0, seg.size, nullptr, 0);
 }
@@ -656,10 +667,7 @@ void FaultServer::close_session(Session* s) {
     }
     Segment& seg = *s->seg;
     seg.attachments.erase(s);
-    {
-      std::lock_guard<std::mutex> g(nattch_mu_);
-      nattch_[seg.local_id] = int(seg.attachments.size());
-    }
+    count_attachments(seg);
     send_join(seg, s->cred.pid, false);
     auto keep = s->seg;
     close(fd);
@@ -1060,6 +1068,7 @@ void FaultServer::on_frame(const std::string& node, bool on_our_link, FrameType 
       if (!s || id >= kMaxNodes) return;
       if (j.nattch) s->remote_nattch[id] = j.nattch;
       else s->remote_nattch.erase(id);
+      count_attachments(*s);
       return maybe_destroy(*s);
     }
     default: return bad("frame of an owner");
@@ -1077,6 +1086,7 @@ void FaultServer::on_node_dead(const std::string& node) {
       s->dir->node_dead(it->second, now, acts);
       run_actions(*s, acts);
       s->remote_nattch.erase(it->second);
+      count_attachments(*s);
       maybe_destroy(*s);
     } else if (!s->owned && s->owner == node) {
       s->owner_dead = true;

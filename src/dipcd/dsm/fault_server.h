@@ -76,9 +76,10 @@ class FaultServer {
   void peer_frame(const std::string& node, bool on_our_link, proto::FrameType type,
                   uint64_t reqid, std::vector<uint8_t> payload);
   void node_dead(const std::string& node);
-  // Attachments on this node of local_id (for IPC_STAT's shm_nattch); -1 if unknown.
-  // Any thread: reads a counter the fault server keeps.
-  int nattch(int32_t local_id) const;
+  // Attachments through the shim of segment local_id: on every node when it is owned here,
+  // on this node otherwise; -1 when it is not a distributed segment of the running fault
+  // server (for IPC_STAT's shm_nattch). Any thread: a counter under a lock.
+  static int cluster_nattch(int32_t local_id);
 
  private:
   struct Process;
@@ -132,8 +133,9 @@ class FaultServer {
   std::unordered_map<uint64_t, std::pair<std::weak_ptr<Segment>, uint64_t>> by_reqid_;
   std::map<std::string, NodeId> node_ids_;
   uint64_t next_reqid_ = 1;
-  mutable std::mutex nattch_mu_;
-  std::map<int32_t, int> nattch_;  // local id -> attachments here (read by other threads)
+  void count_attachments(Segment& s);
+  static std::mutex nattch_mu_;
+  static std::map<int32_t, int> nattch_;  // local id -> attachments (read by other threads)
 };
 
 }  // namespace dipc::daemon::dsm

@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# shm_lost: fail-stop. node3 holds page 0 of a segment owned by node1 dirty (it wrote it last
+# and keeps running); page 1 was written by node2. node3's dipcd is killed: once node1 has
+# declared it dead, touching page 0 raises SIGBUS on node2 and on the owner, only in the
+# process that touched it, while page 1 still reads its value everywhere.
+set -euo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+source "$(dirname "${BASH_SOURCE[0]}")/semlib.sh"
+source "$(dirname "${BASH_SOURCE[0]}")/shmlib.sh"
+
+cluster_up 3
+for n in node1 node2 node3; do dsm_debug $n; done
+K=0x7801
+shm_mk node1 $K 8192
+expect_eq "$(on node1 "$SHM" put $K 0 1)" OK "page 0 written on node1"
+expect_eq "$(on node2 "$SHM" put $K 4096 22)" OK "page 1 written on node2"
+ready=$SCRATCH/holding
+bg_on_t 60 node3 "$SHM" hold $K 0 33 "$ready"
+wait_for "[[ -e '$ready' ]]" 15 || fail "node3 did not write page 0"
+expect_eq "$(on node2 "$SHM" peek $K 4096)" 22 "page 1 before the failure"
+kill -9 "$(cat "$DIR/node3/dipcd.pid")"
+wait_for "grep -q 'node node3 declared dead' '$DIR/node1/dipcd.log'" 15 ||
+  fail "node1 did not declare node3 dead"
+expect_eq "$(on node2 "$SHM" peek $K 0)" SIGBUS "page 0 on node2"
+expect_eq "$(on node1 "$SHM" peek $K 0)" SIGBUS "page 0 on the owner"
+expect_eq "$(on node2 "$SHM" peek $K 4096)" 22 "page 1 on node2 after the failure"
+expect_eq "$(on node1 "$SHM" peek $K 4096)" 22 "page 1 on the owner after the failure"
+expect_eq "$(on node1 "$SHM" put $K 4100 5)" OK "page 1 still writable"
+expect_eq "$(on node2 "$SHM" peek $K 4100)" 5 "and coherent"

@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# shm_rmid: IPC_RMID of a segment attached on two nodes. Before: IPC_STAT from any node
+# counts both attachments. The removal (from node2, a holder) frees the key at once in the
+# whole cluster, while the owner's System V segment shows SHM_DEST; the attached processes
+# keep reading it (through the owner) until they detach, and once the last one has, the
+# owner's segment is gone. The segment is made and removed by the user nobody (remote root
+# is not root), from two nodes.
+set -euo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+source "$(dirname "${BASH_SOURCE[0]}")/semlib.sh"
+source "$(dirname "${BASH_SOURCE[0]}")/shmlib.sh"
+
+cluster_up 3
+for n in node1 node2 node3; do dsm_debug $n; done
+K=0x7901
+expect_eq "$(on node1 "${NOBODY[@]}" "$SHM" mk $K 8192)" OK "segment made by nobody on node1"
+for n in node2 node3; do
+  wait_for "[[ \$(on $n '$SHM' get $K 0) == OK ]]" 10 || fail "segment $K not found on $n"
+done
+expect_eq "$(on node1 "$SHM" put $K 0 9)" OK "value stored on the owner"
+f2=$SCRATCH/att2 f3=$SCRATCH/att3
+bg_on_t 60 node2 "$SHM" attwait $K "$f2"
+p2=$BG_PID o2=$BG_OUT
+bg_on_t 60 node3 "$SHM" attwait $K "$f3"
+p3=$BG_PID o3=$BG_OUT
+wait_for "[[ -e '$f2' && -e '$f3' ]]" 15 || fail "attachments not made"
+wait_for "[[ \$(on node1 '$SHM' stat $K) == 'nattch=2 dest=0 size=8192' ]]" 10 ||
+  fail "IPC_STAT on the owner: $(on node1 "$SHM" stat $K)"
+expect_eq "$(on node3 "$SHM" stat $K)" "nattch=2 dest=0 size=8192" "IPC_STAT on node3"
+expect_eq "$(on node2 "${NOBODY[@]}" "$SHM" rmid $K)" OK "IPC_RMID from node2 by nobody"
+expect_eq "$(on node3 "$SHM" get $K 0)" ENOENT "the key after IPC_RMID, on node3"
+expect_eq "$(on node1 "$SHM" get $K 0)" ENOENT "the key after IPC_RMID, on the owner"
+on node1 ipcs -m | grep -q dest || fail "the owner's segment does not show SHM_DEST: $(on node1 ipcs -m)"
+expect_eq "$(on node1 "$SHM" mk $K 4096)" OK "a new segment with the same key"
+rm -f "$f2"
+bg_wait $p2 30 || fail "attached process on node2: $(cat "$o2")"
+expect_eq "$(cat "$o2")" 9 "node2 still reads the removed segment"
+on node1 ipcs -m | grep -q dest || fail "destroyed while node3 still has it attached"
+rm -f "$f3"
+bg_wait $p3 30 || fail "attached process on node3: $(cat "$o3")"
+expect_eq "$(cat "$o3")" 9 "node3 still reads the removed segment"
+wait_for "! on node1 ipcs -m | grep -q dest" 10 || fail "the owner's segment outlived its last detach"
