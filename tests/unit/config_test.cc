@@ -463,3 +463,21 @@ TEST(AllowTest, LoadAllow) {
 
 }  // namespace
 }  // namespace dipc
+
+// ---- [dsm] ----
+
+TEST(ConfigTest, DsmKeys) {
+  ConfigError err;
+  auto cfg = Parse(kMinimal, err);
+  ASSERT_TRUE(cfg.has_value()) << err.to_string();
+  EXPECT_FALSE(cfg->dsm_segment_mode);
+  EXPECT_EQ(cfg->dsm_quantum.count(), 2);
+  cfg = Parse(std::string(kMinimal) + "[dsm]\nmode = \"segment\"\nquantum = 0\n", err);
+  ASSERT_TRUE(cfg.has_value()) << err.to_string();
+  EXPECT_TRUE(cfg->dsm_segment_mode);
+  EXPECT_EQ(cfg->dsm_quantum.count(), 0);
+  ExpectError(std::string(kMinimal) + "[dsm]\nmode = \"pages\"\n", 4, "\"page\" or \"segment\"");
+  ExpectError(std::string(kMinimal) + "[dsm]\nquantum = -1\n", 4, "quantum");
+  ExpectError(std::string(kMinimal) + "[dsm]\nquantum = 60001\n", 4, "quantum");
+  ExpectError(std::string(kMinimal) + "[dsm]\nquanta = 1\n", 4, "unknown key 'quanta' in [dsm]");
+}
