@@ -461,9 +461,6 @@ TEST(AllowTest, LoadAllow) {
   EXPECT_NE(err.message.find("No such file or directory"), std::string::npos) << err.message;
 }
 
-}  // namespace
-}  // namespace dipc
-
 // ---- [dsm] ----
 
 TEST(ConfigTest, DsmKeys) {
@@ -476,8 +473,11 @@ TEST(ConfigTest, DsmKeys) {
   ASSERT_TRUE(cfg.has_value()) << err.to_string();
   EXPECT_TRUE(cfg->dsm_segment_mode);
   EXPECT_EQ(cfg->dsm_quantum.count(), 0);
-  ExpectError(std::string(kMinimal) + "[dsm]\nmode = \"pages\"\n", 4, "\"page\" or \"segment\"");
-  ExpectError(std::string(kMinimal) + "[dsm]\nquantum = -1\n", 4, "quantum");
-  ExpectError(std::string(kMinimal) + "[dsm]\nquantum = 60001\n", 4, "quantum");
-  ExpectError(std::string(kMinimal) + "[dsm]\nquanta = 1\n", 4, "unknown key 'quanta' in [dsm]");
+  ExpectError(std::string(kMinimal) + "[dsm]\nmode = \"pages\"\n", 6, "\"page\" or \"segment\"");
+  ExpectError(std::string(kMinimal) + "[dsm]\nquantum = -1\n", 6, "quantum");
+  ExpectError(std::string(kMinimal) + "[dsm]\nquantum = 60001\n", 6, "quantum");
+  ExpectError(std::string(kMinimal) + "[dsm]\nquanta = 1\n", 6, "unknown key 'quanta' in [dsm]");
 }
+
+}  // namespace
+}  // namespace dipc
