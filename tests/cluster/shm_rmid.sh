@@ -4,7 +4,7 @@
 # whole cluster, while the owner's System V segment shows SHM_DEST; the attached processes
 # keep reading it (through the owner) until they detach, and once the last one has, the
 # owner's segment is gone. The segment is made and removed by the user nobody (remote root
-# is not root), from two nodes.
+# is not root), from two nodes; IPC_SET and IPC_STAT are made at the owner as the caller.
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 source "$(dirname "${BASH_SOURCE[0]}")/semlib.sh"
@@ -27,6 +27,12 @@ wait_for "[[ -e '$f2' && -e '$f3' ]]" 15 || fail "attachments not made"
 wait_for "[[ \$(on node1 '$SHM' stat $K) == 'nattch=2 dest=0 size=8192' ]]" 10 ||
   fail "IPC_STAT on the owner: $(on node1 "$SHM" stat $K)"
 expect_eq "$(on node3 "$SHM" stat $K)" "nattch=2 dest=0 size=8192" "IPC_STAT on node3"
+# IPC_SET from another node is made at the owner, as the caller (remote root is nobody
+# there, which owns this segment; the creator's other user is refused).
+expect_eq "$(on node3 "${NOBODY[@]}" "$SHM" setmode $K 640)" 640 "IPC_SET of the mode by nobody from node3"
+expect_eq "$(on node1 "$SHM" setmode $K 660)" 660 "IPC_SET on the owner by root"
+expect_eq "$(on node2 setpriv --reuid=daemon --regid=daemon --clear-groups "$SHM" setmode $K 666)" EACCES \
+  "IPC_STAT from node2 by daemon, who may not read it (mode 660, owner nobody)"
 expect_eq "$(on node2 "${NOBODY[@]}" "$SHM" rmid $K)" OK "IPC_RMID from node2 by nobody"
 expect_eq "$(on node3 "$SHM" get $K 0)" ENOENT "the key after IPC_RMID, on node3"
 expect_eq "$(on node1 "$SHM" get $K 0)" ENOENT "the key after IPC_RMID, on the owner"

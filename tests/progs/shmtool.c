@@ -31,6 +31,8 @@
  *   shmtool hold KEY OFF VALUE FILE     store VALUE at OFF, write FILE, then wait forever
  *   shmtool rmid KEY                    shmctl(IPC_RMID) of the segment with KEY
  *   shmtool stat KEY                    "nattch=N dest=0|1 size=S" from IPC_STAT
+ *   shmtool setmode KEY MODE            IPC_SET of the mode (octal), then IPC_STAT: the new
+ *                                       mode in octal, or the errno name of the failing call
  *   shmtool attwait KEY FILE            attach, write FILE, wait until FILE disappears, read
  *                                       word 0 and print it, detach
  *   shmtool addr KEY                    attach at a chosen address, SHM_RND, SHM_REMAP rules
@@ -160,6 +162,16 @@ int main(int argc, char** argv) {
     if (shmctl(seg(key), IPC_STAT, &ds) < 0) return fail_errno("shmctl");
     printf("nattch=%lu dest=%d size=%zu\n", (unsigned long)ds.shm_nattch,
            (ds.shm_perm.mode & SHM_DEST) ? 1 : 0, ds.shm_segsz);
+    return 0;
+  }
+  if (!strcmp(a, "setmode") && argc == 4) {
+    struct shmid_ds ds;
+    int id = seg(key);
+    if (shmctl(id, IPC_STAT, &ds) < 0) return out(errname(errno));
+    ds.shm_perm.mode = (unsigned short)strtol(argv[3], NULL, 8);
+    if (shmctl(id, IPC_SET, &ds) < 0) return out(errname(errno));
+    if (shmctl(id, IPC_STAT, &ds) < 0) return out(errname(errno));
+    printf("%o\n", ds.shm_perm.mode & 0777);
     return 0;
   }
   int id = seg(key);
