@@ -12,7 +12,7 @@
  *                                    then the same over a plain (IPC_PRIVATE) System V
  *                                    segment of the same size, taking turns 5 times.
  *                                    Prints "dsm_us X sysv_us Y ratio Z" (one pass, medians)
- *   dsmbench turns KEY WHO N         N times: wait for word 1 == WHO, store, pass the turn
+ *   dsmbench turns KEY WHO N         N times: wait (yielding) for word 1 == WHO, store, pass the turn
  *                                    to 1-WHO (two nodes writing one page alternately).
  *                                    WHO 0 prints "us_per_turn X"
  * Plain System V calls; runs without DIPC too (then nothing is remote). */
@@ -98,8 +98,7 @@ int main(int argc, char** argv) {
     volatile uint64_t* w = (volatile uint64_t*)attach_key(key, PAGE, 1);
     uint64_t t0 = bu_now_ns();
     for (long i = 0; i < n; ++i) {
-      while (w[1] != who) {
-      }
+      while (w[1] != who) sched_yield();  /* the daemons may share this CPU */
       w[0] = w[0] + 1;
       w[1] = 1 - who;
     }

@@ -33,6 +33,7 @@ constexpr uint8_t kStDefault = 0;  // owner: write; elsewhere: none
 constexpr uint8_t kStLost = 4;     // could not be had: every access raises SIGBUS
 constexpr uint64_t kTagListen = 1, kTagEvent = 2, kTagSession = 3, kTagUffd = 4;
 constexpr size_t kMaxSessions = 65536;  // attachments on this node, all processes together
+constexpr uint64_t kReadAhead = 32;     // pages asked for after two sequential read faults
 
 uint64_t tag(uint64_t t, int fd) { return (t << 32) | uint32_t(fd); }
 
@@ -105,7 +106,8 @@ struct FaultServer::Segment {
   uint8_t* state = nullptr;  // one byte per page (calloc: untouched pages cost nothing)
   std::unordered_map<uint64_t, Pending> pending;  // by page
   std::set<Session*> attachments;
-  void* sysv = nullptr;  // dipcd's own attachment of the System V segment (see segment_rmid)
+  void* sysv = nullptr;  // dipcd's own attachment of the System V segment
+  uint64_t last_read = ~uint64_t(0) - 1;  // the page of the last read fault (read-ahead)
   bool owner_dead = false;
   bool removed = false;  // the System V object is gone or marked for destruction
   // Owned here:
@@ -753,21 +755,32 @@ void FaultServer::request(Segment& s, uint64_t page, Access need, Waiter w) {
     it->second.waiters.push_back(w);  // a read request in flight serves a writer next
     return;
   }
+  acquire(s, page, need, &w);
+  // Read-ahead: a read fault right after one on the page before asks for the next pages
+  // too (no one waits on them), so a sequential reader takes one round trip per window.
+  if (need == Access::kRead && !s.owned && page == s.last_read + 1) {
+    for (uint64_t q = page + 1; q < s.pages && q <= page + kReadAhead; ++q)
+      if (s.state[q] != kStLost && s.access(q) == Access::kNone && !s.pending.count(q))
+        acquire(s, q, Access::kRead, nullptr);
+  }
+  if (need == Access::kRead) s.last_read = page;
+}
+
+void FaultServer::acquire(Segment& s, uint64_t page, Access need, const Waiter* w) {
   Pending& pd = s.pending[page];
   pd.reqid = next_reqid_++;
   pd.want = need;
   pd.deadline = std::chrono::steady_clock::now() + opt_.fault_timeout;
-  pd.waiters.push_back(w);
+  if (w) pd.waiters.push_back(*w);
   uint64_t reqid = pd.reqid;
+  by_reqid_[reqid] = {ref(s), page};
   if (s.owned) {
     // Our own manager: no network.
-    by_reqid_[reqid] = {ref(s), page};
     std::vector<Action> acts;
     s.dir->request(kOwner, s.unit_of(page), need, reqid, std::chrono::steady_clock::now(), acts);
     run_actions(s, acts);
     return;
   }
-  by_reqid_[reqid] = {ref(s), page};
   proto::DsmAcquire q{s.owner_id, page,
                       need == Access::kWrite ? proto::DsmAccess::kWrite : proto::DsmAccess::kRead};
   send_(s.owner, true, make_frame(FrameType::kDsmAcquire, reqid, q, proto::DsmAcquire::kSize));
