@@ -59,6 +59,14 @@ set_dsm() {  # NODE KEY VALUE
   sed -i "/^\[dsm\]/a $2 = $3" "$conf"
 }
 
+# new_seg PAGES: fills a new segment of PAGES on node1 (its key in $key) and waits until
+# node2 finds it.
+new_seg() {
+  key=$((key + 1))
+  on node1 $c0 "$DB" fill $key "$1"
+  for i in $(seq 50); do on node2 $c1 "$DB" read $key 0 >/dev/null 2>&1 && break; sleep 0.1; done
+}
+
 key=0x7a00
 for layout in $LAYOUTS; do
   c0=0 c1=0
@@ -74,27 +82,22 @@ for layout in $LAYOUTS; do
 
   vals=()
   for r in 1 2 3 4 5; do
-    key=$((key + 1))
-    on node1 $c0 "$DB" fill $key 1024
-    for i in $(seq 50); do on node2 $c1 "$DB" read $key 0 >/dev/null 2>&1 && break; sleep 0.1; done
+    new_seg 1024
     vals+=("$(on node2 $c1 "$DB" read $key 1024 | field us_per_page)")
   done
   rf=$(printf '%s\n' "${vals[@]}" | median)
   line "$layout" readfault "$rf us" "" "$tcp4k us" "tcp-4k" "$(ratio "$rf" "$tcp4k")" "(target <= 2.0, goal 1.2)"
 
-  key=$((key + 1))
-  on node1 $c0 "$DB" fill $key 16384
-  for i in $(seq 50); do on node2 $c1 "$DB" read $key 0 >/dev/null 2>&1 && break; sleep 0.1; done
+  new_seg 16384
   mib=$(on node2 $c1 "$DB" read $key 16384 | field mib_per_s)
   line "$layout" seq64-page "$mib MiB/s" "" "$tcpmib MiB/s" "tcp-64k" "$(ratio "$mib" "$tcpmib")" "(target >= 0.5)"
 
-  key=$((key + 1))
+  new_seg 1
   t=$key
-  on node1 $c0 "$DB" fill $t 1
-  for i in $(seq 50); do on node2 $c1 "$DB" read $t 0 >/dev/null 2>&1 && break; sleep 0.1; done
   on node2 $c1 "$DB" turns $t 1 300 &
+  other=$!
   q2=$(on node1 $c0 "$DB" turns $t 0 300 | field us_per_turn)
-  wait
+  wait $other
 
   lk=$((key + 1))
   loc=$(on node1 $c0 "$DB" local $lk 4096 20)
@@ -105,21 +108,19 @@ for layout in $LAYOUTS; do
   restart node1 || { echo "node1 did not restart"; exit 1; }
   for i in $(seq 100); do [[ $(cat "$DIR/node2/run/state" 2>/dev/null) == joined ]] && break; sleep 0.05; done
   pin node1 $c0
-  key=$((key + 2))
-  on node1 $c0 "$DB" fill $key 16384
-  for i in $(seq 50); do on node2 $c1 "$DB" read $key 0 >/dev/null 2>&1 && break; sleep 0.1; done
+  key=$((key + 1))
+  new_seg 16384
   mib=$(on node2 $c1 "$DB" read $key 16384 | field mib_per_s)
   line "$layout" seq64-seg "$mib MiB/s" "" "$tcpmib MiB/s" "tcp-64k" "$(ratio "$mib" "$tcpmib")" "(target >= 0.5)"
 
-  key=$((key + 1))
+  new_seg 1
   t=$key
-  on node1 $c0 "$DB" fill $t 1
-  for i in $(seq 50); do on node2 $c1 "$DB" read $t 0 >/dev/null 2>&1 && break; sleep 0.1; done
   # Without a quantum two writers may take the page from each other before either uses
   # it: bounded, and reported as no progress.
   timeout 20 "$DIPC" cluster exec node2 --dir "$DIR" -- taskset -c $c1 "$DB" turns $t 1 300 >/dev/null 2>&1 &
+  other=$!
   q0=$(timeout 20 "$DIPC" cluster exec node1 --dir "$DIR" -- taskset -c $c0 "$DB" turns $t 0 300 | field us_per_turn)
-  wait
+  wait $other
   if [[ -n $q0 ]]; then
     line "$layout" turns "$q0 us" "q=0" "$q2 us" "q=2ms" "$(ratio "$q0" "$q2")" "(per turn; the page moves each turn)"
   else

@@ -206,15 +206,39 @@ void Node::shutdown() {
 }
 
 // DSM hook: a frame from the fault server's thread, to the owner on our link to it, or to
-// a holder on its link to us (so each pair's DSM frames keep one order).
+// a holder on its link to us (so each pair's DSM frames keep one order). Once a route's
+// connection is known and nothing posted for it is still on its way, the fault server
+// writes to it itself: no hand-off to the io thread on the fault path.
 void Node::dsm_send(const std::string& node, bool to_owner, std::vector<uint8_t> frame) {
-  asio::post(io_, [this, node, to_owner, f = std::move(frame)]() mutable {
-    if (to_owner) {
-      with_link(node, "", 0, [f = std::move(f)](std::shared_ptr<Link> l) mutable {
+  auto key = std::make_pair(node, to_owner);
+  {
+    std::lock_guard<std::mutex> g(dsm_routes_mu_);
+    DsmRoute& r = dsm_routes_[key];
+    if (r.posted == 0) {
+      if (auto c = r.conn.lock(); c && c->is_open()) {
+        c->send_now(std::move(frame));
+        return;
+      }
+    }
+    ++r.posted;
+  }
+  asio::post(io_, [this, key, f = std::move(frame)]() mutable {
+    auto sent = [this, key](const std::shared_ptr<Conn>& c) {
+      std::lock_guard<std::mutex> g(dsm_routes_mu_);
+      DsmRoute& r = dsm_routes_[key];
+      --r.posted;
+      if (c) r.conn = c;
+    };
+    if (key.second) {
+      with_link(key.first, "", 0, [f = std::move(f), sent](std::shared_ptr<Link> l) mutable {
         if (l) l->send(std::move(f));
+        sent(l ? l->conn : nullptr);
       });
-    } else if (auto it = in_.find(node); it != in_.end()) {
+    } else if (auto it = in_.find(key.first); it != in_.end()) {
       it->second->send(std::move(f));
+      sent(it->second->conn);
+    } else {
+      sent(nullptr);
     }
   });
 }

@@ -142,6 +142,14 @@ class Node : public Referee::Outbox {
   // DSM hook: shared memory lives in src/dipcd/dsm/; the node only routes to it.
   std::unique_ptr<dsm::FaultServer> dsm_;
   void dsm_send(const std::string& node, bool to_owner, std::vector<uint8_t> frame);
+  // The connection each (node, to_owner) route last used, so that the fault server's thread
+  // can write to it at once (Conn::send_now) once nothing it posted is still on its way.
+  struct DsmRoute {
+    std::weak_ptr<Conn> conn;
+    int posted = 0;  // frames handed to the io thread and not yet sent
+  };
+  std::mutex dsm_routes_mu_;
+  std::map<std::pair<std::string, bool>, DsmRoute> dsm_routes_;  // one per peer and way
 
   asio::io_context& io_;
   Config cfg_;

@@ -18,6 +18,7 @@
 
 #include "dipcd/dsm/uffd_compat.h"
 #include "proto/dsm.h"
+#include "proto/fd_pass.h"
 
 namespace dipc::shim {
 namespace {
@@ -100,16 +101,8 @@ bool exchange(int fd, const DsmLocalRequest& req, int send_fd, DsmLocalReply* re
   msghdr mh{};
   mh.msg_iov = &iov;
   mh.msg_iovlen = 1;
-  alignas(cmsghdr) char cbuf[CMSG_SPACE(2 * sizeof(int))];
-  if (send_fd >= 0) {
-    mh.msg_control = cbuf;
-    mh.msg_controllen = CMSG_SPACE(sizeof(int));
-    cmsghdr* c = CMSG_FIRSTHDR(&mh);
-    c->cmsg_level = SOL_SOCKET;
-    c->cmsg_type = SCM_RIGHTS;
-    c->cmsg_len = CMSG_LEN(sizeof(int));
-    memcpy(CMSG_DATA(c), &send_fd, sizeof(int));
-  }
+  proto::FdSpace space;
+  proto::put_fds(mh, space, &send_fd, send_fd >= 0 ? 1 : 0);
   ssize_t n;
   do n = sendmsg(fd, &mh, MSG_NOSIGNAL);
   while (n < 0 && errno == EINTR);
@@ -121,19 +114,11 @@ bool exchange(int fd, const DsmLocalRequest& req, int send_fd, DsmLocalReply* re
   msghdr rh{};
   rh.msg_iov = &riov;
   rh.msg_iovlen = 1;
-  rh.msg_control = cbuf;
-  rh.msg_controllen = sizeof cbuf;
+  proto::expect_fds(rh, space);
   do n = recvmsg(fd, &rh, MSG_CMSG_CLOEXEC);
   while (n < 0 && errno == EINTR);
   fds[0] = fds[1] = -1;
-  int got = 0;
-  for (cmsghdr* c = CMSG_FIRSTHDR(&rh); c; c = CMSG_NXTHDR(&rh, c)) {
-    if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS) continue;
-    int k = int((c->cmsg_len - CMSG_LEN(0)) / sizeof(int));
-    int tmp[2];
-    memcpy(tmp, CMSG_DATA(c), size_t(k < 2 ? k : 2) * sizeof(int));
-    for (int i = 0; i < k && i < 2; ++i) fds[got++] = tmp[i];
-  }
+  int got = n > 0 ? proto::take_fds(rh, fds, 2) : 0;
   proto::Reader r(buf, n > 0 ? size_t(n) : 0);
   if (n <= 0 || !rep->decode(r) || rep->fds != got) {
     for (int i = 0; i < got; ++i) close(fds[i]);

@@ -51,29 +51,11 @@ DIPC_EXPORT int shmctl(int shmid, int cmd, struct shmid_ds* buf) {
     errno = EFAULT;
     return -1;
   }
-  dipc::proto::OpRequest req = make_request(Kind::kShm, Op::kShmCtl, shmid);
-  req.arg1 = cmd;
-  uint8_t st[IpcStat::kSize];
-  if (cmd == IPC_SET) {
-    IpcStat s;
-    perm_to_stat(buf->shm_perm, s);
-    dipc::proto::Writer w(st, sizeof st);
-    s.encode(w);
-    req.data = std::string_view(reinterpret_cast<char*>(st), w.size());
-  }
-  Reply rep;
-  uint8_t out[IpcStat::kSize];
-  int rc = call(req, &rep, out, sizeof out, CallMode::kPlain);
-  if (rc < 0 && errno == ENOLINK && (f & dipc::idtable::kFlagOwnedHere))
-    return real().shmctl(shmid, cmd, buf);  // our own segment and no dipcd to tell
-  long r = finish(rc, rep);
+  IpcStat set, s;
+  if (cmd == IPC_SET) perm_to_stat(buf->shm_perm, set);
+  long r = ctl_call(Kind::kShm, Op::kShmCtl, shmid, cmd, cmd == IPC_SET ? &set : nullptr, &s, f);
+  if (r == -2) return real().shmctl(shmid, cmd, buf);  // our own segment, no dipcd to tell
   if (r >= 0 && cmd == IPC_STAT) {
-    IpcStat s;
-    dipc::proto::Reader rd(out, rep.data_len);
-    if (!s.decode(rd) || !rd.at_end()) {
-      errno = ECOMM;
-      return -1;
-    }
     memset(buf, 0, sizeof *buf);
     stat_to_perm(s, buf->shm_perm);
     buf->shm_segsz = s.qbytes;

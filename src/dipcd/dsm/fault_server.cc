@@ -21,6 +21,7 @@
 #include "dipcd/conn.h"
 #include "dipcd/dsm/uffd_compat.h"
 #include "proto/dsm.h"
+#include "proto/fd_pass.h"
 
 namespace dipc::daemon::dsm {
 
@@ -512,16 +513,8 @@ void reply(int fd, int err, uint64_t size, const int* fds, int nfds) {
   msghdr mh{};
   mh.msg_iov = &iov;
   mh.msg_iovlen = 1;
-  alignas(cmsghdr) char cbuf[CMSG_SPACE(2 * sizeof(int))];
-  if (nfds > 0) {
-    mh.msg_control = cbuf;
-    mh.msg_controllen = CMSG_SPACE(size_t(nfds) * sizeof(int));
-    cmsghdr* c = CMSG_FIRSTHDR(&mh);
-    c->cmsg_level = SOL_SOCKET;
-    c->cmsg_type = SCM_RIGHTS;
-    c->cmsg_len = CMSG_LEN(size_t(nfds) * sizeof(int));
-    memcpy(CMSG_DATA(c), fds, size_t(nfds) * sizeof(int));
-  }
+  proto::FdSpace space;
+  proto::put_fds(mh, space, fds, nfds);
   // The shim waits for this answer; a full socket buffer would be a broken shim.
   sendmsg(fd, &mh, MSG_NOSIGNAL | MSG_DONTWAIT);
 }
@@ -534,22 +527,12 @@ void FaultServer::on_session(Session* s) {
   msghdr mh{};
   mh.msg_iov = &iov;
   mh.msg_iovlen = 1;
-  alignas(cmsghdr) char cbuf[CMSG_SPACE(4 * sizeof(int))];
-  mh.msg_control = cbuf;
-  mh.msg_controllen = sizeof cbuf;
+  proto::FdSpace space;
+  proto::expect_fds(mh, space);
   ssize_t n = recvmsg(s->fd, &mh, MSG_CMSG_CLOEXEC | MSG_DONTWAIT);
   if (n < 0 && (errno == EAGAIN || errno == EINTR)) return;
   int passed = -1;
-  for (cmsghdr* c = CMSG_FIRSTHDR(&mh); c; c = CMSG_NXTHDR(&mh, c)) {
-    if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS) continue;
-    size_t k = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
-    int fds[4];
-    memcpy(fds, CMSG_DATA(c), std::min(k, size_t(4)) * sizeof(int));
-    for (size_t i = 0; i < k && i < 4; ++i) {
-      if (passed < 0) passed = fds[i];
-      else close(fds[i]);
-    }
-  }
+  proto::take_fds(mh, &passed, 1);
   if (n <= 0) {
     if (passed >= 0) close(passed);
     return close_session(s);
