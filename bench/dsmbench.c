@@ -3,10 +3,12 @@
  *   dsmbench fill KEY PAGES          on the owner: make the segment (IPC_DIPC, PAGES 4 KiB
  *                                    pages) and store into every page, so the owner holds
  *                                    them all
- *   dsmbench read KEY PAGES          on another node: attach and read one word of every page
- *                                    in order, once: each page is one remote read fault in
- *                                    page mode (one fetch of everything in segment mode).
- *                                    Prints "us_per_page X mib_per_s Y"
+ *   dsmbench read KEY PAGES [STRIDE] on another node: attach and read one word of every
+ *                                    STRIDE-th page (default 1: every page, in order), once.
+ *                                    With STRIDE 2 each page read is one remote read fault
+ *                                    (no read-ahead: it follows sequential faults only); with
+ *                                    1 it is a sequential read. Prints "us_per_page X
+ *                                    mib_per_s Y" (per page read)
  *   dsmbench local KEY PAGES LOOPS   on the owner: after a first touch of every page, LOOPS
  *                                    passes reading one word per 64 bytes of the segment,
  *                                    then the same over a plain (IPC_PRIVATE) System V
@@ -59,13 +61,20 @@ int main(int argc, char** argv) {
   }
   if (!strcmp(cmd, "read")) {
     long pages = bu_int(argv[3], "PAGES");
+    long stride = argc > 4 ? bu_int(argv[4], "STRIDE") : 1;
+    if (stride < 1) stride = 1;
     char* p = attach_key(key, 0, 0);
-    uint64_t t0 = bu_now_ns(), sum = 0;
-    for (long i = 0; i < pages; ++i) sum += *(volatile uint64_t*)(p + i * PAGE);
+    uint64_t t0 = bu_now_ns(), sum = 0, want = 0;
+    long n = 0;
+    for (long i = 0; i < pages; i += stride, ++n) {
+      sum += *(volatile uint64_t*)(p + i * PAGE);
+      want += (uint64_t)i;
+    }
     uint64_t ns = bu_now_ns() - t0;
-    if (sum != (uint64_t)pages * (uint64_t)(pages - 1) / 2) bu_die("wrong data: sum %llu", (unsigned long long)sum);
-    printf("us_per_page %.2f mib_per_s %.1f\n", (double)ns / 1e3 / (double)pages,
-           (double)pages * PAGE / (1 << 20) / ((double)ns / 1e9));
+    if (sum != want) bu_die("wrong data: sum %llu, want %llu", (unsigned long long)sum, (unsigned long long)want);
+    if (n == 0) n = 1;
+    printf("us_per_page %.2f mib_per_s %.1f\n", (double)ns / 1e3 / (double)n,
+           (double)n * PAGE / (1 << 20) / ((double)ns / 1e9));
     return 0;
   }
   if (!strcmp(cmd, "local") && argc == 5) {

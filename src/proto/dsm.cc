@@ -10,12 +10,17 @@ void DsmAcquire::encode(Writer& w) const {
   w.i32(seg);
   w.u64(page);
   w.u8(uint8_t(access));
+  w.u32(npages);
 }
 bool DsmAcquire::decode(Reader& r) {
   seg = r.i32();
   page = r.u64();
   uint8_t a = r.u8();
-  if (!r.done() || !valid_access(a) || page >= kDsmMaxPages) return false;
+  npages = r.u32();
+  if (!r.done() || !valid_access(a) || page >= kDsmMaxPages || npages < 1 ||
+      npages > kDsmMaxAhead || npages > kDsmMaxPages - page ||
+      (a == uint8_t(DsmAccess::kWrite) && npages != 1))
+    return false;
   access = DsmAccess(a);
   return true;
 }

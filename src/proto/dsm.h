@@ -3,7 +3,7 @@
 // shim and dipcd's fault server on RUN_DIR/dipcd-dsm.sock.
 //
 // Node to node (all on the holder's link to the owner, so they keep one order):
-//   kDsmAcquire   holder -> owner  seg page access           request id = the holder's
+//   kDsmAcquire   holder -> owner  seg page access npages    request id = the holder's
 //   kDsmGrant     owner -> holder  seg first npages access   request id = the acquire's
 //   kDsmFail      owner -> holder  seg first npages err      request id = the acquire's
 //   kDsmRecall    owner -> holder  seg first npages mode with_data
@@ -38,12 +38,15 @@ inline constexpr uint64_t kDsmMaxPages = uint64_t(1) << 36;  // 256 TiB: beyond 
 enum class DsmAccess : uint8_t { kRead = 1, kWrite = 2 };
 enum class DsmRecallMode : uint8_t { kDowngrade = 1, kInvalidate = 2 };
 
-// kDsmAcquire: the holder wants access to the unit that holds page.
+// kDsmAcquire: the holder wants access to the unit that holds page, and for reading
+// (read-ahead) to the units of the npages - 1 pages after it too (at most kDsmMaxAhead).
+inline constexpr uint32_t kDsmMaxAhead = 64;
 struct DsmAcquire {
   int32_t seg = 0;
   uint64_t page = 0;
   DsmAccess access{};
-  static constexpr size_t kSize = 4 + 8 + 1;
+  uint32_t npages = 1;
+  static constexpr size_t kSize = 4 + 8 + 1 + 4;
   void encode(Writer& w) const;
   bool decode(Reader& r);
 };

@@ -62,7 +62,7 @@ bool Same(const Admin& a, const Admin& b) {
 }
 bool Same(const AdminReply& a, const AdminReply& b) { return a.err == b.err && a.text == b.text; }
 bool Same(const DsmAcquire& a, const DsmAcquire& b) {
-  return a.seg == b.seg && a.page == b.page && a.access == b.access;
+  return a.seg == b.seg && a.page == b.page && a.access == b.access && a.npages == b.npages;
 }
 bool Same(const DsmRange& a, const DsmRange& b) {
   return a.seg == b.seg && a.first == b.first && a.npages == b.npages;
@@ -301,7 +301,7 @@ int main(int argc, char** argv) {
   ar.text = "KIND KEY ID OWNER\nmsg 0x1234 65536 n1\n";
   WriteSeed(dir, "admin_reply", FrameType::kAdminReply, 11, ar);
 
-  WriteSeed(dir, "dsm_acquire", FrameType::kDsmAcquire, 12, DsmAcquire{3, 17, DsmAccess::kRead});
+  WriteSeed(dir, "dsm_acquire", FrameType::kDsmAcquire, 12, DsmAcquire{3, 17, DsmAccess::kRead, 8});
   WriteSeed(dir, "dsm_grant", FrameType::kDsmGrant, 12, DsmGrant{{3, 17, 1}, DsmAccess::kWrite});
   WriteSeed(dir, "dsm_fail", FrameType::kDsmFail, 12, DsmFail{{3, 17, 1}, 112});
   WriteSeed(dir, "dsm_recall", FrameType::kDsmRecall, 0,

@@ -56,8 +56,8 @@ TEST(DsmWire, FrameTypeNumbersArePinned) {
 }
 
 TEST(DsmWire, Acquire) {
-  DsmAcquire a{-2, 0x0102030405ull, DsmAccess::kWrite};
-  Bytes want = {0xFF, 0xFF, 0xFF, 0xFE, 0, 0, 0, 0x01, 0x02, 0x03, 0x04, 0x05, 0x02};
+  DsmAcquire a{-2, 0x0102030405ull, DsmAccess::kWrite, 1};
+  Bytes want = {0xFF, 0xFF, 0xFF, 0xFE, 0, 0, 0, 0x01, 0x02, 0x03, 0x04, 0x05, 0x02, 0, 0, 0, 1};
   EXPECT_EQ(Encode(a), want);
   EXPECT_EQ(want.size(), DsmAcquire::kSize);
   DsmAcquire b;
@@ -68,9 +68,22 @@ TEST(DsmWire, Acquire) {
   ExpectTruncationsAndTrailingRejected<DsmAcquire>(want);
   for (uint8_t bad : {0, 3, 255}) {
     Bytes x = want;
-    x.back() = bad;
+    x[12] = bad;
     EXPECT_FALSE(Decode(x, b)) << int(bad);
   }
+  // Read-ahead: several pages for reading, never for writing, at most kDsmMaxAhead.
+  Bytes ahead = want;
+  ahead[12] = 0x01;
+  ahead[16] = 64;
+  ASSERT_TRUE(Decode(ahead, b));
+  EXPECT_EQ(b.npages, 64u);
+  ahead[16] = 65;
+  EXPECT_FALSE(Decode(ahead, b));
+  ahead[16] = 0;
+  EXPECT_FALSE(Decode(ahead, b));
+  Bytes wide = want;
+  wide[16] = 2;
+  EXPECT_FALSE(Decode(wide, b));
   Bytes huge = want;
   huge[4] = 0x80;  // a page beyond kDsmMaxPages
   EXPECT_FALSE(Decode(huge, b));

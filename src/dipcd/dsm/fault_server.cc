@@ -34,7 +34,8 @@ constexpr uint8_t kStDefault = 0;  // owner: write; elsewhere: none
 constexpr uint8_t kStLost = 4;     // could not be had: every access raises SIGBUS
 constexpr uint64_t kTagListen = 1, kTagEvent = 2, kTagSession = 3, kTagUffd = 4;
 constexpr size_t kMaxSessions = 65536;  // attachments on this node, all processes together
-constexpr uint64_t kReadAhead = 32;     // pages asked for after two sequential read faults
+constexpr uint64_t kReadAhead = proto::kDsmMaxAhead - 1;  // pages asked for after two
+                                                          // sequential read faults
 
 uint64_t tag(uint64_t t, int fd) { return (t << 32) | uint32_t(fd); }
 
@@ -738,24 +739,33 @@ void FaultServer::request(Segment& s, uint64_t page, Access need, Waiter w) {
     it->second.waiters.push_back(w);  // a read request in flight serves a writer next
     return;
   }
-  acquire(s, page, need, &w);
-  // Read-ahead: a read fault right after one on the page before asks for the next pages
-  // too (no one waits on them), so a sequential reader takes one round trip per window.
+  acquire(s, page, need, &w, 1);
+  // Read-ahead: a read fault right after one on the page before also asks, in the same
+  // request, for the run of pages after it that this node lacks (no one waits on them), so
+  // a sequential reader takes one round trip per window.
   if (need == Access::kRead && !s.owned && page == s.last_read + 1) {
-    for (uint64_t q = page + 1; q < s.pages && q <= page + kReadAhead; ++q)
-      if (s.state[q] != kStLost && s.access(q) == Access::kNone && !s.pending.count(q))
-        acquire(s, q, Access::kRead, nullptr);
+    uint64_t n = 0;
+    while (n < kReadAhead && page + 1 + n < s.pages) {
+      uint64_t q = page + 1 + n;
+      if (s.state[q] == kStLost || s.access(q) != Access::kNone || s.pending.count(q)) break;
+      ++n;
+    }
+    if (n) acquire(s, page + 1, Access::kRead, nullptr, n);
   }
   if (need == Access::kRead) s.last_read = page;
 }
 
-void FaultServer::acquire(Segment& s, uint64_t page, Access need, const Waiter* w) {
-  Pending& pd = s.pending[page];
-  pd.reqid = next_reqid_++;
-  pd.want = need;
-  pd.deadline = std::chrono::steady_clock::now() + opt_.fault_timeout;
-  if (w) pd.waiters.push_back(*w);
-  uint64_t reqid = pd.reqid;
+// Asks for pages [page, page+n) (n > 1 only for reading) in one request.
+void FaultServer::acquire(Segment& s, uint64_t page, Access need, const Waiter* w, uint64_t n) {
+  uint64_t reqid = next_reqid_++;
+  Time deadline = std::chrono::steady_clock::now() + opt_.fault_timeout;
+  for (uint64_t q = page; q < page + n; ++q) {
+    Pending& pd = s.pending[q];
+    pd.reqid = reqid;
+    pd.want = need;
+    pd.deadline = deadline;
+  }
+  if (w) s.pending[page].waiters.push_back(*w);
   by_reqid_[reqid] = {ref(s), page};
   if (s.owned) {
     // Our own manager: no network.
@@ -765,7 +775,8 @@ void FaultServer::acquire(Segment& s, uint64_t page, Access need, const Waiter* 
     return;
   }
   proto::DsmAcquire q{s.owner_id, page,
-                      need == Access::kWrite ? proto::DsmAccess::kWrite : proto::DsmAccess::kRead};
+                      need == Access::kWrite ? proto::DsmAccess::kWrite : proto::DsmAccess::kRead,
+                      uint32_t(n)};
   send_(s.owner, true, make_frame(FrameType::kDsmAcquire, reqid, q, proto::DsmAcquire::kSize));
 }
 
@@ -890,6 +901,22 @@ void FaultServer::holder_recall(Segment& s, uint64_t first, uint64_t n, RecallMo
 // The owner carries out its directory's decisions.
 void FaultServer::run_actions(Segment& s, std::vector<Action>& acts) {
   auto keep = ref(s);  // a self-recall must not free the segment under us
+  // Read grants of consecutive units to one node for one request (read-ahead) leave as one
+  // run of data frames and one grant.
+  struct Batch {
+    std::string node;
+    uint64_t first = 0, n = 0, reqid = 0;
+    bool with_data = false;
+  } batch;
+  auto flush = [&] {
+    if (batch.n == 0) return;
+    std::vector<std::vector<uint8_t>> frames;
+    if (batch.with_data) frames = data_frames(s, batch.first, batch.n);
+    proto::DsmGrant g{{s.owner_id, batch.first, uint32_t(batch.n)}, proto::DsmAccess::kRead};
+    for (auto& f : frames) send_(batch.node, false, std::move(f));
+    send_(batch.node, false, make_frame(FrameType::kDsmGrant, batch.reqid, g, proto::DsmGrant::kSize));
+    batch.n = 0;
+  };
   for (size_t i = 0; i < acts.size(); ++i) {
     Action a = acts[i];
     spdlog::debug("directory seg {}: action {} node {} unit {} access {} mode {} data {} req {}",
@@ -902,6 +929,18 @@ void FaultServer::run_actions(Segment& s, std::vector<Action>& acts) {
         if (id == a.node) node = name;
       if (node.empty()) continue;
     }
+    if (a.type == Action::Type::kGrant && a.node != kOwner && a.access == Access::kRead) {
+      bool joins = batch.n && batch.node == node && batch.reqid == a.reqid &&
+                   batch.with_data == a.with_data && batch.first + batch.n == first &&
+                   batch.n + n <= proto::kDsmMaxChunk / kDsmPage;
+      if (!joins) {
+        flush();
+        batch = {node, first, 0, a.reqid, a.with_data};
+      }
+      batch.n += n;
+      continue;
+    }
+    flush();
     switch (a.type) {
       case Action::Type::kGrant: {
         if (a.node == kOwner) {
@@ -951,6 +990,7 @@ void FaultServer::run_actions(Segment& s, std::vector<Action>& acts) {
         break;
     }
   }
+  flush();
   acts.clear();
 }
 
@@ -985,13 +1025,7 @@ void FaultServer::on_frame(const std::string& node, bool on_our_link, FrameType 
         if (!g.decode(r)) return bad("malformed grant");
         Segment* s = find(g.range.seg);
         if (!s || g.range.first + g.range.npages > s->pages) return bad("grant of an unknown segment");
-        auto it = by_reqid_.find(reqid);
-        if (it == by_reqid_.end() || it->second.first.lock().get() != s) {
-          // A grant we gave up waiting for: the owner counts us as holder, so hold it.
-          for (uint64_t p = g.range.first; p < g.range.first + g.range.npages; ++p)
-            if (s->state[p] != kStLost) s->set(p, to_access(g.access));
-          return;
-        }
+        // Also a grant we gave up waiting for: the owner counts us as holder, so hold it.
         return holder_grant(*s, g.range.first, g.range.npages, to_access(g.access));
       }
       case FrameType::kDsmFail: {
@@ -1037,7 +1071,10 @@ void FaultServer::on_frame(const std::string& node, bool on_our_link, FrameType 
       }
       s->holders.insert(id);
       std::vector<Action> acts;
-      s->dir->request(id, s->unit_of(q.page), to_access(q.access), reqid, now, acts);
+      uint64_t last = q.page + q.npages;
+      if (last > s->pages) last = s->pages;
+      for (uint64_t p = q.page; p < last; p = s->first_of(s->unit_of(p)) + s->unit_pages)
+        s->dir->request(id, s->unit_of(p), to_access(q.access), reqid, now, acts);
       return run_actions(*s, acts);
     }
     case FrameType::kDsmData: {

@@ -99,7 +99,7 @@ class FaultServer {
   void resolve(const Waiter& w, Access a);
   void poison(const Waiter& w, Segment& s, uint64_t page);
   void request(Segment& s, uint64_t page, Access need, Waiter w);
-  void acquire(Segment& s, uint64_t page, Access need, const Waiter* w);
+  void acquire(Segment& s, uint64_t page, Access need, const Waiter* w, uint64_t n);
   void holder_grant(Segment& s, uint64_t first, uint64_t n, Access a);
   void holder_fail(Segment& s, uint64_t first, uint64_t n);
   void holder_recall(Segment& s, uint64_t first, uint64_t n, RecallMode mode, bool with_data);
