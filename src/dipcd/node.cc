@@ -122,7 +122,7 @@ bool Node::start(std::string& err) {
   {  // DSM hook: the fault server runs shared memory on its own thread.
     std::string why;
     dsm::Options o{cfg_.node_name, cfg_.run_dir, cfg_.dsm_segment_mode, cfg_.dsm_quantum,
-                   cfg_.peer_timeout};
+                   cfg_.peer_timeout, [this](std::function<void()> f) { asio::post(io_, f); }};
     if (!dsm::FaultServer::kernel_check(why)) {
       spdlog::warn("distributed shared memory is unavailable: {}; shmget with IPC_DIPC fails "
                    "with ENOSYS", why);

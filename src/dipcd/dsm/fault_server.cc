@@ -51,8 +51,7 @@ bool uffd_protect(int uffd, uint64_t addr, uint64_t len, bool wp, bool wake) {
   // The kernel refuses DONTWAKE with WP (protecting wakes nobody anyway).
   w.mode = wp ? UFFDIO_WRITEPROTECT_MODE_WP : (wake ? 0 : UFFDIO_WRITEPROTECT_MODE_DONTWAKE);
   if (ioctl(uffd, UFFDIO_WRITEPROTECT, &w) == 0) return true;
-  if (errno != ESRCH && errno != ENOENT) spdlog::warn("UFFDIO_WRITEPROTECT: {}", strerror(errno));
-  return false;
+  return errno == ESRCH || errno == ENOENT;  // the process is gone or unmapped it
 }
 void uffd_wake(int uffd, uint64_t addr, uint64_t len) {
   uffdio_range r{addr, len};
@@ -342,7 +341,7 @@ void FaultServer::maybe_destroy(Segment& s) {
   if (!s.removed || !s.attachments.empty()) return;
   if (s.owned && !s.remote_nattch.empty()) return;
   int32_t id = s.local_id;
-  spdlog::debug("shared memory id {}: last attachment gone, destroyed", id);
+  log_(spdlog::level::debug, "shared memory id {}: last attachment gone, destroyed", id);
   forget_segment(id);
 }
 
@@ -693,7 +692,7 @@ void FaultServer::fault(Process* p, uint64_t addr, uint64_t flags) {
   if (!at) return uffd_wake(p->uffd, pa, kDsmPage);  // detached meanwhile
   Segment& seg = *at->seg;
   uint64_t page = (pa - at->base) / kDsmPage;
-  spdlog::debug("fault pid {} seg {} page {} flags {:x} state {}", p->pid, seg.local_id,
+  log_(spdlog::level::debug, "fault pid {} seg {} page {} flags {:x} state {}", p->pid, seg.local_id,
                 (pa - at->base) / kDsmPage, flags, int(seg.state[(pa - at->base) / kDsmPage]));
   Waiter w{p,        p->uffd,    pa, (flags & UFFD_PAGEFAULT_FLAG_WRITE) != 0,
            !(flags & UFFD_PAGEFAULT_FLAG_WP), at->rdonly, seg.memfd, page};
@@ -729,7 +728,7 @@ void FaultServer::poison(const Waiter& w, Segment& s, uint64_t page) {
   p.range.start = w.addr;
   p.range.len = kDsmPage;
   if (ioctl(w.uffd, UFFDIO_POISON, &p) < 0 && errno != ESRCH)
-    spdlog::warn("UFFDIO_POISON: {} (pid {})", strerror(errno), w.proc ? w.proc->pid : 0);
+    log_(spdlog::level::warn, "UFFDIO_POISON: {} (pid {})", strerror(errno), w.proc ? w.proc->pid : 0);
 }
 
 void FaultServer::request(Segment& s, uint64_t page, Access need, Waiter w) {
@@ -783,8 +782,9 @@ void FaultServer::acquire(Segment& s, uint64_t page, Access need, const Waiter* 
 // Write-protects pages [first, first+n) in every process that has them attached.
 void FaultServer::protect_all(Segment& s, uint64_t first, uint64_t n) {
   for (Session* at : s.attachments)
-    if (!at->rdonly)
-      uffd_protect(at->proc->uffd, at->base + first * kDsmPage, n * kDsmPage, true, false);
+    if (!at->rdonly &&
+        !uffd_protect(at->proc->uffd, at->base + first * kDsmPage, n * kDsmPage, true, false))
+      log_(spdlog::level::warn, "UFFDIO_WRITEPROTECT for pid {}: {}", at->proc->pid, strerror(errno));
 }
 
 // Drops this node's copy of pages [first, first+n): every local process takes a MISSING
@@ -796,7 +796,7 @@ void FaultServer::drop_copy(Segment& s, uint64_t first, uint64_t n) {
 }
 
 void FaultServer::holder_grant(Segment& s, uint64_t first, uint64_t n, Access a) {
-  spdlog::debug("grant seg {} pages {}+{} access {}", s.local_id, first, n, int(a));
+  log_(spdlog::level::debug, "grant seg {} pages {}+{} access {}", s.local_id, first, n, int(a));
   for (uint64_t p = first; p < first + n; ++p) s.set(p, a);
   std::vector<std::pair<uint64_t, std::vector<Waiter>>> done;
   for (auto it = s.pending.begin(); it != s.pending.end();) {
@@ -837,7 +837,7 @@ void FaultServer::expire(Time now) {
     for (auto& [page, pd] : s->pending)
       if (pd.deadline <= now) late.push_back(page);
     for (uint64_t page : late) {
-      spdlog::warn("shared memory id {} page {}: not had within {} ms: SIGBUS", id, page,
+      log_(spdlog::level::warn, "shared memory id {} page {}: not had within {} ms: SIGBUS", id, page,
                    std::chrono::duration_cast<std::chrono::milliseconds>(opt_.fault_timeout).count());
       holder_fail(*s, page, 1);
     }
@@ -872,7 +872,7 @@ std::vector<std::vector<uint8_t>> FaultServer::data_frames(Segment& s, uint64_t 
 // A recall from the owner (or, on the owner, from its own directory).
 void FaultServer::holder_recall(Segment& s, uint64_t first, uint64_t n, RecallMode mode,
                                 bool with_data) {
-  spdlog::debug("recall seg {} pages {}+{} mode {} data {}", s.local_id, first, n, int(mode),
+  log_(spdlog::level::debug, "recall seg {} pages {}+{} mode {} data {}", s.local_id, first, n, int(mode),
                 with_data);
   // No process of this node writes these pages from here on.
   protect_all(s, first, n);
@@ -919,7 +919,7 @@ void FaultServer::run_actions(Segment& s, std::vector<Action>& acts) {
   };
   for (size_t i = 0; i < acts.size(); ++i) {
     Action a = acts[i];
-    spdlog::debug("directory seg {}: action {} node {} unit {} access {} mode {} data {} req {}",
+    log_(spdlog::level::debug, "directory seg {}: action {} node {} unit {} access {} mode {} data {} req {}",
                   s.local_id, int(a.type), int(a.node), a.unit, int(a.access), int(a.mode),
                   a.with_data, a.reqid);
     uint64_t first = s.first_of(a.unit), n = s.count_of(a.unit);
@@ -1001,7 +1001,7 @@ void FaultServer::on_frame(const std::string& node, bool on_our_link, FrameType 
                            uint64_t reqid, const std::vector<uint8_t>& payload) {
   proto::Reader r(payload.data(), payload.size());
   auto bad = [&](const char* what) {
-    spdlog::warn("dsm: {} from {} refused", what, node);
+    log_(spdlog::level::warn, "dsm: {} from {} refused", what, node);
   };
   Time now = std::chrono::steady_clock::now();
   if (on_our_link) {

@@ -33,6 +33,8 @@
 #include <unordered_map>
 #include <vector>
 
+#include <spdlog/spdlog.h>
+
 #include "dipcd/dsm/page_directory.h"
 #include "proto/wire.h"
 
@@ -44,6 +46,9 @@ struct Options {
   bool segment_mode = false;         // [dsm] mode = "segment" (for segments owned here)
   Duration quantum{};                // [dsm] quantum
   Duration fault_timeout{std::chrono::seconds(5)};  // a page not had by then raises SIGBUS
+  // Runs a task on the io thread: the fault server's log lines are written there, so that
+  // no fault waits behind a write to the log file. Empty: log in place (tests).
+  std::function<void(std::function<void()>)> post_io;
 };
 
 class FaultServer {
@@ -89,6 +94,15 @@ class FaultServer {
   struct Pending;
 
   void post(std::function<void()> task);
+  // A log line from the fault server's thread, formatted only when its level is on and
+  // written by the io thread.
+  template <typename... Args>
+  void log_(spdlog::level::level_enum level, fmt::format_string<Args...> f, Args&&... args) {
+    if (!spdlog::should_log(level)) return;
+    std::string line = fmt::format(f, std::forward<Args>(args)...);
+    if (!opt_.post_io) return spdlog::log(level, line);
+    opt_.post_io([level, line = std::move(line)] { spdlog::log(level, line); });
+  }
   void run();
   void drain_tasks();
   void on_accept();
