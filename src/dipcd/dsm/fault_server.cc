@@ -546,12 +546,10 @@ void FaultServer::on_session(Session* s) {
   }
   // A passed descriptor must be a userfaultfd.
   if (passed >= 0) {
-    uffdio_api probe{};
     char link[64] = {};
     char p[48];
     snprintf(p, sizeof p, "/proc/self/fd/%d", passed);
     if (readlink(p, link, sizeof link - 1) < 0 || strcmp(link, "anon_inode:[userfaultfd]") != 0) {
-      (void)probe;
       close(passed);
       reply(s->fd, EINVAL, 0, nullptr, 0);
       return close_session(s);
