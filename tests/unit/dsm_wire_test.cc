@@ -6,34 +6,15 @@
 
 #include <vector>
 
+#include "wire_test_util.h"
+
 namespace dipc::proto {
 namespace {
-
-using Bytes = std::vector<uint8_t>;
-
-template <class T>
-Bytes Encode(const T& m) {
-  Bytes buf(kMaxPayload + 65536);
-  Writer w(buf.data(), buf.size());
-  m.encode(w);
-  EXPECT_TRUE(w.ok());
-  buf.resize(w.size());
-  return buf;
-}
-
-template <class T>
-bool Decode(const Bytes& b, T& m) {
-  Reader r(b.data(), b.size());
-  return m.decode(r);
-}
 
 template <class T>
 void ExpectTruncationsAndTrailingRejected(const Bytes& full) {
   T m;
-  for (size_t cut = 0; cut < full.size(); ++cut) {
-    Bytes part(full.begin(), full.begin() + cut);
-    EXPECT_FALSE(Decode(part, m)) << "accepted " << cut << " of " << full.size() << " bytes";
-  }
+  ExpectEveryTruncationRejected<T>(full);
   Bytes longer = full;
   longer.push_back(0);
   EXPECT_FALSE(Decode(longer, m)) << "accepted a trailing byte";
