@@ -3,6 +3,8 @@
 # and keeps running); page 1 was written by node2. node3's dipcd is killed: once node1 has
 # declared it dead, touching page 0 raises SIGBUS on node2 and on the owner, only in the
 # process that touched it, while page 1 still reads its value everywhere.
+# Then the owner dies: node3 keeps reading the page it holds, and a page it never had
+# raises SIGBUS there.
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 source "$(dirname "${BASH_SOURCE[0]}")/semlib.sh"
@@ -27,3 +29,18 @@ expect_eq "$(on node2 "$SHM" peek $K 4096)" 22 "page 1 on node2 after the failur
 expect_eq "$(on node1 "$SHM" peek $K 4096)" 22 "page 1 on the owner after the failure"
 expect_eq "$(on node1 "$SHM" put $K 4100 5)" OK "page 1 still writable"
 expect_eq "$(on node2 "$SHM" peek $K 4100)" 5 "and coherent"
+
+K2=0x7802
+expect_eq "$(on node2 "$SHM" mk $K2 8192)" OK "segment $K2 made on node2"
+wait_for "[[ \$(on node1 '$SHM' get $K2 0) == OK ]]" 10 || fail "segment $K2 not found on node1"
+expect_eq "$(on node2 "$SHM" put $K2 0 44)" OK "page 0 written on the owner node2"
+ready2=$SCRATCH/surviving
+bg_on_t 60 node1 "$SHM" survive $K2 "$ready2"
+ps=$BG_PID os=$BG_OUT
+wait_for "[[ -e '$ready2' ]]" 15 || fail "node1 did not read page 0"
+kill -9 "$(cat "$DIR/node2/dipcd.pid")"
+wait_for "grep -q 'node node2 declared dead' '$DIR/node1/dipcd.log'" 15 ||
+  fail "node1 did not declare node2 dead"
+rm -f "$ready2"
+bg_wait $ps 30 || fail "survivor on node1: $(cat "$os")"
+expect_eq "$(cat "$os")" "44 SIGBUS" "after its owner died: the page held, and one never had"

@@ -3,11 +3,12 @@
 # from the owner and from other nodes, and the kernel's own accesses and forked children
 # stay coherent:
 #   - shmget: IPC_CREAT|IPC_EXCL across the cluster (EEXIST elsewhere), a size above the
-#     segment's is EINVAL, a smaller one is found;
+#     segment's is EINVAL, a smaller one is found, size 0 is EINVAL (SHMMIN);
 #   - shmat address rules (shmaddr, SHM_RND, SHM_REMAP, overlap) and shmdt, compared with
 #     the same program on plain Linux;
 #   - SHM_RDONLY: reads see the data, a store raises SIGSEGV;
-#   - write(2) from and read(2) into the segment on node2, checked from node3;
+#   - write(2) from and read(2) into the segment on node2, checked from node3; msgsnd from
+#     and msgrcv into it through a distributed queue;
 #   - a forked child on node3 reads and writes coherently;
 #   - threads of one process on node2, each on its own page;
 #   - two processes on node2 and one on node3 take turns on one page.
@@ -27,6 +28,9 @@ expect_eq "$(on node2 "$SHM" get $K 200000)" EINVAL "a size above the segment's 
 expect_eq "$(on node3 "$SHM" get $K 4096)" OK "a smaller size on node3"
 # IPC_EXCL (02000) with IPC_CREAT: the key exists in the cluster.
 expect_eq "$(on node3 "$SHM" mk $K 4096 02666)" EEXIST "IPC_CREAT|IPC_EXCL on node3"
+# SHMMIN: a new segment of size 0 is refused, as on plain Linux.
+expect_eq "$(plain "$SHM" mk 0x7509 0)" EINVAL "size 0 on plain Linux"
+expect_eq "$(on node2 "$SHM" mk 0x7509 0)" EINVAL "size 0 on node2"
 
 for n in node1 node2; do
   expect_eq "$(on $n "$SHM" addr $K)" "$ref_addr" "shmat address rules on $n (as plain Linux)"
@@ -40,6 +44,9 @@ expect_eq "$(on node3 "$SHM" peek $K 16)" 4242 "value unchanged after the refuse
 
 expect_eq "$(on node2 "$SHM" sys $K)" OK "write(2) from and read(2) into the segment on node2"
 expect_eq "$(on node3 "$SHM" syscheck $K)" OK "what read(2) stored, seen from node3"
+expect_eq "$(on node1 "$MW" mkq 0x7510 0666)" OK "a distributed queue owned by node1"
+expect_eq "$(on node3 "$SHM" msg $K 0x7510)" OK "msgsnd from and msgrcv into the segment on node3"
+expect_eq "$(on node1 "$SHM" msg $K 0x7510)" OK "the same on the owner of both"
 
 expect_eq "$(on node1 "$SHM" put $K 64 77)" OK "value for the child"
 expect_eq "$(on node3 "$SHM" fork $K 64)" 78 "forked child on node3 read 77 and stored 78"

@@ -24,6 +24,9 @@
  *                                       from it into another place of the segment:
  *                                       "OK" when the bytes arrived
  *   shmtool syscheck KEY                the bytes sys copied are there (another node)
+ *   shmtool msg KEY QKEY                msgsnd of a message that lies in the segment (page 10
+ *                                       on) to queue QKEY (IPC_DIPC|IPC_CREAT), msgrcv of it
+ *                                       into the segment (page 12 on): "OK" when it arrived
  *   shmtool fork KEY OFF                fork; the child reads OFF, stores it + 1 at OFF+8
  *                                       and exits; the parent prints the child's value
  *   shmtool threads KEY N               N threads each add 1000 to their own page's word,
@@ -36,6 +39,10 @@
  *   shmtool attwait KEY FILE            attach, write FILE, wait until FILE disappears, read
  *                                       word 0 and print it, detach
  *   shmtool addr KEY                    attach at a chosen address, SHM_RND, SHM_REMAP rules
+ *   shmtool survive KEY FILE            attach, read page 0, write FILE, wait until FILE
+ *                                       disappears, then read page 0 and page 1: prints
+ *                                       "VALUE0 VALUE1", SIGBUS in place of a value that
+ *                                       could not be had
  *   shmtool turns KEY WHO N [P]         N times: wait until word 1 is WHO, add 1 to word 0,
  *                                       pass the turn to (WHO+1) % P (P players, default 2;
  *                                       no lock but DSM)
@@ -52,6 +59,7 @@
 #include <string.h>
 #include <sys/ipc.h>
 #include <sys/mman.h>
+#include <sys/msg.h>
 #include <sys/sem.h>
 #include <sys/shm.h>
 #include <sys/stat.h>
@@ -305,6 +313,19 @@ int main(int argc, char** argv) {
     }
     return out(memcmp(src, dst, 2 * PAGE) == 0 ? "OK" : "DIFFERENT");
   }
+  if (!strcmp(a, "msg") && argc == 4) {
+    int q = msgget((key_t)num(argv[3]), IPC_DIPC | IPC_CREAT | 0666);
+    if (q < 0) return fail_errno("msgget");
+    char* p = att(id, 0);
+    long* snd = (long*)(p + 10 * PAGE);
+    long* rcv = (long*)(p + 12 * PAGE);
+    snd[0] = 7;
+    for (int i = 0; i < 1000; ++i) ((char*)(snd + 1))[i] = (char)('a' + i % 23);
+    if (msgsnd(q, snd, 1000, 0) < 0) return fail_errno("msgsnd");
+    ssize_t got = msgrcv(q, rcv, 1000, 7, 0);
+    if (got != 1000) return fail_errno("msgrcv");
+    return out(rcv[0] == 7 && !memcmp(rcv + 1, snd + 1, 1000) ? "OK" : "DIFFERENT");
+  }
   if (!strcmp(a, "fork") && argc == 4) {
     char* p = att(id, 0);
     long off = num(argv[3]);
@@ -367,6 +388,30 @@ int main(int argc, char** argv) {
       w[1] = (who + 1) % players;
     }
     printf("DONE %ld\n", n);
+    return 0;
+  }
+  if (!strcmp(a, "survive") && argc == 4) {
+    volatile char* p = att(id, 0);
+    uint64_t v0 = *(volatile uint64_t*)p;
+    FILE* f = fopen(argv[3], "w");
+    if (f) fclose(f);
+    struct stat st;
+    for (int i = 0; i < 3000 && stat(argv[3], &st) == 0; ++i) usleep(10000);
+    catch_faults();
+    char r0[32], r1[32];
+    if (sigsetjmp(jb, 1)) {
+      snprintf(r0, sizeof r0, "%s", caught == SIGBUS ? "SIGBUS" : "SIGSEGV");
+    } else {
+      v0 = *(volatile uint64_t*)p;
+      snprintf(r0, sizeof r0, "%llu", (unsigned long long)v0);
+    }
+    if (sigsetjmp(jb, 1)) {
+      snprintf(r1, sizeof r1, "%s", caught == SIGBUS ? "SIGBUS" : "SIGSEGV");
+    } else {
+      uint64_t v1 = *(volatile uint64_t*)(p + PAGE);
+      snprintf(r1, sizeof r1, "%llu", (unsigned long long)v1);
+    }
+    printf("%s %s\n", r0, r1);
     return 0;
   }
   if (!strcmp(a, "addr")) {
