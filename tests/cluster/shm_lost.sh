@@ -25,6 +25,8 @@ wait_for "grep -q 'node node3 declared dead' '$DIR/node1/dipcd.log'" 15 ||
   fail "node1 did not declare node3 dead"
 expect_eq "$(on node2 "$SHM" peek $K 0)" SIGBUS "page 0 on node2"
 expect_eq "$(on node1 "$SHM" peek $K 0)" SIGBUS "page 0 on the owner"
+expect_eq "$(on node2 "$SHM" pipeout $K 0)" EFAULT "write(2) from page 0 on node2"
+expect_eq "$(on node2 "$SHM" pipeout $K 4096)" OK "write(2) from page 1 on node2"
 expect_eq "$(on node2 "$SHM" peek $K 4096)" 22 "page 1 on node2 after the failure"
 expect_eq "$(on node1 "$SHM" peek $K 4096)" 22 "page 1 on the owner after the failure"
 expect_eq "$(on node1 "$SHM" put $K 4100 5)" OK "page 1 still writable"

@@ -39,6 +39,8 @@
  *   shmtool attwait KEY FILE            attach, write FILE, wait until FILE disappears, read
  *                                       word 0 and print it, detach
  *   shmtool addr KEY                    attach at a chosen address, SHM_RND, SHM_REMAP rules
+ *   shmtool pipeout KEY OFF             write(2) of the 8 bytes at OFF into a pipe: "OK" or the
+ *                                       errno name (EFAULT for a page that cannot be had)
  *   shmtool survive KEY FILE            attach, read page 0, write FILE, wait until FILE
  *                                       disappears, then read page 0 and page 1: prints
  *                                       "VALUE0 VALUE1", SIGBUS in place of a value that
@@ -389,6 +391,13 @@ int main(int argc, char** argv) {
     }
     printf("DONE %ld\n", n);
     return 0;
+  }
+  if (!strcmp(a, "pipeout") && argc == 4) {
+    char* p = att(id, 0);
+    int fds[2];
+    if (pipe(fds) < 0) return fail_errno("pipe");
+    if (write(fds[1], p + num(argv[3]), 8) != 8) return out(errname(errno));
+    return out("OK");
   }
   if (!strcmp(a, "survive") && argc == 4) {
     volatile char* p = att(id, 0);
