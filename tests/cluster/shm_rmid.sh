@@ -3,8 +3,9 @@
 # counts both attachments. The removal (from node2, a holder) frees the key at once in the
 # whole cluster, while the owner's System V segment shows SHM_DEST; the attached processes
 # keep reading it (through the owner) until they detach, and once the last one has, the
-# owner's segment is gone. The segment is made and removed by the user nobody (remote root
-# is not root), from two nodes; IPC_SET and IPC_STAT are made at the owner as the caller.
+# owner's segment is gone. exec detaches like exit. The segment is made and removed by the
+# user nobody (remote root is not root), from two nodes; IPC_SET and IPC_STAT are made at
+# the owner as the caller.
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 source "$(dirname "${BASH_SOURCE[0]}")/semlib.sh"
@@ -33,6 +34,18 @@ expect_eq "$(on node3 "${NOBODY[@]}" "$SHM" setmode $K 640)" 640 "IPC_SET of the
 expect_eq "$(on node1 "$SHM" setmode $K 660)" 660 "IPC_SET on the owner by root"
 expect_eq "$(on node2 setpriv --reuid=daemon --regid=daemon --clear-groups "$SHM" setmode $K 666)" EACCES \
   "IPC_STAT from node2 by daemon, who may not read it (mode 660, owner nobody)"
+# exec detaches: a third process on node2 attaches, then execs a program that attaches
+# nothing; while it still runs, the count is back to 2.
+fx=$SCRATCH/execd
+bg_on_t 30 node2 "$SHM" execsleep $K "$fx"
+px=$BG_PID
+wait_for "[[ -e '$fx' ]]" 15 || fail "execsleep did not attach"
+wait_for "[[ \$(on node1 '$SHM' stat $K) == 'nattch=3 dest=0 size=8192' ]]" 10 ||
+  fail "the third attachment is not counted: $(on node1 "$SHM" stat $K)"
+rm -f "$fx"
+wait_for "[[ \$(on node1 '$SHM' stat $K) == 'nattch=2 dest=0 size=8192' ]]" 10 ||
+  fail "the exec'd process still counts as attached: $(on node1 "$SHM" stat $K)"
+bg_running $px || fail "the exec'd program ended too early to tell"
 expect_eq "$(on node2 "${NOBODY[@]}" "$SHM" rmid $K)" OK "IPC_RMID from node2 by nobody"
 expect_eq "$(on node3 "$SHM" get $K 0)" ENOENT "the key after IPC_RMID, on node3"
 expect_eq "$(on node1 "$SHM" get $K 0)" ENOENT "the key after IPC_RMID, on the owner"

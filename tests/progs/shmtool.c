@@ -39,6 +39,9 @@
  *   shmtool attwait KEY FILE            attach, write FILE, wait until FILE disappears, read
  *                                       word 0 and print it, detach
  *   shmtool addr KEY                    attach at a chosen address, SHM_RND, SHM_REMAP rules
+ *   shmtool execsleep KEY FILE          attach, write FILE, wait until FILE disappears, then
+ *                                       exec sleep 20 (which attaches nothing): the exec must
+ *                                       detach
  *   shmtool pipeout KEY OFF             write(2) of the 8 bytes at OFF into a pipe: "OK" or the
  *                                       errno name (EFAULT for a page that cannot be had)
  *   shmtool survive KEY FILE            attach, read page 0, write FILE, wait until FILE
@@ -391,6 +394,16 @@ int main(int argc, char** argv) {
     }
     printf("DONE %ld\n", n);
     return 0;
+  }
+  if (!strcmp(a, "execsleep") && argc == 4) {
+    volatile uint64_t* p = att(id, 0);
+    (void)p[0];
+    FILE* f = fopen(argv[3], "w");
+    if (f) fclose(f);
+    struct stat st;
+    for (int i = 0; i < 3000 && stat(argv[3], &st) == 0; ++i) usleep(10000);
+    execl("/bin/sleep", "sleep", "20", (char*)NULL);
+    return fail_errno("execl");
   }
   if (!strcmp(a, "pipeout") && argc == 4) {
     char* p = att(id, 0);
