@@ -748,6 +748,9 @@ void FaultServer::request(Segment& s, uint64_t page, Access need, Waiter w) {
       ++n;
     }
     if (n) acquire(s, page + 1, Access::kRead, nullptr, n);
+    // The next fault, on the page after the window, continues the run.
+    s.last_read = page + n;
+    return;
   }
   if (need == Access::kRead) s.last_read = page;
 }
@@ -877,12 +880,9 @@ void FaultServer::holder_recall(Segment& s, uint64_t first, uint64_t n, RecallMo
   Access to = mode == RecallMode::kInvalidate ? Access::kNone : Access::kRead;
   if (s.owned) {
     // The owner's copy is the directory's data source: an invalidation drops it only once
-    // the grant that needs it has been read (run_actions).
+    // the grant that needs it has been read (run_actions, which tells the directory).
     for (uint64_t p = first; p < first + n; ++p)
       if (s.state[p] != kStLost) s.set(p, to);
-    std::vector<Action> acts;
-    s.dir->recall_done(kOwner, s.unit_of(first), std::chrono::steady_clock::now(), acts);
-    run_actions(s, acts);
     return;
   }
   std::vector<std::vector<uint8_t>> frames;
@@ -963,7 +963,10 @@ void FaultServer::run_actions(Segment& s, std::vector<Action>& acts) {
       }
       case Action::Type::kRecall: {
         if (a.node == kOwner) {
+          // Done at once; what the directory decides next joins this list, so that the
+          // read grants of a read-ahead still leave together.
           holder_recall(s, first, n, a.mode, a.with_data);
+          s.dir->recall_done(kOwner, a.unit, std::chrono::steady_clock::now(), acts);
           break;
         }
         proto::DsmRecall r{{s.owner_id, first, uint32_t(n)},
