@@ -46,7 +46,7 @@ restart() {  # NODE: kill and start again with its (edited) config, keeping node
   rm -f "$DIR/$n/run/state"
   setsid "$DIPC" cluster exec "$n" --dir "$DIR" -- "$BUILD/sbin/dipcd" --config "$DIR/$n/dipc.conf" \
     </dev/null >>"$DIR/$n/dipcd.log" 2>&1 &
-  for i in $(seq 100); do
+  for i in $(seq 300); do
     pgrep -f -- "^$BUILD/sbin/dipcd --config $DIR/$n/dipc.conf" | head -n 1 >"$DIR/$n/dipcd.pid"
     [[ -s $DIR/$n/dipcd.pid && $(cat "$DIR/$n/run/state" 2>/dev/null) == joined ]] && return 0
     sleep 0.05
