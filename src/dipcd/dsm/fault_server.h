@@ -6,7 +6,9 @@
 // with the faults waiting on them, and for segments owned here the PageDirectory (the
 // manager). It also owns every attached process's userfaultfd and the local socket
 // RUN_DIR/dipcd-dsm.sock through which the shim gets the memfd and /dev/userfaultfd and
-// hands its userfaultfd back (docs/design.md, "Distributed shared memory").
+// hands its userfaultfd back (docs/design.md, "Distributed shared memory"). The loop, the
+// faults and the protocol are in fault_server.cc, the local socket in local_attach.cc,
+// their shared structures in fault_server_state.h.
 //
 // One thread runs an epoll loop over that socket, the attachment connections, the uffds
 // and an eventfd for posted tasks; it never blocks on anything but epoll, and a fault never
