@@ -1,5 +1,7 @@
 #include "dipcd/ipc_ops.h"
 
+#include "dipcd/dsm/shm_ctl.h"
+
 #include <errno.h>
 
 #include <cstring>
@@ -221,7 +223,7 @@ OpResult run_op(const OwnedOp& op) {
     case Op::kMsgCtl: return do_msgctl(op);
     case Op::kSemOp: return do_semop(op);
     case Op::kSemCtl: return do_semctl(op);
-    case Op::kShmCtl: break;
+    case Op::kShmCtl: return dsm::run_shmctl(op);  // DSM hook
   }
   return OpResult::error(EINVAL);
 }

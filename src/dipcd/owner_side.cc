@@ -265,6 +265,7 @@ void OwnerSide::object_removed(Kind kind, int32_t id) {
   if (!key) return;
   table_.remove_owned(ObjId{kind, id});
   if (kind == Kind::kSem) undo_.drop_set(id);
+  if (on_removed) on_removed(kind, id);
   spdlog::info("{} key {} id {} removed", kind_name(kind), *key, id);
   if (referee_) referee_->remove(kind, *key);
 }

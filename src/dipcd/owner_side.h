@@ -50,6 +50,8 @@ class OwnerSide {
   OwnerSide(asio::io_context& io, const Config& cfg, PeerLinks& links, ObjectTable& table,
             IdentityCache& identities, OwnerExecutor& executor);
   void set_referee(RefereeClient* r) { referee_ = r; }
+  // Set by the daemon root: an object this node owned is gone.
+  std::function<void(proto::Kind, int32_t id)> on_removed;
 
   // Runs op here (this node owns the object) as who, for process origin (node, pid); keeps
   // removal and SEM_UNDO bookkeeping in step. reply_now, when given, sends the answer from

@@ -25,6 +25,15 @@ bool is_known_frame_type(uint16_t t) {
     case FrameType::kAdmin:
     case FrameType::kAdminReply:
     case FrameType::kAdminMore:
+    case FrameType::kDsmAcquire:
+    case FrameType::kDsmGrant:
+    case FrameType::kDsmFail:
+    case FrameType::kDsmRecall:
+    case FrameType::kDsmRecallAck:
+    case FrameType::kDsmData:
+    case FrameType::kDsmJoin:
+    case FrameType::kDsmGone:
+    case FrameType::kDsmDataToOwner:
       return true;
   }
   return false;

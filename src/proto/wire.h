@@ -68,7 +68,21 @@ enum class FrameType : uint16_t {
   kAdmin = 40,
   kAdminReply = 41,
   kAdminMore = 42,  // a part of a long answer's text (AdminReply, err 0); kAdminReply ends it
+  // Distributed shared memory (payloads in proto/dsm.h), holder <-> owner of a segment.
+  kDsmAcquire = 50,
+  kDsmGrant = 51,
+  kDsmFail = 52,
+  kDsmRecall = 53,
+  kDsmRecallAck = 54,
+  kDsmData = 55,
+  kDsmJoin = 56,
+  kDsmGone = 57,
+  // kDsmData going from a holder to the owner (a page given back with a recall): on the one
+  // link between two nodes, each of which may own segments the other holds, the type says
+  // which way a page travels. dipcd's DsmRoom maps it to kDsmData for the fault server.
+  kDsmDataToOwner = 58,
 };
+inline bool is_dsm_frame_type(FrameType t) { return uint16_t(t) >= 50 && uint16_t(t) <= 69; }
 
 bool is_known_frame_type(uint16_t t);
 

@@ -86,31 +86,14 @@ DIPC_EXPORT int msgctl(int msqid, int cmd, struct msqid_ds* buf) {
     errno = EFAULT;
     return -1;
   }
-  dipc::proto::OpRequest req = make_request(Kind::kMsg, Op::kMsgCtl, msqid);
-  req.arg1 = base;
-  uint8_t st[IpcStat::kSize];
+  IpcStat set, s;
   if (base == IPC_SET) {
-    IpcStat s;
-    perm_to_stat(buf->msg_perm, s);
-    s.qbytes = buf->msg_qbytes;
-    dipc::proto::Writer w(st, sizeof st);
-    s.encode(w);
-    req.data = std::string_view(reinterpret_cast<char*>(st), w.size());
+    perm_to_stat(buf->msg_perm, set);
+    set.qbytes = buf->msg_qbytes;
   }
-  Reply rep;
-  uint8_t out[IpcStat::kSize];
-  int rc = call(req, &rep, out, sizeof out, CallMode::kPlain);
-  // Our own queue with no dipcd to tell: the kernel object is all there is.
-  if (rc < 0 && errno == ENOLINK && (f & dipc::idtable::kFlagOwnedHere))
-    return real().msgctl(msqid, cmd, buf);
-  long r = finish(rc, rep);
+  long r = ctl_call(Kind::kMsg, Op::kMsgCtl, msqid, base, base == IPC_SET ? &set : nullptr, &s, f);
+  if (r == -2) return real().msgctl(msqid, cmd, buf);
   if (r >= 0 && base == IPC_STAT) {
-    IpcStat s;
-    dipc::proto::Reader rd(out, rep.data_len);
-    if (!s.decode(rd) || !rd.at_end()) {
-      errno = ECOMM;
-      return -1;
-    }
     memset(buf, 0, sizeof *buf);
     stat_to_perm(s, buf->msg_perm);
     buf->msg_stime = s.otime;

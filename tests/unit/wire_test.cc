@@ -7,6 +7,8 @@
 // too long, oversized lengths and out-of-range enumerations.
 #include "proto/wire.h"
 
+#include "wire_test_util.h"
+
 #include <gtest/gtest.h>
 
 #include <cstdint>
@@ -17,46 +19,10 @@
 namespace dipc::proto {
 namespace {
 
-using Bytes = std::vector<uint8_t>;
 
 static_assert(kHeaderSize == 20);
 static_assert(IpcStat::kSize == 80);
 static_assert(OpReply::kFixedSize == 24);
-
-// Encodes m alone into a fresh buffer of exactly the encoded size.
-template <class T>
-Bytes Encode(const T& m) {
-  Bytes buf(kMaxPayload + 64);
-  Writer w(buf.data(), buf.size());
-  m.encode(w);
-  EXPECT_TRUE(w.ok());
-  buf.resize(w.size());
-  return buf;
-}
-
-// Decodes b as one payload; the vector is exactly b.size() bytes, so an over-read is a
-// heap overflow that a sanitizer build reports.
-template <class T>
-bool Decode(const Bytes& b, T& m) {
-  Reader r(b.data(), b.size());
-  return m.decode(r);
-}
-
-template <class T>
-bool Decodes(const Bytes& b) {
-  T m;
-  return Decode(b, m);
-}
-
-// Every strict prefix of a valid payload must be refused (and must not crash).
-template <class T>
-void ExpectEveryTruncationRejected(const Bytes& full) {
-  for (size_t cut = 0; cut < full.size(); ++cut) {
-    Bytes part(full.begin(), full.begin() + cut);
-    EXPECT_FALSE(Decodes<T>(part))
-        << "accepted a payload cut to " << cut << " of " << full.size() << " bytes";
-  }
-}
 
 // Every buffer too small for the payload must leave the writer failed.
 template <class T>
@@ -156,9 +122,11 @@ TEST(WireHeader, FrameTypeNumbersArePinned) {
   EXPECT_EQ(uint16_t(FrameType::kAdmin), 40);
   EXPECT_EQ(uint16_t(FrameType::kAdminReply), 41);
   EXPECT_EQ(uint16_t(FrameType::kAdminMore), 42);
+  // Shared memory (pinned with their payloads in dsm_wire_test.cc): 50..58.
+  EXPECT_EQ(uint16_t(FrameType::kDsmDataToOwner), 58);
   int known = 0;
   for (uint32_t t = 0; t <= 0xFFFF; ++t) known += is_known_frame_type(uint16_t(t));
-  EXPECT_EQ(known, 21);
+  EXPECT_EQ(known, 21 + 9);
 }
 
 // A valid header's bytes, to be damaged by the rejection tests.
