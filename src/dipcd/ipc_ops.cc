@@ -1,6 +1,7 @@
 #include "dipcd/ipc_ops.h"
 
 #include <errno.h>
+#include <sys/mman.h>
 
 #include <cstring>
 #include <vector>
@@ -68,6 +69,38 @@ bool decode_stat(const std::string& data, IpcStat& s) {
   return s.decode(r) && r.at_end();
 }
 
+// Memory whose last `n` readable bytes are followed by an inaccessible page: for a call
+// whose argument the caller could not supply (the kernel then faults where the caller's
+// memory would have), and for an array the kernel must not read past.
+class GuardedBuffer {
+ public:
+  explicit GuardedBuffer(size_t n) {
+    size_t page = size_t(sysconf(_SC_PAGESIZE));
+    size_ = (n + page - 1) / page * page + page;
+    void* p = mmap(nullptr, size_, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (p == MAP_FAILED) return;
+    base_ = static_cast<char*>(p);
+    if (mprotect(base_ + size_ - page, page, PROT_NONE) != 0) {
+      munmap(base_, size_);
+      base_ = nullptr;
+      return;
+    }
+    tail_ = base_ + size_ - page - n;
+  }
+  ~GuardedBuffer() {
+    if (base_) munmap(base_, size_);
+  }
+  GuardedBuffer(const GuardedBuffer&) = delete;
+  GuardedBuffer& operator=(const GuardedBuffer&) = delete;
+  // The n bytes asked for, right before the guard page; nullptr if no memory could be had.
+  char* tail() const { return tail_; }
+
+ private:
+  char* base_ = nullptr;
+  char* tail_ = nullptr;
+  size_t size_ = 0;
+};
+
 OpResult do_get(const OwnedOp& op) {
   int r = -1;
   switch (op.kind) {
@@ -79,6 +112,21 @@ OpResult do_get(const OwnedOp& op) {
 }
 
 OpResult do_msgsnd(const OwnedOp& op) {
+  if (op.arg3 == proto::kMsgTextAbsent) {
+    // The caller's text could not travel: its type, then a text that faults, and the size
+    // it gave, so that this kernel answers for it (size, type, text, id, permission).
+    if (!op.data.empty()) return OpResult::error(EINVAL);
+    GuardedBuffer g(sizeof(long));
+    if (g.tail() == nullptr) return OpResult::error(ENOMEM);
+    long mtype = long(op.arg1);
+    std::memcpy(g.tail(), &mtype, sizeof mtype);
+    if (OwnerExecutor::cancelled()) return OpResult::error(EINTR);
+    long r = syscall(SYS_msgsnd, op.id, g.tail(), size_t(op.arg2), op.flags);
+    // Over the protocol's cap a text cannot travel even when readable (docs/errors.md).
+    if (r < 0 && errno == EFAULT && uint64_t(op.arg2) > proto::kMaxData)
+      return OpResult::error(EINVAL);
+    return OpResult::sys(r);
+  }
   std::vector<char> buf(sizeof(long) + op.data.size());
   long mtype = long(op.arg1);
   std::memcpy(buf.data(), &mtype, sizeof mtype);
@@ -138,6 +186,14 @@ OpResult do_msgctl(const OwnedOp& op) {
 }
 
 OpResult do_semop(const OwnedOp& op) {
+  timespec ts{time_t(op.arg2), long(op.arg3)};
+  if (op.flags & proto::kSemOpsAbsent) {
+    // The caller's sembufs could not be read: this kernel judges nsops, then faults.
+    if (!op.data.empty()) return OpResult::error(EINVAL);
+    if (OwnerExecutor::cancelled()) return OpResult::error(EINTR);
+    return OpResult::sys(syscall(SYS_semtimedop, op.id, nullptr, size_t(op.arg1),
+                                 op.flags & 1 ? &ts : nullptr));
+  }
   // nsops comes from the wire: bound it before it sizes anything.
   if (op.arg1 < 0 || op.arg1 > int64_t(proto::kMaxSops) || op.data.size() % 6 != 0 ||
       op.data.size() / 6 != uint64_t(op.arg1))
@@ -150,7 +206,6 @@ OpResult do_semop(const OwnedOp& op) {
     s.sem_op = r.i16();
     s.sem_flg = r.i16();
   }
-  timespec ts{time_t(op.arg2), long(op.arg3)};
   if (OwnerExecutor::cancelled()) return OpResult::error(EINTR);
   long rc = syscall(SYS_semtimedop, op.id, sops.data(), n, op.flags & 1 ? &ts : nullptr);
   return OpResult::sys(rc);
@@ -189,14 +244,21 @@ OpResult do_semctl(const OwnedOp& op) {
       return OpResult{0, 0, 0, encode_stat(s)};
     }
     case SETALL: {
-      std::vector<unsigned short> vals(op.data.size() / 2);
+      // The kernel reads as many values as the set has; the caller sent as many as its
+      // placeholder has, which is the same number. They end at a guard page, so that a
+      // shorter list faults instead of letting the kernel read past it. No IPC_STAT first:
+      // SETALL needs write permission only.
+      if (op.arg3 == proto::kSemArrayAbsent)
+        return OpResult::sys(sysv::semctl(op.id, 0, SETALL, nullptr));
+      size_t n = op.data.size() / 2;
+      GuardedBuffer g(n * sizeof(unsigned short));
+      if (g.tail() == nullptr) return OpResult::error(ENOMEM);
       proto::Reader r(reinterpret_cast<const uint8_t*>(op.data.data()), op.data.size());
-      for (auto& v : vals) v = r.u16();
-      semid_ds ds{};
-      if (sysv::semctl(op.id, 0, IPC_STAT, &ds) < 0) return OpResult::error(errno);
-      // The caller sent as many values as its placeholder has semaphores; they must match.
-      if (vals.size() != ds.sem_nsems) return OpResult::error(EINVAL);
-      return OpResult::sys(sysv::semctl(op.id, 0, SETALL, vals.data()));
+      for (size_t i = 0; i < n; ++i) {
+        unsigned short v = r.u16();
+        std::memcpy(g.tail() + i * sizeof v, &v, sizeof v);
+      }
+      return OpResult::sys(sysv::semctl(op.id, 0, SETALL, g.tail()));
     }
     case IPC_SET: {
       IpcStat s;

@@ -36,7 +36,15 @@ struct Reply {
   int err = 0;
   int64_t aux = 0;
   size_t data_len = 0;  // bytes written to the caller's reply buffer
+  bool fault = false;   // the caller's buffer (or aux_to) could not be written: EFAULT
 };
+
+// The caller's memory, read and written by the kernel on the shim's behalf
+// (process_vm_readv/writev on this very process), so that a bad pointer from the program is
+// an EFAULT, as from the kernel, and never a fault inside the shim. errno is kept.
+bool user_read(void* dst, const void* src, size_t n);
+bool user_write(void* dst, const void* src, size_t n);
+bool user_readable(const void* p, size_t n);
 
 enum class CallMode { kPlain, kInterruptible };
 
@@ -44,6 +52,10 @@ enum class CallMode { kPlain, kInterruptible };
 // data into out/out_cap. Returns 0 with *rep filled, or -1 with errno:
 //   ENOLINK  no dipcd to talk to (nothing was sent);
 //   ECOMM    the connection failed after the request was sent: outcome unknown.
-int call(const proto::OpRequest& req, Reply* rep, void* out, size_t out_cap, CallMode mode);
+// out may be the caller's own memory: a part that cannot be written sets rep->fault (the
+// rest of the reply is read and dropped). With aux_to, a successful reply's aux is written
+// there (through user_write) before any data, as the kernel writes msgrcv's mtype first.
+int call(const proto::OpRequest& req, Reply* rep, void* out, size_t out_cap, CallMode mode,
+         long* aux_to = nullptr);
 
 }  // namespace dipc::shim

@@ -2,7 +2,10 @@
 // kernel; calls on sets owned elsewhere, and IPC_RMID on any distributed set, go through
 // dipcd. semctl's fourth argument is the variadic union semun, read only for the commands
 // that take one, exactly as glibc does.
+#include <fcntl.h>
 #include <stdarg.h>
+#include <stdlib.h>
+#include <unistd.h>
 #include <sys/mman.h>
 #include <sys/sem.h>
 
@@ -60,31 +63,44 @@ bool answered_by_owner(int cmd) {
 constexpr size_t kSopWire = 6;  // u16 sem_num, i16 sem_op, i16 sem_flg
 
 int remote_semop(int semid, struct sembuf* sops, size_t nsops, const struct timespec* timeout) {
+  // As the kernel: the timeout is read first, then nsops is bounded, then the sembufs read.
+  timespec ts;
+  if (timeout != nullptr && !user_read(&ts, timeout, sizeof ts)) {
+    errno = EFAULT;
+    return -1;
+  }
   if (nsops > dipc::proto::kMaxSops) {
     errno = E2BIG;
     return -1;
   }
-  if (nsops > 0 && sops == nullptr) {
-    errno = EFAULT;
-    return -1;
-  }
   uint8_t buf[dipc::proto::kMaxSops * kSopWire];
   dipc::proto::Writer w(buf, nsops * kSopWire);
-  bool may_block = false;
-  for (size_t i = 0; i < nsops; ++i) {
-    w.u16(sops[i].sem_num);
-    w.i16(sops[i].sem_op);
-    w.i16(sops[i].sem_flg);
-    if (!(sops[i].sem_flg & IPC_NOWAIT)) may_block = true;
+  bool may_block = false, readable = true;
+  sembuf chunk[64];
+  for (size_t i = 0; i < nsops && readable; i += 64) {
+    size_t k = nsops - i < 64 ? nsops - i : 64;
+    readable = user_read(chunk, sops + i, k * sizeof(sembuf));
+    for (size_t j = 0; readable && j < k; ++j) {
+      w.u16(chunk[j].sem_num);
+      w.i16(chunk[j].sem_op);
+      w.i16(chunk[j].sem_flg);
+      if (!(chunk[j].sem_flg & IPC_NOWAIT)) may_block = true;
+    }
   }
   dipc::proto::OpRequest req = make_request(Kind::kSem, Op::kSemOp, semid);
   req.arg1 = int64_t(nsops);
   if (timeout) {
     req.flags = 1;
-    req.arg2 = timeout->tv_sec;
-    req.arg3 = timeout->tv_nsec;
+    req.arg2 = ts.tv_sec;
+    req.arg3 = ts.tv_nsec;
   }
-  req.data = std::string_view(reinterpret_cast<char*>(buf), w.size());
+  if (readable) {
+    req.data = std::string_view(reinterpret_cast<char*>(buf), w.size());
+  } else {
+    // The owner's kernel judges nsops, the id and the pointer (EFAULT) in its own order.
+    req.flags |= dipc::proto::kSemOpsAbsent;
+    may_block = false;
+  }
   Reply rep;
   int rc = call(req, &rep, nullptr, 0, may_block ? CallMode::kInterruptible : CallMode::kPlain);
   return int(finish(rc, rep));
@@ -137,26 +153,31 @@ int remote_semctl(int semid, int semnum, int cmd, SemArg arg) {
     if (n < 0) return -1;
     nsems = size_t(n);
   }
-  if ((cmd == GETALL || cmd == SETALL) && arg.array == nullptr) {
-    errno = EFAULT;
-    return -1;
-  }
-  if ((cmd == IPC_STAT || cmd == IPC_SET) && arg.buf == nullptr) {
+  semid_ds set_in;
+  // As the kernel: IPC_SET reads its buffer before anything else.
+  if (cmd == IPC_SET && !user_read(&set_in, arg.buf, sizeof set_in)) {
     errno = EFAULT;
     return -1;
   }
   Scratch in(cmd == SETALL ? nsems * 2 : IpcStat::kSize);
   Scratch out(cmd == GETALL ? nsems * 2 : IpcStat::kSize);
-  if (in.data() == nullptr || out.data() == nullptr) {
+  Scratch vals(cmd == SETALL || cmd == GETALL ? nsems * sizeof(unsigned short) : 0);
+  if (in.data() == nullptr || out.data() == nullptr || vals.data() == nullptr) {
     errno = ENOMEM;
     return -1;
   }
+  auto* v = reinterpret_cast<unsigned short*>(vals.data());
   dipc::proto::Writer w(in.data(), in.size());
   if (cmd == SETALL) {
-    for (size_t i = 0; i < nsems; ++i) w.u16(arg.array[i]);
+    if (user_read(v, arg.array, nsems * sizeof *v)) {
+      for (size_t i = 0; i < nsems; ++i) w.u16(v[i]);
+    } else {
+      // The owner's kernel checks permission first, then faults on the array.
+      req.arg3 = dipc::proto::kSemArrayAbsent;
+    }
   } else if (cmd == IPC_SET) {
     IpcStat s;
-    perm_to_stat(arg.buf->sem_perm, s);
+    perm_to_stat(set_in.sem_perm, s);
     s.encode(w);
   }
   req.data = std::string_view(reinterpret_cast<char*>(in.data()), w.size());
@@ -165,26 +186,56 @@ int remote_semctl(int semid, int semnum, int cmd, SemArg arg) {
   long r = finish(rc, rep);
   if (r < 0) return -1;
   dipc::proto::Reader rd(out.data(), rep.data_len);
+  // Results are copied out last, as the kernel does (an EACCES or EINVAL comes first).
   if (cmd == GETALL) {
-    for (size_t i = 0; i < nsems && i * 2 < rep.data_len; ++i) arg.array[i] = rd.u16();
+    size_t n = 0;
+    for (; n < nsems && n * 2 < rep.data_len; ++n) v[n] = rd.u16();
+    if (!user_write(arg.array, v, n * sizeof *v)) {
+      errno = EFAULT;
+      return -1;
+    }
   } else if (cmd == IPC_STAT) {
     IpcStat s;
     if (!s.decode(rd) || !rd.at_end()) {
       errno = ECOMM;
       return -1;
     }
-    memset(arg.buf, 0, sizeof *arg.buf);
-    stat_to_perm(s, arg.buf->sem_perm);
-    arg.buf->sem_otime = s.otime;
-    arg.buf->sem_ctime = s.ctime;
-    arg.buf->sem_nsems = s.qnum;
+    semid_ds ds;
+    memset(&ds, 0, sizeof ds);
+    stat_to_perm(s, ds.sem_perm);
+    ds.sem_otime = s.otime;
+    ds.sem_ctime = s.ctime;
+    ds.sem_nsems = s.qnum;
+    if (!user_write(arg.buf, &ds, sizeof ds)) {
+      errno = EFAULT;
+      return -1;
+    }
   }
   return int(r);
+}
+
+// semget's first check, before any look-up: nsems against 0..SEMMSL (this namespace's
+// /proc/sys/kernel/sem, first field), as on one machine.
+bool nsems_out_of_range(int nsems) {
+  if (nsems < 0) return true;
+  int fd = open("/proc/sys/kernel/sem", O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return false;  // the owner's kernel will judge
+  char b[64];
+  ssize_t n = read(fd, b, sizeof b - 1);
+  close(fd);
+  if (n <= 0) return false;
+  b[n] = 0;
+  long semmsl = strtol(b, nullptr, 10);
+  return semmsl > 0 && nsems > semmsl;
 }
 
 }  // namespace
 
 DIPC_EXPORT int semget(key_t key, int nsems, int semflg) {
+  if ((semflg & IPC_DIPC) && key != IPC_PRIVATE && nsems_out_of_range(nsems)) {
+    errno = EINVAL;
+    return -1;
+  }
   if ((semflg & IPC_DIPC) && key != IPC_PRIVATE) {
     int r = distributed_get(Kind::kSem, key, semflg, nsems);
     if (r != -2) return r;

@@ -705,6 +705,7 @@ struct Config {
   bool verbose = false;
 };
 Config g_cfg;
+int g_agent_fd = -1;  // the runner's connection to the agent (the agent serves one at a time)
 
 void child_main(Side side, const Script& sc, key_t keybase, int out_fd) {
   install_handlers();
@@ -721,12 +722,7 @@ void child_main(Side side, const Script& sc, key_t keybase, int out_fd) {
       _exit(2);
     }
   } else {
-    agent_owner.fd = connect_unix(g_cfg.agent);
-    if (agent_owner.fd < 0) {
-      dprintf(out_fd, "SETUP cannot reach the agent at %s: %s\n", g_cfg.agent.c_str(),
-              strerror(errno));
-      _exit(2);
-    }
+    agent_owner.fd = g_agent_fd;  // the runner's connection: it waits while we run
     api = &dipc;
     owner = &agent_owner;
   }
@@ -793,8 +789,6 @@ std::vector<std::string> run_side(Side side, const Script& sc, key_t keybase) {
 }
 
 uint32_t g_runs = 0;
-int g_agent_fd = -1;
-
 key_t next_keybase() {
   ++g_runs;
   return key_t(0x40000000u | ((uint32_t(getpid()) & 0x3fffu) << 16) | ((g_runs & 0x3fffu) << 2));
@@ -899,11 +893,12 @@ int cmd_run() {
     Pair p = run_pair(sc);
     ++ran;
     steps += sc.size();
-    for (auto& l : p.plain)
-      if (l.rfind("SETUP", 0) == 0) {
-        fprintf(stderr, "difffuzz: %s\n", l.c_str());
-        return 2;
-      }
+    for (auto* side : {&p.plain, &p.other})
+      for (auto& l : *side)
+        if (l.rfind("SETUP", 0) == 0 || l == "AGENT-LOST") {
+          fprintf(stderr, "difffuzz: script %llu: %s\n", (unsigned long long)n, l.c_str());
+          return 2;
+        }
     if (g_cfg.verbose) {
       printf("script %llu:\n", (unsigned long long)n);
       print_pair(sc, p);
