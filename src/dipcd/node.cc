@@ -430,7 +430,7 @@ uint64_t Node::run_here(const Identity& who, OwnedOp op, const SemUndo::Proc& or
     auto sops = decode_sops(op.data);
     if (has_undo(sops)) {
       if (!undo_.in_range(origin, id, sops)) {
-        if (int e = undo_.range_error(origin, id, sops)) {
+        if (int e = undo_.range_error(origin, id, sops, who)) {
           asio::post(io_, [done, reply_now, e] {
             if (reply_now) reply_now(OpResult::error(e));
             done(OpResult::error(e));

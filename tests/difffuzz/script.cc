@@ -288,6 +288,13 @@ std::string flag_names(int f) {
   return out.empty() ? "0" : out;
 }
 
+// sem_flg has its own bits (SEM_UNDO has MSG_NOERROR's value).
+std::string sem_flag_names(int f) {
+  std::string out = (f & IPC_NOWAIT) ? "NOWAIT" : "";
+  if (f & SEM_UNDO) out += out.empty() ? "UNDO" : "|UNDO";
+  return out.empty() ? "0" : out;
+}
+
 const char* partner_name(Partner p) {
   switch (p) {
     case Partner::kNone: return "";
@@ -370,7 +377,7 @@ std::string describe(const Step& s) {
       std::string ops;
       for (auto& o : s.sops)
         ops += " {" + std::to_string(o.sem_num) + "," + std::to_string(o.sem_op) + "," +
-               flag_names(o.sem_flg) + "}";
+               sem_flag_names(o.sem_flg) + "}";
       snprintf(b, sizeof b, "%s(%s nsops=%lld%s ptr=%s%s%s)",
                s.timeout == Timeout::kNoTimeout ? "semop" : "semtimedop", id_name(s).c_str(),
                (long long)s.nsops, ops.c_str(), ptr_name(s.ptr), timeout_name(s.timeout),
