@@ -139,17 +139,24 @@ OpResult do_msgsnd(const OwnedOp& op) {
 OpResult do_msgrcv(const OwnedOp& op) {
   int64_t want = op.arg2;
   size_t cap = want < 0 ? 0 : size_t(std::min<int64_t>(want, proto::kMaxData));
-  std::vector<char> buf(sizeof(long) + cap);
+  // MSG_COPY reads the caller's buffer before anything else; when only its first
+  // arg3 - 1 bytes could be read, this buffer has only those before a guard page.
+  bool short_buffer = (op.flags & MSG_COPY) && op.arg3 > 0 &&
+                      uint64_t(op.arg3 - 1) < sizeof(long) + cap;
+  std::vector<char> own(short_buffer ? 0 : sizeof(long) + cap);
+  GuardedBuffer guarded(short_buffer ? size_t(op.arg3 - 1) : 0);
+  char* buf = short_buffer ? guarded.tail() : own.data();
+  if (buf == nullptr) return OpResult::error(ENOMEM);
   if (OwnerExecutor::cancelled()) return OpResult::error(EINTR);
   // A negative size goes to the kernel as it is, which rejects it as it would locally.
-  long r = syscall(SYS_msgrcv, op.id, buf.data(), want < 0 ? size_t(want) : cap, long(op.arg1),
+  long r = syscall(SYS_msgrcv, op.id, buf, want < 0 ? size_t(want) : cap, long(op.arg1),
                    op.flags);
   if (r < 0) return OpResult::error(errno);
   OpResult res{r, 0, 0, {}};
   long mtype;
-  std::memcpy(&mtype, buf.data(), sizeof mtype);
+  std::memcpy(&mtype, buf, sizeof mtype);
   res.aux = mtype;
-  res.data.assign(buf.data() + sizeof(long), size_t(r));
+  res.data.assign(buf + sizeof(long), size_t(r));
   return res;
 }
 
@@ -294,6 +301,8 @@ bool may_block(const OwnedOp& op) {
 
 OwnedOp nowait_variant(const OwnedOp& op) {
   OwnedOp o = op;
+  // MSG_COPY without IPC_NOWAIT is EINVAL, and with it cannot wait: left as it is.
+  if (op.op == Op::kMsgRcv && (op.flags & MSG_COPY)) return o;
   if (op.op == Op::kSemOp) {
     // Every sembuf gets IPC_NOWAIT; its flags are the last 2 of each 6 bytes.
     for (size_t i = 4; i + 1 < o.data.size(); i += 6) o.data[i] |= char((IPC_NOWAIT >> 8) & 0xff);

@@ -20,6 +20,19 @@ struct MsgHead {
   char mtext[1];
 };
 
+// How many bytes from p on can be read, up to n (protection is per page).
+size_t readable_prefix(const void* p, size_t n) {
+  auto a = reinterpret_cast<uintptr_t>(p);
+  size_t ok = 0;
+  while (ok < n) {
+    size_t in_page = 4096 - ((a + ok) & 4095);
+    size_t k = n - ok < in_page ? n - ok : in_page;
+    if (!user_readable(reinterpret_cast<const void*>(a + ok), k)) break;
+    ok += k;
+  }
+  return ok;
+}
+
 }  // namespace
 
 DIPC_EXPORT int msgget(key_t key, int msgflg) {
@@ -68,6 +81,13 @@ DIPC_EXPORT ssize_t msgrcv(int msqid, void* msgp, size_t msgsz, long msgtyp, int
   req.flags = msgflg;
   req.arg1 = msgtyp;
   req.arg2 = int64_t(ssize_t(msgsz));
+  if ((msgflg & MSG_COPY) && ssize_t(msgsz) >= 0) {
+    // MSG_COPY: the kernel first reads the buffer (up to msgmax bytes); say how much of it
+    // can be read, and the owner's kernel faults where it would here.
+    size_t n = sizeof(long) + (msgsz < dipc::proto::kMaxData ? msgsz : dipc::proto::kMaxData);
+    size_t ok = readable_prefix(msgp, n);
+    if (ok < n) req.arg3 = int64_t(ok) + 1;
+  }
   Reply rep;
   auto* m = static_cast<MsgHead*>(msgp);
   auto* text = reinterpret_cast<char*>(reinterpret_cast<uintptr_t>(msgp) + sizeof(long));

@@ -318,7 +318,8 @@ struct Exec {
   key_t keybase;
   int id[kSlots] = {-1, -1, -1, -1};
   int stale[kSlots] = {-1, -1, -1, -1};
-  int nsems_seen[kSlots] = {0, 0, 0, 0};
+  // sem_otime of the slot's set is not compared any more (see run_undo_child).
+  bool otime_unchecked[kSlots] = {false, false, false, false};
   int step_no = 0;
 };
 
@@ -467,12 +468,13 @@ std::string show_msqid(const Exec& x, const msqid_ds& d) {
   return b;
 }
 
-std::string show_semid(const Exec& x, const semid_ds& d) {
+std::string show_semid(const Exec& x, const semid_ds& d, int slot) {
   char b[256];
   snprintf(b, sizeof b, " key=+%d uid=%u gid=%u cuid=%u cgid=%u mode=0%o nsems=%lu otime=%s ctime=%s",
            d.sem_perm.__key - x.keybase, d.sem_perm.uid, d.sem_perm.gid, d.sem_perm.cuid,
            d.sem_perm.cgid, d.sem_perm.mode, (unsigned long)d.sem_nsems,
-           set_state(d.sem_otime).c_str(), set_state(d.sem_ctime).c_str());
+           x.otime_unchecked[slot] ? "unchecked" : set_state(d.sem_otime).c_str(),
+           set_state(d.sem_ctime).c_str());
   return b;
 }
 
@@ -623,7 +625,7 @@ std::string run_semctl(Exec& x, const Step& s) {
   if (s.cmd == IPC_STAT && r >= 0 && s.ptr == Ptr::kValid) {
     semid_ds d;
     memcpy(&d, p, sizeof d);
-    out += show_semid(x, d);
+    out += show_semid(x, d, s.slot);
   }
   return out;
 }
@@ -647,6 +649,10 @@ std::string run_undo_child(Exec& x, const Step& s) {
     return "child TIMEOUT";
   }
   int code = WIFEXITED(st) ? WEXITSTATUS(st) : 255;
+  // Linux gives a process an undo list for the set even when its SEM_UNDO call fails, and
+  // its exit then sets sem_otime; dipcd keeps no list for a call that failed
+  // (docs/errors.md). Said in the output rather than left to differ.
+  if (code != 0 && s.id == IdRef::kSlot) x.otime_unchecked[s.slot] = true;
   // The kernel undoes at exit, before the parent hears of it; a remote owner hears of the
   // exit from the caller's dipcd a moment later: wait (bounded) for the value to come back.
   int v = x.api.semctl(id, s.semnum, GETVAL, 0);
@@ -796,8 +802,29 @@ key_t next_keybase() {
 
 struct Pair {
   std::vector<std::string> plain, other;
-  int diff = -1;  // first differing step, -1 if none
+  int diff = -1;           // first differing step, -1 if none
+  const char* known = nullptr;  // a documented difference at step known_at (not a failure)
+  int known_at = -1;
 };
+
+// The differences docs/errors.md documents, recognised by the step and the two results.
+// The script is not compared past one (the two sides' states differ from there on).
+const char* known_difference(const Step& s, const std::string& plain, const std::string& dipc) {
+  if (s.type == Type::kSemOp && dipc.rfind("-1 ERANGE", 0) == 0 &&
+      plain.rfind("-1 ERANGE", 0) != 0) {
+    bool undo = false, waits = false;
+    for (auto& o : s.sops) {
+      undo |= (o.sem_flg & SEM_UNDO) != 0;
+      waits |= !(o.sem_flg & IPC_NOWAIT);
+    }
+    if (undo && waits)
+      return "a remote semop that would wait and whose SEM_UNDO adjustment is out of range "
+             "fails at once with ERANGE (docs/errors.md)";
+  }
+  return nullptr;
+}
+
+uint64_t g_known = 0;  // documented differences met (each printed)
 
 Pair run_pair(const Script& sc) {
   key_t kb = next_keybase();
@@ -819,6 +846,10 @@ Pair run_pair(const Script& sc) {
     const std::string a = i < p.plain.size() ? p.plain[i] : "<none>";
     const std::string b = i < p.other.size() ? p.other[i] : "<none>";
     if (a != b) {
+      if (i < sc.size() && !g_cfg.self_check && (p.known = known_difference(sc[i], a, b))) {
+        p.known_at = int(i);
+        break;
+      }
       p.diff = int(i);
       break;
     }
@@ -903,6 +934,13 @@ int cmd_run() {
       printf("script %llu:\n", (unsigned long long)n);
       print_pair(sc, p);
     }
+    if (p.known) {
+      ++g_known;
+      printf("documented difference, rest of the script not compared: seed %llu script %llu "
+             "step %d: %s: %s\n",
+             (unsigned long long)g_cfg.seed, (unsigned long long)n, p.known_at + 1,
+             describe(sc[size_t(p.known_at)]).c_str(), p.known);
+    }
     if (p.diff < 0) continue;
     printf("DIFFERENCE: seed %llu script %llu step %d: %s\n", (unsigned long long)g_cfg.seed,
            (unsigned long long)n, p.diff + 1, describe(sc[size_t(p.diff)]).c_str());
@@ -916,9 +954,10 @@ int cmd_run() {
            (unsigned long long)ran, (unsigned long long)steps, double(now_ms() - start) / 1000);
     return 1;
   }
-  printf("difffuzz: %llu scripts, %llu steps, no difference, %.1f s (seed %llu)\n",
-         (unsigned long long)ran, (unsigned long long)steps, double(now_ms() - start) / 1000,
-         (unsigned long long)g_cfg.seed);
+  printf("difffuzz: %llu scripts, %llu steps, no difference, %llu documented differences "
+         "skipped, %.1f s (seed %llu)\n",
+         (unsigned long long)ran, (unsigned long long)steps, (unsigned long long)g_known,
+         double(now_ms() - start) / 1000, (unsigned long long)g_cfg.seed);
   return 0;
 }
 
