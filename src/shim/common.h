@@ -48,6 +48,14 @@ inline void stat_to_perm(const proto::IpcStat& s, ipc_perm& p) {
   p.mode = (unsigned short)s.mode;
 }
 
+// The IpcStat of an IPC_STAT answer; false (errno ECOMM) when dipcd sent something else.
+inline bool decode_reply_stat(const uint8_t* p, size_t n, proto::IpcStat& s) {
+  proto::Reader rd(p, n);
+  if (s.decode(rd) && rd.at_end()) return true;
+  errno = ECOMM;
+  return false;
+}
+
 // *get with IPC_DIPC: asks dipcd; without a reachable dipcd, returns -2 so the caller
 // falls back to the plain local call (a DIPC program runs unchanged on one machine).
 inline int distributed_get(proto::Kind kind, key_t key, int flags, int64_t arg) {

@@ -137,11 +137,7 @@ DIPC_EXPORT int msgctl(int msqid, int cmd, struct msqid_ds* buf) {
   long r = finish(rc, rep);
   if (r >= 0 && base == IPC_STAT) {
     IpcStat s;
-    dipc::proto::Reader rd(out, rep.data_len);
-    if (!s.decode(rd) || !rd.at_end()) {
-      errno = ECOMM;
-      return -1;
-    }
+    if (!decode_reply_stat(out, rep.data_len, s)) return -1;
     msqid_ds ds;
     memset(&ds, 0, sizeof ds);
     stat_to_perm(s, ds.msg_perm);

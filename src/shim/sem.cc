@@ -196,10 +196,7 @@ int remote_semctl(int semid, int semnum, int cmd, SemArg arg) {
     }
   } else if (cmd == IPC_STAT) {
     IpcStat s;
-    if (!s.decode(rd) || !rd.at_end()) {
-      errno = ECOMM;
-      return -1;
-    }
+    if (!decode_reply_stat(out.data(), rep.data_len, s)) return -1;
     semid_ds ds;
     memset(&ds, 0, sizeof ds);
     stat_to_perm(s, ds.sem_perm);

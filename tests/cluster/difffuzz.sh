@@ -57,6 +57,10 @@ for ((s = SEED; s < SEED + SEEDS; s++)); do
     --scripts "$SCRIPTS" --time-limit "$TLIMIT" --agent "$AGENT" </dev/null \
     >"$SCRATCH/run.out" 2>&1 || rc=$?
   cat "$SCRATCH/run.out" >&2
+  # A dipcd that died on the way would make IPC_DIPC fall back to local objects unseen.
+  for n in node1 node2; do
+    expect_eq "$(cat "$DIR/$n/run/state" 2>/dev/null)" joined "$n's state after seed $s"
+  done
   ((rc == 0)) || fail "seed $s: DIPC differs from plain Linux (difffuzz exit $rc), see above"
   n=$(sed -n 's/^difffuzz: \([0-9]*\) scripts.*/\1/p' "$SCRATCH/run.out")
   total=$((total + n))
