@@ -14,12 +14,8 @@ using namespace dipc::shim;
 
 namespace {
 
-// glibc's struct msgbuf layout: a long then the text.
-struct MsgHead {
-  long mtype;
-  char mtext[1];
-};
-
+// A message buffer (glibc's struct msgbuf) is a long, the type, then the text. The shim
+// never dereferences it: the caller's pointer may be anything.
 // How many bytes from p on can be read, up to n (protection is per page).
 size_t readable_prefix(const void* p, size_t n) {
   auto a = reinterpret_cast<uintptr_t>(p);
@@ -89,11 +85,11 @@ DIPC_EXPORT ssize_t msgrcv(int msqid, void* msgp, size_t msgsz, long msgtyp, int
     if (ok < n) req.arg3 = int64_t(ok) + 1;
   }
   Reply rep;
-  auto* m = static_cast<MsgHead*>(msgp);
+  auto* mtype = static_cast<long*>(msgp);
   auto* text = reinterpret_cast<char*>(reinterpret_cast<uintptr_t>(msgp) + sizeof(long));
   size_t cap = ssize_t(msgsz) < 0 ? 0 : msgsz;
   int rc = call(req, &rep, text, cap,
-                (msgflg & IPC_NOWAIT) ? CallMode::kPlain : CallMode::kInterruptible, &m->mtype);
+                (msgflg & IPC_NOWAIT) ? CallMode::kPlain : CallMode::kInterruptible, mtype);
   long r = finish(rc, rep);
   if (r >= 0 && rep.fault) {
     errno = EFAULT;
