@@ -69,9 +69,8 @@ bool decode_stat(const std::string& data, IpcStat& s) {
   return s.decode(r) && r.at_end();
 }
 
-// Memory whose last `n` readable bytes are followed by an inaccessible page: for a call
-// whose argument the caller could not supply (the kernel then faults where the caller's
-// memory would have), and for an array the kernel must not read past.
+// Memory whose last `n` readable bytes are followed by an inaccessible page: for an array
+// the kernel must not read past (SETALL reads as many values as the set has).
 class GuardedBuffer {
  public:
   explicit GuardedBuffer(size_t n) {
@@ -112,21 +111,6 @@ OpResult do_get(const OwnedOp& op) {
 }
 
 OpResult do_msgsnd(const OwnedOp& op) {
-  if (op.arg3 == proto::kMsgTextAbsent) {
-    // The caller's text could not travel: its type, then a text that faults, and the size
-    // it gave, so that this kernel answers for it (size, type, text, id, permission).
-    if (!op.data.empty()) return OpResult::error(EINVAL);
-    GuardedBuffer g(sizeof(long));
-    if (g.tail() == nullptr) return OpResult::error(ENOMEM);
-    long mtype = long(op.arg1);
-    std::memcpy(g.tail(), &mtype, sizeof mtype);
-    if (OwnerExecutor::cancelled()) return OpResult::error(EINTR);
-    long r = syscall(SYS_msgsnd, op.id, g.tail(), size_t(op.arg2), op.flags);
-    // Over the protocol's cap a text cannot travel even when readable (docs/errors.md).
-    if (r < 0 && errno == EFAULT && uint64_t(op.arg2) > proto::kMaxData)
-      return OpResult::error(EINVAL);
-    return OpResult::sys(r);
-  }
   std::vector<char> buf(sizeof(long) + op.data.size());
   long mtype = long(op.arg1);
   std::memcpy(buf.data(), &mtype, sizeof mtype);
@@ -139,14 +123,8 @@ OpResult do_msgsnd(const OwnedOp& op) {
 OpResult do_msgrcv(const OwnedOp& op) {
   int64_t want = op.arg2;
   size_t cap = want < 0 ? 0 : size_t(std::min<int64_t>(want, proto::kMaxData));
-  // MSG_COPY reads the caller's buffer before anything else; when only its first
-  // arg3 - 1 bytes could be read, this buffer has only those before a guard page.
-  bool short_buffer = (op.flags & MSG_COPY) && op.arg3 > 0 &&
-                      uint64_t(op.arg3 - 1) < sizeof(long) + cap;
-  std::vector<char> own(short_buffer ? 0 : sizeof(long) + cap);
-  GuardedBuffer guarded(short_buffer ? size_t(op.arg3 - 1) : 0);
-  char* buf = short_buffer ? guarded.tail() : own.data();
-  if (buf == nullptr) return OpResult::error(ENOMEM);
+  std::vector<char> own(sizeof(long) + cap);
+  char* buf = own.data();
   if (OwnerExecutor::cancelled()) return OpResult::error(EINTR);
   // A negative size goes to the kernel as it is, which rejects it as it would locally.
   long r = syscall(SYS_msgrcv, op.id, buf, want < 0 ? size_t(want) : cap, long(op.arg1),
@@ -194,13 +172,6 @@ OpResult do_msgctl(const OwnedOp& op) {
 
 OpResult do_semop(const OwnedOp& op) {
   timespec ts{time_t(op.arg2), long(op.arg3)};
-  if (op.flags & proto::kSemOpsAbsent) {
-    // The caller's sembufs could not be read: this kernel judges nsops, then faults.
-    if (!op.data.empty()) return OpResult::error(EINVAL);
-    if (OwnerExecutor::cancelled()) return OpResult::error(EINTR);
-    return OpResult::sys(syscall(SYS_semtimedop, op.id, nullptr, size_t(op.arg1),
-                                 op.flags & 1 ? &ts : nullptr));
-  }
   // nsops comes from the wire: bound it before it sizes anything.
   if (op.arg1 < 0 || op.arg1 > int64_t(proto::kMaxSops) || op.data.size() % 6 != 0 ||
       op.data.size() / 6 != uint64_t(op.arg1))

@@ -224,12 +224,10 @@ struct OpRequest {
   size_t fixed_size() const { return 1 + 1 + 4 * 3 + 8 * 3 + 4 + user.size() + 4 + 4; }
 };
 
-// Markers in an OpRequest for an argument that the caller's memory could not supply (a bad
-// pointer, or a message over kMaxData): the owner then makes the call with memory that it
-// cannot read, so that its kernel answers (EFAULT, or an earlier error) as for the caller.
-inline constexpr int64_t kMsgTextAbsent = 1;   // kMsgSnd arg3: no text; arg2 is msgsz
-inline constexpr int32_t kSemOpsAbsent = 2;    // kSemOp flags bit: no sembufs; arg1 is nsops
-inline constexpr int64_t kSemArrayAbsent = 1;  // kSemCtl SETALL arg3: no values
+// kSemCtl SETALL arg3: the caller's array could not be read, so no values came. The owner
+// makes the call with a NULL array: its kernel checks the id and permission first, then
+// faults (EFAULT), as for the caller on one machine.
+inline constexpr int64_t kSemArrayAbsent = 1;
 
 // kOpReply. Data comes last so that the shim can read it straight into the caller's buffer.
 struct OpReply {

@@ -264,6 +264,33 @@ bool user_write(void* dst, const void* src, size_t n) {
   return user_copy(true, const_cast<void*>(src), dst, n);
 }
 
+long kernel_limit(const char* name, int field, long fallback) {
+  char path[64] = "/proc/sys/kernel/";
+  size_t n = strlen(path);
+  if (n + strlen(name) + 1 > sizeof path) return fallback;
+  strcpy(path + n, name);
+  int saved = errno;
+  int fd = open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) {
+    errno = saved;
+    return fallback;
+  }
+  char b[128];
+  ssize_t k = read(fd, b, sizeof b - 1);
+  close(fd);
+  errno = saved;
+  if (k <= 0) return fallback;
+  b[k] = 0;
+  char* p = b;
+  for (int i = 0; i < field; ++i) {
+    while (*p && *p != ' ' && *p != '\t') ++p;
+    while (*p == ' ' || *p == '\t') ++p;
+  }
+  char* end;
+  long v = strtol(p, &end, 10);
+  return end == p ? fallback : v;
+}
+
 bool user_readable(const void* p, size_t n) {
   char sink[4096];
   auto* c = static_cast<const char*>(p);

@@ -46,6 +46,10 @@ bool user_read(void* dst, const void* src, size_t n);
 bool user_write(void* dst, const void* src, size_t n);
 bool user_readable(const void* p, size_t n);
 
+// A limit of this node's kernel: field `field` (0-based) of /proc/sys/kernel/NAME, or
+// fallback when it cannot be read. Plain system calls: safe in a signal handler.
+long kernel_limit(const char* name, int field, long fallback);
+
 enum class CallMode { kPlain, kInterruptible };
 
 // Sends req (whose data, if any, is sent straight from req.data) and reads the reply, its

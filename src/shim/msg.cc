@@ -16,19 +16,6 @@ namespace {
 
 // A message buffer (glibc's struct msgbuf) is a long, the type, then the text. The shim
 // never dereferences it: the caller's pointer may be anything.
-// How many bytes from p on can be read, up to n (protection is per page).
-size_t readable_prefix(const void* p, size_t n) {
-  auto a = reinterpret_cast<uintptr_t>(p);
-  size_t ok = 0;
-  while (ok < n) {
-    size_t in_page = 4096 - ((a + ok) & 4095);
-    size_t k = n - ok < in_page ? n - ok : in_page;
-    if (!user_readable(reinterpret_cast<const void*>(a + ok), k)) break;
-    ok += k;
-  }
-  return ok;
-}
-
 }  // namespace
 
 DIPC_EXPORT int msgget(key_t key, int msgflg) {
@@ -42,25 +29,27 @@ DIPC_EXPORT int msgget(key_t key, int msgflg) {
 DIPC_EXPORT int msgsnd(int msqid, const void* msgp, size_t msgsz, int msgflg) {
   if (__builtin_expect(!is_remote(Kind::kMsg, msqid), 1))
     return real().msgsnd(msqid, msgp, msgsz, msgflg);
-  // As the kernel: the type is read first (EFAULT), everything else is the owner's to judge.
+  // As the kernel, before it looks at the id: the type is read (EFAULT), the size checked
+  // against MSGMAX and the type against 1 (EINVAL), the text read (EFAULT). Decided here,
+  // with this node's limits, so that the answer does not depend on whether this node has
+  // heard yet of a removal.
   long mtype;
   if (!user_read(&mtype, msgp, sizeof mtype)) {
     errno = EFAULT;
     return -1;
   }
   const char* text = static_cast<const char*>(msgp) + sizeof(long);
+  bool fits = ssize_t(msgsz) >= 0 && msgsz <= dipc::proto::kMaxData;
+  if (!fits || !user_readable(text, msgsz)) {
+    long msgmax = kernel_limit("msgmax", 0, 8192);
+    // Over the protocol's 1 MiB a text cannot travel: EINVAL, as over MSGMAX.
+    errno = !fits || ssize_t(msgsz) > msgmax || mtype < 1 ? EINVAL : EFAULT;
+    return -1;
+  }
   dipc::proto::OpRequest req = make_request(Kind::kMsg, Op::kMsgSnd, msqid);
   req.flags = msgflg;
   req.arg1 = mtype;
-  if (ssize_t(msgsz) >= 0 && msgsz <= dipc::proto::kMaxData && user_readable(text, msgsz)) {
-    req.data = std::string_view(text, msgsz);
-  } else {
-    // A text that cannot travel (unreadable, negative or over the protocol's 1 MiB): the
-    // owner makes the call with this size and a text it cannot read, so its kernel gives
-    // the answer (EINVAL for the size, EFAULT for the text, ...) in its own order.
-    req.arg2 = int64_t(msgsz);
-    req.arg3 = dipc::proto::kMsgTextAbsent;
-  }
+  req.data = std::string_view(text, msgsz);
   Reply rep;
   int rc = call(req, &rep, nullptr, 0,
                 (msgflg & IPC_NOWAIT) ? CallMode::kPlain : CallMode::kInterruptible);
@@ -70,20 +59,24 @@ DIPC_EXPORT int msgsnd(int msqid, const void* msgp, size_t msgsz, int msgflg) {
 DIPC_EXPORT ssize_t msgrcv(int msqid, void* msgp, size_t msgsz, long msgtyp, int msgflg) {
   if (__builtin_expect(!is_remote(Kind::kMsg, msqid), 1))
     return real().msgrcv(msqid, msgp, msgsz, msgtyp, msgflg);
-  // The buffer is not checked first: the kernel faults only when it has a message to copy
-  // (an empty queue gives ENOMSG whatever the pointer). A message taken for a buffer that
-  // cannot be written is gone and the call fails with EFAULT, as on one machine.
+  // MSG_COPY: before it looks at the id, the kernel reads the buffer (as many bytes as it
+  // could copy: at most MSGMAX) and faults if it cannot.
+  if ((msgflg & MSG_COPY) && (msgflg & IPC_NOWAIT) && !(msgflg & MSG_EXCEPT) &&
+      ssize_t(msgsz) >= 0) {
+    size_t msgmax = size_t(kernel_limit("msgmax", 0, 8192));
+    if (!user_readable(msgp, msgsz < msgmax ? msgsz : msgmax)) {
+      errno = EFAULT;
+      return -1;
+    }
+  }
+  // Otherwise the buffer is not checked first: the kernel faults only when it has a
+  // message to copy (an empty queue gives ENOMSG whatever the pointer). A message taken
+  // for a buffer that cannot be written is gone and the call fails with EFAULT, as on one
+  // machine.
   dipc::proto::OpRequest req = make_request(Kind::kMsg, Op::kMsgRcv, msqid);
   req.flags = msgflg;
   req.arg1 = msgtyp;
   req.arg2 = int64_t(ssize_t(msgsz));
-  if ((msgflg & MSG_COPY) && ssize_t(msgsz) >= 0) {
-    // MSG_COPY: the kernel first reads the buffer (up to msgmax bytes); say how much of it
-    // can be read, and the owner's kernel faults where it would here.
-    size_t n = sizeof(long) + (msgsz < dipc::proto::kMaxData ? msgsz : dipc::proto::kMaxData);
-    size_t ok = readable_prefix(msgp, n);
-    if (ok < n) req.arg3 = int64_t(ok) + 1;
-  }
   Reply rep;
   auto* mtype = static_cast<long*>(msgp);
   auto* text = reinterpret_cast<char*>(reinterpret_cast<uintptr_t>(msgp) + sizeof(long));

@@ -2,10 +2,7 @@
 // kernel; calls on sets owned elsewhere, and IPC_RMID on any distributed set, go through
 // dipcd. semctl's fourth argument is the variadic union semun, read only for the commands
 // that take one, exactly as glibc does.
-#include <fcntl.h>
 #include <stdarg.h>
-#include <stdlib.h>
-#include <unistd.h>
 #include <sys/mman.h>
 #include <sys/sem.h>
 
@@ -69,13 +66,17 @@ int remote_semop(int semid, struct sembuf* sops, size_t nsops, const struct time
     errno = EFAULT;
     return -1;
   }
-  if (nsops > dipc::proto::kMaxSops) {
+  // SEMOPM (the third field of /proc/sys/kernel/sem): checked here, before the id, as the
+  // kernel does, so that the answer does not depend on whether this node has heard yet of
+  // a removal. nsops 0 is the owner's (EINVAL, as for a bad id).
+  if (nsops > dipc::proto::kMaxSops ||
+      (nsops > 1 && long(nsops) > kernel_limit("sem", 2, dipc::proto::kMaxSops))) {
     errno = E2BIG;
     return -1;
   }
   uint8_t buf[dipc::proto::kMaxSops * kSopWire];
   dipc::proto::Writer w(buf, nsops * kSopWire);
-  bool may_block = false, readable = true;
+  bool may_block = false, readable = true;  // read in chunks: no big copy on the stack
   sembuf chunk[64];
   for (size_t i = 0; i < nsops && readable; i += 64) {
     size_t k = nsops - i < 64 ? nsops - i : 64;
@@ -94,13 +95,11 @@ int remote_semop(int semid, struct sembuf* sops, size_t nsops, const struct time
     req.arg2 = ts.tv_sec;
     req.arg3 = ts.tv_nsec;
   }
-  if (readable) {
-    req.data = std::string_view(reinterpret_cast<char*>(buf), w.size());
-  } else {
-    // The owner's kernel judges nsops, the id and the pointer (EFAULT) in its own order.
-    req.flags |= dipc::proto::kSemOpsAbsent;
-    may_block = false;
+  if (!readable) {  // the kernel copies the sembufs before it looks at the id
+    errno = EFAULT;
+    return -1;
   }
+  req.data = std::string_view(reinterpret_cast<char*>(buf), w.size());
   Reply rep;
   int rc = call(req, &rep, nullptr, 0, may_block ? CallMode::kInterruptible : CallMode::kPlain);
   return int(finish(rc, rep));
@@ -215,14 +214,7 @@ int remote_semctl(int semid, int semnum, int cmd, SemArg arg) {
 // /proc/sys/kernel/sem, first field), as on one machine.
 bool nsems_out_of_range(int nsems) {
   if (nsems < 0) return true;
-  int fd = open("/proc/sys/kernel/sem", O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return false;  // the owner's kernel will judge
-  char b[64];
-  ssize_t n = read(fd, b, sizeof b - 1);
-  close(fd);
-  if (n <= 0) return false;
-  b[n] = 0;
-  long semmsl = strtol(b, nullptr, 10);
+  long semmsl = kernel_limit("sem", 0, 0);
   return semmsl > 0 && nsems > semmsl;
 }
 
