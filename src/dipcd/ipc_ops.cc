@@ -123,18 +123,17 @@ OpResult do_msgsnd(const OwnedOp& op) {
 OpResult do_msgrcv(const OwnedOp& op) {
   int64_t want = op.arg2;
   size_t cap = want < 0 ? 0 : size_t(std::min<int64_t>(want, proto::kMaxData));
-  std::vector<char> own(sizeof(long) + cap);
-  char* buf = own.data();
+  std::vector<char> buf(sizeof(long) + cap);
   if (OwnerExecutor::cancelled()) return OpResult::error(EINTR);
   // A negative size goes to the kernel as it is, which rejects it as it would locally.
-  long r = syscall(SYS_msgrcv, op.id, buf, want < 0 ? size_t(want) : cap, long(op.arg1),
+  long r = syscall(SYS_msgrcv, op.id, buf.data(), want < 0 ? size_t(want) : cap, long(op.arg1),
                    op.flags);
   if (r < 0) return OpResult::error(errno);
   OpResult res{r, 0, 0, {}};
   long mtype;
-  std::memcpy(&mtype, buf, sizeof mtype);
+  std::memcpy(&mtype, buf.data(), sizeof mtype);
   res.aux = mtype;
-  res.data.assign(buf + sizeof(long), size_t(r));
+  res.data.assign(buf.data() + sizeof(long), size_t(r));
   return res;
 }
 
@@ -171,7 +170,6 @@ OpResult do_msgctl(const OwnedOp& op) {
 }
 
 OpResult do_semop(const OwnedOp& op) {
-  timespec ts{time_t(op.arg2), long(op.arg3)};
   // nsops comes from the wire: bound it before it sizes anything.
   if (op.arg1 < 0 || op.arg1 > int64_t(proto::kMaxSops) || op.data.size() % 6 != 0 ||
       op.data.size() / 6 != uint64_t(op.arg1))
@@ -184,6 +182,7 @@ OpResult do_semop(const OwnedOp& op) {
     s.sem_op = r.i16();
     s.sem_flg = r.i16();
   }
+  timespec ts{time_t(op.arg2), long(op.arg3)};
   if (OwnerExecutor::cancelled()) return OpResult::error(EINTR);
   long rc = syscall(SYS_semtimedop, op.id, sops.data(), n, op.flags & 1 ? &ts : nullptr);
   return OpResult::sys(rc);
