@@ -39,7 +39,10 @@ struct Conn {
   ino_t ino = 0;
   uint64_t next_id = 1;
   bool busy = false;      // a call is between its request and its reply
-  uintptr_t busy_sp = 0;  // the stack address of that call, to tell nesting from abandon
+  // A stack address inside that call's exchange, below every frame of the caller's: a
+  // signal handler that calls while the thread waits runs deeper still (nesting), while a
+  // call made after a siglongjmp out of the wait starts higher up (an abandoned call).
+  uintptr_t busy_sp = 0;
   uint64_t busy_id = 0;   // that call's request id, once sent
   bool busy_rx = false;   // part of its reply has been read
   uid_t euid = 0;         // the thread's effective ids when it connected: dipcd knows the
@@ -312,9 +315,12 @@ void ensure_table() {
 
 namespace {
 
-// One request and its reply on connection c.
-int exchange(Conn& c, const proto::OpRequest& req, Reply* rep, void* out, size_t out_cap,
-             CallMode mode, long* aux_to) {
+// One request and its reply on connection c. Not inlined: its frame lies below call()'s,
+// which is what c.busy_sp relies on.
+__attribute__((noinline)) int exchange(Conn& c, const proto::OpRequest& req, Reply* rep,
+                                       void* out, size_t out_cap, CallMode mode, long* aux_to) {
+  char mark;
+  c.busy_sp = reinterpret_cast<uintptr_t>(&mark);
   int saved = errno;
   uint64_t id = c.next_id++;
   uint8_t head[kHeaderSize + 512];
@@ -448,7 +454,6 @@ int call(const proto::OpRequest& req, Reply* rep, void* out, size_t out_cap, Cal
     return -1;
   }
   t_conn.busy = true;
-  t_conn.busy_sp = sp;
   t_conn.busy_id = 0;
   int rc = exchange(t_conn, req, rep, out, out_cap, mode, aux_to);
   t_conn.busy = false;
