@@ -99,6 +99,11 @@ int remote_semop(int semid, struct sembuf* sops, size_t nsops, const struct time
     errno = EFAULT;
     return -1;
   }
+  // Then it checks the timeout (before the owner's SEM_UNDO range check could answer).
+  if (nsops > 0 && timeout && (ts.tv_sec < 0 || ts.tv_nsec < 0 || ts.tv_nsec >= 1000000000L)) {
+    errno = EINVAL;
+    return -1;
+  }
   req.data = std::string_view(reinterpret_cast<char*>(buf), w.size());
   Reply rep;
   int rc = call(req, &rep, nullptr, 0, may_block ? CallMode::kInterruptible : CallMode::kPlain);

@@ -50,23 +50,13 @@ timeout "$bound" "$DIPC" cluster exec node1 --dir "$DIR" -- "$FUZZ" agent --sock
 _BG_PIDS+=("$!")
 wait_for "[[ -S '$AGENT' ]]" 10 || fail "the fuzzer's agent did not start: $(cat "$SCRATCH/agent.out")"
 
-# Scripts that once differed (seed:script, and what it was); each must agree now.
-REGRESSIONS=(
-  1:1     # msgsnd of a text that runs onto an unmapped page: ENOLINK, not EFAULT
-  1:24    # a call after the caller became nobody still had root's permissions
-  1:266   # semget(nsems=-1) of an unused key: ENOENT, not EINVAL
-  2:11    # semop with an out-of-range SEM_UNDO by a caller without permission: not EACCES
-  2:242   # msgrcv(MSG_COPY) into a buffer that cannot be read: ENOMSG, not EFAULT
-  4:472   # msgrcv(MSG_COPY) without IPC_NOWAIT: made non-blocking at the owner, not EINVAL
-  10:246  # semop(NULL) on an id the owner had just removed: EINVAL or EFAULT, by timing
-)
-for r in "${REGRESSIONS[@]}"; do
-  rc=0
-  timeout 60 "$DIPC" cluster exec node2 --dir "$DIR" -- "$FUZZ" run --seed "${r%%:*}" \
-    --script "${r##*:}" --agent "$AGENT" </dev/null >"$SCRATCH/reg.out" 2>&1 || rc=$?
-  ((rc == 0)) || fail "regression seed ${r%%:*} script ${r##*:} differs again: $(cat "$SCRATCH/reg.out")"
-done
-log "${#REGRESSIONS[@]} scripts that once differed agree"
+# The short scripts of differences the fuzzer once found (tests/difffuzz/script.cc).
+rc=0
+timeout 120 "$DIPC" cluster exec node2 --dir "$DIR" -- "$FUZZ" run --regressions --agent "$AGENT" \
+  </dev/null >"$SCRATCH/reg.out" 2>&1 || rc=$?
+cat "$SCRATCH/reg.out" >&2
+((rc == 0)) || fail "a difference once fixed is back (difffuzz --regressions exit $rc), see above"
+log "$(tail -n 1 "$SCRATCH/reg.out")"
 
 total=0
 for ((s = SEED; s < SEED + SEEDS; s++)); do

@@ -5,14 +5,15 @@
 //       On the owner node, under the shim: creates and removes objects with IPC_DIPC when
 //       the runner asks (one request line, one answer line, over a Unix socket).
 //   difffuzz run --seed S [--scripts N] [--time-limit SEC] [--agent PATH | --self-check]
-//                [--script I] [--inject] [--verbose]
+//                [--script I] [--inject] [--verbose] [--regressions]
 //       On another node, under the shim: for each script (generated from S and its number),
 //       runs it once on plain Linux (a child in a fresh IPC namespace, System V calls made
 //       with syscall(2), objects "owned" in that namespace) and once under DIPC (a child
 //       whose calls go through the shim, objects created by the agent on the owner node),
 //       and compares every step's result: return value, errno and what it observed.
 //       The first differing step of a failing script is printed, with the script shrunk
-//       to the steps that still make a difference. --self-check runs plain Linux on both
+//       to the steps that still make a difference. --regressions runs instead the short
+//       scripts of differences once found (script.h). --self-check runs plain Linux on both
 //       sides (the fuzzer's own determinism); --inject adds a fake difference there so that
 //       a test can see detection and shrinking work.
 //   difffuzz show --seed S --script I
@@ -709,6 +710,7 @@ struct Config {
   bool self_check = false;
   bool inject = false;
   bool verbose = false;
+  bool regressions = false;
 };
 Config g_cfg;
 int g_agent_fd = -1;  // the runner's connection to the agent (the agent serves one at a time)
@@ -911,6 +913,18 @@ int cmd_run() {
       return 2;
     }
   }
+  if (g_cfg.regressions) {
+    int failed = 0;
+    for (auto& [what, sc] : regressions()) {
+      Pair p = run_pair(sc);
+      if (p.diff < 0 && !p.known) continue;
+      ++failed;
+      printf("REGRESSION: %s\n", what);
+      print_pair(sc, p);
+    }
+    printf("difffuzz: %zu regression scripts, %d differ\n", regressions().size(), failed);
+    return failed ? 1 : 0;
+  }
   int64_t start = now_ms(), deadline = start + int64_t(g_cfg.time_limit) * 1000;
   uint64_t from = g_cfg.first >= 0 ? uint64_t(g_cfg.first) : 0;
   uint64_t to = g_cfg.first >= 0 ? from + 1 : g_cfg.scripts;
@@ -1024,7 +1038,7 @@ int usage() {
   fprintf(stderr,
           "usage: difffuzz agent --socket PATH\n"
           "       difffuzz run --seed S [--scripts N] [--time-limit SEC] (--agent PATH | "
-          "--self-check [--inject]) [--script I] [--verbose]\n"
+          "--self-check [--inject]) [--script I] [--verbose] [--regressions]\n"
           "       difffuzz show --seed S --script I\n");
   return 2;
 }
@@ -1048,6 +1062,7 @@ int main(int argc, char** argv) {
     else if (a == "--self-check") g_cfg.self_check = true;
     else if (a == "--inject") g_cfg.inject = true;
     else if (a == "--verbose") g_cfg.verbose = true;
+    else if (a == "--regressions") g_cfg.regressions = true;
     else return usage();
   }
   setvbuf(stdout, nullptr, _IOLBF, 0);

@@ -217,7 +217,12 @@ Step step(Rng& r) {
 }  // namespace
 
 Script generate(uint64_t seed, uint64_t n) {
-  Rng r(seed * 0x100000001b3ull + n * 0x9e3779b97f4a7c15ull + 1);
+  // Seed and number are mixed before they start a stream: with a plain sum, script n + 1
+  // would be script n's stream shifted by one draw (SplitMix64 steps by the same constant).
+  Rng mix(seed ^ 0xd1b54a32d192ed03ull);
+  uint64_t s = mix.next();
+  Rng mix2(s ^ (n * 0xff51afd7ed558ccdull));
+  Rng r(mix2.next());
   Script sc;
   // Most objects exist at the start, created by the owner, and the caller has found them.
   for (int slot = 0; slot < kSlots; ++slot) {
@@ -238,6 +243,136 @@ Script generate(uint64_t seed, uint64_t n) {
   int steps = 4 + r.below(21);
   for (int i = 0; i < steps; ++i) sc.push_back(step(r));
   return sc;
+}
+
+namespace {
+
+Step owner_create(int slot, uint32_t mode, int nsems = 2) {
+  Step s;
+  s.type = Type::kOwnerCreate;
+  s.slot = slot;
+  s.a = mode;
+  s.b = nsems;
+  return s;
+}
+
+Step get(int slot, int flags = 0, int64_t nsems = 0) {
+  Step s;
+  s.type = Type::kGet;
+  s.slot = slot;
+  s.flags = flags;
+  s.a = nsems;
+  return s;
+}
+
+Step become(bool nobody) {
+  Step s;
+  s.type = Type::kSetUser;
+  s.a = nobody;
+  return s;
+}
+
+Step msg_call(Type t, int slot, int64_t size, int64_t type, int flags, Ptr p) {
+  Step s;
+  s.type = t;
+  s.slot = slot;
+  s.a = size;
+  s.b = type;
+  s.flags = flags;
+  s.ptr = p;
+  return s;
+}
+
+Step ctl(Type t, int slot, int cmd, Ptr p, int semnum = 0) {
+  Step s;
+  s.type = t;
+  s.slot = slot;
+  s.cmd = cmd;
+  s.ptr = p;
+  s.semnum = semnum;
+  return s;
+}
+
+Step semop_call(int slot, std::vector<sembuf> sops, Ptr p, Timeout t = Timeout::kNoTimeout,
+                int64_t nsops = -2) {
+  Step s;
+  s.type = Type::kSemOp;
+  s.slot = slot;
+  s.nsops = nsops == -2 ? int64_t(sops.size()) : nsops;
+  s.sops = std::move(sops);
+  s.ptr = p;
+  s.timeout = t;
+  return s;
+}
+
+}  // namespace
+
+std::vector<Regression> regressions() {
+  const int q0 = 0, q1 = 1, s2 = 2, s3 = 3;
+  const short undo = SEM_UNDO, nowait = IPC_NOWAIT;
+  std::vector<Regression> r;
+  r.push_back({"msgsnd of 1 MiB (issue 13): EINVAL",
+               {owner_create(q0, 0666), get(q0),
+                msg_call(Type::kMsgSnd, q0, 1 << 20, 1, IPC_NOWAIT, Ptr::kValid)}});
+  r.push_back({"msgrcv(NULL, 16, 0, IPC_NOWAIT) on an empty queue (issue 13): ENOMSG",
+               {owner_create(q0, 0666), get(q0),
+                msg_call(Type::kMsgRcv, q0, 16, 0, IPC_NOWAIT, Ptr::kNull)}});
+  r.push_back({"msgsnd whose text runs onto an unmapped page: EFAULT",
+               {owner_create(q0, 0666), get(q0),
+                msg_call(Type::kMsgSnd, q0, 100, LONG_MAX, IPC_NOWAIT, Ptr::kEdge)}});
+  r.push_back({"a message taken for a buffer that cannot be written is gone, with EFAULT",
+               {owner_create(q0, 0666), get(q0),
+                msg_call(Type::kMsgSnd, q0, 8, 1, IPC_NOWAIT, Ptr::kValid),
+                msg_call(Type::kMsgRcv, q0, 16, 0, IPC_NOWAIT, Ptr::kBad),
+                ctl(Type::kMsgCtl, q0, IPC_STAT, Ptr::kValid)}});
+  r.push_back({"a call after the caller became nobody has nobody's permissions",
+               {owner_create(s3, 0400), get(s3), become(true),
+                ctl(Type::kSemCtl, s3, GETVAL, Ptr::kValid, -1)}});
+  r.push_back({"semget(nsems=-1) of an unused key: EINVAL", {get(s2, 0644, -1)}});
+  {
+    Step op = semop_call(s2, {{1, -32768, short(nowait | undo)}, {0, -32768, undo}}, Ptr::kValid);
+    op.partner = Partner::kUnblock;
+    r.push_back({"semop with an out-of-range SEM_UNDO by a caller without permission: EACCES",
+                 {owner_create(s2, 0644, 5), get(s2), become(true), op}});
+  }
+  r.push_back({"semtimedop with a bad timeout and an out-of-range SEM_UNDO: EINVAL",
+               {owner_create(s3, 0622, 5), get(s3),
+                semop_call(s3, {{0, -32768, short(nowait | undo)}}, Ptr::kValid,
+                           Timeout::kNegative)}});
+  r.push_back({"msgrcv(MSG_COPY) into a buffer that cannot be read: EFAULT",
+               {owner_create(q0, 0622), get(q0),
+                msg_call(Type::kMsgRcv, q0, 16384, 0, IPC_NOWAIT | MSG_COPY, Ptr::kEdge)}});
+  {
+    Step rcv = msg_call(Type::kMsgRcv, q1, 65536, -100, MSG_COPY, Ptr::kValid);
+    rcv.partner = Partner::kUnblock;
+    rcv.semnum = 1;
+    r.push_back({"msgrcv(MSG_COPY) without IPC_NOWAIT: EINVAL",
+                 {owner_create(q1, 0400), get(q1), become(true), rcv}});
+  }
+  {
+    Step removed;
+    removed.type = Type::kOwnerRemove;
+    removed.slot = s2;
+    r.push_back({"semop(NULL), and of 501 ops, on an id its owner has just removed: EFAULT, E2BIG",
+                 {owner_create(s2, 0666), get(s2), removed,
+                  semop_call(s2, {{1, 32767, nowait}}, Ptr::kNull, Timeout::kNull),
+                  semop_call(s2, {}, Ptr::kValid, Timeout::kNoTimeout, 501)}});
+  }
+  r.push_back({"semop(NULL, 501): E2BIG",
+               {owner_create(s2, 0666), get(s2),
+                semop_call(s2, {}, Ptr::kNull, Timeout::kNoTimeout, 501)}});
+  r.push_back({"IPC_STAT into NULL without read permission: EACCES",
+               {owner_create(q0, 0600), get(q0), owner_create(s2, 0600), get(s2), become(true),
+                ctl(Type::kMsgCtl, q0, IPC_STAT, Ptr::kNull),
+                ctl(Type::kSemCtl, s2, IPC_STAT, Ptr::kNull)}});
+  {
+    Step setall = ctl(Type::kSemCtl, s2, SETALL, Ptr::kValid);
+    setall.vals = {3, 4};
+    r.push_back({"SETALL with write permission only",
+                 {owner_create(s2, 0622), get(s2), become(true), setall, become(false),
+                  ctl(Type::kSemCtl, s2, GETALL, Ptr::kValid)}});
+  }
+  return r;
 }
 
 namespace {

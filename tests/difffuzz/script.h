@@ -73,6 +73,14 @@ using Script = std::vector<Step>;
 // The script number n of seed (deterministic: the same pair always gives the same script).
 Script generate(uint64_t seed, uint64_t n);
 
+// Short scripts, written by hand, of differences the fuzzer once found (each now fixed):
+// run by "difffuzz run --regressions", whatever the generator becomes.
+struct Regression {
+  const char* what;
+  Script script;
+};
+std::vector<Regression> regressions();
+
 // One line, without ids or addresses: "msgsnd(q0 size=8192 type=1 NOWAIT ptr=valid)".
 std::string describe(const Step& s);
 
