@@ -12,11 +12,8 @@ using dipc::proto::Kind;
 using dipc::proto::Op;
 using namespace dipc::shim;
 
-namespace {
-
 // A message buffer (glibc's struct msgbuf) is a long, the type, then the text. The shim
 // never dereferences it: the caller's pointer may be anything.
-}  // namespace
 
 DIPC_EXPORT int msgget(key_t key, int msgflg) {
   if ((msgflg & IPC_DIPC) && key != IPC_PRIVATE) {
