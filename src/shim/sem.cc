@@ -151,6 +151,11 @@ int remote_semctl(int semid, int semnum, int cmd, SemArg arg) {
   req.arg1 = cmd;
   req.arg2 = semnum;
   size_t nsems = 0;
+  // As the kernel, before it looks at the id: a value outside 0..SEMVMX is ERANGE.
+  if (cmd == SETVAL && (arg.val < 0 || arg.val > 32767)) {
+    errno = ERANGE;
+    return -1;
+  }
   if (cmd == SETVAL) req.arg3 = arg.val;
   if (cmd == GETALL || cmd == SETALL) {
     int n = local_nsems(semid);

@@ -358,6 +358,15 @@ std::vector<Regression> regressions() {
                   semop_call(s2, {{1, 32767, nowait}}, Ptr::kNull, Timeout::kNull),
                   semop_call(s2, {}, Ptr::kValid, Timeout::kNoTimeout, 501)}});
   }
+  {
+    Step removed;
+    removed.type = Type::kOwnerRemove;
+    removed.slot = s3;
+    Step setval = ctl(Type::kSemCtl, s3, SETVAL, Ptr::kValid);
+    setval.a = 32768;
+    r.push_back({"SETVAL 32768 on an id its owner has just removed: ERANGE",
+                 {owner_create(s3, 0622, 250), get(s3), removed, setval}});
+  }
   r.push_back({"semop(NULL, 501): E2BIG",
                {owner_create(s2, 0666), get(s2),
                 semop_call(s2, {}, Ptr::kNull, Timeout::kNoTimeout, 501)}});
