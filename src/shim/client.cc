@@ -318,7 +318,7 @@ namespace {
 // One request and its reply on connection c. Not inlined: its frame lies below call()'s,
 // which is what c.busy_sp relies on.
 __attribute__((noinline)) int exchange(Conn& c, const proto::OpRequest& req, Reply* rep,
-                                       void* out, size_t out_cap, CallMode mode, long* aux_to) {
+                                       void* out, size_t out_cap, CallMode mode, AuxOut aux) {
   char mark;
   c.busy_sp = reinterpret_cast<uintptr_t>(&mark);
   int saved = errno;
@@ -372,9 +372,9 @@ __attribute__((noinline)) int exchange(Conn& c, const proto::OpRequest& req, Rep
     return -1;
   }
   rep->fault = false;
-  if (aux_to != nullptr && rep->ret >= 0) {
+  if (aux.wanted && rep->ret >= 0) {
     long v = long(rep->aux);
-    rep->fault = !user_write(aux_to, &v, sizeof v);
+    rep->fault = !user_write(aux.to, &v, sizeof v);
   }
   // The data goes straight into out, which may be the caller's memory: recv reports a
   // part it cannot write with EFAULT (what it could write stays written, as with the
@@ -424,7 +424,7 @@ bool finish_abandoned(Conn& c) {
 }  // namespace
 
 int call(const proto::OpRequest& req, Reply* rep, void* out, size_t out_cap, CallMode mode,
-         long* aux_to) {
+         AuxOut aux) {
   char here;
   uintptr_t sp = reinterpret_cast<uintptr_t>(&here);
   if (t_conn.busy && t_conn.pid == getpid()) {
@@ -438,7 +438,7 @@ int call(const proto::OpRequest& req, Reply* rep, void* out, size_t out_cap, Cal
         errno = ENOLINK;
         return -1;
       }
-      int rc = exchange(tmp, req, rep, out, out_cap, mode, aux_to);
+      int rc = exchange(tmp, req, rep, out, out_cap, mode, aux);
       int e = errno;
       close_conn(tmp);
       errno = e;
@@ -455,7 +455,7 @@ int call(const proto::OpRequest& req, Reply* rep, void* out, size_t out_cap, Cal
   }
   t_conn.busy = true;
   t_conn.busy_id = 0;
-  int rc = exchange(t_conn, req, rep, out, out_cap, mode, aux_to);
+  int rc = exchange(t_conn, req, rep, out, out_cap, mode, aux);
   t_conn.busy = false;
   return rc;
 }

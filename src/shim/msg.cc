@@ -75,7 +75,7 @@ DIPC_EXPORT ssize_t msgrcv(int msqid, void* msgp, size_t msgsz, long msgtyp, int
   req.arg1 = msgtyp;
   req.arg2 = int64_t(ssize_t(msgsz));
   Reply rep;
-  auto* mtype = static_cast<long*>(msgp);
+  AuxOut mtype{true, static_cast<long*>(msgp)};
   auto* text = reinterpret_cast<char*>(reinterpret_cast<uintptr_t>(msgp) + sizeof(long));
   size_t cap = ssize_t(msgsz) < 0 ? 0 : msgsz;
   int rc = call(req, &rep, text, cap,

@@ -317,6 +317,10 @@ std::vector<Regression> regressions() {
   r.push_back({"msgrcv(NULL, 16, 0, IPC_NOWAIT) on an empty queue (issue 13): ENOMSG",
                {owner_create(q0, 0666), get(q0),
                 msg_call(Type::kMsgRcv, q0, 16, 0, IPC_NOWAIT, Ptr::kNull)}});
+  r.push_back({"msgrcv of an empty message into NULL: EFAULT (the type is written)",
+               {owner_create(q0, 0666), get(q0),
+                msg_call(Type::kMsgSnd, q0, 0, 1, IPC_NOWAIT, Ptr::kValid),
+                msg_call(Type::kMsgRcv, q0, 4096, -100, IPC_NOWAIT, Ptr::kNull)}});
   r.push_back({"msgsnd whose text runs onto an unmapped page: EFAULT",
                {owner_create(q0, 0666), get(q0),
                 msg_call(Type::kMsgSnd, q0, 100, LONG_MAX, IPC_NOWAIT, Ptr::kEdge)}});
