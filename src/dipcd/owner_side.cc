@@ -179,7 +179,7 @@ uint64_t OwnerSide::run_here(const Identity& who, OwnedOp op, const SemUndo::Pro
     auto sops = decode_sops(op.data);
     if (has_undo(sops)) {
       if (!undo_.in_range(origin, id, sops)) {
-        if (int e = undo_.range_error(origin, id, sops)) {
+        if (int e = undo_.range_error(origin, id, sops, who)) {
           if (reply_now) reply_now(OpResult::error(e));
           done(OpResult::error(e));
           return 0;

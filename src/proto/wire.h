@@ -258,6 +258,11 @@ struct OpRequest {
   size_t fixed_size() const { return 1 + 1 + 4 * 3 + 8 * 3 + 4 + user.size() + 4 + 4; }
 };
 
+// kSemCtl SETALL arg3: the caller's array could not be read, so no values came. The owner
+// makes the call with a NULL array: its kernel checks the id and permission first, then
+// faults (EFAULT), as for the caller on one machine.
+inline constexpr int64_t kSemArrayAbsent = 1;
+
 // kOpReply. Data comes last so that the shim can read it straight into the caller's buffer.
 struct OpReply {
   int64_t ret = 0;  // the call's return value (-1 on failure)

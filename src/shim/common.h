@@ -74,6 +74,14 @@ inline long ctl_call(proto::Kind kind, proto::Op op, int id, int cmd, const prot
   return r;
 }
 
+// The IpcStat of an IPC_STAT answer; false (errno ECOMM) when dipcd sent something else.
+inline bool decode_reply_stat(const uint8_t* p, size_t n, proto::IpcStat& s) {
+  proto::Reader rd(p, n);
+  if (s.decode(rd) && rd.at_end()) return true;
+  errno = ECOMM;
+  return false;
+}
+
 // A distributed *get (IPC_DIPC, or a key the rules name: keys.h): asks dipcd; without a
 // reachable dipcd, returns -2 so the caller falls back to the plain local call (a DIPC
 // program runs unchanged on one machine).
