@@ -132,13 +132,25 @@ bool open_conn(Conn& c, pid_t pid) {
   setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
   struct stat st;
   fstat(fd, &st);
-  c.fd = fd;
+  // A signal handler that called in while this connection was being made has made one
+  // of its own: keep that one (it may be in use), and this one goes.
+  struct stat cur;
+  if (c.fd >= 0 && c.pid == pid && fstat(c.fd, &cur) == 0 && cur.st_dev == c.dev &&
+      cur.st_ino == c.ino) {
+    close(fd);
+    return true;
+  }
   c.pid = pid;
   c.dev = st.st_dev;
   c.ino = st.st_ino;
   c.busy = false;
   c.euid = euid;
   c.egid = egid;
+  // Published last: a handler that interrupts this sees a whole connection or none, never
+  // a descriptor whose identity is not written yet (it took that for a stranger's and
+  // opened two more).
+  __atomic_signal_fence(__ATOMIC_SEQ_CST);
+  c.fd = fd;
   return true;
 }
 

@@ -58,6 +58,29 @@ bool answered_by_owner(int cmd) {
 }
 
 constexpr size_t kSopWire = 6;  // u16 sem_num, i16 sem_op, i16 sem_flg
+constexpr size_t kStackSops = 64;
+
+// The encoded sembufs: the caller's stack buffer, or an anonymous mapping for many.
+struct SopBuffer {
+  uint8_t* data = nullptr;
+  size_t mapped = 0;
+  SopBuffer(uint8_t* stack, size_t n) {
+    if (stack != nullptr || n == 0) {
+      data = stack;
+      return;
+    }
+    void* p = mmap(nullptr, n, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (p != MAP_FAILED) {
+      data = static_cast<uint8_t*>(p);
+      mapped = n;
+    }
+  }
+  ~SopBuffer() {
+    if (mapped) munmap(data, mapped);
+  }
+  SopBuffer(const SopBuffer&) = delete;
+  SopBuffer& operator=(const SopBuffer&) = delete;
+};
 
 int remote_semop(int semid, struct sembuf* sops, size_t nsops, const struct timespec* timeout) {
   // As the kernel: the timeout is read first, then nsops is bounded, then the sembufs read.
@@ -74,7 +97,17 @@ int remote_semop(int semid, struct sembuf* sops, size_t nsops, const struct time
     errno = E2BIG;
     return -1;
   }
-  uint8_t buf[dipc::proto::kMaxSops * kSopWire];
+  // A few sembufs are encoded on the stack; more (rare) in a mapping of their own, so that
+  // a semop from a signal handler on a small alternate stack (16 KiB) has room: the whole
+  // 4096-sembuf buffer on the stack (24 KiB) overflowed one. mmap is a plain system call,
+  // no allocator lock.
+  uint8_t small[kStackSops * kSopWire];
+  SopBuffer sb(nsops <= kStackSops ? small : nullptr, nsops * kSopWire);
+  if (sb.data == nullptr) {
+    errno = ENOMEM;
+    return -1;
+  }
+  uint8_t* buf = sb.data;
   dipc::proto::Writer w(buf, nsops * kSopWire);
   bool may_block = false, readable = true;  // read in chunks: no big copy on the stack
   sembuf chunk[64];
