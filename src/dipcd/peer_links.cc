@@ -78,7 +78,13 @@ void PeerLinks::accept_loop() {
     set_no_delay(s.native_handle());
     auto l = std::make_shared<Link>(io_);
     l->outgoing = false;
-    l->conn = std::make_shared<Conn>(io_, s.release());
+    std::error_code rel;
+    int fd = s.release(rel);
+    if (rel) {
+      spdlog::warn("peer accept: {}", rel.message());
+      return accept_loop();
+    }
+    l->conn = std::make_shared<Conn>(io_, fd);
     l->address = l->conn->peer_address();
     links_.insert(l);
     start_link(l);
@@ -334,7 +340,10 @@ void PeerLinks::connect(const std::shared_ptr<Link>& l, const std::string& host)
       if (stopping_) return;
       if (e) return fail(e == asio::error::operation_aborted ? "connect timed out" : e.message());
       set_no_delay(sock->native_handle());
-      l->conn = std::make_shared<Conn>(io_, sock->release());
+      std::error_code rel;
+      int fd = sock->release(rel);
+      if (rel) return fail(rel.message());
+      l->conn = std::make_shared<Conn>(io_, fd);
       start_link(l);
     });
   };
