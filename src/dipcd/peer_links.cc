@@ -216,6 +216,7 @@ void PeerLinks::on_handshake(const std::shared_ptr<Link>& l, Frame& f) {
 
 // The handshake is done: the link is bound to its node, and the one link per node settled.
 void PeerLinks::bind(const std::shared_ptr<Link>& l) {
+  uint64_t superseded = 0;
   auto it = ready_.find(l->name);
   if (it != ready_.end() && it->second != l && it->second->is_open()) {
     auto other = it->second;
@@ -240,12 +241,15 @@ void PeerLinks::bind(const std::shared_ptr<Link>& l) {
         return;
       }
       ready_.erase(it);
+      // The one that was ready is going: what was sent on it is told so, once l is bound.
+      superseded = other->serial;
     }
   }
   l->ready = true;
   l->conn->set_max_payload(proto::kMaxPayload);
   ready_[l->name] = l;
   spdlog::info("link {} {} ready", l->outgoing ? "to" : "from", l->describe());
+  if (superseded && on_superseded) on_superseded(superseded, l);
   if (on_ready) on_ready(l);
   auto waiters = std::move(l->waiters);
   for (auto& w : waiters) w(LinkResult{l, "", false});
