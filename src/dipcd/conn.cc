@@ -41,7 +41,7 @@ int Frame::take_fd() {
   return -1;
 }
 
-Conn::Conn(asio::io_context& io, int fd) : io_(io), fd_(fd), sd_(io, fd) {
+Conn::Conn(asio::io_context& io, int fd) : io_(io), fd_(fd), sd_(io, fd), partial_timer_(io) {
   int fl = fcntl(fd_, F_GETFL);
   if (fl >= 0) fcntl(fd_, F_SETFL, fl | O_NONBLOCK);
 }
@@ -169,7 +169,25 @@ void Conn::read_some() {
   if (n == 0) return close("connection closed", CloseKind::kPeer);
   bytes_in_ += uint64_t(n);
   if (!parse_frames()) return;
+  watch_partial();
   wait_readable();
+}
+
+// Arms the partial-frame timer while bytes of an unfinished frame wait; it closes the
+// connection if no byte came in the whole time.
+void Conn::watch_partial() {
+  if (partial_timeout_.count() == 0 || partial_armed_ || in_.size() == in_start_) return;
+  partial_armed_ = true;
+  uint64_t stamp = bytes_in_;
+  partial_timer_.expires_after(partial_timeout_);
+  partial_timer_.async_wait([this, self = shared_from_this(), stamp](std::error_code ec) {
+    partial_armed_ = false;
+    if (ec || !open_) return;
+    if (in_.size() > in_start_ && bytes_in_ == stamp && !paused_)
+      return close(fmt::format("a frame left unfinished for {} ms", partial_timeout_.count()),
+                   CloseKind::kError);
+    watch_partial();
+  });
 }
 
 bool Conn::parse_frames() {
@@ -384,6 +402,7 @@ void Conn::close_locked(const std::string& why, std::unique_lock<std::mutex>& lk
   out_.clear();
   queued_ = 0;
   lk.unlock();
+  partial_timer_.cancel(ignored);
   if (auto cb = std::move(on_close_))
     asio::post(io_, [cb = std::move(cb), why, kind, self = shared_from_this()] { cb(why, kind); });
 }

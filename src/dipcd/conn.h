@@ -117,6 +117,9 @@ class Conn : public std::enable_shared_from_this<Conn> {
   void start(FrameHandler on_frame, CloseHandler on_close);
   // The largest payload accepted from now on (at most proto::kMaxPayload).
   void set_max_payload(uint32_t n) { max_payload_ = n; }
+  // A frame begun and not finished within t closes the connection (0: no limit). For local
+  // clients, which have no heartbeat: a half-sent frame must not hold a connection for ever.
+  void set_partial_timeout(std::chrono::milliseconds t) { partial_timeout_ = t; }
   // From now on, frames leave sealed with tx and must arrive sealed with rx (32-byte keys).
   void seal(const std::array<uint8_t, 32>& tx, const std::array<uint8_t, 32>& rx);
   bool sealed() const { return rx_on_; }
@@ -164,6 +167,10 @@ class Conn : public std::enable_shared_from_this<Conn> {
   bool tx_on_ = false;  // guarded by mu_
   OutFrame seal_locked(OutFrame f);
   uint32_t limit_for(proto::FrameType t) const;
+  void watch_partial();
+  std::chrono::milliseconds partial_timeout_{0};
+  asio::steady_timer partial_timer_;
+  bool partial_armed_ = false;
   bool reading_ = false;  // a read wait is armed
   bool paused_ = false;   // output above the high-water mark
   uint64_t bytes_in_ = 0;

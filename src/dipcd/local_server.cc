@@ -70,6 +70,7 @@ void LocalServer::accept_loop() {
       return accept_loop();
     }
     c->conn = std::make_shared<Conn>(io_, fd);
+    c->conn->set_partial_timeout(kPartialFrameTimeout);
     ++clients_;
     std::weak_ptr<LocalClient> wc = c;
     c->conn->start(

@@ -8,7 +8,8 @@
 // connection closed, or its process exited even if a forked child still holds the socket)
 // every call it had in flight is cancelled.
 //
-// Bounds: at most kMaxClients connections (more are closed at once, with one log line per
+// Bounds: a frame begun must be finished within kPartialFrameTimeout (10 s); at most
+// kMaxClients connections (more are closed at once, with one log line per
 // burst); accept errors (EMFILE) back off instead of spinning; each connection's output is
 // bounded by Conn.
 // Thread safety: io thread only.
@@ -40,6 +41,8 @@ class LocalServer {
  public:
   using Handler = std::function<void(const std::shared_ptr<LocalClient>&, Frame&)>;
   static constexpr size_t kMaxClients = 4096;
+  // A frame begun by a local client must be complete within this (Conn::set_partial_timeout).
+  static constexpr std::chrono::milliseconds kPartialFrameTimeout{10000};
 
   explicit LocalServer(asio::io_context& io) : io_(io), backoff_(io) {}
   // Creates the socket at path (mode 0666: any local user may call; the kernel says who).

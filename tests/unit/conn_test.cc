@@ -98,6 +98,28 @@ TEST_F(ConnTest, FrameOverTheLimitClosesWithAReason) {
   EXPECT_TRUE(ids_.empty());
 }
 
+TEST_F(ConnTest, AFrameLeftUnfinishedClosesAfterThePartialTimeout) {
+  conn_->set_partial_timeout(std::chrono::milliseconds(100));
+  auto f = admin_frame(1, "complete");
+  write_peer(f);  // a whole frame first: no timer is left armed by it
+  ASSERT_TRUE(run_until([&] { return ids_.size() == 1; }));
+  write_peer(std::vector<uint8_t>(f.begin(), f.begin() + 7));  // then seven bytes of one
+  ASSERT_TRUE(run_until([&] { return !closed_.empty(); }));
+  EXPECT_NE(closed_.find("unfinished"), std::string::npos) << closed_;
+}
+
+TEST_F(ConnTest, ASlowButMovingFrameIsNotCut) {
+  conn_->set_partial_timeout(std::chrono::milliseconds(150));
+  auto f = admin_frame(1, std::string(40, 's'));
+  for (size_t i = 0; i < f.size(); i += 10) {  // ten bytes every 60 ms
+    write_peer(std::vector<uint8_t>(f.begin() + long(i), f.begin() + long(std::min(f.size(), i + 10))));
+    io_.run_for(std::chrono::milliseconds(60));
+    io_.restart();
+  }
+  ASSERT_TRUE(run_until([&] { return ids_.size() == 1; }));
+  EXPECT_TRUE(closed_.empty()) << closed_;
+}
+
 TEST_F(ConnTest, GarbageClosesWithAReason) {
   write_peer(std::vector<uint8_t>(proto::kHeaderSize, 0xEE));
   ASSERT_TRUE(run_until([&] { return !closed_.empty(); }));
