@@ -2,6 +2,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include "dipcd/object_table.h"
 #include "dipcd/peer_links.h"
 
 namespace dipc::daemon {
@@ -29,7 +30,10 @@ class RefereeService::Local : public RefereeClient {
       s_.referee_.lookup(s_.my_name_, id, kind, key, flags);
     });
   }
-  void commit(const RegRecord& r) override { s_.referee_.commit(s_.my_name_, r); }
+  void commit(const RegRecord& r) override {
+    if (!s_.referee_.commit(s_.my_name_, r))
+      spdlog::warn("referee: this node may not register {} key {}", kind_name(r.kind), r.key);
+  }
   void abort(proto::Kind kind, int32_t key) override { s_.referee_.abort(s_.my_name_, kind, key); }
   void remove(proto::Kind kind, int32_t key) override { s_.referee_.remove(s_.my_name_, kind, key); }
   void list(ListDone done) override {
@@ -66,7 +70,8 @@ RefereeService::RefereeService(asio::io_context& io, PeerLinks& links, std::stri
       my_name_(std::move(my_name)),
       my_address_(std::move(my_address)),
       referee_(*this),
-      local_(std::make_unique<Local>(*this)) {
+      local_(std::make_unique<Local>(*this)),
+      lease_timer_(io) {
   auto request = [this](const std::shared_ptr<Link>& l, Frame& f) {
     RegRecord rec;
     auto r = f.reader();
@@ -75,7 +80,12 @@ RefereeService::RefereeService(asio::io_context& io, PeerLinks& links, std::stri
       case FrameType::kRegLookup:
         referee_.lookup(l->name, f.header.request_id, rec.kind, rec.key, rec.flags);
         break;
-      case FrameType::kRegCommit: referee_.commit(l->name, rec); break;
+      case FrameType::kRegCommit:
+        if (!referee_.commit(l->name, rec))
+          spdlog::warn("referee: {} may not register {} key {} (another node's, or over its "
+                       "quota of {} entries)",
+                       l->name, kind_name(rec.kind), rec.key, referee_.limits().entries_per_node);
+        break;
       case FrameType::kRegAbort: referee_.abort(l->name, rec.kind, rec.key); break;
       default: referee_.remove(l->name, rec.kind, rec.key); break;
     }
@@ -121,6 +131,18 @@ RefereeService::~RefereeService() = default;
 void RefereeService::start(uint16_t my_port) {
   referee_.node_joined(my_name_, my_address_, my_port);
   spdlog::info("this node is the referee");
+  expire_leases();
+}
+
+// Once a second: creation locks not committed within their lease are released.
+void RefereeService::expire_leases() {
+  if (size_t n = referee_.expire())
+    spdlog::warn("referee: {} creation lock(s) not committed within {} ms released", n,
+                 referee_.limits().lock_lease.count());
+  lease_timer_.expires_after(std::chrono::seconds(1));
+  lease_timer_.async_wait([this](std::error_code ec) {
+    if (!ec) expire_leases();
+  });
 }
 
 void RefereeService::node_ready(const std::string& name, const std::string& address,
