@@ -63,7 +63,8 @@ Daemon::Daemon(asio::io_context& io, Config cfg, AllowList allow, std::string se
   admin_.set_referee(referee_, service_.get());
   admin_.state = [this] { return state_; };
   referee_->on_joined = [this] { rejoined(); };
-  referee_->on_removed = [this](proto::Kind kind, int32_t key) { holder_.object_gone(kind, key); };
+  referee_->on_removed = [this](proto::Kind kind, int32_t key, const std::string& owner,
+                                int32_t id) { holder_.object_gone(kind, key, owner, id); };
   referee_->on_state = [this](const std::string& s) {
     if (s != state_) write_state(s);
   };
@@ -150,8 +151,10 @@ void Daemon::node_dead(const std::string& name, const std::string& why) {
   if (remote_referee_) remote_referee_->node_dead(name);
 }
 
-// Rebuild the referee's table with what this node owns (it may have restarted).
+// Rebuild the referee's table with what this node owns and holds (it may have restarted).
 void Daemon::rejoined() {
+  for (auto& [id, p] : table_.placeholders())
+    referee_->hold(p.key.kind, p.key.key, p.owner, p.owner_id);
   for (auto& [id, key] : table_.owned()) {
     proto::RegRecord r;
     r.kind = id.kind;

@@ -40,7 +40,9 @@ class Holder {
          ObjectTable& table, IdentityCache& identities, OwnerSide& owner, RemoteCalls& remote);
   void set_referee(RefereeClient* r) { referee_ = r; }
   void node_dead(const std::string& name);
-  void object_gone(proto::Kind kind, int32_t key);  // the referee says so
+  // The referee says owner's object id (kind, key) is gone: its placeholder goes (not a
+  // placeholder of another object with that key).
+  void object_gone(proto::Kind kind, int32_t key, const std::string& owner, int32_t id);
 
  private:
   using OpDone = std::function<void(OpResult)>;

@@ -3,6 +3,8 @@
 #include <errno.h>
 #include <sys/ipc.h>
 
+#include <iterator>
+
 namespace dipc::daemon {
 
 using proto::Kind;
@@ -149,8 +151,61 @@ bool Referee::commit(const std::string& from, const RegRecord& r) {
   e.uid = r.uid;
   e.gid = r.gid;
   e.size = r.size;
+  settle_holdings(k);
   drain(k);
   return true;
+}
+
+void Referee::tell_removed(const std::string& holder, Kind kind, int32_t key,
+                           const std::string& owner, int32_t id) {
+  RegRecord r;
+  r.kind = kind;
+  r.key = key;
+  r.owner = owner;
+  r.id = id;
+  out_.reg_removed(holder, r);
+}
+
+// k was just registered: the holdings announced for it become holders, or are told that
+// their placeholder is of another object.
+void Referee::settle_holdings(const EntryKey& k) {
+  auto h = holdings_.find(k);
+  if (h == holdings_.end()) return;
+  auto held = std::move(h->second);
+  holdings_.erase(h);
+  Entry& e = entries_.at(k);
+  for (auto& [holder, what] : held) {
+    --usage_[holder].holds;
+    if (what.owner == e.owner && what.id == e.id && holder != e.owner)
+      e.holders.insert(holder);
+    else
+      tell_removed(holder, e.kind, e.key, what.owner, what.id);
+  }
+}
+
+void Referee::hold(const std::string& from, const RegRecord& r) {
+  std::string owner(r.owner);
+  if (owner.empty() || owner == from) return;
+  EntryKey k{uint8_t(r.kind), r.key};
+  auto it = entries_.find(k);
+  if (it != entries_.end() && !it->second.locked) {
+    if (it->second.owner == owner && it->second.id == r.id)
+      it->second.holders.insert(from);
+    else
+      tell_removed(from, r.kind, r.key, owner, r.id);  // another object now
+    return;
+  }
+  // The owner has not registered it (yet): wait for it, for a while.
+  auto& held = holdings_[k];
+  auto h = held.find(from);
+  if (h == held.end()) {
+    if (usage_[from].holds >= limits_.holds_per_node) {
+      if (held.empty()) holdings_.erase(k);
+      return;
+    }
+    ++usage_[from].holds;
+  }
+  held[from] = Holding{owner, r.id, now_() + limits_.hold_wait};
 }
 
 // The lock on k is gone (aborted, expired, its node dead): the waiters ask again.
@@ -175,6 +230,18 @@ size_t Referee::expire() {
   for (auto& [k, e] : entries_)
     if (e.locked && e.lease_end <= now) ended.push_back(k);
   for (auto& k : ended) release_lock(k);
+  for (auto h = holdings_.begin(); h != holdings_.end();) {
+    for (auto w = h->second.begin(); w != h->second.end();) {
+      if (w->second.until > now) {
+        ++w;
+        continue;
+      }
+      --usage_[w->first].holds;
+      tell_removed(w->first, Kind(h->first.first), h->first.second, w->second.owner, w->second.id);
+      w = h->second.erase(w);
+    }
+    h = h->second.empty() ? holdings_.erase(h) : std::next(h);
+  }
   return ended.size();
 }
 
@@ -233,6 +300,21 @@ void Referee::node_dead(const std::string& name) {
     if (e.owner == name) (e.locked ? locked : owned).push_back(k);
   }
   usage_[name].waiting = 0;
+  // Its own holdings go; holdings of its objects are of objects now gone.
+  for (auto h = holdings_.begin(); h != holdings_.end();) {
+    for (auto w = h->second.begin(); w != h->second.end();) {
+      if (w->first == name) {
+        w = h->second.erase(w);
+      } else if (w->second.owner == name) {
+        --usage_[w->first].holds;
+        tell_removed(w->first, Kind(h->first.first), h->first.second, name, w->second.id);
+        w = h->second.erase(w);
+      } else {
+        ++w;
+      }
+    }
+    h = h->second.empty() ? holdings_.erase(h) : std::next(h);
+  }
   for (auto& k : locked) release_lock(k);
   for (auto& k : owned) erase_and_notify(k);
   usage_.erase(name);

@@ -12,12 +12,18 @@
 //    registers a free key (a node re-registering what it owns after the referee
 //    restarted); never a key another node owns or is creating;
 //  - an abort releases the sender's own lock; a remove drops the sender's own object;
+//  - a hold (a node re-announcing a placeholder when it rejoins, so that a restarted referee
+//    knows its holders too) makes the sender a holder of the object it names once that
+//    object's owner has registered it; a holding that does not match what the owner
+//    registers, or whose owner has not registered it within Limits::hold_wait, is answered
+//    with a removal notice (the placeholder is stale);
 // Creation locks are leases: released when the locking node is dead (its link lost) and
 // when Limits::lock_lease has passed without a commit (expire(), called once a second), so
 // a node that locks a key and never commits cannot make other nodes' msgget wait for ever.
 // Per-node quotas (Limits): past them a lookup is answered ENOSPC (entries) or EAGAIN (locks,
-// waiting lookups), and a commit is ignored.
-// The table can be rebuilt: a node that (re)joins commits what it owns.
+// waiting lookups), and a commit or hold is ignored.
+// The table can be rebuilt: a node that (re)joins commits what it owns and re-announces
+// the placeholders it holds.
 // Thread safety: io thread only.
 #pragma once
 
@@ -54,7 +60,9 @@ class Referee {
     size_t entries_per_node = 65536;              // keys it owns or is creating; past it ENOSPC
     size_t locks_per_node = 256;                  // creations in flight; past it EAGAIN
     size_t waiting_per_node = 4096;               // lookups waiting on a lock; past it EAGAIN
+    size_t holds_per_node = 65536;                // announced holdings waiting for their owner
     std::chrono::milliseconds lock_lease{10000};  // a lock not committed by then is released
+    std::chrono::milliseconds hold_wait{30000};   // an announced holding's owner is back by then
   };
 
   struct NodeInfo {
@@ -80,9 +88,16 @@ class Referee {
     std::deque<Waiting> waiting;
   };
 
+  // A placeholder a node announced (hold) for an object whose owner has not registered yet.
+  struct Holding {
+    std::string owner;
+    int32_t id = 0;
+    Clock::time_point until{};
+  };
+
   // What a node uses of the quotas.
   struct Usage {
-    size_t entries = 0, locks = 0, waiting = 0;
+    size_t entries = 0, locks = 0, waiting = 0, holds = 0;
     bool operator==(const Usage&) const = default;
   };
 
@@ -98,7 +113,10 @@ class Referee {
   bool commit(const std::string& from, const proto::RegRecord& r);
   void abort(const std::string& from, proto::Kind kind, int32_t key);
   void remove(const std::string& from, proto::Kind kind, int32_t key);
-  // Releases the locks whose lease has ended; returns how many.
+  // from holds a placeholder of r.owner's object r.id (r.kind, r.key).
+  void hold(const std::string& from, const proto::RegRecord& r);
+  // Releases the locks whose lease has ended and the holdings whose owner has not come back
+  // in time (a removal notice to the holder); returns how many locks it released.
   size_t expire();
 
   const std::map<std::pair<uint8_t, int32_t>, Entry>& entries() const { return entries_; }
@@ -107,6 +125,10 @@ class Referee {
   const std::map<std::string, NodeInfo>& nodes() const { return nodes_; }
   Usage usage(const std::string& node) const;
   const Limits& limits() const { return limits_; }
+  // Announced holdings still waiting for their owner: (kind, key) -> holder -> what.
+  const std::map<std::pair<uint8_t, int32_t>, std::map<std::string, Holding>>& holdings() const {
+    return holdings_;
+  }
 
  private:
   using EntryKey = std::pair<uint8_t, int32_t>;
@@ -119,11 +141,15 @@ class Referee {
   void release_lock(const EntryKey& k);
   void drain(const EntryKey& k);
   void erase_and_notify(const EntryKey& k);
+  void settle_holdings(const EntryKey& k);
+  void tell_removed(const std::string& holder, proto::Kind kind, int32_t key,
+                    const std::string& owner, int32_t id);
 
   Outbox& out_;
   Limits limits_;
   Now now_;
   std::map<EntryKey, Entry> entries_;
+  std::map<EntryKey, std::map<std::string, Holding>> holdings_;
   std::map<std::string, NodeInfo> nodes_;
   std::map<std::string, Usage> usage_;
 };

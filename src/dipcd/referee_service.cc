@@ -36,6 +36,14 @@ class RefereeService::Local : public RefereeClient {
   }
   void abort(proto::Kind kind, int32_t key) override { s_.referee_.abort(s_.my_name_, kind, key); }
   void remove(proto::Kind kind, int32_t key) override { s_.referee_.remove(s_.my_name_, kind, key); }
+  void hold(proto::Kind kind, int32_t key, const std::string& owner, int32_t id) override {
+    RegRecord r;
+    r.kind = kind;
+    r.key = key;
+    r.owner = owner;
+    r.id = id;
+    s_.referee_.hold(s_.my_name_, r);
+  }
   void list(ListDone done) override {
     std::vector<std::string> storage;
     std::vector<ListedObject> out;
@@ -87,11 +95,12 @@ RefereeService::RefereeService(asio::io_context& io, PeerLinks& links, std::stri
                        l->name, kind_name(rec.kind), rec.key, referee_.limits().entries_per_node);
         break;
       case FrameType::kRegAbort: referee_.abort(l->name, rec.kind, rec.key); break;
+      case FrameType::kRegHold: referee_.hold(l->name, rec); break;
       default: referee_.remove(l->name, rec.kind, rec.key); break;
     }
   };
   for (auto t : {FrameType::kRegLookup, FrameType::kRegCommit, FrameType::kRegAbort,
-                 FrameType::kRegRemove})
+                 FrameType::kRegRemove, FrameType::kRegHold})
     links_.on(t, request);
   links_.on(FrameType::kRegList, [this](const std::shared_ptr<Link>& l, Frame& f) {
     RegListRequest q;
@@ -163,9 +172,9 @@ void RefereeService::reg_reply(const std::string& node, uint64_t reqid, const Re
 void RefereeService::reg_removed(const std::string& holder, const RegRecord& r) {
   if (holder == my_name_) {
     proto::Kind kind = r.kind;
-    int32_t key = r.key;
-    asio::post(io_, [this, kind, key] {
-      if (local_->on_removed) local_->on_removed(kind, key);
+    int32_t key = r.key, id = r.id;
+    asio::post(io_, [this, kind, key, owner = std::string(r.owner), id] {
+      if (local_->on_removed) local_->on_removed(kind, key, owner, id);
     });
     return;
   }

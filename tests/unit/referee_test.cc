@@ -96,6 +96,7 @@ Referee::Usage Counted(const Referee& ref, const std::string& node) {
     for (auto& w : e.waiting)
       if (w.node == node) ++u.waiting;
   }
+  for (auto& [k, held] : ref.holdings()) u.holds += held.count(node);
   return u;
 }
 
@@ -105,6 +106,7 @@ void ExpectUsageConsistent(const Referee& ref) {
     EXPECT_EQ(got.entries, want.entries) << "entries of " << n;
     EXPECT_EQ(got.locks, want.locks) << "locks of " << n;
     EXPECT_EQ(got.waiting, want.waiting) << "waiting lookups of " << n;
+    EXPECT_EQ(got.holds, want.holds) << "announced holdings of " << n;
   }
 }
 
@@ -698,6 +700,134 @@ TEST_F(RefereeQuotaTest, ADeadNodeGivesItsQuotaBack) {
   ref_.node_joined("a", "10.0.0.1", 7001);
   for (int32_t k = 11; k <= 12; ++k)
     EXPECT_EQ(LookupAnswered("a", k, kCreat, Kind::kMsg, k).status, RegStatus::kCreate);
+}
+
+// --- A restarted referee learns its holders again (kRegHold) --------------------------------
+
+class RefereeHoldTest : public RefereeTest {
+ protected:
+  void Hold(const std::string& from, const std::string& owner, int32_t id, int32_t key = kKey) {
+    RegRecord r;
+    r.kind = Kind::kMsg;
+    r.key = key;
+    r.owner = owner;
+    r.id = id;
+    ref_.hold(from, r);
+  }
+  // Exactly one removal notice, to holder, for owner's object id.
+  void ExpectRemovedNotice(const std::string& holder, const std::string& owner, int32_t id) {
+    auto sent = out_.Take();
+    ASSERT_EQ(sent.size(), 1u);
+    EXPECT_TRUE(sent[0].removed);
+    EXPECT_EQ(sent[0].to, holder);
+    EXPECT_EQ(sent[0].kind, Kind::kMsg);
+    EXPECT_EQ(sent[0].key, kKey);
+    EXPECT_EQ(sent[0].owner, owner);
+    EXPECT_EQ(sent[0].id, id);
+  }
+};
+
+// The bug: after a referee restart only owners re-registered, so a later IPC_RMID never
+// reached the holders. A holder that re-announces before its owner is back is a holder once
+// the owner has re-registered, and is told of the removal.
+TEST_F(RefereeHoldTest, AHoldingAnnouncedBeforeTheOwnerIsBackMakesAHolder) {
+  Hold("c", "a", 3);
+  EXPECT_TRUE(out_.Take().empty());
+  EXPECT_EQ(Find(), nullptr) << "a holding is not an entry";
+  EXPECT_EQ(LookupAnswered("b", 1, 0).err, ENOENT);
+  Commit("a", 3);  // the owner re-registers
+  EXPECT_TRUE(out_.Take().empty());
+  EXPECT_EQ(Find()->holders, (std::set<std::string>{"c"}));
+  EXPECT_TRUE(ref_.holdings().empty());
+  ref_.remove("a", Kind::kMsg, kKey);
+  ExpectRemovedNotice("c", "a", 3);
+}
+
+TEST_F(RefereeHoldTest, AHoldingAnnouncedAfterTheOwnerIsBackMakesAHolderAtOnce) {
+  Commit("a", 3);
+  Hold("c", "a", 3);
+  Hold("b", "a", 3);
+  EXPECT_TRUE(out_.Take().empty());
+  EXPECT_EQ(Find()->holders, (std::set<std::string>{"b", "c"}));
+  ref_.node_dead("a");
+  auto sent = out_.Take();
+  EXPECT_EQ(sent.size(), 2u);
+}
+
+TEST_F(RefereeHoldTest, AHoldingOfAnotherObjectIsToldItIsGone) {
+  Commit("a", 4);   // the owner's object is now id 4
+  Hold("c", "a", 3);
+  ExpectRemovedNotice("c", "a", 3);
+  Hold("c", "b", 4);  // another owner
+  ExpectRemovedNotice("c", "b", 4);
+  EXPECT_TRUE(Find()->holders.empty());
+  // The same when the mismatch shows at the owner's re-registration.
+  Hold("b", "a", 7, 99);
+  Commit("c", 7, Kind::kMsg, 99);
+  auto sent = out_.Take();
+  ASSERT_EQ(sent.size(), 1u);
+  EXPECT_EQ(sent[0].to, "b");
+  EXPECT_TRUE(sent[0].removed);
+  EXPECT_EQ(sent[0].key, 99);
+  EXPECT_EQ(sent[0].owner, "a");
+  EXPECT_TRUE(Find(Kind::kMsg, 99)->holders.empty());
+}
+
+TEST_F(RefereeHoldTest, AHoldingWhoseOwnerNeverComesBackEndsWithANotice) {
+  Hold("c", "a", 3);
+  now_ += ref_.limits().hold_wait - 1ms;
+  ref_.expire();
+  EXPECT_TRUE(out_.Take().empty());
+  Hold("c", "a", 3);  // announced again (a second rejoin): the wait starts again
+  now_ += ref_.limits().hold_wait - 1ms;
+  ref_.expire();
+  EXPECT_TRUE(out_.Take().empty());
+  now_ += 1ms;
+  ref_.expire();
+  ExpectRemovedNotice("c", "a", 3);
+  EXPECT_TRUE(ref_.holdings().empty());
+}
+
+TEST_F(RefereeHoldTest, DeadNodesEndTheirHoldingsAndTheHoldingsOfTheirObjects) {
+  Hold("c", "a", 3);
+  Hold("b", "c", 5, 77);
+  ref_.node_dead("a");
+  ExpectRemovedNotice("c", "a", 3);
+  ref_.node_dead("b");
+  EXPECT_TRUE(out_.Take().empty());
+  EXPECT_TRUE(ref_.holdings().empty());
+  Commit("c", 5, Kind::kMsg, 77);
+  EXPECT_TRUE(Find(Kind::kMsg, 77)->holders.empty());
+}
+
+TEST_F(RefereeHoldTest, AnOwnerCannotHoldItsOwnObject) {
+  Hold("a", "a", 3);
+  Hold("a", "", 3);
+  EXPECT_TRUE(ref_.holdings().empty());
+  Commit("a", 3);
+  EXPECT_TRUE(Find()->holders.empty());
+  EXPECT_TRUE(out_.Take().empty());
+}
+
+TEST(RefereeHoldQuota, HoldingsPastTheQuotaAreIgnored) {
+  RecordingOutbox out;
+  Referee::Limits l;
+  l.holds_per_node = 2;
+  Referee ref(out, l, [] { return Referee::Clock::time_point{}; });
+  RegRecord r;
+  r.kind = Kind::kMsg;
+  r.owner = "a";
+  for (int32_t k = 1; k <= 3; ++k) {
+    r.key = k;
+    r.id = k;
+    ref.hold("c", r);
+  }
+  EXPECT_EQ(ref.usage("c").holds, 2u);
+  EXPECT_EQ(ref.holdings().size(), 2u);
+  r.key = 1;
+  ref.hold("c", r);  // the same holding again is not a new one
+  EXPECT_EQ(ref.usage("c").holds, 2u);
+  ExpectUsageConsistent(ref);
 }
 
 }  // namespace
