@@ -172,7 +172,8 @@ void Daemon::rejoined() {
 }
 
 // Notices objects removed behind dipcd's back (ipcrm without the shim). The kernel is
-// asked on the background worker; what is gone is handled back here.
+// asked on the background worker; what is gone is handled back here. The same job gives
+// memory back after a burst (memory_trim.h).
 void Daemon::sweep() {
   if (stopping_) return;
   owner_.expire_exited();
@@ -186,7 +187,13 @@ void Daemon::sweep() {
     for (auto& [id, p] : table_.placeholders()) seen->ph.push_back({id, p.key});
     sweeping_ = true;
     bool queued = bg_.run<std::shared_ptr<Seen>>(
-        [seen] {
+        [this, seen] {
+          // Memory back to the kernel once a burst is over (the policy lives on this thread).
+          if (trim_.observe(heap_in_use())) {
+            size_t freed = give_back();
+            if (freed >= (1u << 20))
+              spdlog::info("gave {} MiB back to the system after a burst", freed >> 20);
+          }
           auto gone = std::make_shared<Seen>();
           ObjectInfo info;
           for (auto& id : seen->owned)
