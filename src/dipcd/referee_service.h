@@ -2,8 +2,8 @@
 //
 // Owns the Referee (the pure name server and creation lock) and connects it to the world:
 // referee requests from other nodes arrive on their links (kRegLookup, kRegCommit,
-// kRegAbort, kRegRemove, kRegHold, kRegList, registered with PeerLinks), answers and removal notices
-// leave on the link to the node concerned, and this node's own requests go through
+// kRegAbort, kRegRemove, kRegHold, kRegList, registered with PeerLinks), answers and
+// removal notices leave on the link to the node concerned, and this node's own requests go through
 // local_client(), the in-process RefereeClient (answers are posted, so that the referee
 // never calls back into itself). Nodes join when their link is ready and are dead when it
 // is lost. A timer releases, once a second, the creation locks whose lease has ended.

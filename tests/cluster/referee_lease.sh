@@ -3,8 +3,8 @@
 #  - A lock never committed: a hostile peer (rawsend, as node "evil", whose link stays up)
 #    locks a key with a lookup IPC_CREAT and never commits. node2's msgget(IPC_CREAT) of
 #    that key waits, but only until the lock's lease ends (10 s): then it creates the key.
-#  - A fake owner: another hostile peer ("mallory") commits a key node2 owns, with its own id; node3 still
-#    finds node2's queue and a message sent from node3 reaches node2.
+#  - A fake owner: another hostile peer ("mallory") commits a key node2 owns, with its own
+#    id; node3 still finds node2's queue and a message sent from node3 reaches node2.
 set -euo pipefail
 # shellcheck source=lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"

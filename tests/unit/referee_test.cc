@@ -153,6 +153,20 @@ class RefereeTest : public ::testing::Test {
     EXPECT_TRUE(out_.Take().empty()) << "lookup from " << from << " answered while locked";
   }
 
+  // After a's lock on kKey went (abort, lease), b (waiting, IPC_EXCL) gets it and c
+  // (waiting, IPC_EXCL) gets EEXIST once b commits.
+  void ExpectBCreatesThenCGetsEexist() {
+    auto sent = out_.Take();
+    ASSERT_EQ(sent.size(), 1u);
+    EXPECT_EQ(sent[0].to, "b");
+    EXPECT_EQ(sent[0].status, RegStatus::kCreate);
+    Commit("b", 2);
+    sent = out_.Take();
+    ASSERT_EQ(sent.size(), 1u);
+    EXPECT_EQ(sent[0].to, "c");
+    EXPECT_EQ(sent[0].err, EEXIST);
+  }
+
   const Referee::Entry* Find(Kind kind = Kind::kMsg, int32_t key = kKey) {
     auto it = ref_.entries().find({uint8_t(kind), key});
     return it == ref_.entries().end() ? nullptr : &it->second;
@@ -324,15 +338,7 @@ TEST_F(RefereeTest, ExclusiveRaceWinnerAbortsNextOneWins) {
   ref_.lookup("c", 3, Kind::kMsg, kKey, kExcl);
   ASSERT_EQ(out_.Take().size(), 1u);
   ref_.abort("a", Kind::kMsg, kKey);
-  auto sent = out_.Take();
-  ASSERT_EQ(sent.size(), 1u);
-  EXPECT_EQ(sent[0].to, "b");
-  EXPECT_EQ(sent[0].status, RegStatus::kCreate);
-  Commit("b", 2);
-  sent = out_.Take();
-  ASSERT_EQ(sent.size(), 1u);
-  EXPECT_EQ(sent[0].to, "c");
-  EXPECT_EQ(sent[0].err, EEXIST);
+  ExpectBCreatesThenCGetsEexist();
 }
 
 TEST_F(RefereeTest, KindsHaveSeparateKeySpaces) {
@@ -580,15 +586,7 @@ TEST_F(RefereeTest, AnExclusiveWaiterGetsEexistAfterTheExpiredLockHolderIsReplac
   LookupWaits("c", 3, kExcl);
   now_ += ref_.limits().lock_lease;
   ref_.expire();
-  auto sent = out_.Take();
-  ASSERT_EQ(sent.size(), 1u);
-  EXPECT_EQ(sent[0].to, "b");
-  EXPECT_EQ(sent[0].status, RegStatus::kCreate);
-  Commit("b", 4);
-  sent = out_.Take();
-  ASSERT_EQ(sent.size(), 1u);
-  EXPECT_EQ(sent[0].to, "c");
-  EXPECT_EQ(sent[0].err, EEXIST);
+  ExpectBCreatesThenCGetsEexist();
 }
 
 // --- Registrations only for keys the sender may claim ---------------------------------------
