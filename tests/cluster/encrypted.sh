@@ -20,7 +20,7 @@ cross() { # MARKER: sends it from node3 to node2's queue and reads it back on no
 }
 capture() { # MARKER: prints how many times MARKER shows in the loopback capture of a crossing
   local pcap=$SCRATCH/$1.pcap
-  tcpdump -i lo -U -s 0 -w "$pcap" tcp 2>"$SCRATCH/$1.tcpdump" &
+  tcpdump -i lo -U --immediate-mode -s 0 -w "$pcap" tcp 2>"$SCRATCH/$1.tcpdump" &
   local tp=$!
   wait_for "grep -q 'listening on' '$SCRATCH/$1.tcpdump'" 10 || fail "tcpdump did not start"
   cross "$1"
