@@ -189,8 +189,9 @@ void Daemon::sweep() {
     bool queued = bg_.run<std::shared_ptr<Seen>>(
         [this, seen] {
           // Memory back to the kernel once a burst is over (the policy lives on this thread).
-          if (trim_.observe(heap_in_use())) {
+          if (trim_.due(heap_in_use(), resident_bytes())) {
             size_t freed = give_back();
+            trim_.done(heap_in_use(), resident_bytes());
             if (freed >= (1u << 20))
               spdlog::info("gave {} MiB back to the system after a burst", freed >> 20);
           }

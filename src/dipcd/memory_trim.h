@@ -1,9 +1,12 @@
 // Memory given back after a burst. glibc keeps freed memory in its arenas for reuse; after
 // a burst (thousands of blocked calls, a flood of answers, a big listing) dipcd would keep
-// its peak size for ever. TrimPolicy watches the heap's bytes in use once a second and says
-// when a burst is over: usage rose by at least kBurst above its low point and has since
-// fallen back by half of that rise. Then give_back() calls malloc_trim(0), which returns
-// the free pages of every arena to the kernel.
+// its peak size for ever. TrimPolicy is asked once a second with the heap's bytes in use
+// and the resident set: the resident bytes that are not heap in use ("idle") are compared
+// with what they were after the last trim. Once they grew by kBurst or more (memory freed
+// after a burst but still resident), it is time: give_back() calls malloc_trim(0), which
+// returns the free pages of every arena to the kernel, and done() takes the new level as
+// the baseline (so memory glibc cannot give back does not make it trim every second). A
+// later burst that touches those pages again and frees them makes the idle bytes grow again.
 // Thread safety: TrimPolicy is used by one thread (the background worker, from the
 // daemon's sweep); the free functions may be called on any thread.
 #pragma once
@@ -19,27 +22,25 @@ namespace dipc::daemon {
 
 class TrimPolicy {
  public:
-  static constexpr size_t kBurst = 16u << 20;  // a rise smaller than this is not a burst
+  static constexpr size_t kBurst = 8u << 20;  // idle resident bytes that make a trim due
 
-  // in_use: the heap's bytes in use now. True when memory should be given back now.
-  bool observe(size_t in_use) {
+  // True when memory should be given back now.
+  bool due(size_t in_use, size_t resident) {
+    size_t idle = resident > in_use ? resident - in_use : 0;
     if (first_) {
       first_ = false;
-      low_ = peak_ = in_use;
+      base_ = idle;
       return false;
     }
-    if (in_use > peak_) peak_ = in_use;
-    if (peak_ >= low_ + kBurst && in_use <= low_ + (peak_ - low_) / 2) {
-      low_ = peak_ = in_use;
-      return true;
-    }
-    if (in_use < low_) low_ = peak_ = in_use;  // a new low: a later burst counts from it
-    return false;
+    if (idle < base_) base_ = idle;  // a new low: later growth counts from it
+    return idle >= base_ + kBurst;
   }
+  // After a trim: what is idle now is the new baseline.
+  void done(size_t in_use, size_t resident) { base_ = resident > in_use ? resident - in_use : 0; }
 
  private:
   bool first_ = true;
-  size_t low_ = 0, peak_ = 0;
+  size_t base_ = 0;
 };
 
 // Bytes the heap has handed out (every arena, and chunks mapped on their own).

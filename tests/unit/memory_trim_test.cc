@@ -14,33 +14,33 @@ namespace {
 
 constexpr size_t kMiB = 1u << 20;
 
-TEST(TrimPolicy, TrimsOnceWhenUsageFellBackAfterABurst) {
+// Sizes as (heap in use, resident set).
+TEST(TrimPolicy, DueOnceFreedMemoryStaysResidentAfterABurst) {
   TrimPolicy p;
-  EXPECT_FALSE(p.observe(10 * kMiB));
-  EXPECT_FALSE(p.observe(20 * kMiB));
-  EXPECT_FALSE(p.observe(60 * kMiB));  // the burst
-  EXPECT_FALSE(p.observe(40 * kMiB));  // still above half the rise (35)
-  EXPECT_TRUE(p.observe(30 * kMiB));   // fell back by half
-  EXPECT_FALSE(p.observe(30 * kMiB)) << "trimmed again with no new burst";
-  EXPECT_FALSE(p.observe(12 * kMiB));
-  EXPECT_FALSE(p.observe(12 * kMiB));
+  EXPECT_FALSE(p.due(2 * kMiB, 8 * kMiB));    // 6 MiB idle: the baseline
+  EXPECT_FALSE(p.due(60 * kMiB, 70 * kMiB));  // the burst: in use, not idle
+  EXPECT_FALSE(p.due(55 * kMiB, 68 * kMiB));  // 13 idle: less than 6 + 8
+  EXPECT_TRUE(p.due(2 * kMiB, 70 * kMiB));    // freed, still resident
+  p.done(2 * kMiB, 9 * kMiB);                 // the trim gave it back
+  EXPECT_FALSE(p.due(2 * kMiB, 9 * kMiB));
 }
 
-TEST(TrimPolicy, SmallRisesAreNoBurst) {
+TEST(TrimPolicy, MemoryThatCannotBeGivenBackDoesNotMakeItTrimAgain) {
   TrimPolicy p;
-  p.observe(10 * kMiB);
-  for (int i = 0; i < 20; ++i) {
-    EXPECT_FALSE(p.observe(10 * kMiB + TrimPolicy::kBurst - 1));
-    EXPECT_FALSE(p.observe(10 * kMiB));
-  }
+  p.due(2 * kMiB, 8 * kMiB);
+  EXPECT_TRUE(p.due(2 * kMiB, 40 * kMiB));
+  p.done(2 * kMiB, 38 * kMiB);  // fragmented: little went back
+  for (int i = 0; i < 10; ++i) EXPECT_FALSE(p.due(2 * kMiB, 38 * kMiB));
+  // A later burst that is freed and stays resident makes it due again.
+  EXPECT_TRUE(p.due(2 * kMiB, 38 * kMiB + TrimPolicy::kBurst));
 }
 
-TEST(TrimPolicy, ABurstCountsFromTheLowestPoint) {
+TEST(TrimPolicy, SmallGrowthIsNoBurstAndALowerLevelIsTheNewBaseline) {
   TrimPolicy p;
-  p.observe(50 * kMiB);
-  p.observe(5 * kMiB);                 // a new low
-  EXPECT_FALSE(p.observe(25 * kMiB));  // a rise of 20 from 5
-  EXPECT_TRUE(p.observe(14 * kMiB));   // back below 5 + 10
+  p.due(1 * kMiB, 30 * kMiB);  // 29 idle
+  EXPECT_FALSE(p.due(1 * kMiB, 30 * kMiB + TrimPolicy::kBurst - 1));
+  EXPECT_FALSE(p.due(1 * kMiB, 6 * kMiB));  // idle threads ended: 5 idle
+  EXPECT_TRUE(p.due(1 * kMiB, 6 * kMiB + TrimPolicy::kBurst));
 }
 
 TEST(GiveBack, FreedHeapMemoryLeavesTheResidentSet) {
