@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # memory_trim: dipcd gives memory back after a burst. 120 local clients each send 1400
 # status requests and read none of the answers (about 650 KB queued per client, up to 4 MiB
-# before the read pause), then close. Once the queued answers are freed, the sweep sees the
-# heap's use fall back and calls malloc_trim: node1's log says how much it gave back, and
-# its resident set is below what it was during the burst.
+# before the read pause), then close. Once the queued answers are freed, the sweep sees
+# freed memory still resident and calls malloc_trim: node1's log says how much it gave
+# back, and its resident set is below what it was during the burst.
 set -euo pipefail
 # shellcheck source=lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
