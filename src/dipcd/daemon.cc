@@ -64,7 +64,8 @@ Daemon::Daemon(asio::io_context& io, Config cfg, AllowList allow, std::string se
   admin_.set_referee(referee_, service_.get());
   admin_.state = [this] { return state_; };
   referee_->on_joined = [this] { rejoined(); };
-  referee_->on_removed = [this](proto::Kind kind, int32_t key) { holder_.object_gone(kind, key); };
+  referee_->on_removed = [this](proto::Kind kind, int32_t key, const std::string& owner,
+                                int32_t id) { holder_.object_gone(kind, key, owner, id); };
   referee_->on_state = [this](const std::string& s) {
     if (s != state_) write_state(s);
   };
@@ -169,8 +170,10 @@ void Daemon::node_dead(const std::string& name, const std::string& why) {
   if (remote_referee_) remote_referee_->node_dead(name);
 }
 
-// Rebuild the referee's table with what this node owns (it may have restarted).
+// Rebuild the referee's table with what this node owns and holds (it may have restarted).
 void Daemon::rejoined() {
+  for (auto& [id, p] : table_.placeholders())
+    referee_->hold(p.key.kind, p.key.key, p.owner, p.owner_id);
   for (auto& [id, key] : table_.owned()) {
     proto::RegRecord r;
     r.kind = id.kind;
@@ -188,7 +191,8 @@ void Daemon::rejoined() {
 }
 
 // Notices objects removed behind dipcd's back (ipcrm without the shim). The kernel is
-// asked on the background worker; what is gone is handled back here.
+// asked on the background worker; what is gone is handled back here. The same job gives
+// memory back after a burst (memory_trim.h).
 void Daemon::sweep() {
   if (stopping_) return;
   owner_.expire_exited();
@@ -202,7 +206,14 @@ void Daemon::sweep() {
     for (auto& [id, p] : table_.placeholders()) seen->ph.push_back({id, p.key});
     sweeping_ = true;
     bool queued = bg_.run<std::shared_ptr<Seen>>(
-        [seen] {
+        [this, seen] {
+          // Memory back to the kernel once a burst is over (the policy lives on this thread).
+          if (trim_.due(heap_in_use(), resident_bytes())) {
+            size_t freed = give_back();
+            trim_.done(heap_in_use(), resident_bytes());
+            if (freed >= (1u << 20))
+              spdlog::info("gave {} MiB back to the system after a burst", freed >> 20);
+          }
           auto gone = std::make_shared<Seen>();
           ObjectInfo info;
           for (auto& id : seen->owned)

@@ -17,7 +17,7 @@
 // reaches Holder; joining the referee makes this node re-register what it owns.
 // The daemon also keeps RUN_DIR/state and RUN_DIR/dipcd.port (written atomically), and
 // sweeps the kernel once a second on the background worker for objects removed behind
-// dipcd's back.
+// dipcd's back, and gives memory back to the kernel there once a burst is over.
 // Thread safety: io thread only.
 #pragma once
 
@@ -33,6 +33,7 @@
 #include "dipcd/holder.h"
 #include "dipcd/identity.h"
 #include "dipcd/local_server.h"
+#include "dipcd/memory_trim.h"
 #include "dipcd/object_table.h"
 #include "dipcd/owner_side.h"
 #include "dipcd/peer_links.h"
@@ -78,6 +79,7 @@ class Daemon {
   RefereeClient* referee_ = nullptr;
   asio::steady_timer sweep_timer_;
   std::string state_ = "connecting";
+  TrimPolicy trim_;  // background worker only (the sweep's job)
   bool sweeping_ = false;
   bool stopping_ = false;
 };

@@ -183,7 +183,10 @@ void Holder::local_get(const std::shared_ptr<LocalClient>& c, uint64_t reqid, Ow
   });
 }
 
-void Holder::object_gone(Kind kind, int32_t key) { table_.drop_placeholder(ObjKey{kind, key}); }
+void Holder::object_gone(Kind kind, int32_t key, const std::string& owner, int32_t id) {
+  const Placeholder* p = table_.placeholder(ObjKey{kind, key});
+  if (p && p->owner == owner && p->owner_id == id) table_.drop_placeholder(ObjKey{kind, key});
+}
 
 void Holder::node_dead(const std::string& name) {
   for (auto& key : table_.placeholders_of(name)) table_.drop_placeholder(key);

@@ -47,7 +47,9 @@ class Holder {
                      uint64_t size)>
       on_known;
   void node_dead(const std::string& name);
-  void object_gone(proto::Kind kind, int32_t key);  // the referee says so
+  // The referee says owner's object id (kind, key) is gone: its placeholder goes (not a
+  // placeholder of another object with that key).
+  void object_gone(proto::Kind kind, int32_t key, const std::string& owner, int32_t id);
 
  private:
   using OpDone = std::function<void(OpResult)>;

@@ -122,21 +122,53 @@ OpResult do_msgsnd(const OwnedOp& op) {
   return OpResult::sys(r);
 }
 
+// msgrcv with a buffer sized to what arrives, not to msgsz: a blocked receive of 1 MiB
+// holds kFirstReceive bytes while it waits. The first call takes the message if it fits
+// (without MSG_NOERROR, so that a longer one stays on the queue with E2BIG); a longer one
+// is then taken with a buffer of msgsz and IPC_NOWAIT. If another receiver took it in
+// between (ENOMSG), this waits again, as if it had not been woken. The answer is Linux's:
+// the message whole, E2BIG for one longer than msgsz, or truncated with MSG_NOERROR.
 OpResult do_msgrcv(const OwnedOp& op) {
   int64_t want = op.arg2;
-  size_t cap = want < 0 ? 0 : size_t(std::min<int64_t>(want, proto::kMaxData));
-  std::vector<char> buf(sizeof(long) + cap);
-  if (OwnerExecutor::cancelled()) return OpResult::error(EINTR);
+  long type = long(op.arg1);
   // A negative size goes to the kernel as it is, which rejects it as it would locally.
-  long r = syscall(SYS_msgrcv, op.id, buf.data(), want < 0 ? size_t(want) : cap, long(op.arg1),
-                   op.flags);
-  if (r < 0) return OpResult::error(errno);
-  OpResult res{r, 0, 0, {}};
-  long mtype;
-  std::memcpy(&mtype, buf.data(), sizeof mtype);
-  res.aux = mtype;
-  res.data.assign(buf.data() + sizeof(long), size_t(r));
-  return res;
+  if (want < 0) {
+    long mtype;
+    long r = syscall(SYS_msgrcv, op.id, &mtype, size_t(want), type, op.flags);
+    return r < 0 ? OpResult::error(errno) : OpResult::sys(r);
+  }
+  size_t cap = size_t(std::min<int64_t>(want, proto::kMaxData));
+  std::vector<char> buf(sizeof(long) + std::min(cap, kFirstReceive));
+  auto answer = [&buf](long r) {
+    OpResult res{r, 0, 0, {}};
+    long mtype;
+    std::memcpy(&mtype, buf.data(), sizeof mtype);
+    res.aux = mtype;
+    res.data.assign(buf.data() + sizeof(long), size_t(r));
+    return res;
+  };
+  for (int tries = 0;; ++tries) {
+    if (OwnerExecutor::cancelled()) return OpResult::error(EINTR);
+    size_t first = buf.size() - sizeof(long);
+    if (first == cap || tries == 100) {
+      // msgsz is small, or the long messages keep going to others: one plain call.
+      buf.resize(sizeof(long) + cap);
+      long r = syscall(SYS_msgrcv, op.id, buf.data(), cap, type, op.flags);
+      return r < 0 ? OpResult::error(errno) : answer(r);
+    }
+    long r = syscall(SYS_msgrcv, op.id, buf.data(), first, type, op.flags & ~MSG_NOERROR);
+    if (r >= 0) return answer(r);
+    if (errno != E2BIG) return OpResult::error(errno);
+    // Longer than the first buffer: take it with a buffer of msgsz, now, or wait again.
+    std::vector<char> whole(sizeof(long) + cap);
+    if (OwnerExecutor::cancelled()) return OpResult::error(EINTR);
+    r = syscall(SYS_msgrcv, op.id, whole.data(), cap, type, op.flags | IPC_NOWAIT);
+    if (r >= 0) {
+      buf.swap(whole);
+      return answer(r);
+    }
+    if (errno != ENOMSG || (op.flags & IPC_NOWAIT)) return OpResult::error(errno);
+  }
 }
 
 OpResult do_msgctl(const OwnedOp& op) {

@@ -4,6 +4,8 @@
 // dipcd uses raw system calls, never the libc wrappers: with the shim preloaded machine-wide
 // (/etc/ld.so.preload) the wrappers would send dipcd's own calls back to dipcd.
 // run_op() is called on an executor worker that has already taken the caller's identity.
+// A msgrcv waits with a buffer of kFirstReceive bytes, not msgsz: a message longer than
+// that is taken with a second call (ipc_ops.cc), so blocked receives hold little memory.
 #pragma once
 
 #include <sys/ipc.h>
@@ -19,6 +21,9 @@
 #include "proto/wire.h"
 
 namespace dipc::daemon {
+
+// The receive buffer a msgrcv waits with (a longer message takes a second call).
+inline constexpr size_t kFirstReceive = 16 * 1024;
 
 namespace sysv {
 inline int msgget(key_t k, int f) { return int(syscall(SYS_msgget, k, f)); }

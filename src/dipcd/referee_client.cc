@@ -63,7 +63,7 @@ RemoteReferee::RemoteReferee(asio::io_context& io, PeerLinks& links, std::string
         RegRecord rec;
         auto r = f.reader();
         if (!rec.decode(r) || !r.at_end()) return links_.drop(l, "malformed removal notice");
-        if (on_removed) on_removed(rec.kind, rec.key);
+        if (on_removed) on_removed(rec.kind, rec.key, std::string(rec.owner), rec.id);
       },
       from_ref);
   links_.on(
@@ -170,6 +170,15 @@ void RemoteReferee::remove(proto::Kind kind, int32_t key) {
   r.kind = kind;
   r.key = key;
   send(FrameType::kRegRemove, 0, r);
+}
+
+void RemoteReferee::hold(proto::Kind kind, int32_t key, const std::string& owner, int32_t id) {
+  RegRecord r;
+  r.kind = kind;
+  r.key = key;
+  r.owner = owner;
+  r.id = id;
+  send(FrameType::kRegHold, 0, r);
 }
 
 void RemoteReferee::list(ListDone done) {

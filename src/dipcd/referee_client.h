@@ -61,10 +61,15 @@ class RefereeClient {
   // wildcard address: the address this node reaches the referee at.
   virtual std::string owner_address(std::string_view addr) const = 0;
 
-  // Set by the daemon root: this node (re)joined (re-register owned objects) / the referee
-  // says a placeholder of ours must go / the state to show and write ("joined", ...).
+  // From a node that holds a placeholder of owner's object id, on a (re)join: a referee
+  // that restarted learns its holders again (it may answer with a removal notice).
+  virtual void hold(proto::Kind kind, int32_t key, const std::string& owner, int32_t id) = 0;
+
+  // Set by the daemon root: this node (re)joined (re-register owned objects, re-announce
+  // placeholders) / the referee says the placeholder of owner's object id must go / the
+  // state to show and write ("joined", ...).
   std::function<void()> on_joined;
-  std::function<void(proto::Kind, int32_t key)> on_removed;
+  std::function<void(proto::Kind, int32_t key, const std::string& owner, int32_t id)> on_removed;
   std::function<void(const std::string& state)> on_state;
 };
 
@@ -80,6 +85,7 @@ class RemoteReferee : public RefereeClient {
   void commit(const proto::RegRecord& r) override;
   void abort(proto::Kind kind, int32_t key) override;
   void remove(proto::Kind kind, int32_t key) override;
+  void hold(proto::Kind kind, int32_t key, const std::string& owner, int32_t id) override;
   void list(ListDone done) override;
   bool joined() const override { return link_serial_ != 0; }
   const std::string& referee_name() const override { return name_; }

@@ -2,6 +2,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include "dipcd/object_table.h"
 #include "dipcd/peer_links.h"
 
 namespace dipc::daemon {
@@ -29,9 +30,20 @@ class RefereeService::Local : public RefereeClient {
       s_.referee_.lookup(s_.my_name_, id, kind, key, flags);
     });
   }
-  void commit(const RegRecord& r) override { s_.referee_.commit(s_.my_name_, r); }
+  void commit(const RegRecord& r) override {
+    if (!s_.referee_.commit(s_.my_name_, r))
+      spdlog::warn("referee: this node may not register {} key {}", kind_name(r.kind), r.key);
+  }
   void abort(proto::Kind kind, int32_t key) override { s_.referee_.abort(s_.my_name_, kind, key); }
   void remove(proto::Kind kind, int32_t key) override { s_.referee_.remove(s_.my_name_, kind, key); }
+  void hold(proto::Kind kind, int32_t key, const std::string& owner, int32_t id) override {
+    RegRecord r;
+    r.kind = kind;
+    r.key = key;
+    r.owner = owner;
+    r.id = id;
+    s_.referee_.hold(s_.my_name_, r);
+  }
   void list(ListDone done) override {
     std::vector<std::string> storage;
     std::vector<ListedObject> out;
@@ -66,7 +78,8 @@ RefereeService::RefereeService(asio::io_context& io, PeerLinks& links, std::stri
       my_name_(std::move(my_name)),
       my_address_(std::move(my_address)),
       referee_(*this),
-      local_(std::make_unique<Local>(*this)) {
+      local_(std::make_unique<Local>(*this)),
+      lease_timer_(io) {
   auto request = [this](const std::shared_ptr<Link>& l, Frame& f) {
     RegRecord rec;
     auto r = f.reader();
@@ -75,13 +88,19 @@ RefereeService::RefereeService(asio::io_context& io, PeerLinks& links, std::stri
       case FrameType::kRegLookup:
         referee_.lookup(l->name, f.header.request_id, rec.kind, rec.key, rec.flags);
         break;
-      case FrameType::kRegCommit: referee_.commit(l->name, rec); break;
+      case FrameType::kRegCommit:
+        if (!referee_.commit(l->name, rec))
+          spdlog::warn("referee: {} may not register {} key {} (another node's, or over its "
+                       "quota of {} entries)",
+                       l->name, kind_name(rec.kind), rec.key, referee_.limits().entries_per_node);
+        break;
       case FrameType::kRegAbort: referee_.abort(l->name, rec.kind, rec.key); break;
+      case FrameType::kRegHold: referee_.hold(l->name, rec); break;
       default: referee_.remove(l->name, rec.kind, rec.key); break;
     }
   };
   for (auto t : {FrameType::kRegLookup, FrameType::kRegCommit, FrameType::kRegAbort,
-                 FrameType::kRegRemove})
+                 FrameType::kRegRemove, FrameType::kRegHold})
     links_.on(t, request);
   links_.on(FrameType::kRegList, [this](const std::shared_ptr<Link>& l, Frame& f) {
     RegListRequest q;
@@ -121,6 +140,18 @@ RefereeService::~RefereeService() = default;
 void RefereeService::start(uint16_t my_port) {
   referee_.node_joined(my_name_, my_address_, my_port);
   spdlog::info("this node is the referee");
+  expire_leases();
+}
+
+// Once a second: creation locks not committed within their lease are released.
+void RefereeService::expire_leases() {
+  if (size_t n = referee_.expire())
+    spdlog::warn("referee: {} creation lock(s) not committed within {} ms released", n,
+                 referee_.limits().lock_lease.count());
+  lease_timer_.expires_after(std::chrono::seconds(1));
+  lease_timer_.async_wait([this](std::error_code ec) {
+    if (!ec) expire_leases();
+  });
 }
 
 void RefereeService::node_ready(const std::string& name, const std::string& address,
@@ -141,9 +172,9 @@ void RefereeService::reg_reply(const std::string& node, uint64_t reqid, const Re
 void RefereeService::reg_removed(const std::string& holder, const RegRecord& r) {
   if (holder == my_name_) {
     proto::Kind kind = r.kind;
-    int32_t key = r.key;
-    asio::post(io_, [this, kind, key] {
-      if (local_->on_removed) local_->on_removed(kind, key);
+    int32_t key = r.key, id = r.id;
+    asio::post(io_, [this, kind, key, owner = std::string(r.owner), id] {
+      if (local_->on_removed) local_->on_removed(kind, key, owner, id);
     });
     return;
   }

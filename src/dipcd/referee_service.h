@@ -2,11 +2,11 @@
 //
 // Owns the Referee (the pure name server and creation lock) and connects it to the world:
 // referee requests from other nodes arrive on their links (kRegLookup, kRegCommit,
-// kRegAbort, kRegRemove, kRegList, registered with PeerLinks), answers and removal notices
-// leave on the link to the node concerned, and this node's own requests go through
+// kRegAbort, kRegRemove, kRegHold, kRegList, registered with PeerLinks), answers and
+// removal notices leave on the link to the node concerned, and this node's own requests go through
 // local_client(), the in-process RefereeClient (answers are posted, so that the referee
 // never calls back into itself). Nodes join when their link is ready and are dead when it
-// is lost.
+// is lost. A timer releases, once a second, the creation locks whose lease has ended.
 // Thread safety: io thread only.
 #pragma once
 
@@ -39,12 +39,14 @@ class RefereeService : public Referee::Outbox {
 
  private:
   class Local;
+  void expire_leases();
   asio::io_context& io_;
   PeerLinks& links_;
   std::string my_name_;
   std::string my_address_;
   Referee referee_;
   std::unique_ptr<Local> local_;
+  asio::steady_timer lease_timer_;
 };
 
 }  // namespace dipc::daemon

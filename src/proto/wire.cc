@@ -22,6 +22,7 @@ bool is_known_frame_type(uint16_t t) {
     case FrameType::kRegRemoved:
     case FrameType::kRegList:
     case FrameType::kRegListReply:
+    case FrameType::kRegHold:
     case FrameType::kAdmin:
     case FrameType::kAdminReply:
     case FrameType::kAdminMore:

@@ -64,6 +64,7 @@ enum class FrameType : uint16_t {
   kRegRemoved = 25,  // referee -> holder: drop your placeholder
   kRegList = 26,
   kRegListReply = 27,
+  kRegHold = 28,  // holder -> referee, on a rejoin: I hold a placeholder of this object
   // The dipc command line talking to its node.
   kAdmin = 40,
   kAdminReply = 41,
@@ -314,6 +315,7 @@ struct HelloAck {
 //  kRegRemove  kind key                            (owner: the object is gone)
 //  kRegRemoved kind key owner                      (referee to holders)
 //  kRegListReply  a u32 count and that many records (every field, holders too)
+//  kRegHold    kind key owner id                (a holder re-announcing its placeholder)
 enum class RegStatus : uint8_t { kCreate = 1, kExists = 2, kError = 3 };
 struct RegRecord {
   Kind kind{};

@@ -1,7 +1,10 @@
 /* rawsend: a hostile peer. Connects to a dipcd (TCP "HOST:PORT" or a Unix socket path),
  * sends the bytes given in hex on the command line, and reports how the daemon answered:
  * "CLOSED N" when it closed the connection after sending N bytes back, or "OPEN N" when the
- * connection was still open after the time limit. Never blocks longer than 3 s. */
+ * connection was still open after the time limit. Never blocks longer than 3 s, or than
+ * RAWSEND_HOLD_MS milliseconds when that is set (a peer that keeps its link). With
+ * RAWSEND_TYPES=FILE, the type of every whole frame received is appended to FILE, one
+ * decimal number a line, as it arrives (a test waits on it for an answer). */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
 #include <errno.h>
@@ -59,21 +62,44 @@ int main(int argc, char** argv) {
     return 0;
   }
   long got = 0;
+  long hold = getenv("RAWSEND_HOLD_MS") ? atol(getenv("RAWSEND_HOLD_MS")) : 3000;
+  if (hold <= 0 || hold > 600000) hold = 3000;
+  const char* types = getenv("RAWSEND_TYPES");
+  /* Frame headers: magic(4) version(2) type(2) request id(8) length(4), big-endian. */
+  unsigned char head[20];
+  size_t have = 0;
+  unsigned long skip = 0;
   struct timespec t0, t;
   clock_gettime(CLOCK_MONOTONIC, &t0);
-  for (int round = 0; round < 1000; round++) {
+  for (int round = 0; round < 100000; round++) {
     clock_gettime(CLOCK_MONOTONIC, &t);
     long ms = (t.tv_sec - t0.tv_sec) * 1000 + (t.tv_nsec - t0.tv_nsec) / 1000000;
-    if (ms > 3000) break;
+    if (ms > hold) break;
     struct pollfd p = {fd, POLLIN, 0};
-    if (poll(&p, 1, (int)(3000 - ms)) <= 0) break;
-    char tmp[4096];
+    if (poll(&p, 1, (int)(hold - ms)) <= 0) break;
+    unsigned char tmp[4096];
     ssize_t r = recv(fd, tmp, sizeof tmp, 0);
     if (r <= 0) {
       printf("CLOSED %ld\n", got);
       return 0;
     }
     got += r;
+    for (ssize_t i = 0; types && i < r; i++) {
+      if (skip) {
+        skip--;
+        continue;
+      }
+      head[have++] = tmp[i];
+      if (have < sizeof head) continue;
+      have = 0;
+      skip = ((unsigned long)head[16] << 24) | ((unsigned long)head[17] << 16) |
+             ((unsigned long)head[18] << 8) | head[19];
+      FILE* f = fopen(types, "a");
+      if (f) {
+        fprintf(f, "%u\n", (unsigned)((head[6] << 8) | head[7]));
+        fclose(f);
+      }
+    }
   }
   printf("OPEN %ld\n", got);
   return 0;

@@ -3,13 +3,16 @@
 //
 // Each test plays the frames a set of nodes would send (lookup, commit, abort, remove, a
 // node's death) and checks exactly which answers and removal notices go to whom, including
-// the answers that must not be sent yet (a lookup waiting on a creation lock).
+// the answers that must not be sent yet (a lookup waiting on a creation lock). The clock is
+// a variable the test moves (lock leases), and after every test the referee's per-node
+// quota counters must match what its tables hold.
 #include "dipcd/referee.h"
 
 #include <errno.h>
 #include <gtest/gtest.h>
 #include <sys/ipc.h>
 
+#include <chrono>
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -80,13 +83,42 @@ constexpr int32_t kKey = 0x1234;
 constexpr int kCreat = IPC_CREAT | 0600;
 constexpr int kExcl = IPC_CREAT | IPC_EXCL | 0600;
 
+using namespace std::chrono_literals;
+
+// Counts what the tables hold for node, the way the quotas are meant to count it.
+Referee::Usage Counted(const Referee& ref, const std::string& node) {
+  Referee::Usage u;
+  for (auto& [k, e] : ref.entries()) {
+    if (e.owner == node) {
+      ++u.entries;
+      if (e.locked) ++u.locks;
+    }
+    for (auto& w : e.waiting)
+      if (w.node == node) ++u.waiting;
+  }
+  for (auto& [k, held] : ref.holdings()) u.holds += held.count(node);
+  return u;
+}
+
+void ExpectUsageConsistent(const Referee& ref) {
+  for (const char* n : {"a", "b", "c", "evil"}) {
+    Referee::Usage want = Counted(ref, n), got = ref.usage(n);
+    EXPECT_EQ(got.entries, want.entries) << "entries of " << n;
+    EXPECT_EQ(got.locks, want.locks) << "locks of " << n;
+    EXPECT_EQ(got.waiting, want.waiting) << "waiting lookups of " << n;
+    EXPECT_EQ(got.holds, want.holds) << "announced holdings of " << n;
+  }
+}
+
 class RefereeTest : public ::testing::Test {
  protected:
-  RefereeTest() : ref_(out_) {
+  RefereeTest() : RefereeTest(Referee::Limits{}) {}
+  explicit RefereeTest(Referee::Limits limits) : ref_(out_, limits, [this] { return now_; }) {
     ref_.node_joined("a", "10.0.0.1", 7001);
     ref_.node_joined("b", "10.0.0.2", 7002);
     ref_.node_joined("c", "10.0.0.3", 7003);
   }
+  void TearDown() override { ExpectUsageConsistent(ref_); }
 
   // The commit a node sends once it has created the object.
   void Commit(const std::string& from, int32_t id, Kind kind = Kind::kMsg, int32_t key = kKey) {
@@ -121,11 +153,26 @@ class RefereeTest : public ::testing::Test {
     EXPECT_TRUE(out_.Take().empty()) << "lookup from " << from << " answered while locked";
   }
 
+  // After a's lock on kKey went (abort, lease), b (waiting, IPC_EXCL) gets it and c
+  // (waiting, IPC_EXCL) gets EEXIST once b commits.
+  void ExpectBCreatesThenCGetsEexist() {
+    auto sent = out_.Take();
+    ASSERT_EQ(sent.size(), 1u);
+    EXPECT_EQ(sent[0].to, "b");
+    EXPECT_EQ(sent[0].status, RegStatus::kCreate);
+    Commit("b", 2);
+    sent = out_.Take();
+    ASSERT_EQ(sent.size(), 1u);
+    EXPECT_EQ(sent[0].to, "c");
+    EXPECT_EQ(sent[0].err, EEXIST);
+  }
+
   const Referee::Entry* Find(Kind kind = Kind::kMsg, int32_t key = kKey) {
     auto it = ref_.entries().find({uint8_t(kind), key});
     return it == ref_.entries().end() ? nullptr : &it->second;
   }
 
+  Referee::Clock::time_point now_{};
   RecordingOutbox out_;
   Referee ref_;
 };
@@ -291,15 +338,7 @@ TEST_F(RefereeTest, ExclusiveRaceWinnerAbortsNextOneWins) {
   ref_.lookup("c", 3, Kind::kMsg, kKey, kExcl);
   ASSERT_EQ(out_.Take().size(), 1u);
   ref_.abort("a", Kind::kMsg, kKey);
-  auto sent = out_.Take();
-  ASSERT_EQ(sent.size(), 1u);
-  EXPECT_EQ(sent[0].to, "b");
-  EXPECT_EQ(sent[0].status, RegStatus::kCreate);
-  Commit("b", 2);
-  sent = out_.Take();
-  ASSERT_EQ(sent.size(), 1u);
-  EXPECT_EQ(sent[0].to, "c");
-  EXPECT_EQ(sent[0].err, EEXIST);
+  ExpectBCreatesThenCGetsEexist();
 }
 
 TEST_F(RefereeTest, KindsHaveSeparateKeySpaces) {
@@ -481,6 +520,312 @@ TEST_F(RefereeTest, OwnerAddressComesFromTheLatestJoin) {
   Sent s = LookupAnswered("b", 1, 0);
   EXPECT_EQ(s.owner_addr, "192.168.1.9");
   EXPECT_EQ(s.owner_port, 9000);
+}
+
+// --- Creation locks are leases -------------------------------------------------------------
+
+// The attack: a node locks a key (lookup with IPC_CREAT) and never commits nor aborts, while
+// its link stays up. Another node's msgget must not wait for ever: the lock is released when
+// its lease ends, and the first waiter gets to create the key.
+TEST_F(RefereeTest, LockNeverCommittedIsReleasedWhenItsLeaseEnds) {
+  EXPECT_EQ(LookupAnswered("a", 1, kCreat).status, RegStatus::kCreate);
+  LookupWaits("b", 2, kCreat);
+  LookupWaits("c", 3, 0);
+  now_ += ref_.limits().lock_lease - 1ms;
+  EXPECT_EQ(ref_.expire(), 0u);
+  EXPECT_TRUE(out_.Take().empty()) << "released before its lease ended";
+  now_ += 1ms;
+  EXPECT_EQ(ref_.expire(), 1u);
+  auto sent = out_.Take();
+  ASSERT_EQ(sent.size(), 1u);
+  EXPECT_EQ(sent[0].to, "b");
+  EXPECT_EQ(sent[0].reqid, 2u);
+  EXPECT_EQ(sent[0].status, RegStatus::kCreate);
+  ASSERT_NE(Find(), nullptr);
+  EXPECT_EQ(Find()->owner, "b");
+  // b's lease starts now, not when a's did.
+  now_ += ref_.limits().lock_lease - 1ms;
+  EXPECT_EQ(ref_.expire(), 0u);
+  // a's late commit cannot take the key from b; b's commit answers c.
+  RegRecord late;
+  late.kind = Kind::kMsg;
+  late.key = kKey;
+  late.id = 99;
+  EXPECT_FALSE(ref_.commit("a", late));
+  EXPECT_EQ(Find()->owner, "b");
+  EXPECT_TRUE(Find()->locked);
+  Commit("b", 12);
+  sent = out_.Take();
+  ASSERT_EQ(sent.size(), 1u);
+  EXPECT_EQ(sent[0].to, "c");
+  EXPECT_EQ(sent[0].status, RegStatus::kExists);
+  EXPECT_EQ(sent[0].owner, "b");
+  EXPECT_EQ(sent[0].id, 12);
+}
+
+TEST_F(RefereeTest, ExpiredLockWithoutWaitersFreesTheKeyAndALateCommitRegistersIt) {
+  LookupAnswered("a", 1, kExcl);
+  now_ += ref_.limits().lock_lease;
+  EXPECT_EQ(ref_.expire(), 1u);
+  EXPECT_EQ(Find(), nullptr);
+  EXPECT_TRUE(out_.Take().empty());
+  // The object a did create is real: registering it now, the key being free, is right.
+  Commit("a", 7);
+  ASSERT_NE(Find(), nullptr);
+  EXPECT_FALSE(Find()->locked);
+  EXPECT_EQ(Find()->owner, "a");
+  // A committed entry has no lease.
+  now_ += 10 * ref_.limits().lock_lease;
+  EXPECT_EQ(ref_.expire(), 0u);
+  EXPECT_EQ(LookupAnswered("b", 2, 0).id, 7);
+}
+
+TEST_F(RefereeTest, AnExclusiveWaiterGetsEexistAfterTheExpiredLockHolderIsReplaced) {
+  LookupAnswered("a", 1, kExcl);
+  LookupWaits("b", 2, kExcl);
+  LookupWaits("c", 3, kExcl);
+  now_ += ref_.limits().lock_lease;
+  ref_.expire();
+  ExpectBCreatesThenCGetsEexist();
+}
+
+// --- Registrations only for keys the sender may claim ---------------------------------------
+
+// The attack: a member registers (commits) a key another node owns, hoping that lookups then
+// send the victim's callers, and their message text, to it.
+TEST_F(RefereeTest, AFakeOwnerCannotRegisterAVictimsKey) {
+  LookupAnswered("a", 1, kCreat);
+  Commit("a", 3);
+  LookupAnswered("c", 2, 0);
+  RegRecord fake;
+  fake.kind = Kind::kMsg;
+  fake.key = kKey;
+  fake.id = 666;
+  fake.mode = 0666;
+  EXPECT_FALSE(ref_.commit("evil", fake));
+  // Nor by removing it first, or aborting it: only the owner removes, only the locker aborts.
+  ref_.remove("evil", Kind::kMsg, kKey);
+  ref_.abort("evil", Kind::kMsg, kKey);
+  EXPECT_FALSE(ref_.commit("evil", fake));
+  EXPECT_TRUE(out_.Take().empty());
+  Sent s = LookupAnswered("b", 3, 0);
+  EXPECT_EQ(s.owner, "a");
+  EXPECT_EQ(s.owner_addr, "10.0.0.1");
+  EXPECT_EQ(s.id, 3);
+  EXPECT_EQ(s.mode, 0640u);
+  EXPECT_EQ(Find()->holders, (std::set<std::string>{"b", "c"}));
+  // While the victim is creating a key, the fake owner cannot commit it either.
+  LookupAnswered("a", 4, kCreat, Kind::kSem, 5);
+  fake.kind = Kind::kSem;
+  fake.key = 5;
+  EXPECT_FALSE(ref_.commit("evil", fake));
+  EXPECT_EQ(Find(Kind::kSem, 5)->owner, "a");
+  EXPECT_TRUE(Find(Kind::kSem, 5)->locked);
+}
+
+// --- Per-node quotas ------------------------------------------------------------------------
+
+class RefereeQuotaTest : public RefereeTest {
+ protected:
+  static Referee::Limits Small() {
+    Referee::Limits l;
+    l.entries_per_node = 3;
+    l.locks_per_node = 2;
+    l.waiting_per_node = 2;
+    return l;
+  }
+  RefereeQuotaTest() : RefereeTest(Small()) {}
+};
+
+TEST_F(RefereeQuotaTest, LocksPastTheQuotaAreEagainUntilOneIsCommitted) {
+  EXPECT_EQ(LookupAnswered("a", 1, kCreat, Kind::kMsg, 1).status, RegStatus::kCreate);
+  EXPECT_EQ(LookupAnswered("a", 2, kCreat, Kind::kMsg, 2).status, RegStatus::kCreate);
+  Sent s = LookupAnswered("a", 3, kCreat, Kind::kMsg, 3);
+  EXPECT_EQ(s.status, RegStatus::kError);
+  EXPECT_EQ(s.err, EAGAIN);
+  EXPECT_EQ(Find(Kind::kMsg, 3), nullptr);
+  // Another node's quota is its own.
+  EXPECT_EQ(LookupAnswered("b", 4, kCreat, Kind::kMsg, 3).status, RegStatus::kCreate);
+  Commit("a", 10, Kind::kMsg, 1);
+  EXPECT_EQ(LookupAnswered("a", 5, kCreat, Kind::kMsg, 4).status, RegStatus::kCreate);
+  EXPECT_EQ(ref_.usage("a").locks, 2u);
+  EXPECT_EQ(ref_.usage("a").entries, 3u);
+}
+
+TEST_F(RefereeQuotaTest, EntriesPastTheQuotaAreEnospcAndReRegistrationsRefused) {
+  for (int32_t k = 1; k <= 3; ++k) {
+    EXPECT_EQ(LookupAnswered("a", k, kCreat, Kind::kMsg, k).status, RegStatus::kCreate);
+    Commit("a", k, Kind::kMsg, k);
+  }
+  Sent s = LookupAnswered("a", 9, kCreat, Kind::kMsg, 4);
+  EXPECT_EQ(s.status, RegStatus::kError);
+  EXPECT_EQ(s.err, ENOSPC);
+  RegRecord r;
+  r.kind = Kind::kShm;
+  r.key = 77;
+  r.id = 1;
+  EXPECT_FALSE(ref_.commit("a", r)) << "a re-registration over the quota";
+  EXPECT_EQ(Find(Kind::kShm, 77), nullptr);
+  // Looking up existing keys is not creating: still answered.
+  EXPECT_EQ(LookupAnswered("a", 10, 0, Kind::kMsg, 2).status, RegStatus::kExists);
+  // Re-committing what it owns is not a new entry either.
+  Commit("a", 20, Kind::kMsg, 2);
+  EXPECT_EQ(Find(Kind::kMsg, 2)->id, 20);
+  ref_.remove("a", Kind::kMsg, 1);
+  EXPECT_EQ(LookupAnswered("a", 11, kCreat, Kind::kMsg, 4).status, RegStatus::kCreate);
+}
+
+TEST_F(RefereeQuotaTest, WaitingLookupsPastTheQuotaAreEagain) {
+  LookupAnswered("a", 1, kCreat);
+  LookupWaits("b", 2, 0);
+  LookupWaits("b", 3, 0);
+  Sent s = LookupAnswered("b", 4, 0);
+  EXPECT_EQ(s.err, EAGAIN);
+  LookupWaits("c", 5, 0);
+  Commit("a", 1);
+  EXPECT_EQ(out_.Take().size(), 3u);
+  EXPECT_EQ(ref_.usage("b").waiting, 0u);
+}
+
+TEST_F(RefereeQuotaTest, ADeadNodeGivesItsQuotaBack) {
+  LookupAnswered("a", 1, kCreat, Kind::kMsg, 1);
+  Commit("a", 1, Kind::kMsg, 1);
+  LookupAnswered("a", 2, kCreat, Kind::kMsg, 2);
+  LookupAnswered("b", 3, kCreat, Kind::kMsg, 3);
+  ref_.lookup("a", 4, Kind::kMsg, 3, 0);
+  ref_.node_dead("a");
+  EXPECT_EQ(ref_.usage("a"), Referee::Usage{});
+  ref_.node_joined("a", "10.0.0.1", 7001);
+  for (int32_t k = 11; k <= 12; ++k)
+    EXPECT_EQ(LookupAnswered("a", k, kCreat, Kind::kMsg, k).status, RegStatus::kCreate);
+}
+
+// --- A restarted referee learns its holders again (kRegHold) --------------------------------
+
+class RefereeHoldTest : public RefereeTest {
+ protected:
+  void Hold(const std::string& from, const std::string& owner, int32_t id, int32_t key = kKey) {
+    RegRecord r;
+    r.kind = Kind::kMsg;
+    r.key = key;
+    r.owner = owner;
+    r.id = id;
+    ref_.hold(from, r);
+  }
+  // Exactly one removal notice, to holder, for owner's object id.
+  void ExpectRemovedNotice(const std::string& holder, const std::string& owner, int32_t id) {
+    auto sent = out_.Take();
+    ASSERT_EQ(sent.size(), 1u);
+    EXPECT_TRUE(sent[0].removed);
+    EXPECT_EQ(sent[0].to, holder);
+    EXPECT_EQ(sent[0].kind, Kind::kMsg);
+    EXPECT_EQ(sent[0].key, kKey);
+    EXPECT_EQ(sent[0].owner, owner);
+    EXPECT_EQ(sent[0].id, id);
+  }
+};
+
+// The bug: after a referee restart only owners re-registered, so a later IPC_RMID never
+// reached the holders. A holder that re-announces before its owner is back is a holder once
+// the owner has re-registered, and is told of the removal.
+TEST_F(RefereeHoldTest, AHoldingAnnouncedBeforeTheOwnerIsBackMakesAHolder) {
+  Hold("c", "a", 3);
+  EXPECT_TRUE(out_.Take().empty());
+  EXPECT_EQ(Find(), nullptr) << "a holding is not an entry";
+  EXPECT_EQ(LookupAnswered("b", 1, 0).err, ENOENT);
+  Commit("a", 3);  // the owner re-registers
+  EXPECT_TRUE(out_.Take().empty());
+  EXPECT_EQ(Find()->holders, (std::set<std::string>{"c"}));
+  EXPECT_TRUE(ref_.holdings().empty());
+  ref_.remove("a", Kind::kMsg, kKey);
+  ExpectRemovedNotice("c", "a", 3);
+}
+
+TEST_F(RefereeHoldTest, AHoldingAnnouncedAfterTheOwnerIsBackMakesAHolderAtOnce) {
+  Commit("a", 3);
+  Hold("c", "a", 3);
+  Hold("b", "a", 3);
+  EXPECT_TRUE(out_.Take().empty());
+  EXPECT_EQ(Find()->holders, (std::set<std::string>{"b", "c"}));
+  ref_.node_dead("a");
+  auto sent = out_.Take();
+  EXPECT_EQ(sent.size(), 2u);
+}
+
+TEST_F(RefereeHoldTest, AHoldingOfAnotherObjectIsToldItIsGone) {
+  Commit("a", 4);   // the owner's object is now id 4
+  Hold("c", "a", 3);
+  ExpectRemovedNotice("c", "a", 3);
+  Hold("c", "b", 4);  // another owner
+  ExpectRemovedNotice("c", "b", 4);
+  EXPECT_TRUE(Find()->holders.empty());
+  // The same when the mismatch shows at the owner's re-registration.
+  Hold("b", "a", 7, 99);
+  Commit("c", 7, Kind::kMsg, 99);
+  auto sent = out_.Take();
+  ASSERT_EQ(sent.size(), 1u);
+  EXPECT_EQ(sent[0].to, "b");
+  EXPECT_TRUE(sent[0].removed);
+  EXPECT_EQ(sent[0].key, 99);
+  EXPECT_EQ(sent[0].owner, "a");
+  EXPECT_TRUE(Find(Kind::kMsg, 99)->holders.empty());
+}
+
+TEST_F(RefereeHoldTest, AHoldingWhoseOwnerNeverComesBackEndsWithANotice) {
+  Hold("c", "a", 3);
+  now_ += ref_.limits().hold_wait - 1ms;
+  ref_.expire();
+  EXPECT_TRUE(out_.Take().empty());
+  Hold("c", "a", 3);  // announced again (a second rejoin): the wait starts again
+  now_ += ref_.limits().hold_wait - 1ms;
+  ref_.expire();
+  EXPECT_TRUE(out_.Take().empty());
+  now_ += 1ms;
+  ref_.expire();
+  ExpectRemovedNotice("c", "a", 3);
+  EXPECT_TRUE(ref_.holdings().empty());
+}
+
+TEST_F(RefereeHoldTest, DeadNodesEndTheirHoldingsAndTheHoldingsOfTheirObjects) {
+  Hold("c", "a", 3);
+  Hold("b", "c", 5, 77);
+  ref_.node_dead("a");
+  ExpectRemovedNotice("c", "a", 3);
+  ref_.node_dead("b");
+  EXPECT_TRUE(out_.Take().empty());
+  EXPECT_TRUE(ref_.holdings().empty());
+  Commit("c", 5, Kind::kMsg, 77);
+  EXPECT_TRUE(Find(Kind::kMsg, 77)->holders.empty());
+}
+
+TEST_F(RefereeHoldTest, AnOwnerCannotHoldItsOwnObject) {
+  Hold("a", "a", 3);
+  Hold("a", "", 3);
+  EXPECT_TRUE(ref_.holdings().empty());
+  Commit("a", 3);
+  EXPECT_TRUE(Find()->holders.empty());
+  EXPECT_TRUE(out_.Take().empty());
+}
+
+TEST(RefereeHoldQuota, HoldingsPastTheQuotaAreIgnored) {
+  RecordingOutbox out;
+  Referee::Limits l;
+  l.holds_per_node = 2;
+  Referee ref(out, l, [] { return Referee::Clock::time_point{}; });
+  RegRecord r;
+  r.kind = Kind::kMsg;
+  r.owner = "a";
+  for (int32_t k = 1; k <= 3; ++k) {
+    r.key = k;
+    r.id = k;
+    ref.hold("c", r);
+  }
+  EXPECT_EQ(ref.usage("c").holds, 2u);
+  EXPECT_EQ(ref.holdings().size(), 2u);
+  r.key = 1;
+  ref.hold("c", r);  // the same holding again is not a new one
+  EXPECT_EQ(ref.usage("c").holds, 2u);
+  ExpectUsageConsistent(ref);
 }
 
 }  // namespace

@@ -119,6 +119,7 @@ TEST(WireHeader, FrameTypeNumbersArePinned) {
   EXPECT_EQ(uint16_t(FrameType::kRegRemoved), 25);
   EXPECT_EQ(uint16_t(FrameType::kRegList), 26);
   EXPECT_EQ(uint16_t(FrameType::kRegListReply), 27);
+  EXPECT_EQ(uint16_t(FrameType::kRegHold), 28);
   EXPECT_EQ(uint16_t(FrameType::kAdmin), 40);
   EXPECT_EQ(uint16_t(FrameType::kAdminReply), 41);
   EXPECT_EQ(uint16_t(FrameType::kAdminMore), 42);
@@ -126,7 +127,7 @@ TEST(WireHeader, FrameTypeNumbersArePinned) {
   EXPECT_EQ(uint16_t(FrameType::kDsmDataToOwner), 58);
   int known = 0;
   for (uint32_t t = 0; t <= 0xFFFF; ++t) known += is_known_frame_type(uint16_t(t));
-  EXPECT_EQ(known, 21 + 9);
+  EXPECT_EQ(known, 22 + 9);
 }
 
 // A valid header's bytes, to be damaged by the rejection tests.
@@ -185,7 +186,7 @@ TEST(WireHeader, RejectsBadVersion) {
 }
 
 TEST(WireHeader, RejectsUnknownType) {
-  for (uint16_t t : {0, 5, 9, 16, 19, 28, 39, 43, 0x0100, 0xFFFF}) {
+  for (uint16_t t : {0, 5, 9, 16, 19, 29, 39, 43, 0x0100, 0xFFFF}) {
     Bytes b = ValidHeader();
     b[6] = uint8_t(t >> 8);
     b[7] = uint8_t(t);
