@@ -35,6 +35,8 @@ struct ListedObject {
   int32_t id = 0;
   proto::RegStatus status{};
   std::string owner;
+  std::string owner_addr;  // as RegRecord: where to reach the owner
+  uint16_t owner_port = 0;
   uint32_t mode = 0, uid = 0, gid = 0;
   uint64_t size = 0;
   std::string holders;

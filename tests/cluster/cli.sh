@@ -4,6 +4,7 @@
 #    cluster subcommands' help gives examples;
 #  - dipcd --check reports a configuration error with file and line, exit status 2;
 #  - dipc ls/status without a dipcd say so and what to do, exit status 1;
+#  - usage errors exit 2 (dipc(1)), not CLI11's own codes; an unknown subcommand says so;
 #  - dipc run preloads the shim (a program sees it in LD_PRELOAD).
 set -euo pipefail
 # shellcheck source=lib.sh
@@ -48,6 +49,17 @@ rc=0
 out=$(DIPC_RUNDIR=$SCRATCH/nowhere "$DIPC" ls 2>&1) || rc=$?
 expect_eq "$rc" 1 "dipc ls without dipcd"
 grep -q "is dipcd running" <<<"$out" || fail "dipc ls without dipcd does not say what to do: $out"
+
+rc=0
+out=$("$DIPC" ls --bogus 2>&1) || rc=$?
+expect_eq "$rc" 2 "exit status of an unknown option"
+rc=0
+out=$("$DIPC" nosuch 2>&1) || rc=$?
+expect_eq "$rc" 2 "exit status of an unknown subcommand"
+grep -q "unknown command 'nosuch'" <<<"$out" || fail "unknown subcommand not named: $out"
+rc=0
+"$DIPC" rm msg 2>/dev/null || rc=$?
+expect_eq "$rc" 2 "exit status of a missing argument"
 
 out=$("$DIPC" run -- sh -c 'echo "$LD_PRELOAD"')
 grep -q "libdipc.so" <<<"$out" || fail "dipc run does not preload the shim: $out"

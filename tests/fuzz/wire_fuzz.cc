@@ -15,6 +15,7 @@
 #include <string_view>
 #include <vector>
 
+#include "proto/admin_rows.h"
 #include "proto/wire.h"
 
 namespace {
@@ -60,6 +61,19 @@ bool Same(const Admin& a, const Admin& b) {
   return a.command == b.command && a.kind == b.kind && a.key == b.key;
 }
 bool Same(const AdminReply& a, const AdminReply& b) { return a.err == b.err && a.text == b.text; }
+bool Same(const ObjectRow& a, const ObjectRow& b) {
+  return a.kind == b.kind && a.key == b.key && a.id == b.id && a.owner == b.owner &&
+         a.mode == b.mode && a.uid == b.uid && a.gid == b.gid && a.size == b.size &&
+         a.holders == b.holders && a.stat_err == b.stat_err && a.qnum == b.qnum &&
+         a.cbytes == b.cbytes && a.nattch == b.nattch && a.lspid == b.lspid &&
+         a.lrpid == b.lrpid && a.ctime == b.ctime;
+}
+bool Same(const AdminRows& a, const AdminRows& b) {
+  if (a.rows.size() != b.rows.size()) return false;
+  for (size_t i = 0; i < a.rows.size(); ++i)
+    if (!Same(a.rows[i], b.rows[i])) return false;
+  return true;
+}
 
 // Decodes data as a T; on success checks the round trip. Returns the bytes consumed, or 0.
 template <class T>
@@ -97,6 +111,8 @@ void FuzzPayload(const uint8_t* data, size_t size) {
   RoundTrip<Auth>(data, size, "Auth");
   RoundTrip<Admin>(data, size, "Admin");
   RoundTrip<AdminReply>(data, size, "AdminReply");
+  RoundTrip<ObjectRow>(data, size, "ObjectRow");
+  RoundTrip<AdminRows>(data, size, "AdminRows");
 
   // kRegListReply: a u32 count and that many records, read as referee_client.cc reads them.
   Reader r(data, size);
@@ -266,6 +282,20 @@ int main(int argc, char** argv) {
   AdminReply ar;
   ar.text = "KIND KEY ID OWNER\nmsg 0x1234 65536 n1\n";
   WriteSeed(dir, "admin_reply", FrameType::kAdminReply, 11, ar);
+
+  ObjectRow row;
+  row.kind = Kind::kMsg;
+  row.key = 0x1234;
+  row.id = 65536;
+  row.owner = "n1";
+  row.mode = 0666;
+  row.size = 16384;
+  row.holders = "n2,n3";
+  row.qnum = 2;
+  row.cbytes = 11;
+  AdminRows rows;
+  rows.rows = {row, row};
+  WriteSeed(dir, "admin_rows", FrameType::kAdminRows, 12, rows);
   return 0;
 }
 #endif  // DIPC_FUZZ_SEED_WRITER
