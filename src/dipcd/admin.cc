@@ -1,7 +1,11 @@
 #include "dipcd/admin.h"
 
 #include <fmt/format.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
 
+#include <ctime>
 #include <sstream>
 #include <utility>
 
@@ -202,7 +206,9 @@ Admin::Admin(Parts p) : p_(p) {
     auto r = f.reader();
     if (!a.decode(r)) return answer(c, reqid, EINVAL, "malformed admin request");
     std::string cmd(a.command);
-    if (cmd == "status") return answer(c, reqid, 0, status_text());
+    // Not joined is an answer too, with an errno the tool turns into its exit status 3.
+    if (cmd == "status")
+      return answer(c, reqid, referee_ && referee_->joined() ? 0 : ENOTCONN, status_text());
     if (cmd == "ls") {
       if (!referee_) return answer(c, reqid, ENOLINK, "no referee\n");
       if (!referee_->joined())
@@ -256,10 +262,36 @@ Admin::Admin(Parts p) : p_(p) {
   });
 }
 
+void Admin::node_dead(const std::string& name, const std::string& why) {
+  dead_[name] = Dead{why, std::chrono::system_clock::now()};
+}
+
+namespace {
+
+std::string clock_text(std::chrono::system_clock::time_point t) {
+  time_t s = std::chrono::system_clock::to_time_t(t);
+  tm tmv{};
+  gmtime_r(&s, &tmv);
+  char b[32];
+  std::strftime(b, sizeof b, "%Y-%m-%dT%H:%M:%SZ", &tmv);
+  return b;
+}
+
+// The kernel's smoothed round-trip time of a TCP socket, in microseconds, or -1.
+int64_t tcp_rtt_us(int fd) {
+  tcp_info ti{};
+  socklen_t n = sizeof ti;
+  if (fd < 0 || getsockopt(fd, IPPROTO_TCP, TCP_INFO, &ti, &n) != 0) return -1;
+  return ti.tcpi_rtt;
+}
+
+}  // namespace
+
 std::string Admin::status_text() {
   const Config& cfg = p_.cfg;
   std::ostringstream o;
   o << "node:      " << cfg.node_name << "\n";
+  o << "version:   dipcd " << DIPC_VERSION << ", protocol " << proto::kProtocolVersion << "\n";
   o << "listening: " << cfg.listen_address << ":" << p_.links.port() << "\n";
   if (service_)
     o << "referee:   this node\n";
@@ -269,6 +301,8 @@ std::string Admin::status_text() {
                                                         : "")
       << "\n";
   o << "state:     " << (state ? state() : "") << "\n";
+  if (referee_ && !referee_->joined() && !referee_->last_error().empty())
+    o << "last error: " << referee_->last_error() << "\n";
   o << "security:  "
     << (cfg.secret_file.empty()
             ? std::string("no cluster secret: links are neither authenticated nor encrypted")
@@ -281,12 +315,33 @@ std::string Admin::status_text() {
   o << "links:\n";
   if (p_.links.links().empty()) o << "  (none)\n";
   auto now = Clock::now();
+  const auto& calls = p_.remote.per_node();
   for (auto& l : p_.links.links()) {
     auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(now - l->last_heard).count();
-    o << fmt::format("  {:<12} {:<3} {}:{}  {}  last heard {} ms ago\n",
-                     l->name.empty() ? "?" : l->name, l->outgoing ? "out" : "in", l->address,
-                     l->port, l->ready ? "ready" : "connecting", ms);
+    int64_t rtt = l->conn ? tcp_rtt_us(l->conn->native_handle()) : -1;
+    RemoteCalls::NodeCalls nc;
+    if (auto it = calls.find(l->name); it != calls.end()) nc = it->second;
+    o << fmt::format(
+        "  {:<12} {:<3} {}:{}  {}  last heard {} ms ago  rtt {}  calls {}  errors {}  "
+        "bytes in {} out {}",
+        l->name.empty() ? "?" : l->name, l->outgoing ? "out" : "in", l->address, l->port,
+        l->ready ? "ready" : "connecting", ms,
+        rtt < 0 ? std::string("?") : fmt::format("{:.3f} ms", double(rtt) / 1000), nc.calls,
+        nc.errors, l->conn ? l->conn->bytes_in() : 0, l->conn ? l->conn->bytes_out() : 0);
+    if (nc.answered)
+      o << fmt::format("  answer avg {:.3f} ms max {:.3f} ms",
+                       double(nc.latency_us_sum) / double(nc.answered) / 1000,
+                       double(nc.latency_us_max) / 1000);
+    o << "\n";
   }
+  // One line, so that the lines under "links:" are links only (scripts grep "^  NODE ").
+  std::string dead;
+  for (auto& [name, d] : dead_) {
+    if (p_.links.find(name)) continue;  // linked again since
+    dead += fmt::format("{}{} since {} ({})", dead.empty() ? "" : "; ", name, clock_text(d.since),
+                        d.why);
+  }
+  if (!dead.empty()) o << "declared dead: " << dead << "\n";
   if (service_) {
     o << "cluster (referee view):\n";
     for (auto& [n, info] : service_->referee().nodes())

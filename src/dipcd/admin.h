@@ -9,7 +9,9 @@
 // Thread safety: io thread only.
 #pragma once
 
+#include <chrono>
 #include <functional>
+#include <map>
 #include <memory>
 #include <cstdint>
 #include <string>
@@ -47,6 +49,8 @@ class Admin {
     service_ = service;
   }
   std::function<std::string()> state;  // the node's state, for status
+  // A node declared dead: status shows it, with when and why, until it links again.
+  void node_dead(const std::string& name, const std::string& why);
 
  private:
   std::string status_text();
@@ -55,6 +59,11 @@ class Admin {
   Parts p_;
   RefereeClient* referee_ = nullptr;
   RefereeService* service_ = nullptr;
+  struct Dead {
+    std::string why;
+    std::chrono::system_clock::time_point since;
+  };
+  std::map<std::string, Dead> dead_;  // bounded by the nodes this node ever linked to
 };
 
 }  // namespace dipc::daemon

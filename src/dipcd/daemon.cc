@@ -144,6 +144,7 @@ void Daemon::node_dead(const std::string& name, const std::string& why) {
   if (name.empty() || stopping_) return;
   spdlog::warn("node {} declared dead ({})", name, why);
   remote_.node_dead(name);
+  admin_.node_dead(name, why);
   holder_.node_dead(name);
   owner_.node_dead(name);
   if (service_) service_->node_dead(name);

@@ -40,7 +40,7 @@ int main(int argc, char** argv) {
   app.add_option("-l,--log-level", log_level,
                  "trace, debug, info, warn or error (overrides [log] level)");
   app.add_flag("--check", check, "check the configuration and the allow file, then exit");
-  app.set_version_flag("--version", "dipcd 0.1.0 (protocol 1)");
+  app.set_version_flag("--version", "dipcd " DIPC_VERSION " (protocol " + std::to_string(dipc::proto::kProtocolVersion) + ")");
   CLI11_PARSE(app, argc, argv);
 
   auto logger = spdlog::stderr_color_mt("dipcd");

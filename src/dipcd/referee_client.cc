@@ -100,6 +100,7 @@ void RemoteReferee::connect() {
       "", host_, port_,
       [this](const LinkResult& r) {
         if (!r.link) {
+          last_error_ = r.why;
           if (r.refused) {
             refused_ = true;
             if (on_state) on_state(r.why);

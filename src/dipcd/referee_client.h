@@ -62,6 +62,8 @@ class RefereeClient {
   // The address other nodes' records give for the referee node when it listens on a
   // wildcard address: the address this node reaches the referee at.
   virtual std::string owner_address(std::string_view addr) const = 0;
+  // Why the last attempt to reach or join the referee failed ("" when it did not).
+  virtual std::string last_error() const { return {}; }
 
   // Set by the daemon root: this node (re)joined (re-register owned objects) / the referee
   // says a placeholder of ours must go / the state to show and write ("joined", ...).
@@ -82,6 +84,7 @@ class RemoteReferee : public RefereeClient {
   void remove(proto::Kind kind, int32_t key) override;
   void list(ListDone done) override;
   bool joined() const override { return link_serial_ != 0; }
+  std::string last_error() const override { return last_error_; }
   const std::string& referee_name() const override { return name_; }
   std::string owner_address(std::string_view addr) const override;
 
@@ -107,6 +110,7 @@ class RemoteReferee : public RefereeClient {
   uint64_t link_serial_ = 0;  // the link to it, while joined
   bool refused_ = false;
   bool unreachable_logged_ = false;
+  std::string last_error_;
   PendingCalls<Tag, Done> pending_;
   PendingCalls<Tag, std::function<void(Frame*)>> lists_;
 };

@@ -2,6 +2,10 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
+#include <cerrno>
+#include <chrono>
+
 #include "dipcd/peer_links.h"
 
 namespace dipc::daemon {
@@ -25,6 +29,21 @@ RemoteCalls::RemoteCalls(PeerLinks& links) : links_(links) {
 std::function<void()> RemoteCalls::forward(const std::string& owner, const std::string& addr,
                                            uint16_t port, const OwnedOp& op, OpDone done) {
   DIPC_ON_THREAD(thread_);
+  ++per_node_[owner].calls;
+  done = [this, owner, t0 = std::chrono::steady_clock::now(), done = std::move(done)](OpResult r) {
+    NodeCalls& n = per_node_[owner];
+    if (r.ret < 0 && (r.err == ENOLINK || r.err == EIDRM)) {
+      ++n.errors;
+    } else {
+      auto us = uint64_t(std::chrono::duration_cast<std::chrono::microseconds>(
+                             std::chrono::steady_clock::now() - t0)
+                             .count());
+      ++n.answered;
+      n.latency_us_sum += us;
+      n.latency_us_max = std::max(n.latency_us_max, us);
+    }
+    done(std::move(r));
+  };
   uint64_t reqid = pending_.add(Tag{owner, 0}, std::move(done));
   auto fail = [this, reqid](int err) {
     if (auto d = pending_.take(reqid)) (*d)(OpResult::error(err));

@@ -53,6 +53,10 @@ int admin(const std::string& command, dipc::proto::Kind kind = {}, int32_t key =
     return dipc::tools::kExitFailed;
   }
   std::cout << rep.text;
+  if (command == "status" && rep.err == ENOTCONN) {
+    std::cerr << "dipc status: this node has not joined its cluster (see state above)\n";
+    return dipc::tools::kExitNotJoined;
+  }
   if (rep.err != 0) {
     std::cerr << "dipc: " << command << ": " << strerror(rep.err);
     if (command == "rm" && rep.err == ENOENT)
@@ -85,7 +89,8 @@ int main(int argc, char** argv) {
       "  dipc cluster up --nodes 3       a 3-node cluster on this machine\n"
       "The node's dipcd is reached at $DIPC_RUNDIR/dipcd.sock (default /run/dipc).\n"
       "See dipc(1), dipc-cluster(1), dipcd(8), dipc.conf(5).");
-  app.set_version_flag("--version", "dipc 0.1.0 (protocol 1)");
+  app.set_version_flag("--version", "dipc " DIPC_VERSION " (protocol " +
+                                        std::to_string(dipc::proto::kProtocolVersion) + ")");
   std::string dir = self_dir();
   dipc::tools::ToolPaths paths{dir + "/../sbin/dipcd", dir + "/../lib/libdipc.so", dir + "/dipc"};
 
@@ -195,6 +200,8 @@ int main(int argc, char** argv) {
   }
   try {
     app.parse(argc, argv);
+  } catch (const CLI::RuntimeError& e) {
+    return e.get_exit_code();  // a command's own status (dipc cluster ...)
   } catch (const CLI::ParseError& e) {
     // --help and --version exit 0; every usage error exits with the documented status
     // (dipc(1) EXIT STATUS), not CLI11's internal codes.
