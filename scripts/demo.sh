@@ -58,6 +58,24 @@ if "$py" -c 'import sysv_ipc' 2>/dev/null; then
 else
   echo "(python3-sysv-ipc is not installed: skipped)"
 fi
+step "shm_counter: the three nodes add 100 each to a counter in distributed shared memory"
+on node1 "$ex/shm_counter" init
+t0=$(date +%s%N)
+on node1 "$ex/shm_counter" run 100 & a=$!
+on node2 "$ex/shm_counter" run 100 & b=$!
+on node3 "$ex/shm_counter" run 100 & c=$!
+wait $a $b $c
+echo "counter: $(on node2 "$ex/shm_counter" result) (expected 300) in $((($(date +%s%N) - t0) / 1000000)) ms"
+on node1 "$ex/shm_counter" rm
+
+step "matmul: rows of a 128 x 128 product computed on three nodes in one segment, checked"
+on node1 "$ex/matmul" init 128
+on node1 "$ex/matmul" work 0 3 & a=$!
+on node2 "$ex/matmul" work 1 3 & b=$!
+on node3 "$ex/matmul" work 2 3 & c=$!
+wait $a $b $c
+on node2 "$ex/matmul" check 3
+on node1 "$ex/matmul" rm
 
 step "dipc status (on node2)"
 on node2 "$dipc" status

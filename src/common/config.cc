@@ -41,17 +41,18 @@ struct SectionSpec {
   std::string_view name;
   std::string_view keys;  // comma-separated, as shown to the user
 };
-constexpr std::array<SectionSpec, 7> kSections = {{
+constexpr std::array<SectionSpec, 8> kSections = {{
     {"node", "name, listen_address, listen_port, run_dir"},
     {"referee", "enabled, address"},
     {"security", "allow_file, remote_root, secret_file"},
     {"timeouts", "heartbeat_ms, peer_timeout_ms, connect_timeout_ms"},
     {"log", "level"},
     {"distribute", "keys, all_keyed"},
+    {"dsm", "mode, quantum"},
     {"debug", "fault_injection"},
 }};
 constexpr std::string_view kSectionList =
-    "node, referee, security, timeouts, log, distribute, debug";
+    "node, referee, security, timeouts, log, distribute, dsm, debug";
 constexpr std::array<std::string_view, 5> kLogLevels = {"trace", "debug", "info", "warn", "error"};
 
 const SectionSpec* find_section(std::string_view name) {
@@ -500,6 +501,16 @@ std::optional<Config> validate(const toml::table& root, const std::string& sourc
 
   // [debug]
   r.boolean("debug", "fault_injection", cfg.fault_injection);
+
+  // [dsm]
+  std::string mode = cfg.dsm_segment_mode ? "segment" : "page";
+  r.string(
+      "dsm", "mode", "\"page\" or \"segment\"",
+      [](const std::string& s) { return s == "page" || s == "segment"; }, mode);
+  cfg.dsm_segment_mode = mode == "segment";
+  int64_t quantum = cfg.dsm_quantum.count();
+  r.integer("dsm", "quantum", 0, 60'000, quantum);
+  cfg.dsm_quantum = std::chrono::milliseconds(quantum);
 
   if (r.failed()) return std::nullopt;
   return cfg;

@@ -53,6 +53,9 @@ struct Config {
     bool all_keyed = false;            // all_keyed: every key but IPC_PRIVATE
     bool operator==(const Distribute&) const = default;
   } distribute;
+  // [dsm] distributed shared memory, for the segments this node owns
+  bool dsm_segment_mode = false;                 // mode = "page" | "segment"
+  std::chrono::milliseconds dsm_quantum{2};      // quantum: ms a grant is kept at least
   // [debug]
   bool fault_injection = false;  // fault_injection: root may delay, stall or cut links (tests)
 

@@ -58,6 +58,11 @@ void write_distribute(const Config& c, toml::table& t) {
   t.insert("all_keyed", c.distribute.all_keyed);
 }
 
+void write_dsm(const Config& c, toml::table& t) {
+  t.insert("mode", c.dsm_segment_mode ? "segment" : "page");
+  t.insert("quantum", int64_t{c.dsm_quantum.count()});
+}
+
 void write_debug(const Config& c, toml::table& t) {
   if (c.fault_injection) t.insert("fault_injection", true);
 }
@@ -70,7 +75,7 @@ struct SectionWriter {
 constexpr SectionWriter kSections[] = {
     {"node", write_node},         {"referee", write_referee}, {"security", write_security},
     {"timeouts", write_timeouts}, {"log", write_log},
-    {"distribute", write_distribute}, {"debug", write_debug},
+    {"distribute", write_distribute}, {"dsm", write_dsm}, {"debug", write_debug},
 };
 
 }  // namespace

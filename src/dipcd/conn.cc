@@ -112,7 +112,7 @@ void Conn::wait_readable() {
                  [this, self = shared_from_this()](std::error_code ec) {
                    reading_ = false;
                    if (!open_) return;
-                   if (ec) return close(ec.message());
+                   if (ec) return close(ec.message(), CloseKind::kError);
                    read_some();
                  });
 }
@@ -152,7 +152,7 @@ void Conn::read_some() {
   if (n < 0) {
     in_.resize(have);
     if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) return wait_readable();
-    return close(strerror(errno));
+    return close(strerror(errno), CloseKind::kError);
   }
   in_.resize(have + size_t(n));
   for (cmsghdr* c = CMSG_FIRSTHDR(&msg); c != nullptr; c = CMSG_NXTHDR(&msg, c)) {
@@ -164,9 +164,9 @@ void Conn::read_some() {
       pending_fds_.push_back(fd);
     }
   }
-  if (msg.msg_flags & MSG_CTRUNC) return close("too many descriptors passed with one message");
-  if (pending_fds_.size() > kMaxPendingFds) return close("too many descriptors passed");
-  if (n == 0) return close("connection closed");
+  if (msg.msg_flags & MSG_CTRUNC) return close("too many descriptors passed with one message", CloseKind::kError);
+  if (pending_fds_.size() > kMaxPendingFds) return close("too many descriptors passed", CloseKind::kError);
+  if (n == 0) return close("connection closed", CloseKind::kPeer);
   bytes_in_ += uint64_t(n);
   if (!parse_frames()) return;
   wait_readable();
@@ -179,26 +179,28 @@ bool Conn::parse_frames() {
     Frame f;
     auto err = proto::decode_header(in_.data() + in_start_, f.header);
     if (err != proto::HeaderError::kNone) {
-      close(proto::header_error_text(err));
+      close(proto::header_error_text(err), CloseKind::kError);
       return false;
     }
     if (f.header.length > limit_for(f.header.type)) {
       close(max_payload_ < proto::kMaxPayload ? "frame too long for a link that has not said hello"
-                                              : proto::header_error_text(proto::HeaderError::kTooLong));
+                                              : proto::header_error_text(proto::HeaderError::kTooLong),
+            CloseKind::kError);
       return false;
     }
     if (avail < proto::kHeaderSize + f.header.length) break;
     const uint8_t* p = in_.data() + in_start_ + proto::kHeaderSize;
     if (rx_on_ != (f.header.type == proto::FrameType::kSealed)) {
       close(rx_on_ ? "a frame that is not sealed on an encrypted link"
-                   : "a sealed frame on a link that is not encrypted");
+                   : "a sealed frame on a link that is not encrypted",
+            CloseKind::kError);
       return false;
     }
     if (rx_on_) {
       // Opened in place: the inner frame replaces the sealed one.
       size_t clen = f.header.length;
       if (clen < proto::kSealOverhead + proto::kHeaderSize) {
-        close("sealed frame too short");
+        close("sealed frame too short", CloseKind::kError);
         return false;
       }
       std::vector<uint8_t> plain(clen - proto::kSealOverhead);
@@ -207,7 +209,7 @@ bool Conn::parse_frames() {
       unsigned long long plen = 0;
       if (crypto_aead_xchacha20poly1305_ietf_decrypt(plain.data(), &plen, nullptr, p, clen, nullptr,
                                                      0, nonce, rx_.key.data()) != 0) {
-        close("a sealed frame that does not open (altered, replayed or out of order)");
+        close("a sealed frame that does not open (altered, replayed or out of order)", CloseKind::kError);
         return false;
       }
       ++rx_.counter;
@@ -215,7 +217,7 @@ bool Conn::parse_frames() {
       auto inner = proto::decode_header(plain.data(), f.header);
       if (inner != proto::HeaderError::kNone || f.header.type == proto::FrameType::kSealed ||
           f.header.length != plen - proto::kHeaderSize || f.header.length > max_payload_) {
-        close("a sealed frame holding no valid frame");
+        close("a sealed frame holding no valid frame", CloseKind::kError);
         return false;
       }
       f.payload.assign(plain.begin() + proto::kHeaderSize, plain.begin() + long(plen));
@@ -230,7 +232,7 @@ bool Conn::parse_frames() {
     try {
       on_frame_(f);
     } catch (const std::exception& e) {
-      close(std::string("internal error while handling a frame: ") + e.what());
+      close(std::string("internal error while handling a frame: ") + e.what(), CloseKind::kError);
       return false;
     }
   }
@@ -258,16 +260,16 @@ void Conn::send(OutFrame frame) {
   if (queued_ > kHighWater) paused_ = true;  // reading stops; resumes once drained
 }
 
-void Conn::send_now(std::vector<uint8_t> frame) {
-  if (frame.empty()) return;
+bool Conn::send_now(std::vector<uint8_t> frame) {
+  if (frame.empty()) return false;
   std::unique_lock lk(mu_);
-  if (!open_) return;
+  if (!open_) return false;
   if (tx_on_) frame = seal_locked(OutFrame{std::move(frame), {}, {}}).head;
   if (out_.empty()) {
     ssize_t n = ::send(fd_, frame.data(), frame.size(), MSG_DONTWAIT | MSG_NOSIGNAL);
     if (n == ssize_t(frame.size())) {
       bytes_out_ += uint64_t(n);
-      return;
+      return true;
     }
     if (n > 0) {
       bytes_out_ += uint64_t(n);
@@ -287,6 +289,7 @@ void Conn::send_now(std::vector<uint8_t> frame) {
       if (!err.empty()) self->close_locked(err, lk);
     });
   }
+  return true;
 }
 
 std::string Conn::flush_locked() {
@@ -367,12 +370,12 @@ void Conn::resume() {
   if (parse_frames()) wait_readable();
 }
 
-void Conn::close(const std::string& why) {
+void Conn::close(const std::string& why, CloseKind kind) {
   std::unique_lock lk(mu_);
-  close_locked(why, lk);
+  close_locked(why, lk, kind);
 }
 
-void Conn::close_locked(const std::string& why, std::unique_lock<std::mutex>& lk) {
+void Conn::close_locked(const std::string& why, std::unique_lock<std::mutex>& lk, CloseKind kind) {
   if (!open_) return;
   open_ = false;
   ::shutdown(fd_, SHUT_RDWR);
@@ -382,7 +385,7 @@ void Conn::close_locked(const std::string& why, std::unique_lock<std::mutex>& lk
   queued_ = 0;
   lk.unlock();
   if (auto cb = std::move(on_close_))
-    asio::post(io_, [cb = std::move(cb), why, self = shared_from_this()] { cb(why); });
+    asio::post(io_, [cb = std::move(cb), why, kind, self = shared_from_this()] { cb(why, kind); });
 }
 
 std::string Conn::peer_address() const {

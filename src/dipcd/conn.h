@@ -89,10 +89,18 @@ std::vector<uint8_t> make_frame(proto::FrameType type, uint64_t request_id, cons
 }
 std::vector<uint8_t> make_empty_frame(proto::FrameType type, uint64_t request_id);
 
+// Who ended a connection, so that owners decide what to log by kind, never by the text.
+enum class CloseKind {
+  kPeer,   // the other end closed it
+  kError,  // a transport or protocol error found here (bad frame, send error, output cap)
+  kLocal,  // its owner closed it for a reason worth a log line
+  kQuiet,  // its owner closed it as expected (refused, process exited, shutting down)
+};
+
 class Conn : public std::enable_shared_from_this<Conn> {
  public:
   using FrameHandler = std::function<void(Frame&)>;
-  using CloseHandler = std::function<void(const std::string& why)>;
+  using CloseHandler = std::function<void(const std::string& why, CloseKind kind)>;
 
   static constexpr size_t kReadChunk = 64 * 1024;
   static constexpr size_t kMaxPendingFds = 8;
@@ -115,9 +123,10 @@ class Conn : public std::enable_shared_from_this<Conn> {
   void send(std::vector<uint8_t> frame) { send(OutFrame{std::move(frame), {}, {}}); }
   void send(OutFrame frame);
   // Any thread: writes the frame at once when nothing is queued before it (the common
-  // case), else queues it for the io thread. Frames keep their order.
-  void send_now(std::vector<uint8_t> frame);
-  void close(const std::string& why);
+  // case), else queues it for the io thread. Frames keep their order. False when the
+  // connection is closed (the frame is not sent).
+  bool send_now(std::vector<uint8_t> frame);
+  void close(const std::string& why, CloseKind kind = CloseKind::kLocal);
   bool is_open() const { return open_.load(); }
   int native_handle() const { return fd_; }
   std::string peer_address() const;  // "ADDR" for TCP, "" for Unix sockets
@@ -133,7 +142,8 @@ class Conn : public std::enable_shared_from_this<Conn> {
   // returns the error that must close the connection, or "".
   std::string flush_locked();
   void resume();
-  void close_locked(const std::string& why, std::unique_lock<std::mutex>& lk);
+  void close_locked(const std::string& why, std::unique_lock<std::mutex>& lk,
+                    CloseKind kind = CloseKind::kError);
 
   asio::io_context& io_;
   int fd_;

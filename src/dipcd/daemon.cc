@@ -49,6 +49,7 @@ Daemon::Daemon(asio::io_context& io, Config cfg, AllowList allow, std::string se
       owner_(io, cfg_, links_, table_, identities_, executor_),
       holder_(io, cfg_, local_, links_, table_, identities_, owner_, remote_),
       admin_(Admin::Parts{cfg_, local_, links_, table_, identities_, owner_, remote_}),
+      dsm_(io, cfg_, links_),
       sweep_timer_(io) {
   if (cfg_.referee) {
     service_ = std::make_unique<RefereeService>(io, links_, cfg_.node_name, cfg_.listen_address);
@@ -66,6 +67,17 @@ Daemon::Daemon(asio::io_context& io, Config cfg, AllowList allow, std::string se
   referee_->on_removed = [this](proto::Kind kind, int32_t key) { holder_.object_gone(kind, key); };
   referee_->on_state = [this](const std::string& s) {
     if (s != state_) write_state(s);
+  };
+  holder_.shm_available = [this] { return dsm_.available(); };
+  holder_.on_known = [this](proto::Kind kind, int32_t id, const std::string& owner,
+                            int32_t owner_id, uint64_t size) {
+    if (kind == proto::Kind::kShm) dsm_.segment_known(id, owner, owner_id, size);
+  };
+  owner_.on_removed = [this](proto::Kind kind, int32_t id) {
+    if (kind == proto::Kind::kShm) dsm_.segment_removed(id);
+  };
+  table_.on_placeholder_dropped = [this](proto::Kind kind, int32_t id) {
+    if (kind == proto::Kind::kShm) dsm_.segment_removed(id);
   };
   links_.on_dead = [this](const std::string& name, const std::string& why) { node_dead(name, why); };
   links_.on_ready = [this](const std::shared_ptr<Link>& l) {
@@ -91,6 +103,7 @@ bool Daemon::start(std::string& err) {
     }
   }
   if (!table_.open(err)) return false;
+  dsm_.start();  // without it, distributed segments fail with ENOSYS (logged)
   table_.publish_rules(cfg_.distribute.all_keyed, cfg_.distribute.keys);
   if (!local_.listen(sock, err)) return false;
   if (!links_.listen(err)) {
@@ -126,6 +139,7 @@ void Daemon::shutdown() {
   links_.shutdown();
   table_.clear_all();
   executor_.shutdown();
+  dsm_.stop();
   write_state("stopped");
 }
 
@@ -145,6 +159,7 @@ void Daemon::node_dead(const std::string& name, const std::string& why) {
   spdlog::warn("node {} declared dead ({})", name, why);
   remote_.node_dead(name);
   admin_.node_dead(name, why);
+  dsm_.node_dead(name);
   holder_.node_dead(name);
   owner_.node_dead(name);
   if (service_) service_->node_dead(name);

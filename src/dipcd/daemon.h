@@ -10,6 +10,7 @@
 //   ObjectTable     owned objects and placeholders, the published id table
 //   RefereeClient   the cluster's referee: RemoteReferee, or RefereeService on its node
 //   Admin           the dipc command's status, ls and rm
+//   DsmRoom         distributed shared memory (its fault server runs on a thread of its own)
 //   BackgroundWorker, IdentityCache, OwnerExecutor: threads for work that may block.
 // Events: a node declared dead (PeerLinks::on_dead) reaches every room that keeps state
 // about nodes; a link ready reaches the referee; the referee's word that an object is gone
@@ -27,6 +28,7 @@
 #include "common/config.h"
 #include "dipcd/admin.h"
 #include "dipcd/background.h"
+#include "dipcd/dsm_room.h"
 #include "dipcd/executor.h"
 #include "dipcd/holder.h"
 #include "dipcd/identity.h"
@@ -70,6 +72,7 @@ class Daemon {
   OwnerSide owner_;
   Holder holder_;
   Admin admin_;
+  DsmRoom dsm_;
   std::unique_ptr<RefereeService> service_;
   std::unique_ptr<RemoteReferee> remote_referee_;
   RefereeClient* referee_ = nullptr;

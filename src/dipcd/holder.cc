@@ -80,7 +80,11 @@ void Holder::local_op(const std::shared_ptr<LocalClient>& c, uint64_t reqid, Own
       };
     }
     if (op.op == Op::kSemOp && has_undo(decode_sops(op.data))) watch_process(op.pid, owner);
-    auto cancel = remote_.forward(owner, "", 0, op, done);
+    auto still_wanted = [wc] {
+      auto c = wc.lock();
+      return c && c->conn->is_open();
+    };
+    auto cancel = remote_.forward(owner, "", 0, op, done, still_wanted);
     if (c->conn->is_open()) c->cancels[reqid] = std::move(cancel);
     return;
   }
@@ -112,6 +116,11 @@ void Holder::local_get(const std::shared_ptr<LocalClient>& c, uint64_t reqid, Ow
   if (!referee_) return finish(OpResult::error(ENOLINK));
   referee_->lookup(op.kind, op.key, op.flags, [this, op, who, finish](const RegRecord& a) mutable {
     if (a.status == RegStatus::kError) return finish(OpResult::error(a.err));
+    if (op.kind == Kind::kShm && !(shm_available && shm_available())) {
+      // No distributed segment without DSM: never one that would silently not be shared.
+      if (a.status == RegStatus::kCreate) referee_->abort(op.kind, op.key);
+      return finish(OpResult::error(ENOSYS));
+    }
     if (a.status == RegStatus::kCreate) {
       owner_.execute(who, op, [this, op, finish](OpResult r) {
         ObjectInfo info;
@@ -130,6 +139,7 @@ void Holder::local_get(const std::shared_ptr<LocalClient>& c, uint64_t reqid, Ow
         m.gid = info.gid;
         m.size = info.size;
         referee_->commit(m);
+        if (on_known) on_known(op.kind, id, cfg_.node_name, id, info.size);
         spdlog::info("created {} key {} id {}", kind_name(op.kind), op.key, id);
         finish(r);
       });
@@ -165,6 +175,7 @@ void Holder::local_get(const std::shared_ptr<LocalClient>& c, uint64_t reqid, Ow
                         remove_object(op.kind, id);
                         return finish(OpResult::error(ENOSPC));
                       }
+                      if (on_known) on_known(op.kind, id, owner, owner_id, info.size);
                       spdlog::info("placeholder {} key {} id {} for {}'s id {}",
                                    kind_name(op.kind), op.key, id, owner, owner_id);
                       finish(OpResult::ok(id));

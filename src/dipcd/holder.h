@@ -39,6 +39,13 @@ class Holder {
   Holder(asio::io_context& io, const Config& cfg, LocalServer& local, PeerLinks& links,
          ObjectTable& table, IdentityCache& identities, OwnerSide& owner, RemoteCalls& remote);
   void set_referee(RefereeClient* r) { referee_ = r; }
+  // Set by the daemon root: whether distributed segments can be made here (DSM running),
+  // and the event that a distributed object became known on this node (created here, or a
+  // placeholder made for another node's object; owner_id is then the owner's id).
+  std::function<bool()> shm_available;
+  std::function<void(proto::Kind, int32_t local_id, const std::string& owner, int32_t owner_id,
+                     uint64_t size)>
+      on_known;
   void node_dead(const std::string& name);
   void object_gone(proto::Kind kind, int32_t key);  // the referee says so
 

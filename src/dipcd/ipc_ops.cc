@@ -1,6 +1,9 @@
 #include "dipcd/ipc_ops.h"
 
+#include "dipcd/dsm/shm_ctl.h"
+
 #include <errno.h>
+#include <sys/mman.h>
 
 #include <cstring>
 #include <vector>
@@ -67,6 +70,37 @@ bool decode_stat(const std::string& data, IpcStat& s) {
   proto::Reader r(reinterpret_cast<const uint8_t*>(data.data()), data.size());
   return s.decode(r) && r.at_end();
 }
+
+// Memory whose last `n` readable bytes are followed by an inaccessible page: for an array
+// the kernel must not read past (SETALL reads as many values as the set has).
+class GuardedBuffer {
+ public:
+  explicit GuardedBuffer(size_t n) {
+    size_t page = size_t(sysconf(_SC_PAGESIZE));
+    size_ = (n + page - 1) / page * page + page;
+    void* p = mmap(nullptr, size_, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (p == MAP_FAILED) return;
+    base_ = static_cast<char*>(p);
+    if (mprotect(base_ + size_ - page, page, PROT_NONE) != 0) {
+      munmap(base_, size_);
+      base_ = nullptr;
+      return;
+    }
+    tail_ = base_ + size_ - page - n;
+  }
+  ~GuardedBuffer() {
+    if (base_) munmap(base_, size_);
+  }
+  GuardedBuffer(const GuardedBuffer&) = delete;
+  GuardedBuffer& operator=(const GuardedBuffer&) = delete;
+  // The n bytes asked for, right before the guard page; nullptr if no memory could be had.
+  char* tail() const { return tail_; }
+
+ private:
+  char* base_ = nullptr;
+  char* tail_ = nullptr;
+  size_t size_ = 0;
+};
 
 OpResult do_get(const OwnedOp& op) {
   int r = -1;
@@ -189,14 +223,21 @@ OpResult do_semctl(const OwnedOp& op) {
       return OpResult{0, 0, 0, encode_stat(s)};
     }
     case SETALL: {
-      std::vector<unsigned short> vals(op.data.size() / 2);
+      // The kernel reads as many values as the set has; the caller sent as many as its
+      // placeholder has, which is the same number. They end at a guard page, so that a
+      // shorter list faults instead of letting the kernel read past it. No IPC_STAT first:
+      // SETALL needs write permission only.
+      if (op.arg3 == proto::kSemArrayAbsent)
+        return OpResult::sys(sysv::semctl(op.id, 0, SETALL, nullptr));
+      size_t n = op.data.size() / 2;
+      GuardedBuffer g(n * sizeof(unsigned short));
+      if (g.tail() == nullptr) return OpResult::error(ENOMEM);
       proto::Reader r(reinterpret_cast<const uint8_t*>(op.data.data()), op.data.size());
-      for (auto& v : vals) v = r.u16();
-      semid_ds ds{};
-      if (sysv::semctl(op.id, 0, IPC_STAT, &ds) < 0) return OpResult::error(errno);
-      // The caller sent as many values as its placeholder has semaphores; they must match.
-      if (vals.size() != ds.sem_nsems) return OpResult::error(EINVAL);
-      return OpResult::sys(sysv::semctl(op.id, 0, SETALL, vals.data()));
+      for (size_t i = 0; i < n; ++i) {
+        unsigned short v = r.u16();
+        std::memcpy(g.tail() + i * sizeof v, &v, sizeof v);
+      }
+      return OpResult::sys(sysv::semctl(op.id, 0, SETALL, g.tail()));
     }
     case IPC_SET: {
       IpcStat s;
@@ -221,7 +262,7 @@ OpResult run_op(const OwnedOp& op) {
     case Op::kMsgCtl: return do_msgctl(op);
     case Op::kSemOp: return do_semop(op);
     case Op::kSemCtl: return do_semctl(op);
-    case Op::kShmCtl: break;
+    case Op::kShmCtl: return dsm::run_shmctl(op);  // DSM hook
   }
   return OpResult::error(EINVAL);
 }
@@ -232,6 +273,8 @@ bool may_block(const OwnedOp& op) {
 
 OwnedOp nowait_variant(const OwnedOp& op) {
   OwnedOp o = op;
+  // MSG_COPY without IPC_NOWAIT is EINVAL, and with it cannot wait: left as it is.
+  if (op.op == Op::kMsgRcv && (op.flags & MSG_COPY)) return o;
   if (op.op == Op::kSemOp) {
     // Every sembuf gets IPC_NOWAIT; its flags are the last 2 of each 6 bytes.
     for (size_t i = 4; i + 1 < o.data.size(); i += 6) o.data[i] |= char((IPC_NOWAIT >> 8) & 0xff);

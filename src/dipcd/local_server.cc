@@ -76,9 +76,9 @@ void LocalServer::accept_loop() {
                 fmt::format("unexpected frame type {} on the local socket", int(f.header.type)));
           it->second(c, f);
         },
-        [this, c](const std::string& why) mutable {
+        [this, c](const std::string& why, CloseKind kind) mutable {
           --clients_;
-          if (why != "connection closed" && why != "process exited")
+          if (kind == CloseKind::kError || kind == CloseKind::kLocal)
             spdlog::warn("local client (pid {}, uid {}) dropped: {}", c->cred.pid, c->cred.uid, why);
           // The process (or thread) is gone: interrupt what it was waiting for.
           auto cancels = std::move(c->cancels);
@@ -94,7 +94,7 @@ void LocalServer::accept_loop() {
       c->pidfd = std::make_unique<asio::posix::stream_descriptor>(io_, pfd);
       c->pidfd->async_wait(asio::posix::stream_descriptor::wait_read, [wc](std::error_code ec) {
         auto c = wc.lock();
-        if (!ec && c) c->conn->close("process exited");
+        if (!ec && c) c->conn->close("process exited", CloseKind::kQuiet);
       });
     }
     accept_loop();

@@ -98,6 +98,7 @@ bool ObjectTable::drop_placeholder(ObjKey key) {
   ids_.clear(key.kind, id);
   remove_object(key.kind, id);
   save_placeholders();
+  if (on_placeholder_dropped) on_placeholder_dropped(key.kind, id);
   spdlog::info("placeholder {} key {} id {} dropped", kind_name(key.kind), key.key, id);
   return true;
 }

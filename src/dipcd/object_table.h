@@ -70,6 +70,9 @@ class ObjectTable {
   std::vector<ObjKey> placeholders_of(const std::string& owner) const;
   const std::map<ObjId, Placeholder>& placeholders() const { return placeholders_; }
 
+  // Set by the daemon root: a placeholder was dropped (its local id is gone).
+  std::function<void(proto::Kind, int32_t local_id)> on_placeholder_dropped;
+
   // On shutdown: placeholders removed from the kernel, the id table cleared.
   void clear_all();
 

@@ -1,6 +1,12 @@
 #include "dipcd/owner_side.h"
 
 #include <spdlog/spdlog.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cstring>
 
 #include "dipcd/identity.h"
 #include "dipcd/object_table.h"
@@ -81,6 +87,17 @@ OwnerSide::OwnerSide(asio::io_context& io, const Config& cfg, PeerLinks& links, 
     auto it = peer_running_.find({l->serial, f.header.request_id});
     if (it != peer_running_.end()) executor_.cancel(it->second.second);
   });
+  links_.on(FrameType::kRequeue, [this](const std::shared_ptr<Link>& l, Frame& f) {
+    auto it = handed_out_.find({l->serial, f.header.request_id});
+    if (it == handed_out_.end()) {
+      spdlog::warn("{} gives back a message this node does not remember handing out (too old?)",
+                   l->describe());
+      return;
+    }
+    requeue(it->second, "its caller on " + l->name + " was gone");
+    handed_out_bytes_ -= it->second.text.size();
+    handed_out_.erase(it);
+  });
   links_.on(FrameType::kProcExit, [this](const std::shared_ptr<Link>& l, Frame& f) {
     proto::ProcExit m;
     auto r = f.reader();
@@ -112,18 +129,33 @@ void OwnerSide::peer_op(const std::shared_ptr<Link>& l, uint64_t reqid, const pr
       return answer(OpResult::error(EINVAL));  // removed meanwhile, or never ours
     }
     auto key = std::make_pair(serial, reqid);
-    auto done = [this, key](OpResult) { peer_running_.erase(key); };
+    // A message taken off a queue (not a MSG_COPY) is remembered until its caller's node
+    // has it, or put back at once when the answer could not even leave.
+    bool takes_message = op.op == Op::kMsgRcv && !(op.flags & MSG_COPY);
+    auto sent = std::make_shared<std::atomic<bool>>(false);
+    int32_t qid = op.id;
+    auto done = [this, key, takes_message, sent, qid](OpResult r) {
+      peer_running_.erase(key);
+      if (!takes_message || r.ret < 0) return;
+      HandedOut h{qid, r.aux, std::move(r.data), Clock::now()};
+      if (!sent->load())
+        requeue(h, "the answer could not be sent");
+      else
+        remember(key.first, key.second, std::move(h));
+    };
     // The answer leaves from the worker that has it: one thread hand-off fewer.
-    auto reply_now = [this, conn = l->conn, wl = std::weak_ptr<Link>(l), reqid](const OpResult& r) {
+    auto reply_now = [this, conn = l->conn, wl = std::weak_ptr<Link>(l), reqid,
+                      sent](const OpResult& r) {
       auto l = wl.lock();
       if (l && l->faulty.load()) {
         // An injected fault applies to answers too: they go the link's way.
+        sent->store(true);
         asio::post(io_, [wl, frame = reply_frame(reqid, r)]() mutable {
           if (auto l = wl.lock()) l->send(std::move(frame));
         });
         return;
       }
-      conn->send_now(reply_frame(reqid, r));
+      sent->store(conn->send_now(reply_frame(reqid, r)));
     };
     SemUndo::Proc origin{node, op.pid};
     uint64_t ticket = run_here(*who, std::move(op), origin, done, reply_now);
@@ -147,7 +179,7 @@ uint64_t OwnerSide::run_here(const Identity& who, OwnedOp op, const SemUndo::Pro
     auto sops = decode_sops(op.data);
     if (has_undo(sops)) {
       if (!undo_.in_range(origin, id, sops)) {
-        if (int e = undo_.range_error(origin, id, sops)) {
+        if (int e = undo_.range_error(origin, id, sops, who)) {
           if (reply_now) reply_now(OpResult::error(e));
           done(OpResult::error(e));
           return 0;
@@ -233,6 +265,7 @@ void OwnerSide::object_removed(Kind kind, int32_t id) {
   if (!key) return;
   table_.remove_owned(ObjId{kind, id});
   if (kind == Kind::kSem) undo_.drop_set(id);
+  if (on_removed) on_removed(kind, id);
   spdlog::info("{} key {} id {} removed", kind_name(kind), *key, id);
   if (referee_) referee_->remove(kind, *key);
 }
@@ -255,7 +288,44 @@ void OwnerSide::node_dead(const std::string& name) {
   }
 }
 
+void OwnerSide::remember(uint64_t link, uint64_t reqid, HandedOut h) {
+  if (handed_out_.size() >= kMaxHandedOut ||
+      handed_out_bytes_ + h.text.size() > kMaxHandedOutBytes) {
+    // Full: the oldest is forgotten (it can no longer be given back).
+    auto oldest = std::min_element(handed_out_.begin(), handed_out_.end(),
+                                   [](auto& a, auto& b) { return a.second.at < b.second.at; });
+    if (oldest != handed_out_.end()) {
+      handed_out_bytes_ -= oldest->second.text.size();
+      handed_out_.erase(oldest);
+    }
+  }
+  handed_out_bytes_ += h.text.size();
+  handed_out_[{link, reqid}] = std::move(h);
+}
+
+void OwnerSide::requeue(const HandedOut& h, const std::string& why) {
+  std::vector<char> buf(sizeof(long) + h.text.size());
+  long mtype = long(h.mtype);
+  std::memcpy(buf.data(), &mtype, sizeof mtype);
+  std::memcpy(buf.data() + sizeof mtype, h.text.data(), h.text.size());
+  if (syscall(SYS_msgsnd, h.qid, buf.data(), h.text.size(), IPC_NOWAIT) == 0)
+    spdlog::info("message of type {} ({} bytes) put back on queue id {}: {}", h.mtype,
+                 h.text.size(), h.qid, why);
+  else
+    spdlog::warn("message of type {} ({} bytes) for queue id {} lost: {}, and it cannot be put "
+                 "back: {}", h.mtype, h.text.size(), h.qid, why, strerror(errno));
+}
+
 void OwnerSide::expire_exited() {
+  auto now = Clock::now();
+  for (auto it = handed_out_.begin(); it != handed_out_.end();) {
+    if (now - it->second.at > kHandedOutFor) {
+      handed_out_bytes_ -= it->second.text.size();
+      it = handed_out_.erase(it);
+    } else {
+      ++it;
+    }
+  }
   std::erase_if(exited_, [](const auto& e) { return Clock::now() - e.second > std::chrono::seconds(10); });
 }
 

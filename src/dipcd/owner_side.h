@@ -41,9 +41,17 @@ class OwnerSide {
   // user or one node cannot take every worker.
   static constexpr size_t kMaxWaitingPerUser = 1024;
   static constexpr size_t kMaxWaitingPerNode = 2048;
+  // Messages handed to callers of other nodes are remembered for kHandedOutFor, so that a
+  // node that could not deliver one (its caller was gone when the answer came) can give it
+  // back (kRequeue): at most kMaxHandedOut of them and kMaxHandedOutBytes of text.
+  static constexpr size_t kMaxHandedOut = 4096;
+  static constexpr size_t kMaxHandedOutBytes = 64u << 20;
+  static constexpr std::chrono::seconds kHandedOutFor{10};
   OwnerSide(asio::io_context& io, const Config& cfg, PeerLinks& links, ObjectTable& table,
             IdentityCache& identities, OwnerExecutor& executor);
   void set_referee(RefereeClient* r) { referee_ = r; }
+  // Set by the daemon root: an object this node owned is gone.
+  std::function<void(proto::Kind, int32_t id)> on_removed;
 
   // Runs op here (this node owns the object) as who, for process origin (node, pid); keeps
   // removal and SEM_UNDO bookkeeping in step. reply_now, when given, sends the answer from
@@ -66,6 +74,15 @@ class OwnerSide {
  private:
   void peer_op(const std::shared_ptr<Link>& l, uint64_t reqid, const proto::OpRequest& req);
   void process_exited(const SemUndo::Proc& p);
+  struct HandedOut {
+    int32_t qid = 0;
+    int64_t mtype = 0;
+    std::string text;
+    std::chrono::steady_clock::time_point at;
+  };
+  void remember(uint64_t link, uint64_t reqid, HandedOut h);
+  // Puts a message back at the tail of its queue, as root, without waiting.
+  void requeue(const HandedOut& h, const std::string& why);
 
   asio::io_context& io_;
   const Config& cfg_;
@@ -76,6 +93,8 @@ class OwnerSide {
   RefereeClient* referee_ = nullptr;
   ThreadCheck thread_;
   SemUndo undo_;
+  std::map<std::pair<uint64_t, uint64_t>, HandedOut> handed_out_;  // (link, request id)
+  size_t handed_out_bytes_ = 0;
   std::map<uid_t, size_t> waiting_by_user_;
   std::map<std::string, size_t> waiting_by_node_;
   // Calls running for other nodes: (link serial, request id) -> (node, executor ticket).

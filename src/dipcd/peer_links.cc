@@ -54,7 +54,7 @@ void PeerLinks::shutdown() {
   accept_backoff_.cancel();
   auto links = links_;
   for (auto& l : links)
-    if (l->conn) l->conn->close("shutting down");
+    if (l->conn) l->conn->close("shutting down", CloseKind::kQuiet);
 }
 
 void PeerLinks::on(FrameType type, Handler h, Accepts accepts) {
@@ -96,7 +96,7 @@ void PeerLinks::accept_loop() {
       auto t = std::make_shared<asio::steady_timer>(io_, std::chrono::milliseconds(200));
       std::weak_ptr<Link> wl = l;
       t->async_wait([wl, t](std::error_code) {
-        if (auto l = wl.lock()) l->conn->close("refused");
+        if (auto l = wl.lock()) l->conn->close("refused", CloseKind::kQuiet);
       });
     }
     accept_loop();
@@ -126,8 +126,8 @@ void PeerLinks::start_link(const std::shared_ptr<Link>& l) {
       [this, wl](Frame& f) {
         if (auto l = wl.lock()) on_frame(l, f);
       },
-      [this, wl](const std::string& why) {
-        if (auto l = wl.lock()) closed(l, why);
+      [this, wl](const std::string& why, CloseKind kind) {
+        if (auto l = wl.lock()) closed(l, why, kind);
       });
   for (auto& f : l->handshake->start()) l->send(std::move(f));
   heartbeat(l);
@@ -191,7 +191,7 @@ void PeerLinks::on_handshake(const std::shared_ptr<Link>& l, Frame& f) {
       auto t = std::make_shared<asio::steady_timer>(io_, std::chrono::milliseconds(200));
       std::weak_ptr<Link> wl = l;
       t->async_wait([wl, t](std::error_code) {
-        if (auto l = wl.lock()) l->conn->close("refused");
+        if (auto l = wl.lock()) l->conn->close("refused", CloseKind::kQuiet);
       });
       return;
     }
@@ -228,7 +228,7 @@ void PeerLinks::bind(const std::shared_ptr<Link>& l) {
       lose->superseded = true;
       lose->ready = false;
       auto waiters = std::move(lose->waiters);
-      lose->conn->close("superseded by the other link to the same node");
+      lose->conn->close("superseded by the other link to the same node", CloseKind::kQuiet);
       if (keep == other) {
         for (auto& w : waiters) w(LinkResult{keep, "", false});
         return;
@@ -250,7 +250,7 @@ void PeerLinks::fail_waiters(const std::shared_ptr<Link>& l, const LinkResult& r
   for (auto& w : waiters) w(r);
 }
 
-void PeerLinks::closed(const std::shared_ptr<Link>& l, const std::string& why) {
+void PeerLinks::closed(const std::shared_ptr<Link>& l, const std::string& why, CloseKind kind) {
   DIPC_ON_THREAD(thread_);
   links_.erase(l);
   l->timer.cancel();
@@ -264,11 +264,11 @@ void PeerLinks::closed(const std::shared_ptr<Link>& l, const std::string& why) {
   if (was_bound) {
     spdlog::warn("link with {} lost: {}", l->describe(), why);
     if (on_dead) on_dead(l->name, why);
-  } else if (l->superseded) {
+  } else if (kind == CloseKind::kQuiet || kind == CloseKind::kPeer) {
     spdlog::debug("link with {} closed: {}", l->describe(), why);
-  } else if (!l->outgoing && why != "connection closed" && why != "refused") {
+  } else if (!l->outgoing) {
     spdlog::warn("connection from {} dropped before its hello: {}", l->address, why);
-  } else if (l->outgoing && !quiet && why != "refused") {
+  } else if (!quiet) {
     spdlog::debug("link to {}:{} closed before ready: {}", l->address, l->port, why);
   }
 }

@@ -93,7 +93,7 @@ class PeerLinks {
   void on_frame(const std::shared_ptr<Link>& l, Frame& f);
   void on_handshake(const std::shared_ptr<Link>& l, Frame& f);
   void bind(const std::shared_ptr<Link>& l);
-  void closed(const std::shared_ptr<Link>& l, const std::string& why);
+  void closed(const std::shared_ptr<Link>& l, const std::string& why, CloseKind kind);
   void heartbeat(const std::shared_ptr<Link>& l);
   void fail_waiters(const std::shared_ptr<Link>& l, const LinkResult& r);
   std::string vet(const std::string& peer_name) const;

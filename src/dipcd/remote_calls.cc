@@ -17,17 +17,22 @@ RemoteCalls::RemoteCalls(PeerLinks& links) : links_(links) {
     proto::OpReply rep;
     auto r = f.reader();
     if (!rep.decode(r)) return links_.drop(l, "malformed reply");
-    auto done = pending_.take(f.header.request_id, Tag{l->name, l->serial});
-    if (!done) {
+    auto call = pending_.take(f.header.request_id, Tag{l->name, l->serial});
+    if (!call) {
       spdlog::warn("{} sent a reply to no call pending on its link (ignored)", l->describe());
       return;
     }
-    (*done)(OpResult{rep.ret, rep.err, rep.aux, std::string(rep.data)});
+    if (rep.ret >= 0 && call->still_wanted && !call->still_wanted()) {
+      // The message left its queue for a caller that is gone: it goes back.
+      l->send(make_empty_frame(FrameType::kRequeue, f.header.request_id));
+    }
+    (*call)(OpResult{rep.ret, rep.err, rep.aux, std::string(rep.data)});
   });
 }
 
 std::function<void()> RemoteCalls::forward(const std::string& owner, const std::string& addr,
-                                           uint16_t port, const OwnedOp& op, OpDone done) {
+                                           uint16_t port, const OwnedOp& op, OpDone done,
+                                           std::function<bool()> still_wanted) {
   DIPC_ON_THREAD(thread_);
   ++per_node_[owner].calls;
   done = [this, owner, t0 = std::chrono::steady_clock::now(), done = std::move(done)](OpResult r) {
@@ -44,7 +49,9 @@ std::function<void()> RemoteCalls::forward(const std::string& owner, const std::
     }
     done(std::move(r));
   };
-  uint64_t reqid = pending_.add(Tag{owner, 0}, std::move(done));
+  bool takes_message = op.op == proto::Op::kMsgRcv && !(op.flags & MSG_COPY);
+  uint64_t reqid = pending_.add(
+      Tag{owner, 0}, Call{std::move(done), takes_message ? std::move(still_wanted) : nullptr});
   auto fail = [this, reqid](int err) {
     if (auto d = pending_.take(reqid)) (*d)(OpResult::error(err));
   };

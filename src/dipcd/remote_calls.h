@@ -7,6 +7,9 @@
 // with ENOLINK; every call on a node declared dead fails with EIDRM (docs/errors.md).
 // Cancel: a call not sent yet fails at once with EINTR; one sent is asked to stop
 // (kCancel), and still completes once, with the owner's last word.
+// Nothing taken is lost on the way back: when the answer to a msgrcv brings a message and
+// the caller no longer wants it (still_wanted says no: the process is gone), the owner is
+// told to put the message back on its queue (kRequeue).
 // Thread safety: io thread only.
 #pragma once
 
@@ -29,7 +32,8 @@ class RemoteCalls {
   explicit RemoteCalls(PeerLinks& links);
   // Returns the call's cancel function.
   std::function<void()> forward(const std::string& owner, const std::string& addr, uint16_t port,
-                                const OwnedOp& op, OpDone done);
+                                const OwnedOp& op, OpDone done,
+                                std::function<bool()> still_wanted = nullptr);
   void node_dead(const std::string& name);
   size_t pending() const { return pending_.size(); }
 
@@ -47,9 +51,14 @@ class RemoteCalls {
     uint64_t link = 0;  // 0 until sent
     bool operator==(const Tag&) const = default;
   };
+  struct Call {
+    OpDone done;
+    std::function<bool()> still_wanted;  // for a msgrcv that takes its message
+    void operator()(OpResult r) const { done(std::move(r)); }
+  };
   PeerLinks& links_;
   ThreadCheck thread_;
-  PendingCalls<Tag, OpDone> pending_;
+  PendingCalls<Tag, Call> pending_;
   std::map<std::string, NodeCalls> per_node_;  // one entry per node ever called
 };
 

@@ -25,13 +25,37 @@ bool SemUndo::in_range(const Proc& p, int semid, const std::vector<sembuf>& sops
   return true;
 }
 
-int SemUndo::range_error(const Proc& p, int semid, const std::vector<sembuf>& sops) const {
+namespace {
+
+// The kernel's ipcperms(): may who make a call that alters (or only reads) the set?
+bool permitted(const Identity& who, const ipc_perm& perm, bool alter) {
+  if (who.uid == 0) return true;  // CAP_IPC_OWNER
+  unsigned granted = perm.mode;
+  auto in_group = [&who](gid_t g) {
+    return who.gid == g || std::find(who.groups.begin(), who.groups.end(), g) != who.groups.end();
+  };
+  if (who.uid == perm.cuid || who.uid == perm.uid)
+    granted >>= 6;
+  else if (in_group(perm.cgid) || in_group(perm.gid))
+    granted >>= 3;
+  unsigned requested = alter ? 2 : 4;
+  return (requested & ~granted & 7) == 0;
+}
+
+}  // namespace
+
+int SemUndo::range_error(const Proc& p, int semid, const std::vector<sembuf>& sops,
+                         const Identity& who) const {
   semid_ds ds{};
   if (sysv::semctl(semid, 0, IPC_STAT, &ds) < 0) return 0;
   std::vector<unsigned short> vals(ds.sem_nsems);
   if (sysv::semctl(semid, 0, GETALL, vals.data()) < 0) return 0;
-  for (auto& s : sops)
-    if (s.sem_num >= vals.size()) return 0;
+  bool alter = false;
+  for (auto& s : sops) {
+    if (s.sem_num >= vals.size()) return 0;  // EFBIG
+    alter |= s.sem_op != 0;
+  }
+  if (!permitted(who, ds.sem_perm, alter)) return 0;  // EACCES
   std::map<int, int> adj;
   for (auto& s : sops) {
     int val = vals[s.sem_num];

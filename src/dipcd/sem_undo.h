@@ -16,6 +16,8 @@
 #include <tuple>
 #include <vector>
 
+#include "dipcd/executor.h"
+
 namespace dipc::daemon {
 
 class SemUndo {
@@ -35,8 +37,10 @@ class SemUndo {
   // operations in order against the set's current values as the kernel does. EAGAIN when an
   // IPC_NOWAIT operation would block before any range is exceeded, 0 when the kernel itself
   // will refuse the call (EFBIG), ERANGE otherwise; also when an operation without
-  // IPC_NOWAIT would block first (Linux would wait; docs/errors.md).
-  int range_error(const Proc& p, int semid, const std::vector<sembuf>& sops) const;
+  // IPC_NOWAIT would block first (Linux would wait; docs/errors.md). 0 too when who may not
+  // make the call (the kernel says EACCES before it looks at any value).
+  int range_error(const Proc& p, int semid, const std::vector<sembuf>& sops,
+                  const Identity& who) const;
   // Records the adjustments of sops (those with SEM_UNDO) after they were applied.
   void record(const Proc& p, int semid, const std::vector<sembuf>& sops);
   // SETVAL (semnum >= 0) or SETALL (semnum < 0): forget adjustments of those semaphores.

@@ -7,6 +7,7 @@ bool is_known_frame_type(uint16_t t) {
     case FrameType::kOp:
     case FrameType::kOpReply:
     case FrameType::kCancel:
+    case FrameType::kRequeue:
     case FrameType::kHello:
     case FrameType::kHelloAck:
     case FrameType::kHeartbeat:
@@ -25,6 +26,15 @@ bool is_known_frame_type(uint16_t t) {
     case FrameType::kAdminReply:
     case FrameType::kAdminMore:
     case FrameType::kAdminRows:
+    case FrameType::kDsmAcquire:
+    case FrameType::kDsmGrant:
+    case FrameType::kDsmFail:
+    case FrameType::kDsmRecall:
+    case FrameType::kDsmRecallAck:
+    case FrameType::kDsmData:
+    case FrameType::kDsmJoin:
+    case FrameType::kDsmGone:
+    case FrameType::kDsmDataToOwner:
       return true;
   }
   return false;

@@ -39,8 +39,8 @@ inline constexpr uint32_t kMaxName = 256;    // byte cap of a name or address fi
 inline constexpr uint32_t kMaxNodeName = 64;   // node names, as [node] name allows
 inline constexpr uint32_t kMaxLoginName = 64;  // login names carried for remote callers
 inline constexpr uint32_t kMaxText = 65536;  // admin command output
-inline constexpr uint32_t kMaxAdminCommand = 160;
-inline constexpr uint32_t kMaxRowsPerPage = 1024;  // ObjectRows in one kAdminRows frame  // "fault NODE delay MS" and shorter
+inline constexpr uint32_t kMaxAdminCommand = 160;  // "fault NODE delay MS" and shorter
+inline constexpr uint32_t kMaxRowsPerPage = 1024;  // ObjectRows in one kAdminRows frame
 inline constexpr uint32_t kMaxSops = 4096;   // sembufs in one semop (Linux SEMOPM is 500)
 
 enum class FrameType : uint16_t {
@@ -48,6 +48,7 @@ enum class FrameType : uint16_t {
   kOp = 1,
   kOpReply = 2,
   kCancel = 3,  // request id = the request to interrupt
+  kRequeue = 4,  // node to owner: the message of request id could not be delivered: put it back
   // Peer links.
   kHello = 10,
   kHelloAck = 11,
@@ -69,7 +70,21 @@ enum class FrameType : uint16_t {
   kAdminReply = 41,
   kAdminMore = 42,  // a part of a long answer's text (AdminReply, err 0); kAdminReply ends it
   kAdminRows = 43,  // a page of the listing's records (AdminRows); kAdminReply ends it
+  // Distributed shared memory (payloads in proto/dsm.h), holder <-> owner of a segment.
+  kDsmAcquire = 50,
+  kDsmGrant = 51,
+  kDsmFail = 52,
+  kDsmRecall = 53,
+  kDsmRecallAck = 54,
+  kDsmData = 55,
+  kDsmJoin = 56,
+  kDsmGone = 57,
+  // kDsmData going from a holder to the owner (a page given back with a recall): on the one
+  // link between two nodes, each of which may own segments the other holds, the type says
+  // which way a page travels. dipcd's DsmRoom maps it to kDsmData for the fault server.
+  kDsmDataToOwner = 58,
 };
+inline bool is_dsm_frame_type(FrameType t) { return uint16_t(t) >= 50 && uint16_t(t) <= 69; }
 
 bool is_known_frame_type(uint16_t t);
 
@@ -246,6 +261,11 @@ struct OpRequest {
   // Size of everything but data, so the shim can send data from the caller's own buffer.
   size_t fixed_size() const { return 1 + 1 + 4 * 3 + 8 * 3 + 4 + user.size() + 4 + 4; }
 };
+
+// kSemCtl SETALL arg3: the caller's array could not be read, so no values came. The owner
+// makes the call with a NULL array: its kernel checks the id and permission first, then
+// faults (EFAULT), as for the caller on one machine.
+inline constexpr int64_t kSemArrayAbsent = 1;
 
 // kOpReply. Data comes last so that the shim can read it straight into the caller's buffer.
 struct OpReply {

@@ -40,9 +40,14 @@ struct Conn {
   ino_t ino = 0;
   uint64_t next_id = 1;
   bool busy = false;      // a call is between its request and its reply
-  uintptr_t busy_sp = 0;  // the stack address of that call, to tell nesting from abandon
+  // A stack address inside that call's exchange, below every frame of the caller's: a
+  // signal handler that calls while the thread waits runs deeper still (nesting), while a
+  // call made after a siglongjmp out of the wait starts higher up (an abandoned call).
+  uintptr_t busy_sp = 0;
   uint64_t busy_id = 0;   // that call's request id, once sent
   bool busy_rx = false;   // part of its reply has been read
+  uid_t euid = 0;         // the thread's effective ids when it connected: dipcd knows the
+  gid_t egid = 0;         // caller by them (SO_PEERCRED), so a change needs a new connection
 };
 __thread Conn t_conn __attribute__((tls_model("initial-exec")));
 
@@ -110,6 +115,8 @@ bool open_conn(Conn& c, pid_t pid) {
   sockaddr_un sa{};
   sa.sun_family = AF_UNIX;
   strcpy(sa.sun_path, path);
+  uid_t euid = geteuid();
+  gid_t egid = getegid();
   if (connect(fd, reinterpret_cast<sockaddr*>(&sa), sizeof sa) < 0) {
     close(fd);
     return false;
@@ -125,11 +132,25 @@ bool open_conn(Conn& c, pid_t pid) {
   setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
   struct stat st;
   fstat(fd, &st);
-  c.fd = fd;
+  // A signal handler that called in while this connection was being made has made one
+  // of its own: keep that one (it may be in use), and this one goes.
+  struct stat cur;
+  if (c.fd >= 0 && c.pid == pid && fstat(c.fd, &cur) == 0 && cur.st_dev == c.dev &&
+      cur.st_ino == c.ino) {
+    close(fd);
+    return true;
+  }
   c.pid = pid;
   c.dev = st.st_dev;
   c.ino = st.st_ino;
   c.busy = false;
+  c.euid = euid;
+  c.egid = egid;
+  // Published last: a handler that interrupts this sees a whole connection or none, never
+  // a descriptor whose identity is not written yet (it took that for a stranger's and
+  // opened two more).
+  __atomic_signal_fence(__ATOMIC_SEQ_CST);
+  c.fd = fd;
   return true;
 }
 
@@ -139,8 +160,14 @@ bool connect_dipcd() {
   pid_t pid = getpid();
   if (c.fd >= 0 && c.pid == pid) {
     struct stat st;
-    if (fstat(c.fd, &st) == 0 && st.st_dev == c.dev && st.st_ino == c.ino) return true;
-    c.fd = -1;  // the program closed or replaced it: not ours to close any more
+    if (fstat(c.fd, &st) == 0 && st.st_dev == c.dev && st.st_ino == c.ino) {
+      // Linux checks permissions with the ids of each call: a thread that changed its
+      // effective ids since it connected gets a connection that carries the new ones.
+      if (geteuid() == c.euid && getegid() == c.egid) return true;
+      close_conn(c);
+    } else {
+      c.fd = -1;  // the program closed or replaced it: not ours to close any more
+    }
   } else if (c.fd >= 0) {
     close_conn(c);  // inherited from the parent: the child needs its own
   }
@@ -229,6 +256,77 @@ bool node_distributes(uint32_t key) {
   return rules != nullptr && idtable::rules_match(rules, key);
 }
 
+namespace {
+
+// process_vm_readv/writev on ourselves; false when some byte is not accessible. Where the
+// calls are not allowed (a seccomp filter) the pointer is trusted, as it was before.
+bool user_copy(bool write, void* local, void* remote, size_t n) {
+  if (n == 0) return true;
+  int saved = errno;
+  iovec l{local, n}, r{remote, n};
+  ssize_t k = write ? process_vm_writev(getpid(), &l, 1, &r, 1, 0)
+                    : process_vm_readv(getpid(), &l, 1, &r, 1, 0);
+  bool ok = k == ssize_t(n);
+  if (k < 0 && (errno == ENOSYS || errno == EPERM)) {
+    if (write)
+      memcpy(remote, local, n);
+    else
+      memcpy(local, remote, n);
+    ok = true;
+  }
+  errno = saved;
+  return ok;
+}
+
+}  // namespace
+
+bool user_read(void* dst, const void* src, size_t n) {
+  return user_copy(false, dst, const_cast<void*>(src), n);
+}
+
+bool user_write(void* dst, const void* src, size_t n) {
+  return user_copy(true, const_cast<void*>(src), dst, n);
+}
+
+long kernel_limit(const char* name, int field, long fallback) {
+  char path[64] = "/proc/sys/kernel/";
+  size_t n = strlen(path);
+  if (n + strlen(name) + 1 > sizeof path) return fallback;
+  strcpy(path + n, name);
+  int saved = errno;
+  int fd = open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) {
+    errno = saved;
+    return fallback;
+  }
+  char b[128];
+  ssize_t k = read(fd, b, sizeof b - 1);
+  close(fd);
+  errno = saved;
+  if (k <= 0) return fallback;
+  b[k] = 0;
+  char* p = b;
+  for (int i = 0; i < field; ++i) {
+    while (*p && *p != ' ' && *p != '\t') ++p;
+    while (*p == ' ' || *p == '\t') ++p;
+  }
+  char* end;
+  long v = strtol(p, &end, 10);
+  return end == p ? fallback : v;
+}
+
+bool user_readable(const void* p, size_t n) {
+  char sink[4096];
+  auto* c = static_cast<const char*>(p);
+  while (n > 0) {
+    size_t k = n < sizeof sink ? n : sizeof sink;
+    if (!user_read(sink, c, k)) return false;
+    c += k;
+    n -= k;
+  }
+  return true;
+}
+
 void ensure_table() {
   if (g_slots.load(std::memory_order_acquire) != nullptr) return;
   pthread_mutex_lock(&g_map_lock);
@@ -238,9 +336,12 @@ void ensure_table() {
 
 namespace {
 
-// One request and its reply on connection c.
-int exchange(Conn& c, const proto::OpRequest& req, Reply* rep, void* out, size_t out_cap,
-             CallMode mode) {
+// One request and its reply on connection c. Not inlined: its frame lies below call()'s,
+// which is what c.busy_sp relies on.
+__attribute__((noinline)) int exchange(Conn& c, const proto::OpRequest& req, Reply* rep,
+                                       void* out, size_t out_cap, CallMode mode, AuxOut aux) {
+  char mark;
+  c.busy_sp = reinterpret_cast<uintptr_t>(&mark);
   int saved = errno;
   uint64_t id = c.next_id++;
   uint8_t head[kHeaderSize + 512];
@@ -286,19 +387,41 @@ int exchange(Conn& c, const proto::OpRequest& req, Reply* rep, void* out, size_t
     errno = ECOMM;
     return -1;
   }
-  size_t take = dlen <= out_cap ? dlen : 0;
-  if ((take && !recv_all(c.fd, out, take, CallMode::kPlain, id, &cancelled)) ||
-      (take != dlen && !discard(c.fd, dlen))) {
+  if (dlen > out_cap) {  // dipcd never sends more than asked for; treat it as a broken link
     close_conn(c);
     errno = ECOMM;
     return -1;
   }
-  if (take != dlen) {  // dipcd never sends more than asked for; treat it as a broken link
+  rep->fault = false;
+  if (aux.wanted && rep->ret >= 0) {
+    long v = long(rep->aux);
+    rep->fault = !user_write(aux.to, &v, sizeof v);
+  }
+  // The data goes straight into out, which may be the caller's memory: recv reports a
+  // part it cannot write with EFAULT (what it could write stays written, as with the
+  // kernel's copy), and the rest is read and dropped.
+  size_t done_len = 0;
+  auto* o = static_cast<char*>(out);
+  while (!rep->fault && done_len < dlen) {
+    ssize_t k = recv(c.fd, o + done_len, dlen - done_len, 0);
+    if (k > 0) {
+      done_len += size_t(k);
+    } else if (k < 0 && (errno == EINTR || errno == EAGAIN || errno == EWOULDBLOCK)) {
+      continue;
+    } else if (k < 0 && errno == EFAULT) {
+      rep->fault = true;
+    } else {
+      close_conn(c);
+      errno = ECOMM;
+      return -1;
+    }
+  }
+  if (done_len < dlen && !discard(c.fd, dlen - done_len)) {
     close_conn(c);
     errno = ECOMM;
     return -1;
   }
-  rep->data_len = take;
+  rep->data_len = done_len;
   errno = saved;
   return 0;
 }
@@ -321,7 +444,8 @@ bool finish_abandoned(Conn& c) {
 
 }  // namespace
 
-int call(const proto::OpRequest& req, Reply* rep, void* out, size_t out_cap, CallMode mode) {
+int call(const proto::OpRequest& req, Reply* rep, void* out, size_t out_cap, CallMode mode,
+         AuxOut aux) {
   char here;
   uintptr_t sp = reinterpret_cast<uintptr_t>(&here);
   if (t_conn.busy && t_conn.pid == getpid()) {
@@ -335,7 +459,7 @@ int call(const proto::OpRequest& req, Reply* rep, void* out, size_t out_cap, Cal
         errno = ENOLINK;
         return -1;
       }
-      int rc = exchange(tmp, req, rep, out, out_cap, mode);
+      int rc = exchange(tmp, req, rep, out, out_cap, mode, aux);
       int e = errno;
       close_conn(tmp);
       errno = e;
@@ -351,9 +475,8 @@ int call(const proto::OpRequest& req, Reply* rep, void* out, size_t out_cap, Cal
     return -1;
   }
   t_conn.busy = true;
-  t_conn.busy_sp = sp;
   t_conn.busy_id = 0;
-  int rc = exchange(t_conn, req, rep, out, out_cap, mode);
+  int rc = exchange(t_conn, req, rep, out, out_cap, mode, aux);
   t_conn.busy = false;
   return rc;
 }

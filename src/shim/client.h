@@ -42,14 +42,37 @@ struct Reply {
   int err = 0;
   int64_t aux = 0;
   size_t data_len = 0;  // bytes written to the caller's reply buffer
+  bool fault = false;   // the caller's buffer (or aux.to) could not be written: EFAULT
 };
 
+// The caller's memory, read and written by the kernel on the shim's behalf
+// (process_vm_readv/writev on this very process), so that a bad pointer from the program is
+// an EFAULT, as from the kernel, and never a fault inside the shim. errno is kept.
+bool user_read(void* dst, const void* src, size_t n);
+bool user_write(void* dst, const void* src, size_t n);
+bool user_readable(const void* p, size_t n);
+
+// A limit of this node's kernel: field `field` (0-based) of /proc/sys/kernel/NAME, or
+// fallback when it cannot be read. Plain system calls: safe in a signal handler.
+long kernel_limit(const char* name, int field, long fallback);
+
 enum class CallMode { kPlain, kInterruptible };
+
+// Where a successful reply's aux goes (msgrcv's mtype), if wanted: written through
+// user_write before any data, as the kernel writes the type first. `to` may be anything
+// the caller passed, NULL included.
+struct AuxOut {
+  bool wanted = false;
+  long* to = nullptr;
+};
 
 // Sends req (whose data, if any, is sent straight from req.data) and reads the reply, its
 // data into out/out_cap. Returns 0 with *rep filled, or -1 with errno:
 //   ENOLINK  no dipcd to talk to (nothing was sent);
 //   ECOMM    the connection failed after the request was sent: outcome unknown.
-int call(const proto::OpRequest& req, Reply* rep, void* out, size_t out_cap, CallMode mode);
+// out may be the caller's own memory: a part that cannot be written sets rep->fault (the
+// rest of the reply is read and dropped), as can aux.to.
+int call(const proto::OpRequest& req, Reply* rep, void* out, size_t out_cap, CallMode mode,
+         AuxOut aux = {});
 
 }  // namespace dipc::shim

@@ -45,6 +45,43 @@ inline void stat_to_perm(const proto::IpcStat& s, ipc_perm& p) {
   p.mode = (unsigned short)s.mode;
 }
 
+// IPC_STAT, IPC_SET or IPC_RMID (cmd) of distributed object id through dipcd, with op its
+// kind's control call. IPC_SET sends *set; IPC_STAT's answer goes to *got. Returns the
+// call's result (-1 with errno), or -2 when no dipcd answered about an object this node
+// owns (flags from id_flags): the kernel object is all there is, the caller calls it.
+inline long ctl_call(proto::Kind kind, proto::Op op, int id, int cmd, const proto::IpcStat* set,
+                     proto::IpcStat* got, uint32_t flags) {
+  proto::OpRequest req = make_request(kind, op, id);
+  req.arg1 = cmd;
+  uint8_t st[proto::IpcStat::kSize];
+  if (set) {
+    proto::Writer w(st, sizeof st);
+    set->encode(w);
+    req.data = std::string_view(reinterpret_cast<char*>(st), w.size());
+  }
+  Reply rep;
+  uint8_t out[proto::IpcStat::kSize];
+  int rc = call(req, &rep, out, sizeof out, CallMode::kPlain);
+  if (rc < 0 && errno == ENOLINK && (flags & idtable::kFlagOwnedHere)) return -2;
+  long r = finish(rc, rep);
+  if (r >= 0 && cmd == IPC_STAT) {
+    proto::Reader rd(out, rep.data_len);
+    if (!got->decode(rd) || !rd.at_end()) {
+      errno = ECOMM;
+      return -1;
+    }
+  }
+  return r;
+}
+
+// The IpcStat of an IPC_STAT answer; false (errno ECOMM) when dipcd sent something else.
+inline bool decode_reply_stat(const uint8_t* p, size_t n, proto::IpcStat& s) {
+  proto::Reader rd(p, n);
+  if (s.decode(rd) && rd.at_end()) return true;
+  errno = ECOMM;
+  return false;
+}
+
 // A distributed *get (IPC_DIPC, or a key the rules name: keys.h): asks dipcd; without a
 // reachable dipcd, returns -2 so the caller falls back to the plain local call (a DIPC
 // program runs unchanged on one machine).

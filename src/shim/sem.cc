@@ -58,31 +58,84 @@ bool answered_by_owner(int cmd) {
 }
 
 constexpr size_t kSopWire = 6;  // u16 sem_num, i16 sem_op, i16 sem_flg
+constexpr size_t kStackSops = 64;
+
+// The encoded sembufs: the caller's stack buffer, or an anonymous mapping for many.
+struct SopBuffer {
+  uint8_t* data = nullptr;
+  size_t mapped = 0;
+  SopBuffer(uint8_t* stack, size_t n) {
+    if (stack != nullptr || n == 0) {
+      data = stack;
+      return;
+    }
+    void* p = mmap(nullptr, n, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (p != MAP_FAILED) {
+      data = static_cast<uint8_t*>(p);
+      mapped = n;
+    }
+  }
+  ~SopBuffer() {
+    if (mapped) munmap(data, mapped);
+  }
+  SopBuffer(const SopBuffer&) = delete;
+  SopBuffer& operator=(const SopBuffer&) = delete;
+};
 
 int remote_semop(int semid, struct sembuf* sops, size_t nsops, const struct timespec* timeout) {
-  if (nsops > dipc::proto::kMaxSops) {
-    errno = E2BIG;
-    return -1;
-  }
-  if (nsops > 0 && sops == nullptr) {
+  // As the kernel: the timeout is read first, then nsops is bounded, then the sembufs read.
+  timespec ts;
+  if (timeout != nullptr && !user_read(&ts, timeout, sizeof ts)) {
     errno = EFAULT;
     return -1;
   }
-  uint8_t buf[dipc::proto::kMaxSops * kSopWire];
+  // SEMOPM (the third field of /proc/sys/kernel/sem): checked here, before the id, as the
+  // kernel does, so that the answer does not depend on whether this node has heard yet of
+  // a removal. nsops 0 is the owner's (EINVAL, as for a bad id).
+  if (nsops > dipc::proto::kMaxSops ||
+      (nsops > 1 && long(nsops) > kernel_limit("sem", 2, dipc::proto::kMaxSops))) {
+    errno = E2BIG;
+    return -1;
+  }
+  // A few sembufs are encoded on the stack; more (rare) in a mapping of their own, so that
+  // a semop from a signal handler on a small alternate stack (16 KiB) has room: the whole
+  // 4096-sembuf buffer on the stack (24 KiB) overflowed one. mmap is a plain system call,
+  // no allocator lock.
+  uint8_t small[kStackSops * kSopWire];
+  SopBuffer sb(nsops <= kStackSops ? small : nullptr, nsops * kSopWire);
+  if (sb.data == nullptr) {
+    errno = ENOMEM;
+    return -1;
+  }
+  uint8_t* buf = sb.data;
   dipc::proto::Writer w(buf, nsops * kSopWire);
-  bool may_block = false;
-  for (size_t i = 0; i < nsops; ++i) {
-    w.u16(sops[i].sem_num);
-    w.i16(sops[i].sem_op);
-    w.i16(sops[i].sem_flg);
-    if (!(sops[i].sem_flg & IPC_NOWAIT)) may_block = true;
+  bool may_block = false, readable = true;  // read in chunks: no big copy on the stack
+  sembuf chunk[64];
+  for (size_t i = 0; i < nsops && readable; i += 64) {
+    size_t k = nsops - i < 64 ? nsops - i : 64;
+    readable = user_read(chunk, sops + i, k * sizeof(sembuf));
+    for (size_t j = 0; readable && j < k; ++j) {
+      w.u16(chunk[j].sem_num);
+      w.i16(chunk[j].sem_op);
+      w.i16(chunk[j].sem_flg);
+      if (!(chunk[j].sem_flg & IPC_NOWAIT)) may_block = true;
+    }
   }
   dipc::proto::OpRequest req = make_request(Kind::kSem, Op::kSemOp, semid);
   req.arg1 = int64_t(nsops);
   if (timeout) {
     req.flags = 1;
-    req.arg2 = timeout->tv_sec;
-    req.arg3 = timeout->tv_nsec;
+    req.arg2 = ts.tv_sec;
+    req.arg3 = ts.tv_nsec;
+  }
+  if (!readable) {  // the kernel copies the sembufs before it looks at the id
+    errno = EFAULT;
+    return -1;
+  }
+  // Then it checks the timeout (before the owner's SEM_UNDO range check could answer).
+  if (nsops > 0 && timeout && (ts.tv_sec < 0 || ts.tv_nsec < 0 || ts.tv_nsec >= 1000000000L)) {
+    errno = EINVAL;
+    return -1;
   }
   req.data = std::string_view(reinterpret_cast<char*>(buf), w.size());
   Reply rep;
@@ -131,32 +184,42 @@ int remote_semctl(int semid, int semnum, int cmd, SemArg arg) {
   req.arg1 = cmd;
   req.arg2 = semnum;
   size_t nsems = 0;
+  // As the kernel, before it looks at the id: a value outside 0..SEMVMX is ERANGE.
+  if (cmd == SETVAL && (arg.val < 0 || arg.val > 32767)) {
+    errno = ERANGE;
+    return -1;
+  }
   if (cmd == SETVAL) req.arg3 = arg.val;
   if (cmd == GETALL || cmd == SETALL) {
     int n = local_nsems(semid);
     if (n < 0) return -1;
     nsems = size_t(n);
   }
-  if ((cmd == GETALL || cmd == SETALL) && arg.array == nullptr) {
-    errno = EFAULT;
-    return -1;
-  }
-  if ((cmd == IPC_STAT || cmd == IPC_SET) && arg.buf == nullptr) {
+  semid_ds set_in;
+  // As the kernel: IPC_SET reads its buffer before anything else.
+  if (cmd == IPC_SET && !user_read(&set_in, arg.buf, sizeof set_in)) {
     errno = EFAULT;
     return -1;
   }
   Scratch in(cmd == SETALL ? nsems * 2 : IpcStat::kSize);
   Scratch out(cmd == GETALL ? nsems * 2 : IpcStat::kSize);
-  if (in.data() == nullptr || out.data() == nullptr) {
+  Scratch vals(cmd == SETALL || cmd == GETALL ? nsems * sizeof(unsigned short) : 0);
+  if (in.data() == nullptr || out.data() == nullptr || vals.data() == nullptr) {
     errno = ENOMEM;
     return -1;
   }
+  auto* v = reinterpret_cast<unsigned short*>(vals.data());
   dipc::proto::Writer w(in.data(), in.size());
   if (cmd == SETALL) {
-    for (size_t i = 0; i < nsems; ++i) w.u16(arg.array[i]);
+    if (user_read(v, arg.array, nsems * sizeof *v)) {
+      for (size_t i = 0; i < nsems; ++i) w.u16(v[i]);
+    } else {
+      // The owner's kernel checks permission first, then faults on the array.
+      req.arg3 = dipc::proto::kSemArrayAbsent;
+    }
   } else if (cmd == IPC_SET) {
     IpcStat s;
-    perm_to_stat(arg.buf->sem_perm, s);
+    perm_to_stat(set_in.sem_perm, s);
     s.encode(w);
   }
   req.data = std::string_view(reinterpret_cast<char*>(in.data()), w.size());
@@ -165,27 +228,48 @@ int remote_semctl(int semid, int semnum, int cmd, SemArg arg) {
   long r = finish(rc, rep);
   if (r < 0) return -1;
   dipc::proto::Reader rd(out.data(), rep.data_len);
+  // Results are copied out last, as the kernel does (an EACCES or EINVAL comes first).
   if (cmd == GETALL) {
-    for (size_t i = 0; i < nsems && i * 2 < rep.data_len; ++i) arg.array[i] = rd.u16();
-  } else if (cmd == IPC_STAT) {
-    IpcStat s;
-    if (!s.decode(rd) || !rd.at_end()) {
-      errno = ECOMM;
+    size_t n = 0;
+    for (; n < nsems && n * 2 < rep.data_len; ++n) v[n] = rd.u16();
+    if (!user_write(arg.array, v, n * sizeof *v)) {
+      errno = EFAULT;
       return -1;
     }
-    memset(arg.buf, 0, sizeof *arg.buf);
-    stat_to_perm(s, arg.buf->sem_perm);
-    arg.buf->sem_otime = s.otime;
-    arg.buf->sem_ctime = s.ctime;
-    arg.buf->sem_nsems = s.qnum;
+  } else if (cmd == IPC_STAT) {
+    IpcStat s;
+    if (!decode_reply_stat(out.data(), rep.data_len, s)) return -1;
+    semid_ds ds;
+    memset(&ds, 0, sizeof ds);
+    stat_to_perm(s, ds.sem_perm);
+    ds.sem_otime = s.otime;
+    ds.sem_ctime = s.ctime;
+    ds.sem_nsems = s.qnum;
+    if (!user_write(arg.buf, &ds, sizeof ds)) {
+      errno = EFAULT;
+      return -1;
+    }
   }
   return int(r);
+}
+
+// semget's first check, before any look-up: nsems against 0..SEMMSL (this namespace's
+// /proc/sys/kernel/sem, first field), as on one machine.
+bool nsems_out_of_range(int nsems) {
+  if (nsems < 0) return true;
+  long semmsl = kernel_limit("sem", 0, 0);
+  return semmsl > 0 && nsems > semmsl;
 }
 
 }  // namespace
 
 DIPC_EXPORT int semget(key_t key, int nsems, int semflg) {
-  if (wants_dipc(key, semflg)) {
+  bool dist = wants_dipc(key, semflg);
+  if (dist && nsems_out_of_range(nsems)) {
+    errno = EINVAL;
+    return -1;
+  }
+  if (dist) {
     int r = distributed_get(Kind::kSem, key, semflg, nsems);
     if (r != -2) return r;
   }

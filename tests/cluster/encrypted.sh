@@ -18,13 +18,16 @@ cross() { # MARKER: sends it from node3 to node2's queue and reads it back on no
   expect_eq "$(on node3 "$MW" send 9961 1 "$1")" OK "msgsnd of $1"
   expect_eq "$(on node3 "$MW" nbrecv 9961 1)" "RECV 1 $1" "msgrcv of $1"
 }
-capture() { # MARKER: prints how many times MARKER shows in the loopback capture of a crossing
+capture() { # MARKER: prints how many times MARKER shows in the loopback capture of crossings
   local pcap=$SCRATCH/$1.pcap
-  tcpdump -i lo -U -s 0 -w "$pcap" tcp 2>"$SCRATCH/$1.tcpdump" &
+  tcpdump -i lo -U --immediate-mode -s 0 -w "$pcap" tcp 2>"$SCRATCH/$1.tcpdump" &
   local tp=$!
   wait_for "grep -q 'listening on' '$SCRATCH/$1.tcpdump'" 10 || fail "tcpdump did not start"
   cross "$1"
-  sleep 0.2  # let the last packets reach the capture file; the count below is what matters
+  cross "$1"
+  cross "$1"
+  # Packets reach the file as they are captured; give the last ones a moment (bounded).
+  wait_for "grep -q -a '$1' '$pcap'" 3 || true
   kill "$tp"
   wait "$tp" 2>/dev/null || true
   grep -c -a "$1" "$pcap" || true

@@ -25,7 +25,8 @@ else
 fi
 
 cxx=(clang++ -std=c++20 -g -O1 -I "$src/src" -Wall -Wextra)
-fuzz_src=("$src/tests/fuzz/wire_fuzz.cc" "$src/src/proto/wire.cc" "$src/src/proto/admin_rows.cc")
+fuzz_src=("$src/tests/fuzz/wire_fuzz.cc" "$src/src/proto/wire.cc" "$src/src/proto/admin_rows.cc"
+          "$src/src/proto/dsm.cc")
 
 echo "run_fuzz.sh: building in $out"
 "${cxx[@]}" -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \

@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "proto/admin_rows.h"
+#include "proto/dsm.h"
 #include "proto/wire.h"
 
 namespace {
@@ -74,6 +75,30 @@ bool Same(const AdminRows& a, const AdminRows& b) {
     if (!Same(a.rows[i], b.rows[i])) return false;
   return true;
 }
+bool Same(const DsmAcquire& a, const DsmAcquire& b) {
+  return a.seg == b.seg && a.page == b.page && a.access == b.access && a.npages == b.npages;
+}
+bool Same(const DsmRange& a, const DsmRange& b) {
+  return a.seg == b.seg && a.first == b.first && a.npages == b.npages;
+}
+bool Same(const DsmGrant& a, const DsmGrant& b) { return Same(a.range, b.range) && a.access == b.access; }
+bool Same(const DsmFail& a, const DsmFail& b) { return Same(a.range, b.range) && a.err == b.err; }
+bool Same(const DsmRecall& a, const DsmRecall& b) {
+  return Same(a.range, b.range) && a.mode == b.mode && a.with_data == b.with_data;
+}
+bool Same(const DsmData& a, const DsmData& b) {
+  return a.seg == b.seg && a.first_page == b.first_page && a.bytes == b.bytes;
+}
+bool Same(const DsmJoin& a, const DsmJoin& b) {
+  return a.seg == b.seg && a.pid == b.pid && a.attach == b.attach && a.nattch == b.nattch;
+}
+bool Same(const DsmLocalRequest& a, const DsmLocalRequest& b) {
+  return a.op == b.op && a.shmid == b.shmid && a.shmflg == b.shmflg && a.addr == b.addr &&
+         a.size == b.size && a.uffd_attached == b.uffd_attached;
+}
+bool Same(const DsmLocalReply& a, const DsmLocalReply& b) {
+  return a.err == b.err && a.size == b.size && a.fds == b.fds;
+}
 
 // Decodes data as a T; on success checks the round trip. Returns the bytes consumed, or 0.
 template <class T>
@@ -113,6 +138,15 @@ void FuzzPayload(const uint8_t* data, size_t size) {
   RoundTrip<AdminReply>(data, size, "AdminReply");
   RoundTrip<ObjectRow>(data, size, "ObjectRow");
   RoundTrip<AdminRows>(data, size, "AdminRows");
+  RoundTrip<DsmAcquire>(data, size, "DsmAcquire");
+  RoundTrip<DsmRange>(data, size, "DsmRange");
+  RoundTrip<DsmGrant>(data, size, "DsmGrant");
+  RoundTrip<DsmFail>(data, size, "DsmFail");
+  RoundTrip<DsmRecall>(data, size, "DsmRecall");
+  RoundTrip<DsmData>(data, size, "DsmData");
+  RoundTrip<DsmJoin>(data, size, "DsmJoin");
+  RoundTrip<DsmLocalRequest>(data, size, "DsmLocalRequest");
+  RoundTrip<DsmLocalReply>(data, size, "DsmLocalReply");
 
   // kRegListReply: a u32 count and that many records, read as referee_client.cc reads them.
   Reader r(data, size);
@@ -173,7 +207,7 @@ void WriteFrame(const std::string& dir, const char* name, FrameType type, uint64
 template <class T>
 void WriteSeed(const std::string& dir, const char* name, FrameType type, uint64_t reqid,
                const T& m) {
-  std::vector<uint8_t> buf(4096);
+  std::vector<uint8_t> buf(2 * kDsmPage);
   Writer w(buf.data(), buf.size());
   m.encode(w);
   if (!w.ok()) std::abort();
@@ -296,6 +330,15 @@ int main(int argc, char** argv) {
   AdminRows rows;
   rows.rows = {row, row};
   WriteSeed(dir, "admin_rows", FrameType::kAdminRows, 12, rows);
+  WriteSeed(dir, "dsm_acquire", FrameType::kDsmAcquire, 12, DsmAcquire{3, 17, DsmAccess::kRead, 8});
+  WriteSeed(dir, "dsm_grant", FrameType::kDsmGrant, 12, DsmGrant{{3, 17, 1}, DsmAccess::kWrite});
+  WriteSeed(dir, "dsm_fail", FrameType::kDsmFail, 12, DsmFail{{3, 17, 1}, 112});
+  WriteSeed(dir, "dsm_recall", FrameType::kDsmRecall, 0,
+            DsmRecall{{3, 0, 64}, DsmRecallMode::kDowngrade, 1});
+  WriteSeed(dir, "dsm_ack", FrameType::kDsmRecallAck, 0, DsmRange{3, 0, 64});
+  static const char page[kDsmPage] = {'x'};
+  WriteSeed(dir, "dsm_data", FrameType::kDsmData, 0, DsmData{3, 17, std::string_view(page, kDsmPage)});
+  WriteSeed(dir, "dsm_join", FrameType::kDsmJoin, 0, DsmJoin{3, 99, 1, 1});
   return 0;
 }
 #endif  // DIPC_FUZZ_SEED_WRITER

@@ -25,6 +25,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ipc.h>
+#include <sys/mman.h>
 #include <sys/msg.h>
 #include <sys/types.h>
 #include <unistd.h>
@@ -335,6 +336,40 @@ static int cmd_run(key_t key) {
     snprintf(extra, sizeof extra, "in_order=%d first_bad=%d", in_order, first_bad);
     report("100 x msgrcv(type=0)", 0, 0, extra);
     stat_q(id);
+  }
+
+  /* Edges the differential fuzzer found (tests/difffuzz): bad pointers are EFAULT in the
+   * kernel's order, a message over 1 MiB is EINVAL (above MSGMAX), a NULL buffer on an
+   * empty queue is ENOMSG, and a message taken for a buffer that cannot be written is gone. */
+  {
+    static char huge[(1 << 20) + sizeof(long) + 8];
+    long one = 1;
+    memcpy(huge, &one, sizeof one);
+    long r = msgsnd(id, huge, 1 << 20, IPC_NOWAIT);
+    report("msgsnd(1 MiB)", r, errno, NULL);
+    r = msgrcv(id, NULL, 16, 0, IPC_NOWAIT);
+    report("msgrcv(NULL, 16, IPC_NOWAIT) on an empty queue", r, errno, NULL);
+    r = msgsnd(id, NULL, 1, IPC_NOWAIT);
+    report("msgsnd(NULL)", r, errno, NULL);
+    char* page = mmap(NULL, 8192, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (page != MAP_FAILED && mprotect(page + 4096, 4096, PROT_NONE) == 0) {
+      char* edge = page + 4096 - sizeof(long) - 4; /* type and 4 bytes of text readable */
+      memcpy(edge, &one, sizeof one);
+      r = msgsnd(id, edge, 100, IPC_NOWAIT);
+      report("msgsnd(text runs into an unreadable page)", r, errno, NULL);
+      r = msgsnd(id, edge, 4, IPC_NOWAIT);
+      report("msgsnd(the readable 4 bytes of it)", r, errno, NULL);
+      r = msgrcv(id, page + 4096, 16, 0, IPC_NOWAIT);
+      report("msgrcv(into an unreadable page)", r, errno, NULL);
+      stat_q(id); /* the message was taken all the same */
+      munmap(page, 8192);
+    }
+    r = msgrcv(id, &rbuf, 64, 0, MSG_COPY);
+    report("msgrcv(MSG_COPY without IPC_NOWAIT)", r, errno, NULL);
+    r = msgctl(id, IPC_STAT, NULL);
+    report("msgctl(IPC_STAT, NULL)", r, errno, NULL);
+    r = msgctl(id, IPC_SET, NULL);
+    report("msgctl(IPC_SET, NULL)", r, errno, NULL);
   }
 
   /* Removal, then the old id. */

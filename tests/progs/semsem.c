@@ -280,6 +280,33 @@ static int cmd_run(key_t key) {
   }
   getval("semctl GETVAL sem0 (unchanged)", 0);
 
+  /* Edges the differential fuzzer found (tests/difffuzz): bad pointers are EFAULT in the
+   * kernel's order (E2BIG before the sembufs are read; the timeout read first; results
+   * copied out last), nsems of semget checked before any look-up. */
+  {
+    r = semop(semid, NULL, 501);
+    report("semop NULL sops, 501 ops", r, errno, NULL);
+    r = semop(semid, NULL, 1);
+    report("semop NULL sops, 1 op", r, errno, NULL);
+    struct sembuf s = {0, 1, 0};
+    r = semtimedop(semid, &s, 1, (const struct timespec*)8);
+    report("semtimedop bad timeout pointer", r, errno, NULL);
+    union semun u;
+    u.array = NULL;
+    r = semctl(semid, 0, GETALL, u);
+    report("semctl GETALL NULL", r, errno, NULL);
+    r = semctl(semid, 0, SETALL, u);
+    report("semctl SETALL NULL", r, errno, NULL);
+    u.buf = NULL;
+    r = semctl(semid, 0, IPC_STAT, u);
+    report("semctl IPC_STAT NULL", r, errno, NULL);
+    r = semctl(semid, 0, IPC_SET, u);
+    report("semctl IPC_SET NULL", r, errno, NULL);
+    r = semget(the_key + 7, -1, IPC_DIPC | 0666);
+    report("semget(unused key, nsems=-1)", r < 0 ? -1 : 0, errno, NULL);
+    getall("semctl GETALL (unchanged)");
+  }
+
   /* SEMVMX. */
   setval("semctl SETVAL sem0=32767", 0, SEMVMX);
   getval("semctl GETVAL sem0", 0);

@@ -461,6 +461,8 @@ Config FullConfig() {
   c.log_level = "debug";
   c.distribute.keys = {{40, 40}, {0x7000, 0x70ff}, {0, 9}, {0xffffffff, 0xffffffff}};
   c.distribute.all_keyed = true;
+  c.dsm_segment_mode = true;
+  c.dsm_quantum = std::chrono::milliseconds(7);
   c.fault_injection = true;
   c.source = kFile;
   return c;
@@ -484,7 +486,8 @@ TEST(ConfigWriterTest, EveryFieldRoundTrips) {
   // value other than its default in FullConfig(), and name it here.
   const auto& [name, listen_address, listen_port, run_dir, referee, referee_host, referee_port,
                allow_file, remote_root, secret_file, heartbeat, peer_timeout, connect_timeout,
-               log_level, distribute, fault_injection, source] = full;
+               log_level, distribute, dsm_segment_mode, dsm_quantum, fault_injection,
+               source] = full;
   EXPECT_NE(name, def.node_name);
   EXPECT_NE(listen_address, def.listen_address);
   EXPECT_NE(listen_port, def.listen_port);
@@ -501,6 +504,8 @@ TEST(ConfigWriterTest, EveryFieldRoundTrips) {
   EXPECT_NE(log_level, def.log_level);
   EXPECT_NE(distribute.keys, def.distribute.keys);
   EXPECT_NE(distribute.all_keyed, def.distribute.all_keyed);
+  EXPECT_NE(dsm_segment_mode, def.dsm_segment_mode);
+  EXPECT_NE(dsm_quantum, def.dsm_quantum);
   EXPECT_NE(fault_injection, def.fault_injection);
   EXPECT_EQ(source, kFile);
   ExpectRoundTrip(full);
@@ -687,6 +692,24 @@ TEST(AllowTest, LoadAllow) {
   EXPECT_FALSE(load_allow(f.dir() + "/missing.allow", err));
   EXPECT_EQ(err.line, 0);
   EXPECT_NE(err.message.find("No such file or directory"), std::string::npos) << err.message;
+}
+
+// ---- [dsm] ----
+
+TEST(ConfigTest, DsmKeys) {
+  ConfigError err;
+  auto cfg = Parse(kMinimal, err);
+  ASSERT_TRUE(cfg.has_value()) << err.to_string();
+  EXPECT_FALSE(cfg->dsm_segment_mode);
+  EXPECT_EQ(cfg->dsm_quantum.count(), 2);
+  cfg = Parse(std::string(kMinimal) + "[dsm]\nmode = \"segment\"\nquantum = 0\n", err);
+  ASSERT_TRUE(cfg.has_value()) << err.to_string();
+  EXPECT_TRUE(cfg->dsm_segment_mode);
+  EXPECT_EQ(cfg->dsm_quantum.count(), 0);
+  ExpectError(std::string(kMinimal) + "[dsm]\nmode = \"pages\"\n", 6, "\"page\" or \"segment\"");
+  ExpectError(std::string(kMinimal) + "[dsm]\nquantum = -1\n", 6, "quantum");
+  ExpectError(std::string(kMinimal) + "[dsm]\nquantum = 60001\n", 6, "quantum");
+  ExpectError(std::string(kMinimal) + "[dsm]\nquanta = 1\n", 6, "unknown key 'quanta' in [dsm]");
 }
 
 }  // namespace

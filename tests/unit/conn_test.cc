@@ -28,7 +28,7 @@ class ConnTest : public ::testing::Test {
     ASSERT_EQ(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv_), 0);
     conn_ = std::make_shared<Conn>(io_, sv_[0]);
     conn_->start([this](Frame& f) { on_frame(f); },
-                 [this](const std::string& why) { closed_ = why; });
+                 [this](const std::string& why, CloseKind) { closed_ = why; });
   }
   void TearDown() override {
     conn_->close("test over");
@@ -144,7 +144,7 @@ TEST_F(ConnTest, DescriptorsTravelWithTheirFrame) {
   // Sent from a second Conn on the other end, so both directions use the same code.
   auto other = std::make_shared<Conn>(io_, sv_[1]);
   sv_[1] = ::dup(sv_[1]);  // TearDown closes its own copy
-  other->start([](Frame&) {}, [](const std::string&) {});
+  other->start([](Frame&) {}, [](const std::string&, CloseKind) {});
   other->send(std::move(f));
   ASSERT_TRUE(run_until([&] { return ids_.size() == 1; }));
   EXPECT_EQ(fds_, 1);
@@ -162,7 +162,7 @@ TEST_F(ConnTest, SealedFramesOpenOnlyInOrderAndUnaltered) {
   int sp[2];
   ASSERT_EQ(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sp), 0);
   auto peer = std::make_shared<Conn>(io_, sp[0]);
-  peer->start([](Frame&) {}, [](const std::string&) {});
+  peer->start([](Frame&) {}, [](const std::string&, CloseKind) {});
   peer->seal(k1, k2);
   for (uint64_t i = 1; i <= 3; ++i) peer->send(admin_frame(i, "secret text " + std::to_string(i)));
   io_.run_for(std::chrono::milliseconds(50));

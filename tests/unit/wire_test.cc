@@ -8,6 +8,7 @@
 #include "proto/wire.h"
 
 #include "proto/admin_rows.h"
+#include "wire_test_util.h"
 
 #include <gtest/gtest.h>
 
@@ -19,46 +20,10 @@
 namespace dipc::proto {
 namespace {
 
-using Bytes = std::vector<uint8_t>;
 
 static_assert(kHeaderSize == 20);
 static_assert(IpcStat::kSize == 80);
 static_assert(OpReply::kFixedSize == 24);
-
-// Encodes m alone into a fresh buffer of exactly the encoded size.
-template <class T>
-Bytes Encode(const T& m) {
-  Bytes buf(kMaxPayload + 64);
-  Writer w(buf.data(), buf.size());
-  m.encode(w);
-  EXPECT_TRUE(w.ok());
-  buf.resize(w.size());
-  return buf;
-}
-
-// Decodes b as one payload; the vector is exactly b.size() bytes, so an over-read is a
-// heap overflow that a sanitizer build reports.
-template <class T>
-bool Decode(const Bytes& b, T& m) {
-  Reader r(b.data(), b.size());
-  return m.decode(r);
-}
-
-template <class T>
-bool Decodes(const Bytes& b) {
-  T m;
-  return Decode(b, m);
-}
-
-// Every strict prefix of a valid payload must be refused (and must not crash).
-template <class T>
-void ExpectEveryTruncationRejected(const Bytes& full) {
-  for (size_t cut = 0; cut < full.size(); ++cut) {
-    Bytes part(full.begin(), full.begin() + cut);
-    EXPECT_FALSE(Decodes<T>(part))
-        << "accepted a payload cut to " << cut << " of " << full.size() << " bytes";
-  }
-}
 
 // Every buffer too small for the payload must leave the writer failed.
 template <class T>
@@ -140,6 +105,7 @@ TEST(WireHeader, FrameTypeNumbersArePinned) {
   EXPECT_EQ(uint16_t(FrameType::kOp), 1);
   EXPECT_EQ(uint16_t(FrameType::kOpReply), 2);
   EXPECT_EQ(uint16_t(FrameType::kCancel), 3);
+  EXPECT_EQ(uint16_t(FrameType::kRequeue), 4);
   EXPECT_EQ(uint16_t(FrameType::kHello), 10);
   EXPECT_EQ(uint16_t(FrameType::kHelloAck), 11);
   EXPECT_EQ(uint16_t(FrameType::kHeartbeat), 12);
@@ -158,9 +124,11 @@ TEST(WireHeader, FrameTypeNumbersArePinned) {
   EXPECT_EQ(uint16_t(FrameType::kAdminReply), 41);
   EXPECT_EQ(uint16_t(FrameType::kAdminMore), 42);
   EXPECT_EQ(uint16_t(FrameType::kAdminRows), 43);
+  // Shared memory (pinned with their payloads in dsm_wire_test.cc): 50..58.
+  EXPECT_EQ(uint16_t(FrameType::kDsmDataToOwner), 58);
   int known = 0;
   for (uint32_t t = 0; t <= 0xFFFF; ++t) known += is_known_frame_type(uint16_t(t));
-  EXPECT_EQ(known, 21);
+  EXPECT_EQ(known, 22 + 9);
 }
 
 // A valid header's bytes, to be damaged by the rejection tests.
@@ -219,7 +187,7 @@ TEST(WireHeader, RejectsBadVersion) {
 }
 
 TEST(WireHeader, RejectsUnknownType) {
-  for (uint16_t t : {0, 4, 9, 16, 19, 28, 39, 44, 0x0100, 0xFFFF}) {
+  for (uint16_t t : {0, 5, 9, 16, 19, 28, 39, 44, 0x0100, 0xFFFF}) {
     Bytes b = ValidHeader();
     b[6] = uint8_t(t >> 8);
     b[7] = uint8_t(t);

@@ -1,0 +1,806 @@
+#include "dipcd/dsm/fault_server.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <spdlog/spdlog.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/ipc.h>
+#include <sys/mman.h>
+#include <sys/shm.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstring>
+
+#include "dipcd/conn.h"
+#include "dipcd/dsm/fault_server_state.h"
+#include "proto/dsm.h"
+
+namespace dipc::daemon::dsm {
+
+using proto::FrameType;
+using proto::kDsmPage;
+
+
+FaultServer::FaultServer(Options opt, SendFn send)
+    : opt_(std::move(opt)), send_(std::move(send)) {}
+
+FaultServer::~FaultServer() { stop(); }
+
+bool FaultServer::kernel_check(std::string& err) {
+  if (sysconf(_SC_PAGESIZE) != long(kDsmPage)) {
+    err = fmt::format("the page size is {} bytes; distributed shared memory needs 4096",
+                      sysconf(_SC_PAGESIZE));
+    return false;
+  }
+  int dev = open("/dev/userfaultfd", O_RDWR | O_CLOEXEC);
+  if (dev < 0) {
+    err = fmt::format("cannot open /dev/userfaultfd: {} (Linux 6.1 or later, CONFIG_USERFAULTFD, "
+                      "and dipcd running as root)", strerror(errno));
+    return false;
+  }
+  int uffd = ioctl(dev, USERFAULTFD_IOC_NEW, O_CLOEXEC | O_NONBLOCK);
+  close(dev);
+  if (uffd < 0) {
+    err = fmt::format("USERFAULTFD_IOC_NEW on /dev/userfaultfd: {}", strerror(errno));
+    return false;
+  }
+  uffdio_api api{};
+  api.api = UFFD_API;
+  api.features = 0;
+  int rc = ioctl(uffd, UFFDIO_API, &api);
+  close(uffd);
+  if (rc < 0) {
+    err = fmt::format("UFFDIO_API: {}", strerror(errno));
+    return false;
+  }
+  struct Need {
+    uint64_t bit;
+    const char* name;
+    const char* since;
+  };
+  const Need needs[] = {
+      {UFFD_FEATURE_WP_HUGETLBFS_SHMEM, "UFFD_FEATURE_WP_HUGETLBFS_SHMEM", "6.1"},
+      {UFFD_FEATURE_WP_UNPOPULATED, "UFFD_FEATURE_WP_UNPOPULATED", "6.4"},
+      {UFFD_FEATURE_POISON, "UFFD_FEATURE_POISON", "6.6"},
+      {UFFD_FEATURE_MISSING_SHMEM, "UFFD_FEATURE_MISSING_SHMEM", "4.11"},
+  };
+  std::string missing;
+  for (auto& n : needs)
+    if (!(api.features & n.bit))
+      missing += fmt::format("{}{} (Linux {})", missing.empty() ? "" : ", ", n.name, n.since);
+  if (!missing.empty()) {
+    err = "the kernel's userfaultfd lacks " + missing;
+    return false;
+  }
+  return true;
+}
+
+bool FaultServer::start(std::string& err) {
+  devfd_ = open("/dev/userfaultfd", O_RDWR | O_CLOEXEC);
+  if (devfd_ < 0) {
+    err = fmt::format("cannot open /dev/userfaultfd: {}", strerror(errno));
+    return false;
+  }
+  std::string path = opt_.run_dir + "/dipcd-dsm.sock";
+  sockaddr_un sa{};
+  sa.sun_family = AF_UNIX;
+  if (path.size() >= sizeof sa.sun_path) {
+    err = "run_dir is too long for " + path;
+    return false;
+  }
+  strcpy(sa.sun_path, path.c_str());
+  listen_ = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+  ::unlink(path.c_str());
+  if (listen_ < 0 || bind(listen_, reinterpret_cast<sockaddr*>(&sa), sizeof sa) < 0 ||
+      listen(listen_, 128) < 0) {
+    err = fmt::format("cannot create the shared-memory socket {}: {}", path, strerror(errno));
+    return false;
+  }
+  ::chmod(path.c_str(), 0666);  // any local user may attach; the kernel says who it is
+  epoll_ = epoll_create1(EPOLL_CLOEXEC);
+  event_ = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+  if (epoll_ < 0 || event_ < 0) {
+    err = fmt::format("epoll/eventfd: {}", strerror(errno));
+    return false;
+  }
+  epoll_event ev{};
+  ev.events = EPOLLIN;
+  ev.data.u64 = tag(kTagListen, listen_);
+  epoll_ctl(epoll_, EPOLL_CTL_ADD, listen_, &ev);
+  ev.data.u64 = tag(kTagEvent, event_);
+  epoll_ctl(epoll_, EPOLL_CTL_ADD, event_, &ev);
+  thread_ = std::thread([this] { run(); });
+  spdlog::info("distributed shared memory: {} mode, quantum {} ms, on {}",
+               opt_.segment_mode ? "segment" : "page",
+               std::chrono::duration_cast<std::chrono::milliseconds>(opt_.quantum).count(), path);
+  return true;
+}
+
+void FaultServer::stop() {
+  if (!thread_.joinable()) return;
+  stopping_ = true;
+  uint64_t one = 1;
+  (void)!write(event_, &one, sizeof one);
+  thread_.join();
+  {
+    std::lock_guard<std::mutex> g(nattch_mu_);
+    for (auto& [id, s] : local_) nattch_.erase(id);
+  }
+  sessions_.clear();
+  uffds_.clear();
+  procs_.clear();
+  local_.clear();
+  remote_.clear();
+  for (int* fd : {&listen_, &event_, &epoll_, &devfd_})
+    if (*fd >= 0) close(std::exchange(*fd, -1));
+  ::unlink((opt_.run_dir + "/dipcd-dsm.sock").c_str());
+}
+
+void FaultServer::post(std::function<void()> task) {
+  {
+    std::lock_guard<std::mutex> g(tasks_mu_);
+    tasks_.push_back(std::move(task));
+  }
+  uint64_t one = 1;
+  (void)!write(event_, &one, sizeof one);
+}
+
+void FaultServer::segment_known(int32_t local_id, const std::string& owner, int32_t owner_id,
+                                uint64_t size) {
+  post([this, local_id, owner, owner_id, size] {
+    if (local_.count(local_id)) return;
+    auto s = std::make_shared<Segment>();
+    s->local_id = local_id;
+    s->owner = owner;
+    s->owner_id = owner_id;
+    s->owned = owner == opt_.node_name;
+    s->size = size;
+    s->pages = (size + kDsmPage - 1) / kDsmPage;
+    if (s->pages == 0 || s->pages >= proto::kDsmMaxPages) return;
+    s->memfd = int(syscall(SYS_memfd_create, "dipc-shm", MFD_CLOEXEC));
+    s->state = static_cast<uint8_t*>(calloc(s->pages, 1));
+    struct stat st;
+    if (s->memfd < 0 || !s->state || ftruncate(s->memfd, off_t(s->pages * kDsmPage)) < 0 ||
+        fstat(s->memfd, &st) < 0) {
+      spdlog::error("shared memory id {}: cannot make its memfd: {}", local_id, strerror(errno));
+      return;
+    }
+    s->ino = st.st_ino;
+    s->dev = st.st_dev;
+    // dipcd attaches the System V segment itself, so that IPC_RMID only marks it (the key
+    // is freed, SHM_DEST shows) and the kernel destroys it when dipcd lets go.
+    long a = syscall(SYS_shmat, local_id, nullptr, SHM_RDONLY);
+    if (a != -1) s->sysv = reinterpret_cast<void*>(a);
+    if (s->owned) {
+      s->unit_pages = opt_.segment_mode ? s->pages : 1;
+      s->dir = std::make_unique<PageDirectory>((s->pages + s->unit_pages - 1) / s->unit_pages,
+                                               opt_.quantum);
+    } else {
+      remote_[{owner, owner_id}] = s;
+    }
+    local_[local_id] = s;
+    std::lock_guard<std::mutex> g(nattch_mu_);
+    nattch_[local_id] = 0;
+  });
+}
+
+void FaultServer::segment_removed(int32_t local_id) {
+  post([this, local_id] {
+    auto it = local_.find(local_id);
+    if (it == local_.end()) return;
+    // Attached processes keep it (and the owner keeps serving them) until they detach.
+    auto s = it->second;
+    s->removed = true;
+    maybe_destroy(*s);
+  });
+}
+
+std::shared_ptr<FaultServer::Segment> FaultServer::ref(Segment& s) {
+  auto it = local_.find(s.local_id);
+  return it != local_.end() && it->second.get() == &s ? it->second : nullptr;
+}
+
+std::mutex FaultServer::nattch_mu_;
+std::map<int32_t, int> FaultServer::nattch_;
+
+int FaultServer::cluster_nattch(int32_t local_id) {
+  std::lock_guard<std::mutex> g(nattch_mu_);
+  auto it = nattch_.find(local_id);
+  return it == nattch_.end() ? -1 : it->second;
+}
+
+void FaultServer::count_attachments(Segment& s) {
+  int n = int(s.attachments.size());
+  for (auto& [node, k] : s.remote_nattch) n += int(k);
+  std::lock_guard<std::mutex> g(nattch_mu_);
+  if (local_.count(s.local_id)) nattch_[s.local_id] = n;
+}
+
+// A removed segment goes once nothing uses it: no local attachment, and when owned here no
+// attachment on any other node either (their faults still come here until then).
+void FaultServer::maybe_destroy(Segment& s) {
+  if (!s.removed || !s.attachments.empty()) return;
+  if (s.owned && !s.remote_nattch.empty()) return;
+  int32_t id = s.local_id;
+  log_(spdlog::level::debug, "shared memory id {}: last attachment gone, destroyed", id);
+  forget_segment(id);
+}
+
+void FaultServer::forget_segment(int32_t local_id) {
+  auto it = local_.find(local_id);
+  if (it == local_.end()) return;
+  auto s = it->second;
+  local_.erase(it);
+  if (!s->owned) remote_.erase({s->owner, s->owner_id});
+  for (auto& [page, pd] : s->pending) by_reqid_.erase(pd.reqid);
+  {
+    std::lock_guard<std::mutex> g(nattch_mu_);
+    nattch_.erase(local_id);
+  }
+  // ~Segment detaches dipcd's own System V attachment: the kernel then destroys it.
+}
+
+void FaultServer::peer_frame(const std::string& node, bool on_our_link, FrameType type,
+                             uint64_t reqid, std::vector<uint8_t> payload) {
+  post([this, node, on_our_link, type, reqid, payload = std::move(payload)] {
+    on_frame(node, on_our_link, type, reqid, payload);
+  });
+}
+
+void FaultServer::node_dead(const std::string& node) {
+  post([this, node] { on_node_dead(node); });
+}
+
+NodeId FaultServer::node_id(const std::string& name) {
+  if (name == opt_.node_name) return kOwner;
+  auto it = node_ids_.find(name);
+  if (it != node_ids_.end()) return it->second;
+  if (node_ids_.size() + 1 >= kMaxNodes) return kMaxNodes;  // refused by the directory
+  NodeId id = NodeId(node_ids_.size() + 1);
+  node_ids_[name] = id;
+  return id;
+}
+
+// ---------------------------------------------------------------------------------------
+// The loop
+
+void FaultServer::drain_tasks() {
+  std::vector<std::function<void()>> tasks;
+  {
+    std::lock_guard<std::mutex> g(tasks_mu_);
+    tasks.swap(tasks_);
+  }
+  for (auto& t : tasks) t();
+}
+
+Time FaultServer::next_deadline() const {
+  Time t = Time::max();
+  for (auto& [id, s] : local_) {
+    if (s->dir) t = std::min(t, s->dir->next_deadline());
+    for (auto& [page, pd] : s->pending) t = std::min(t, pd.deadline);
+  }
+  return t;
+}
+
+void FaultServer::run() {
+  epoll_event evs[64];
+  while (!stopping_) {
+    Time due = next_deadline();
+    timespec ts{}, *tp = nullptr;
+    if (due != Time::max()) {
+      auto left = due - std::chrono::steady_clock::now();
+      if (left < Duration::zero()) left = Duration::zero();
+      auto ns = std::chrono::duration_cast<std::chrono::nanoseconds>(left).count();
+      ts.tv_sec = ns / 1000000000;
+      ts.tv_nsec = ns % 1000000000;
+      tp = &ts;
+    }
+    int n = epoll_pwait2(epoll_, evs, 64, tp, nullptr);
+    if (n < 0 && errno != EINTR) {
+      spdlog::critical("fault server: epoll: {}", strerror(errno));
+      return;
+    }
+    // Posted tasks first: a segment the io thread announced must be known before the
+    // attach that learnt its id from the same announcement.
+    drain_tasks();
+    for (int i = 0; i < n && !stopping_; ++i) {
+      uint64_t t = evs[i].data.u64 >> 32;
+      int fd = int(uint32_t(evs[i].data.u64));
+      if (t == kTagEvent) {
+        uint64_t v;
+        (void)!read(event_, &v, sizeof v);
+        drain_tasks();
+      } else if (t == kTagListen) {
+        on_accept();
+      } else if (t == kTagSession) {
+        auto it = sessions_.find(fd);
+        if (it != sessions_.end()) on_session(it->second.get());
+      } else if (t == kTagUffd) {
+        auto it = uffds_.find(fd);
+        if (it != uffds_.end()) on_uffd(it->second.get());
+      }
+    }
+    Time now = std::chrono::steady_clock::now();
+    for (auto& [id, s] : local_) {
+      if (!s->dir || s->dir->next_deadline() > now) continue;
+      std::vector<Action> acts;
+      s->dir->tick(now, acts);
+      run_actions(*s, acts);
+    }
+    expire(now);
+  }
+}
+
+// ---------------------------------------------------------------------------------------
+// Faults
+
+void FaultServer::on_uffd(Process* p) {
+  uffd_msg msgs[16];
+  for (;;) {
+    ssize_t n = read(p->uffd, msgs, sizeof msgs);
+    if (n <= 0) return;  // EAGAIN: poll may say readable with nothing to read
+    for (ssize_t i = 0; i < n / ssize_t(sizeof(uffd_msg)); ++i)
+      if (msgs[i].event == UFFD_EVENT_PAGEFAULT)
+        fault(p, msgs[i].arg.pagefault.address, msgs[i].arg.pagefault.flags);
+  }
+}
+
+void FaultServer::fault(Process* p, uint64_t addr, uint64_t flags) {
+  Session* at = nullptr;
+  for (Session* s : p->sessions)
+    if (addr >= s->base && addr < s->base + s->len) at = s;
+  uint64_t pa = addr & ~uint64_t(kDsmPage - 1);
+  if (!at) return uffd_wake(p->uffd, pa, kDsmPage);  // detached meanwhile
+  Segment& seg = *at->seg;
+  uint64_t page = (pa - at->base) / kDsmPage;
+  log_(spdlog::level::debug, "fault pid {} seg {} page {} flags {:x} state {}", p->pid, seg.local_id,
+                (pa - at->base) / kDsmPage, flags, int(seg.state[(pa - at->base) / kDsmPage]));
+  Waiter w{p,        p->uffd,    pa, (flags & UFFD_PAGEFAULT_FLAG_WRITE) != 0,
+           !(flags & UFFD_PAGEFAULT_FLAG_WP), at->rdonly, seg.memfd, page};
+  if (seg.state[page] == kStLost) return poison(w, seg, page);
+  Access a = seg.access(page);
+  if ((w.write && a == Access::kWrite) || (!w.write && a != Access::kNone)) return resolve(w, a);
+  request(seg, page, w.write ? Access::kWrite : Access::kRead, w);
+}
+
+// The process may go on: the page is valid here with access a.
+void FaultServer::resolve(const Waiter& w, Access a) {
+  if (w.missing) {
+    // Valid but absent: the owner's never-written page, which is zero. fallocate fills a
+    // hole with a zero page and leaves a present page alone, so it never overwrites data,
+    // and the page is in the memfd, where every process maps it and a recall reaches it.
+    fallocate(w.seg_fd, 0, off_t(w.page * kDsmPage), kDsmPage);
+  }
+  if (a == Access::kWrite && !w.rdonly && uffd_protect(w.uffd, w.addr, kDsmPage, false, true))
+    return;
+  uffd_wake(w.uffd, w.addr, kDsmPage);
+}
+
+// The page cannot be had: the access raises SIGBUS in that process (and later ones too).
+void FaultServer::poison(const Waiter& w, Segment& s, uint64_t page) {
+  if (s.state[page] != kStLost) {
+    // Drop this node's copy (if any): each process that touches the page is poisoned on its
+    // own fault, which needs the page absent.
+    drop_copy(s, page, 1);
+    s.state[page] = kStLost;
+  }
+  if (!w.rdonly) uffd_protect(w.uffd, w.addr, kDsmPage, false, false);  // POISON needs no WP
+  uffdio_poison p{};
+  p.range.start = w.addr;
+  p.range.len = kDsmPage;
+  if (ioctl(w.uffd, UFFDIO_POISON, &p) < 0 && errno != ESRCH)
+    log_(spdlog::level::warn, "UFFDIO_POISON: {} (pid {})", strerror(errno), w.proc ? w.proc->pid : 0);
+}
+
+void FaultServer::request(Segment& s, uint64_t page, Access need, Waiter w) {
+  if (s.owner_dead) return poison(w, s, page);
+  auto it = s.pending.find(page);
+  if (it != s.pending.end()) {
+    it->second.waiters.push_back(w);  // a read request in flight serves a writer next
+    return;
+  }
+  acquire(s, page, need, &w, 1);
+  // Read-ahead: a read fault right after one on the page before also asks, in the same
+  // request, for the run of pages after it that this node lacks (no one waits on them), so
+  // a sequential reader takes one round trip per window.
+  if (need == Access::kRead && !s.owned && page == s.last_read + 1) {
+    uint64_t n = 0;
+    while (n < kReadAhead && page + 1 + n < s.pages) {
+      uint64_t q = page + 1 + n;
+      if (s.state[q] == kStLost || s.access(q) != Access::kNone || s.pending.count(q)) break;
+      ++n;
+    }
+    if (n) acquire(s, page + 1, Access::kRead, nullptr, n);
+    // The next fault, on the page after the window, continues the run.
+    s.last_read = page + n;
+    return;
+  }
+  if (need == Access::kRead) s.last_read = page;
+}
+
+// Asks for pages [page, page+n) (n > 1 only for reading) in one request.
+void FaultServer::acquire(Segment& s, uint64_t page, Access need, const Waiter* w, uint64_t n) {
+  uint64_t reqid = next_reqid_++;
+  Time deadline = std::chrono::steady_clock::now() + opt_.fault_timeout;
+  for (uint64_t q = page; q < page + n; ++q) {
+    Pending& pd = s.pending[q];
+    pd.reqid = reqid;
+    pd.want = need;
+    pd.deadline = deadline;
+  }
+  if (w) s.pending[page].waiters.push_back(*w);
+  by_reqid_[reqid] = {ref(s), page};
+  if (s.owned) {
+    // Our own manager: no network.
+    std::vector<Action> acts;
+    s.dir->request(kOwner, s.unit_of(page), need, reqid, std::chrono::steady_clock::now(), acts);
+    run_actions(s, acts);
+    return;
+  }
+  proto::DsmAcquire q{s.owner_id, page,
+                      need == Access::kWrite ? proto::DsmAccess::kWrite : proto::DsmAccess::kRead,
+                      uint32_t(n)};
+  send_(s.owner, true, make_frame(FrameType::kDsmAcquire, reqid, q, proto::DsmAcquire::kSize));
+}
+
+// Write-protects pages [first, first+n) in every process that has them attached.
+void FaultServer::protect_all(Segment& s, uint64_t first, uint64_t n) {
+  for (Session* at : s.attachments)
+    if (!at->rdonly &&
+        !uffd_protect(at->proc->uffd, at->base + first * kDsmPage, n * kDsmPage, true, false))
+      log_(spdlog::level::warn, "UFFDIO_WRITEPROTECT for pid {}: {}", at->proc->pid, strerror(errno));
+}
+
+// Drops this node's copy of pages [first, first+n): every local process takes a MISSING
+// fault on its next access. Write-protected first: the hole punch keeps a protected page's
+// marker, so the page refilled later still takes a WP fault on its first store.
+void FaultServer::drop_copy(Segment& s, uint64_t first, uint64_t n) {
+  protect_all(s, first, n);
+  s.punch(first, n);
+}
+
+void FaultServer::holder_grant(Segment& s, uint64_t first, uint64_t n, Access a) {
+  log_(spdlog::level::debug, "grant seg {} pages {}+{} access {}", s.local_id, first, n, int(a));
+  for (uint64_t p = first; p < first + n; ++p) s.set(p, a);
+  std::vector<std::pair<uint64_t, std::vector<Waiter>>> done;
+  for (auto it = s.pending.begin(); it != s.pending.end();) {
+    if (it->first < first || it->first >= first + n) {
+      ++it;
+      continue;
+    }
+    by_reqid_.erase(it->second.reqid);
+    done.push_back({it->first, std::move(it->second.waiters)});
+    it = s.pending.erase(it);
+  }
+  for (auto& [page, ws] : done) {
+    for (auto& w : ws) {
+      // A writer that waited on a read grant asks again (the page may have moved since).
+      if (w.write && a != Access::kWrite) request(s, page, Access::kWrite, w);
+      else resolve(w, a);
+    }
+  }
+}
+
+void FaultServer::holder_fail(Segment& s, uint64_t first, uint64_t n) {
+  for (auto it = s.pending.begin(); it != s.pending.end();) {
+    if (it->first < first || it->first >= first + n) {
+      ++it;
+      continue;
+    }
+    by_reqid_.erase(it->second.reqid);
+    uint64_t page = it->first;
+    auto ws = std::move(it->second.waiters);
+    it = s.pending.erase(it);
+    for (auto& w : ws) poison(w, s, page);
+  }
+}
+
+void FaultServer::expire(Time now) {
+  for (auto& [id, s] : local_) {
+    std::vector<uint64_t> late;
+    for (auto& [page, pd] : s->pending)
+      if (pd.deadline <= now) late.push_back(page);
+    for (uint64_t page : late) {
+      log_(spdlog::level::warn, "shared memory id {} page {}: not had within {} ms: SIGBUS", id, page,
+                   std::chrono::duration_cast<std::chrono::milliseconds>(opt_.fault_timeout).count());
+      holder_fail(*s, page, 1);
+    }
+  }
+}
+
+std::vector<std::vector<uint8_t>> FaultServer::data_frames(Segment& s, uint64_t first,
+                                                           uint64_t n) {
+  std::vector<std::vector<uint8_t>> out;
+  constexpr uint64_t kChunkPages = proto::kDsmMaxChunk / kDsmPage;
+  for (uint64_t p = first; p < first + n; p += kChunkPages) {
+    uint64_t k = std::min(kChunkPages, first + n - p);
+    size_t bytes = size_t(k * kDsmPage);
+    std::vector<uint8_t> f(proto::kHeaderSize + proto::DsmData::kFixedSize + bytes);
+    proto::Writer w(f.data() + proto::kHeaderSize, proto::DsmData::kFixedSize);
+    w.i32(s.owner_id);
+    w.u64(p);
+    w.u32(uint32_t(bytes));
+    uint8_t* dst = f.data() + proto::kHeaderSize + proto::DsmData::kFixedSize;
+    ssize_t got = pread(s.memfd, dst, bytes, off_t(p * kDsmPage));
+    if (got < 0) got = 0;
+    if (size_t(got) < bytes) memset(dst + got, 0, bytes - size_t(got));
+    proto::Header h;
+    h.type = FrameType::kDsmData;
+    h.length = uint32_t(proto::DsmData::kFixedSize + bytes);
+    proto::encode_header(h, f.data());
+    out.push_back(std::move(f));
+  }
+  return out;
+}
+
+// A recall from the owner (or, on the owner, from its own directory).
+void FaultServer::holder_recall(Segment& s, uint64_t first, uint64_t n, RecallMode mode,
+                                bool with_data) {
+  log_(spdlog::level::debug, "recall seg {} pages {}+{} mode {} data {}", s.local_id, first, n, int(mode),
+                with_data);
+  // No process of this node writes these pages from here on.
+  protect_all(s, first, n);
+  Access to = mode == RecallMode::kInvalidate ? Access::kNone : Access::kRead;
+  if (s.owned) {
+    // The owner's copy is the directory's data source: an invalidation drops it only once
+    // the grant that needs it has been read (run_actions, which tells the directory).
+    for (uint64_t p = first; p < first + n; ++p)
+      if (s.state[p] != kStLost) s.set(p, to);
+    return;
+  }
+  std::vector<std::vector<uint8_t>> frames;
+  if (with_data) frames = data_frames(s, first, n);
+  if (mode == RecallMode::kInvalidate) drop_copy(s, first, n);
+  for (uint64_t p = first; p < first + n; ++p)
+    if (s.state[p] != kStLost && (to == Access::kNone || s.access(p) != Access::kNone))
+      s.set(p, to);
+  for (auto& f : frames) send_(s.owner, true, std::move(f));
+  proto::DsmRange ack{s.owner_id, first, uint32_t(n)};
+  send_(s.owner, true, make_frame(FrameType::kDsmRecallAck, 0, ack, proto::DsmRange::kSize));
+}
+
+// The owner carries out its directory's decisions.
+void FaultServer::run_actions(Segment& s, std::vector<Action>& acts) {
+  auto keep = ref(s);  // a self-recall must not free the segment under us
+  // Read grants of consecutive units to one node for one request (read-ahead) leave as one
+  // run of data frames and one grant.
+  struct Batch {
+    std::string node;
+    uint64_t first = 0, n = 0, reqid = 0;
+    bool with_data = false;
+  } batch;
+  auto flush = [&] {
+    if (batch.n == 0) return;
+    std::vector<std::vector<uint8_t>> frames;
+    if (batch.with_data) frames = data_frames(s, batch.first, batch.n);
+    proto::DsmGrant g{{s.owner_id, batch.first, uint32_t(batch.n)}, proto::DsmAccess::kRead};
+    for (auto& f : frames) send_(batch.node, false, std::move(f));
+    send_(batch.node, false, make_frame(FrameType::kDsmGrant, batch.reqid, g, proto::DsmGrant::kSize));
+    batch.n = 0;
+  };
+  for (size_t i = 0; i < acts.size(); ++i) {
+    Action a = acts[i];
+    log_(spdlog::level::debug, "directory seg {}: action {} node {} unit {} access {} mode {} data {} req {}",
+                  s.local_id, int(a.type), int(a.node), a.unit, int(a.access), int(a.mode),
+                  a.with_data, a.reqid);
+    uint64_t first = s.first_of(a.unit), n = s.count_of(a.unit);
+    std::string node;
+    if (a.node != kOwner) {
+      for (auto& [name, id] : node_ids_)
+        if (id == a.node) node = name;
+      if (node.empty()) continue;
+    }
+    if (a.type == Action::Type::kGrant && a.node != kOwner && a.access == Access::kRead) {
+      bool joins = batch.n && batch.node == node && batch.reqid == a.reqid &&
+                   batch.with_data == a.with_data && batch.first + batch.n == first &&
+                   batch.n + n <= proto::kDsmMaxChunk / kDsmPage;
+      if (!joins) {
+        flush();
+        batch = {node, first, 0, a.reqid, a.with_data};
+      }
+      batch.n += n;
+      continue;
+    }
+    flush();
+    switch (a.type) {
+      case Action::Type::kGrant: {
+        if (a.node == kOwner) {
+          holder_grant(s, first, n, a.access);
+          break;
+        }
+        std::vector<std::vector<uint8_t>> frames;
+        if (a.with_data) frames = data_frames(s, first, n);
+        if (a.access == Access::kWrite) {
+          // The writer elsewhere has the only copy from now on; drop ours before the grant
+          // leaves, so no local process reads past the new writer's first store.
+          drop_copy(s, first, n);
+          for (uint64_t p = first; p < first + n; ++p)
+            if (s.state[p] != kStLost) s.set(p, Access::kNone);
+        }
+        proto::DsmGrant g{{s.owner_id, first, uint32_t(n)},
+                          a.access == Access::kWrite ? proto::DsmAccess::kWrite
+                                                     : proto::DsmAccess::kRead};
+        for (auto& f : frames) send_(node, false, std::move(f));
+        send_(node, false, make_frame(FrameType::kDsmGrant, a.reqid, g, proto::DsmGrant::kSize));
+        break;
+      }
+      case Action::Type::kRecall: {
+        if (a.node == kOwner) {
+          // Done at once; what the directory decides next joins this list, so that the
+          // read grants of a read-ahead still leave together.
+          holder_recall(s, first, n, a.mode, a.with_data);
+          s.dir->recall_done(kOwner, a.unit, std::chrono::steady_clock::now(), acts);
+          break;
+        }
+        proto::DsmRecall r{{s.owner_id, first, uint32_t(n)},
+                           a.mode == RecallMode::kInvalidate ? proto::DsmRecallMode::kInvalidate
+                                                             : proto::DsmRecallMode::kDowngrade,
+                           uint8_t(a.with_data)};
+        send_(node, false, make_frame(FrameType::kDsmRecall, 0, r, proto::DsmRecall::kSize));
+        break;
+      }
+      case Action::Type::kFail: {
+        if (a.node == kOwner) {
+          holder_fail(s, first, n);
+          break;
+        }
+        proto::DsmFail f{{s.owner_id, first, uint32_t(n)}, EHOSTDOWN};
+        send_(node, false, make_frame(FrameType::kDsmFail, a.reqid, f, proto::DsmFail::kSize));
+        break;
+      }
+      case Action::Type::kFill:
+        for (uint64_t p = first; p < first + n; ++p)
+          if (s.state[p] != kStLost) s.set(p, Access::kRead);
+        break;
+    }
+  }
+  flush();
+  acts.clear();
+}
+
+// ---------------------------------------------------------------------------------------
+// Frames from other nodes
+
+void FaultServer::on_frame(const std::string& node, bool on_our_link, FrameType type,
+                           uint64_t reqid, const std::vector<uint8_t>& payload) {
+  proto::Reader r(payload.data(), payload.size());
+  auto bad = [&](const char* what) {
+    log_(spdlog::level::warn, "dsm: {} from {} refused", what, node);
+  };
+  Time now = std::chrono::steady_clock::now();
+  if (on_our_link) {
+    // From an owner to us as a holder: only about segments that node owns.
+    auto find = [&](int32_t seg) -> Segment* {
+      auto it = remote_.find({node, seg});
+      return it == remote_.end() ? nullptr : it->second.get();
+    };
+    switch (type) {
+      case FrameType::kDsmData: {
+        proto::DsmData d;
+        if (!d.decode(r)) return bad("malformed data");
+        Segment* s = find(d.seg);
+        if (!s || d.first_page + d.bytes.size() / kDsmPage > s->pages)
+          return bad("data for an unknown segment");
+        (void)!pwrite(s->memfd, d.bytes.data(), d.bytes.size(), off_t(d.first_page * kDsmPage));
+        return;
+      }
+      case FrameType::kDsmGrant: {
+        proto::DsmGrant g;
+        if (!g.decode(r)) return bad("malformed grant");
+        Segment* s = find(g.range.seg);
+        if (!s || g.range.first + g.range.npages > s->pages) return bad("grant of an unknown segment");
+        // Also a grant we gave up waiting for: the owner counts us as holder, so hold it.
+        return holder_grant(*s, g.range.first, g.range.npages, to_access(g.access));
+      }
+      case FrameType::kDsmFail: {
+        proto::DsmFail f;
+        if (!f.decode(r)) return bad("malformed failure");
+        Segment* s = find(f.range.seg);
+        if (!s || f.range.first + f.range.npages > s->pages) return bad("failure of an unknown segment");
+        return holder_fail(*s, f.range.first, f.range.npages);
+      }
+      case FrameType::kDsmRecall: {
+        proto::DsmRecall c;
+        if (!c.decode(r)) return bad("malformed recall");
+        Segment* s = find(c.range.seg);
+        if (!s || c.range.first + c.range.npages > s->pages) {
+          // Gone here already: nothing to give back, but the owner must hear so.
+          proto::DsmRange ack = c.range;
+          send_(node, true, make_frame(FrameType::kDsmRecallAck, 0, ack, proto::DsmRange::kSize));
+          return;
+        }
+        return holder_recall(*s, c.range.first, c.range.npages,
+                             c.mode == proto::DsmRecallMode::kInvalidate ? RecallMode::kInvalidate
+                                                                         : RecallMode::kDowngrade,
+                             c.with_data != 0);
+      }
+      default: return bad("frame of a holder");
+    }
+  }
+  // From a holder to us as the owner: only about segments owned here.
+  auto find = [&](int32_t seg) -> Segment* {
+    auto it = local_.find(seg);
+    return it == local_.end() || !it->second->owned ? nullptr : it->second.get();
+  };
+  NodeId id = node_id(node);
+  switch (type) {
+    case FrameType::kDsmAcquire: {
+      proto::DsmAcquire q;
+      if (!q.decode(r)) return bad("malformed acquire");
+      Segment* s = find(q.seg);
+      if (!s || q.page >= s->pages || id >= kMaxNodes) {
+        proto::DsmFail f{{q.seg, q.page, 1}, s ? ENOSPC : EIDRM};
+        send_(node, false, make_frame(FrameType::kDsmFail, reqid, f, proto::DsmFail::kSize));
+        return;
+      }
+      s->holders.insert(id);
+      std::vector<Action> acts;
+      uint64_t last = q.page + q.npages;
+      if (last > s->pages) last = s->pages;
+      for (uint64_t p = q.page; p < last; p = s->first_of(s->unit_of(p)) + s->unit_pages)
+        s->dir->request(id, s->unit_of(p), to_access(q.access), reqid, now, acts);
+      return run_actions(*s, acts);
+    }
+    case FrameType::kDsmData: {
+      proto::DsmData d;
+      if (!d.decode(r)) return bad("malformed data");
+      Segment* s = find(d.seg);
+      if (!s || d.first_page + d.bytes.size() / kDsmPage > s->pages) return bad("data for an unknown segment");
+      (void)!pwrite(s->memfd, d.bytes.data(), d.bytes.size(), off_t(d.first_page * kDsmPage));
+      return;
+    }
+    case FrameType::kDsmRecallAck: {
+      proto::DsmRange a;
+      if (!a.decode(r)) return bad("malformed recall answer");
+      Segment* s = find(a.seg);
+      if (!s || a.first >= s->pages) return;
+      std::vector<Action> acts;
+      if (!s->dir->recall_done(id, s->unit_of(a.first), now, acts)) return bad("unasked recall answer");
+      return run_actions(*s, acts);
+    }
+    case FrameType::kDsmJoin: {
+      proto::DsmJoin j;
+      if (!j.decode(r)) return bad("malformed attach notice");
+      Segment* s = find(j.seg);
+      if (!s || id >= kMaxNodes) return;
+      if (j.nattch) s->remote_nattch[id] = j.nattch;
+      else s->remote_nattch.erase(id);
+      count_attachments(*s);
+      return maybe_destroy(*s);
+    }
+    default: return bad("frame of an owner");
+  }
+}
+
+void FaultServer::on_node_dead(const std::string& node) {
+  Time now = std::chrono::steady_clock::now();
+  auto it = node_ids_.find(node);
+  std::vector<std::shared_ptr<Segment>> segs;
+  for (auto& [id, s] : local_) segs.push_back(s);
+  for (auto& s : segs) {
+    if (s->owned && it != node_ids_.end()) {
+      std::vector<Action> acts;
+      s->dir->node_dead(it->second, now, acts);
+      run_actions(*s, acts);
+      s->remote_nattch.erase(it->second);
+      count_attachments(*s);
+      maybe_destroy(*s);
+    } else if (!s->owned && s->owner == node) {
+      s->owner_dead = true;
+      for (auto& [page, pd] : s->pending) {
+        by_reqid_.erase(pd.reqid);
+        for (auto& w : pd.waiters) poison(w, *s, page);
+      }
+      s->pending.clear();
+    }
+  }
+}
+
+}  // namespace dipc::daemon::dsm

@@ -1,0 +1,158 @@
+// FaultServer: dipcd's distributed shared memory, on a thread of its own.
+//
+// It owns, for every distributed segment this node knows (owned here or a placeholder of
+// a remote one): the memfd that backs it on this node, the node's access to each 4 KiB
+// page (one byte per page: none, read, write, lost), the requests in flight to the owner
+// with the faults waiting on them, and for segments owned here the PageDirectory (the
+// manager). It also owns every attached process's userfaultfd and the local socket
+// RUN_DIR/dipcd-dsm.sock through which the shim gets the memfd and /dev/userfaultfd and
+// hands its userfaultfd back (docs/design.md, "Distributed shared memory"). The loop, the
+// faults and the protocol are in fault_server.cc, the local socket in local_attach.cc,
+// their shared structures in fault_server_state.h.
+//
+// One thread runs an epoll loop over that socket, the attachment connections, the uffds
+// and an eventfd for posted tasks; it never blocks on anything but epoll, and a fault never
+// waits behind name service or file I/O (only memfd reads and writes). The io thread talks
+// to it only through the posting methods below; it talks back only through SendFn, which
+// must post the frame to the io thread (it is called on the fault server's thread).
+//
+// Every DSM frame between a holder and an owner travels on the holder's link to the owner
+// (SendFn's to_owner says which way), so that grants and recalls keep one order.
+#pragma once
+
+#include <sys/types.h>
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <set>
+#include <string>
+#include <thread>
+#include <unordered_map>
+#include <vector>
+
+#include <spdlog/spdlog.h>
+
+#include "dipcd/dsm/page_directory.h"
+#include "proto/wire.h"
+
+namespace dipc::daemon::dsm {
+
+struct Options {
+  std::string node_name;
+  std::string run_dir;
+  bool segment_mode = false;         // [dsm] mode = "segment" (for segments owned here)
+  Duration quantum{};                // [dsm] quantum
+  Duration fault_timeout{std::chrono::seconds(5)};  // a page not had by then raises SIGBUS
+  // Runs a task on the io thread: the fault server's log lines are written there, so that
+  // no fault waits behind a write to the log file. Empty: log in place (tests).
+  std::function<void(std::function<void()>)> post_io;
+};
+
+class FaultServer {
+ public:
+  // node: the peer; to_owner: true to send on our link to node (we hold, it owns), false to
+  // answer on node's link to us (we own, it holds).
+  using SendFn = std::function<void(const std::string& node, bool to_owner,
+                                    std::vector<uint8_t> frame)>;
+  FaultServer(Options opt, SendFn send);
+  ~FaultServer();
+  FaultServer(const FaultServer&) = delete;
+  FaultServer& operator=(const FaultServer&) = delete;
+
+  // Checks the kernel offers what DSM needs; on failure err names the missing feature.
+  static bool kernel_check(std::string& err);
+  // Opens the socket and starts the thread.
+  bool start(std::string& err);
+  void stop();
+
+  // Any thread: these post to the fault server's thread.
+  // A distributed segment is known on this node as local_id (owned here when owner is
+  // this node, then owner_id == local_id).
+  void segment_known(int32_t local_id, const std::string& owner, int32_t owner_id,
+                     uint64_t size);
+  // The System V object local_id was removed (IPC_RMID here, at the owner, or its owner is
+  // dead). It stays usable for the processes that have it attached; once none has (and,
+  // for a segment owned here, no process of any node), dipcd lets go of it.
+  void segment_removed(int32_t local_id);
+  // A DSM frame (is_dsm_frame_type) from node; on_our_link: it came on our link to node.
+  void peer_frame(const std::string& node, bool on_our_link, proto::FrameType type,
+                  uint64_t reqid, std::vector<uint8_t> payload);
+  void node_dead(const std::string& node);
+  // Attachments through the shim of segment local_id: on every node when it is owned here,
+  // on this node otherwise; -1 when it is not a distributed segment of the running fault
+  // server (for IPC_STAT's shm_nattch). Any thread: a counter under a lock.
+  static int cluster_nattch(int32_t local_id);
+
+ private:
+  struct Process;
+  struct Session;
+  struct Segment;
+  struct Waiter;
+  struct Pending;
+
+  void post(std::function<void()> task);
+  // A log line from the fault server's thread, formatted only when its level is on and
+  // written by the io thread.
+  template <typename... Args>
+  void log_(spdlog::level::level_enum level, fmt::format_string<Args...> f, Args&&... args) {
+    if (!spdlog::should_log(level)) return;
+    std::string line = fmt::format(f, std::forward<Args>(args)...);
+    if (!opt_.post_io) return spdlog::log(level, line);
+    opt_.post_io([level, line = std::move(line)] { spdlog::log(level, line); });
+  }
+  void run();
+  void drain_tasks();
+  void on_accept();
+  void on_session(Session* s);
+  void close_session(Session* s);
+  void on_uffd(Process* p);
+  void fault(Process* p, uint64_t addr, uint64_t flags);
+  void resolve(const Waiter& w, Access a);
+  void poison(const Waiter& w, Segment& s, uint64_t page);
+  void request(Segment& s, uint64_t page, Access need, Waiter w);
+  void acquire(Segment& s, uint64_t page, Access need, const Waiter* w, uint64_t n);
+  void holder_grant(Segment& s, uint64_t first, uint64_t n, Access a);
+  void holder_fail(Segment& s, uint64_t first, uint64_t n);
+  void holder_recall(Segment& s, uint64_t first, uint64_t n, RecallMode mode, bool with_data);
+  void protect_all(Segment& s, uint64_t first, uint64_t n);
+  void drop_copy(Segment& s, uint64_t first, uint64_t n);
+  void run_actions(Segment& s, std::vector<Action>& acts);
+  void on_frame(const std::string& node, bool on_our_link, proto::FrameType type, uint64_t reqid,
+                const std::vector<uint8_t>& payload);
+  void on_node_dead(const std::string& node);
+  void expire(Time now);
+  void send_join(Segment& s, int32_t pid, bool attach);
+  void maybe_destroy(Segment& s);
+  void forget_segment(int32_t local_id);
+  std::shared_ptr<Segment> ref(Segment& s);
+  std::vector<std::vector<uint8_t>> data_frames(Segment& s, uint64_t first, uint64_t n);
+  NodeId node_id(const std::string& name);
+  Time next_deadline() const;
+
+  Options opt_;
+  SendFn send_;
+  int epoll_ = -1, event_ = -1, listen_ = -1, devfd_ = -1;
+  std::thread thread_;
+  std::atomic<bool> stopping_{false};
+  std::mutex tasks_mu_;
+  std::vector<std::function<void()>> tasks_;  // bounded by the io thread's own input
+
+  std::map<int32_t, std::shared_ptr<Segment>> local_;                  // by local id
+  std::map<std::pair<std::string, int32_t>, std::shared_ptr<Segment>> remote_;  // by owner
+  std::map<int, std::unique_ptr<Session>> sessions_;                   // by descriptor
+  std::map<pid_t, std::shared_ptr<Process>> procs_;                    // current uffd per pid
+  std::map<int, std::shared_ptr<Process>> uffds_;                      // by uffd descriptor
+  std::unordered_map<uint64_t, std::pair<std::weak_ptr<Segment>, uint64_t>> by_reqid_;
+  std::map<std::string, NodeId> node_ids_;
+  uint64_t next_reqid_ = 1;
+  void count_attachments(Segment& s);
+  static std::mutex nattch_mu_;
+  static std::map<int32_t, int> nattch_;  // local id -> attachments (read by other threads)
+};
+
+}  // namespace dipc::daemon::dsm

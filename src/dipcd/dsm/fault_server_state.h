@@ -1,0 +1,146 @@
+// The fault server's own state (src/dipcd/dsm/fault_server.h): the structures behind its
+// private declarations and the few constants and userfaultfd calls its two source files
+// share (fault_server.cc: the loop, faults and the protocol; local_attach.cc: the socket
+// through which processes attach). Internal to those two files; fault server's thread only.
+#pragma once
+
+#include <errno.h>
+#include <fcntl.h>
+#include <sys/ioctl.h>
+#include <sys/shm.h>
+#include <sys/syscall.h>
+#include <sys/socket.h>
+#include <sys/types.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstdlib>
+#include <memory>
+#include <set>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "dipcd/dsm/fault_server.h"
+#include "dipcd/dsm/uffd_compat.h"
+#include "proto/dsm.h"
+
+namespace dipc::daemon::dsm {
+
+using proto::kDsmPage;
+
+namespace internal {
+
+constexpr uint8_t kStDefault = 0;  // owner: write; elsewhere: none
+constexpr uint8_t kStLost = 4;     // could not be had: every access raises SIGBUS
+constexpr uint64_t kTagListen = 1, kTagEvent = 2, kTagSession = 3, kTagUffd = 4;
+constexpr size_t kMaxSessions = 65536;  // attachments on this node, all processes together
+constexpr uint64_t kReadAhead = proto::kDsmMaxAhead - 1;  // pages asked for after two
+                                                          // sequential read faults
+
+inline uint64_t tag(uint64_t t, int fd) { return (t << 32) | uint32_t(fd); }
+
+inline Access to_access(proto::DsmAccess a) {
+  return a == proto::DsmAccess::kWrite ? Access::kWrite : Access::kRead;
+}
+
+// userfaultfd operations on one process's uffd; errors other than "gone" are logged.
+inline bool uffd_protect(int uffd, uint64_t addr, uint64_t len, bool wp, bool wake) {
+  uffdio_writeprotect w{};
+  w.range.start = addr;
+  w.range.len = len;
+  // The kernel refuses DONTWAKE with WP (protecting wakes nobody anyway).
+  w.mode = wp ? UFFDIO_WRITEPROTECT_MODE_WP : (wake ? 0 : UFFDIO_WRITEPROTECT_MODE_DONTWAKE);
+  if (ioctl(uffd, UFFDIO_WRITEPROTECT, &w) == 0) return true;
+  return errno == ESRCH || errno == ENOENT;  // the process is gone or unmapped it
+}
+inline void uffd_wake(int uffd, uint64_t addr, uint64_t len) {
+  uffdio_range r{addr, len};
+  ioctl(uffd, UFFDIO_WAKE, &r);
+}
+
+}  // namespace internal
+
+using namespace internal;
+
+struct FaultServer::Process {
+  pid_t pid = 0;
+  int uffd = -1;
+  std::vector<Session*> sessions;  // its registered attachments
+};
+
+struct FaultServer::Session {
+  int fd = -1;
+  ucred cred{};
+  std::vector<gid_t> groups;
+  std::shared_ptr<Segment> seg;
+  std::shared_ptr<Process> proc;
+  bool rdonly = false;
+  bool registered = false;
+  uint64_t base = 0, len = 0;
+};
+
+struct FaultServer::Waiter {
+  Process* proc = nullptr;
+  int uffd = -1;
+  uint64_t addr = 0;  // the page's address in that process
+  bool write = false;
+  bool missing = false;
+  bool rdonly = false;
+  int seg_fd = -1;    // the segment's memfd
+  uint64_t page = 0;  // the page's index in the segment
+};
+
+struct FaultServer::Pending {
+  uint64_t reqid = 0;
+  Access want = Access::kNone;
+  Time deadline{};
+  std::vector<Waiter> waiters;  // one per faulting thread: bounded by threads
+};
+
+struct FaultServer::Segment {
+  int32_t local_id = 0;
+  std::string owner;
+  int32_t owner_id = 0;
+  bool owned = false;
+  uint64_t size = 0, pages = 0;
+  int memfd = -1;
+  ino_t ino = 0;
+  dev_t dev = 0;
+  uint8_t* state = nullptr;  // one byte per page (calloc: untouched pages cost nothing)
+  std::unordered_map<uint64_t, Pending> pending;  // by page
+  std::set<Session*> attachments;
+  void* sysv = nullptr;  // dipcd's own attachment of the System V segment
+  uint64_t last_read = ~uint64_t(0) - 1;  // the page of the last read fault (read-ahead)
+  bool owner_dead = false;
+  bool removed = false;  // the System V object is gone or marked for destruction
+  // Owned here:
+  std::unique_ptr<PageDirectory> dir;
+  uint64_t unit_pages = 1;
+  std::map<NodeId, uint32_t> remote_nattch;  // holders that have it attached
+  std::set<NodeId> holders;                  // every node that ever asked for pages
+
+  ~Segment() {
+    if (memfd >= 0) close(memfd);
+    free(state);
+    if (sysv) syscall(SYS_shmdt, sysv);  // raw: never through a preloaded shim
+  }
+  Access access(uint64_t p) const {
+    uint8_t b = state[p];
+    if (b == kStDefault) return owned ? Access::kWrite : Access::kNone;
+    if (b == kStLost) return Access::kNone;
+    return Access(b - 1);
+  }
+  void set(uint64_t p, Access a) { state[p] = uint8_t(a) + 1; }
+  uint64_t unit_of(uint64_t page) const { return page / unit_pages; }
+  uint64_t first_of(uint64_t unit) const { return unit * unit_pages; }
+  uint64_t count_of(uint64_t unit) const {
+    return std::min(unit_pages, pages - unit * unit_pages);
+  }
+  void punch(uint64_t first, uint64_t n) {
+    fallocate(memfd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, off_t(first * kDsmPage),
+              off_t(n * kDsmPage));
+  }
+};
+
+}  // namespace dipc::daemon::dsm

@@ -1,0 +1,240 @@
+// The fault server's local socket (RUN_DIR/dipcd-dsm.sock): one connection per
+// attachment, through which a process gets the segment's memfd and /dev/userfaultfd and
+// hands its userfaultfd back; the connection's end is the detach. Fault server's thread.
+#include <spdlog/spdlog.h>
+#include <sys/epoll.h>
+#include <sys/ipc.h>
+#include <sys/shm.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+
+#include <climits>
+#include <cstring>
+
+#include "dipcd/conn.h"
+#include "dipcd/dsm/fault_server_state.h"
+#include "proto/fd_pass.h"
+
+namespace dipc::daemon::dsm {
+
+using proto::FrameType;
+
+// ---------------------------------------------------------------------------------------
+// Local attachments
+
+void FaultServer::on_accept() {
+  for (;;) {
+    int fd = accept4(listen_, nullptr, nullptr, SOCK_CLOEXEC | SOCK_NONBLOCK);
+    if (fd < 0) return;
+    auto s = std::make_unique<Session>();
+    s->fd = fd;
+    socklen_t len = sizeof s->cred;
+    gid_t groups[NGROUPS_MAX > 65536 ? 65536 : NGROUPS_MAX];
+    socklen_t glen = sizeof groups;
+    if (sessions_.size() >= kMaxSessions ||
+        getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &s->cred, &len) != 0 ||
+        getsockopt(fd, SOL_SOCKET, SO_PEERGROUPS, groups, &glen) != 0) {
+      close(fd);
+      continue;
+    }
+    s->groups.assign(groups, groups + glen / sizeof(gid_t));
+    epoll_event ev{};
+    ev.events = EPOLLIN | EPOLLRDHUP;
+    ev.data.u64 = tag(kTagSession, fd);
+    epoll_ctl(epoll_, EPOLL_CTL_ADD, fd, &ev);
+    sessions_[fd] = std::move(s);
+  }
+}
+
+namespace {
+
+// System V's permission rule (ipcperms) for the caller as SO_PEERCRED/SO_PEERGROUPS saw it.
+bool may_attach(const ucred& c, const std::vector<gid_t>& groups, const shmid_ds& ds, bool rdonly) {
+  if (c.uid == 0) return true;
+  unsigned mode = ds.shm_perm.mode;
+  unsigned granted;
+  if (c.uid == ds.shm_perm.uid || c.uid == ds.shm_perm.cuid) {
+    granted = mode >> 6;
+  } else {
+    bool in = c.gid == ds.shm_perm.gid || c.gid == ds.shm_perm.cgid;
+    for (gid_t g : groups) in = in || g == ds.shm_perm.gid || g == ds.shm_perm.cgid;
+    granted = in ? mode >> 3 : mode;
+  }
+  unsigned need = rdonly ? 4 : 6;
+  return (need & ~granted & 7) == 0;
+}
+
+// The process really maps our memfd at [base, base+len): /proc/PID/map_files says so.
+bool maps_memfd(pid_t pid, uint64_t base, uint64_t len, dev_t dev, ino_t ino) {
+  char path[96];
+  snprintf(path, sizeof path, "/proc/%d/map_files/%lx-%lx", int(pid), (unsigned long)base,
+           (unsigned long)(base + len));
+  struct stat st;
+  return stat(path, &st) == 0 && st.st_dev == dev && st.st_ino == ino;
+}
+
+void reply(int fd, int err, uint64_t size, const int* fds, int nfds) {
+  uint8_t buf[proto::DsmLocalReply::kSize];
+  proto::Writer w(buf, sizeof buf);
+  proto::DsmLocalReply r{err, size, uint8_t(nfds)};
+  r.encode(w);
+  iovec iov{buf, w.size()};
+  msghdr mh{};
+  mh.msg_iov = &iov;
+  mh.msg_iovlen = 1;
+  proto::FdSpace space;
+  proto::put_fds(mh, space, fds, nfds);
+  // The shim waits for this answer; a full socket buffer would be a broken shim.
+  sendmsg(fd, &mh, MSG_NOSIGNAL | MSG_DONTWAIT);
+}
+
+}  // namespace
+
+void FaultServer::on_session(Session* s) {
+  uint8_t buf[64];
+  iovec iov{buf, sizeof buf};
+  msghdr mh{};
+  mh.msg_iov = &iov;
+  mh.msg_iovlen = 1;
+  proto::FdSpace space;
+  proto::expect_fds(mh, space);
+  ssize_t n = recvmsg(s->fd, &mh, MSG_CMSG_CLOEXEC | MSG_DONTWAIT);
+  if (n < 0 && (errno == EAGAIN || errno == EINTR)) return;
+  int passed = -1;
+  proto::take_fds(mh, &passed, 1);
+  if (n <= 0) {
+    if (passed >= 0) close(passed);
+    return close_session(s);
+  }
+  proto::DsmLocalRequest req;
+  proto::Reader r(buf, size_t(n));
+  if (!req.decode(r) || (passed >= 0) != (req.uffd_attached && req.op != proto::DsmLocalOp::kAttach)) {
+    if (passed >= 0) close(passed);
+    reply(s->fd, EINVAL, 0, nullptr, 0);
+    return close_session(s);
+  }
+  // A passed descriptor must be a userfaultfd.
+  if (passed >= 0) {
+    char link[64] = {};
+    char p[48];
+    snprintf(p, sizeof p, "/proc/self/fd/%d", passed);
+    if (readlink(p, link, sizeof link - 1) < 0 || strcmp(link, "anon_inode:[userfaultfd]") != 0) {
+      close(passed);
+      reply(s->fd, EINVAL, 0, nullptr, 0);
+      return close_session(s);
+    }
+  }
+  auto fail = [&](int err) {
+    if (passed >= 0) close(passed);
+    reply(s->fd, err, 0, nullptr, 0);
+    close_session(s);
+  };
+  if (s->registered) return fail(EINVAL);  // one attachment per connection
+  if (req.op == proto::DsmLocalOp::kAttach) {
+    auto it = local_.find(req.shmid);
+    if (it == local_.end() || it->second->removed) return fail(EINVAL);
+    shmid_ds ds{};
+    if (syscall(SYS_shmctl, req.shmid, IPC_STAT, &ds) < 0) return fail(EINVAL);
+    bool rdonly = (req.shmflg & SHM_RDONLY) != 0;
+    if (!may_attach(s->cred, s->groups, ds, rdonly)) return fail(EACCES);
+    s->seg = it->second;
+    s->rdonly = rdonly;
+    int fds[2];
+    int nfds = 0;
+    int mfd = -1;
+    if (rdonly) {
+      char p[48];
+      snprintf(p, sizeof p, "/proc/self/fd/%d", s->seg->memfd);
+      mfd = open(p, O_RDONLY | O_CLOEXEC);
+      if (mfd < 0) return fail(ENOMEM);
+      fds[nfds++] = mfd;
+    } else {
+      fds[nfds++] = s->seg->memfd;
+    }
+    if (!req.uffd_attached) fds[nfds++] = devfd_;  // the process has no userfaultfd yet
+    reply(s->fd, 0, s->seg->size, fds, nfds);
+    if (mfd >= 0) close(mfd);
+    return;
+  }
+  // kRegister (after kAttach on this connection) or kInherit (a forked child's copy).
+  if (req.op == proto::DsmLocalOp::kInherit) {
+    auto it = local_.find(req.shmid);
+    if (it == local_.end()) return fail(EINVAL);
+    s->seg = it->second;
+    s->rdonly = (req.shmflg & SHM_RDONLY) != 0;
+  } else if (!s->seg) {
+    return fail(EINVAL);
+  }
+  Segment& seg = *s->seg;
+  uint64_t len = seg.pages * kDsmPage;
+  if (req.size != len || req.addr % kDsmPage != 0 ||
+      !maps_memfd(s->cred.pid, req.addr, len, seg.dev, seg.ino))
+    return fail(EINVAL);
+  std::shared_ptr<Process> proc;
+  if (passed >= 0) {
+    proc = std::make_shared<Process>();
+    proc->pid = s->cred.pid;
+    proc->uffd = passed;
+    passed = -1;
+    epoll_event ev{};
+    ev.events = EPOLLIN;
+    ev.data.u64 = tag(kTagUffd, proc->uffd);
+    epoll_ctl(epoll_, EPOLL_CTL_ADD, proc->uffd, &ev);
+    uffds_[proc->uffd] = proc;
+    procs_[proc->pid] = proc;
+  } else {
+    auto it = procs_.find(s->cred.pid);
+    if (it == procs_.end()) return fail(EINVAL);
+    proc = it->second;
+  }
+  s->proc = proc;
+  s->base = req.addr;
+  s->len = len;
+  s->registered = true;
+  proc->sessions.push_back(s);
+  seg.attachments.insert(s);
+  count_attachments(seg);
+  send_join(seg, s->cred.pid, true);
+  reply(s->fd, 0, seg.size, nullptr, 0);
+}
+
+void FaultServer::close_session(Session* s) {
+  int fd = s->fd;
+  epoll_ctl(epoll_, EPOLL_CTL_DEL, fd, nullptr);
+  if (s->registered) {
+    auto& v = s->proc->sessions;
+    v.erase(std::remove(v.begin(), v.end(), s), v.end());
+    if (v.empty()) {
+      // The process detached everything (or exited, or exec'd): its uffd goes.
+      int u = s->proc->uffd;
+      epoll_ctl(epoll_, EPOLL_CTL_DEL, u, nullptr);
+      if (auto it = procs_.find(s->proc->pid); it != procs_.end() && it->second == s->proc)
+        procs_.erase(it);
+      // Faults of that process still waiting: nobody will touch those pages any more.
+      for (auto& [id, seg] : local_)
+        for (auto& [page, pd] : seg->pending)
+          std::erase_if(pd.waiters, [&](const Waiter& w) { return w.proc == s->proc.get(); });
+      close(u);
+      uffds_.erase(u);
+    }
+    Segment& seg = *s->seg;
+    seg.attachments.erase(s);
+    count_attachments(seg);
+    send_join(seg, s->cred.pid, false);
+    auto keep = s->seg;
+    close(fd);
+    sessions_.erase(fd);
+    maybe_destroy(*keep);
+    return;
+  }
+  close(fd);
+  sessions_.erase(fd);
+}
+
+void FaultServer::send_join(Segment& s, int32_t pid, bool attach) {
+  if (s.owned || s.owner_dead || pid <= 0) return;
+  proto::DsmJoin j{s.owner_id, pid, uint8_t(attach), uint32_t(s.attachments.size())};
+  send_(s.owner, true, make_frame(FrameType::kDsmJoin, 0, j, proto::DsmJoin::kSize));
+}
+
+}  // namespace dipc::daemon::dsm

@@ -1,0 +1,109 @@
+#include "dipcd/dsm_room.h"
+
+#include <spdlog/spdlog.h>
+
+#include "dipcd/dsm/fault_server.h"
+#include "dipcd/peer_links.h"
+
+namespace dipc::daemon {
+
+using proto::FrameType;
+
+namespace {
+
+bool owner_to_holder(FrameType t) {
+  return t == FrameType::kDsmGrant || t == FrameType::kDsmFail || t == FrameType::kDsmRecall ||
+         t == FrameType::kDsmData;
+}
+
+}  // namespace
+
+DsmRoom::DsmRoom(asio::io_context& io, const Config& cfg, PeerLinks& links)
+    : io_(io), cfg_(cfg), links_(links) {
+  for (auto t : {FrameType::kDsmAcquire, FrameType::kDsmGrant, FrameType::kDsmFail,
+                 FrameType::kDsmRecall, FrameType::kDsmRecallAck, FrameType::kDsmData,
+                 FrameType::kDsmJoin, FrameType::kDsmGone, FrameType::kDsmDataToOwner}) {
+    links_.on(t, [this](const std::shared_ptr<Link>& l, Frame& f) {
+      if (!fs_) return;  // no DSM here: nothing of ours to talk about
+      FrameType type = f.header.type;
+      bool from_owner = owner_to_holder(type);
+      if (type == FrameType::kDsmDataToOwner) type = FrameType::kDsmData;
+      fs_->peer_frame(l->name, from_owner, type, f.header.request_id, std::move(f.payload));
+    });
+  }
+}
+
+DsmRoom::~DsmRoom() { stop(); }
+
+bool DsmRoom::start() {
+  std::string why;
+  if (!dsm::FaultServer::kernel_check(why)) {
+    spdlog::warn("distributed shared memory is unavailable: {}; shmget with IPC_DIPC fails "
+                 "with ENOSYS", why);
+    return false;
+  }
+  dsm::Options o{cfg_.node_name, cfg_.run_dir, cfg_.dsm_segment_mode, cfg_.dsm_quantum,
+                 cfg_.peer_timeout, [this](std::function<void()> f) { asio::post(io_, f); }};
+  fs_ = std::make_unique<dsm::FaultServer>(
+      o, [this](const std::string& n, bool to_owner, std::vector<uint8_t> f) {
+        send(n, to_owner, std::move(f));
+      });
+  if (!fs_->start(why)) {
+    spdlog::warn("distributed shared memory is unavailable: {}", why);
+    fs_.reset();
+    return false;
+  }
+  return true;
+}
+
+void DsmRoom::stop() {
+  if (fs_) fs_->stop();
+}
+
+void DsmRoom::segment_known(int32_t local_id, const std::string& owner, int32_t owner_id,
+                            uint64_t size) {
+  if (fs_) fs_->segment_known(local_id, owner, owner_id, size);
+}
+
+void DsmRoom::segment_removed(int32_t local_id) {
+  if (fs_) fs_->segment_removed(local_id);
+}
+
+void DsmRoom::node_dead(const std::string& node) {
+  if (fs_) fs_->node_dead(node);
+  std::lock_guard g(mu_);
+  routes_.erase(node);
+}
+
+// On the fault server's thread.
+void DsmRoom::send(const std::string& node, bool to_owner, std::vector<uint8_t> frame) {
+  if (frame.size() < proto::kHeaderSize) return;
+  if (to_owner && frame[6] == 0 && frame[7] == uint8_t(FrameType::kDsmData))
+    frame[7] = uint8_t(FrameType::kDsmDataToOwner);  // the type says which way a page goes
+  {
+    std::lock_guard g(mu_);
+    Route& r = routes_[node];
+    if (r.posted == 0) {
+      auto l = r.link.lock();
+      auto c = r.conn.lock();
+      if (l && c && c->is_open() && !l->faulty.load()) {
+        c->send_now(std::move(frame));  // a link closed meanwhile is a node that died
+        return;
+      }
+    }
+    ++r.posted;
+  }
+  asio::post(io_, [this, node, f = std::move(frame)]() mutable {
+    auto l = links_.find(node);
+    if (l) l->send(std::move(f));
+    std::lock_guard g(mu_);
+    Route& r = routes_[node];
+    --r.posted;
+    if (l) {
+      r.link = l;
+      r.conn = l->conn;
+    }
+  });
+}
+
+}  // namespace dipc::daemon

@@ -1,0 +1,68 @@
+// DsmRoom: distributed shared memory's place in the daemon.
+//
+// The DSM itself (src/dipcd/dsm/) runs on the fault server's own thread; this room starts
+// it (after checking the kernel offers what it needs), carries its frames over the peer
+// links and tells it what the other rooms learn: a distributed segment became known here
+// (created, or a placeholder made), one was removed, a node died.
+//
+// Frames: both directions between two nodes share their one link, and each node may own
+// segments the other holds, so a frame's direction (owner to holder, or holder to owner)
+// comes from its type: kDsmGrant, kDsmFail, kDsmRecall and kDsmData go from an owner to a
+// holder; kDsmAcquire, kDsmRecallAck, kDsmJoin, kDsmGone and kDsmDataToOwner (a page
+// given back) from a holder to its owner.
+// Sending: the fault server hands frames from its thread; once a peer's link is known and
+// nothing handed to the io thread for it is still on its way, the frame is written by the
+// fault server's thread itself (Conn::send_now), so a fault does not wait for the io
+// thread; otherwise (first frame, or an injected fault on the link) it is posted.
+// Thread safety: io thread, except send() (the fault server's thread).
+#pragma once
+
+#include <asio.hpp>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "common/config.h"
+#include "proto/wire.h"
+
+namespace dipc::daemon {
+
+class PeerLinks;
+struct Link;
+class Conn;
+namespace dsm {
+class FaultServer;
+}
+
+class DsmRoom {
+ public:
+  DsmRoom(asio::io_context& io, const Config& cfg, PeerLinks& links);
+  ~DsmRoom();
+  // Starts the fault server; false (and a log line naming what is missing) when the kernel
+  // cannot do DSM: shmget with IPC_DIPC then fails with ENOSYS.
+  bool start();
+  bool available() const { return fs_ != nullptr; }
+  void stop();
+  void segment_known(int32_t local_id, const std::string& owner, int32_t owner_id, uint64_t size);
+  void segment_removed(int32_t local_id);
+  void node_dead(const std::string& node);
+
+ private:
+  void send(const std::string& node, bool to_owner, std::vector<uint8_t> frame);
+
+  asio::io_context& io_;
+  const Config& cfg_;
+  PeerLinks& links_;
+  std::unique_ptr<dsm::FaultServer> fs_;
+  struct Route {
+    std::weak_ptr<Link> link;
+    std::weak_ptr<Conn> conn;
+    int posted = 0;  // frames handed to the io thread and not sent yet
+  };
+  std::mutex mu_;  // guards routes_ (the fault server's thread and the io thread)
+  std::map<std::string, Route> routes_;
+};
+
+}  // namespace dipc::daemon

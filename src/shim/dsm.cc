@@ -1,0 +1,314 @@
+#include "shim/dsm.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <sched.h>
+#include <stdlib.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <sys/shm.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cstring>
+
+#include "dipcd/dsm/uffd_compat.h"
+#include "proto/dsm.h"
+#include "proto/fd_pass.h"
+
+namespace dipc::shim {
+namespace {
+
+using proto::DsmLocalOp;
+using proto::DsmLocalReply;
+using proto::DsmLocalRequest;
+
+constexpr int kMaxAttachments = 256;  // distributed attachments per process
+constexpr int kHighFd = 600;
+constexpr uintptr_t kShmLba = 4096;
+
+struct Attachment {
+  bool used;
+  uintptr_t base;
+  size_t len;
+  int shmid;
+  int shmflg;
+  int fd;  // the connection that is the attachment
+};
+
+Attachment g_att[kMaxAttachments];
+std::atomic<bool> g_lock{false};
+int g_uffd = -1;     // this process's userfaultfd
+pid_t g_uffd_pid = 0;
+int g_devfd = -1;    // /dev/userfaultfd, as dipcd passed it
+char g_sock[sizeof(sockaddr_un::sun_path)];
+pthread_once_t g_once = PTHREAD_ONCE_INIT;
+
+void lock() {
+  while (g_lock.exchange(true, std::memory_order_acquire)) sched_yield();
+}
+void unlock() { g_lock.store(false, std::memory_order_release); }
+
+int high(int fd) {
+  if (fd < 0) return fd;
+  int h = fcntl(fd, F_DUPFD_CLOEXEC, kHighFd);
+  if (h < 0) return fd;
+  close(fd);
+  return h;
+}
+
+void on_fork_prepare() { lock(); }
+void on_fork_parent() { unlock(); }
+void on_fork_child();
+
+void init_once() {
+  const char* d = getenv("DIPC_RUNDIR");
+  if (d == nullptr || !*d) d = "/run/dipc";
+  const char* name = "/dipcd-dsm.sock";
+  if (strlen(d) + strlen(name) < sizeof g_sock) {
+    strcpy(g_sock, d);
+    strcat(g_sock, name);
+  }
+  pthread_atfork(on_fork_prepare, on_fork_parent, on_fork_child);
+}
+
+int connect_server() {
+  if (!g_sock[0]) return -1;
+  int fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+  if (fd < 0) return -1;
+  sockaddr_un sa{};
+  sa.sun_family = AF_UNIX;
+  strcpy(sa.sun_path, g_sock);
+  while (connect(fd, reinterpret_cast<sockaddr*>(&sa), sizeof sa) < 0) {
+    if (errno == EINTR) continue;
+    close(fd);
+    return -1;
+  }
+  return high(fd);
+}
+
+// One request (with at most one descriptor) and its reply (with up to two). Returns false
+// when the conversation broke (errno ECOMM).
+bool exchange(int fd, const DsmLocalRequest& req, int send_fd, DsmLocalReply* rep, int* fds) {
+  uint8_t buf[64];
+  proto::Writer w(buf, sizeof buf);
+  req.encode(w);
+  iovec iov{buf, w.size()};
+  msghdr mh{};
+  mh.msg_iov = &iov;
+  mh.msg_iovlen = 1;
+  proto::FdSpace space;
+  proto::put_fds(mh, space, &send_fd, send_fd >= 0 ? 1 : 0);
+  ssize_t n;
+  do n = sendmsg(fd, &mh, MSG_NOSIGNAL);
+  while (n < 0 && errno == EINTR);
+  if (n < 0) {
+    errno = ECOMM;
+    return false;
+  }
+  iovec riov{buf, sizeof buf};
+  msghdr rh{};
+  rh.msg_iov = &riov;
+  rh.msg_iovlen = 1;
+  proto::expect_fds(rh, space);
+  do n = recvmsg(fd, &rh, MSG_CMSG_CLOEXEC);
+  while (n < 0 && errno == EINTR);
+  fds[0] = fds[1] = -1;
+  int got = n > 0 ? proto::take_fds(rh, fds, 2) : 0;
+  proto::Reader r(buf, n > 0 ? size_t(n) : 0);
+  if (n <= 0 || !rep->decode(r) || rep->fds != got) {
+    for (int i = 0; i < got; ++i) close(fds[i]);
+    errno = ECOMM;
+    return false;
+  }
+  return true;
+}
+
+// This process's userfaultfd, made from /dev/userfaultfd (devfd from dipcd, or kept).
+int make_uffd() {
+  if (g_devfd < 0) return -1;
+  int u = ioctl(g_devfd, USERFAULTFD_IOC_NEW, O_CLOEXEC | O_NONBLOCK);
+  if (u < 0) return -1;
+  uffdio_api api{};
+  api.api = UFFD_API;
+  api.features = dsm::kUffdFeatures;
+  if (ioctl(u, UFFDIO_API, &api) < 0) {
+    close(u);
+    return -1;
+  }
+  return high(u);
+}
+
+bool register_range(int uffd, uintptr_t base, size_t len, bool rdonly) {
+  uffdio_register reg{};
+  reg.range.start = base;
+  reg.range.len = len;
+  reg.mode = UFFDIO_REGISTER_MODE_MISSING | (rdonly ? 0 : UFFDIO_REGISTER_MODE_WP);
+  if (ioctl(uffd, UFFDIO_REGISTER, &reg) < 0) return false;
+  if (rdonly) return true;
+  // Every page starts write-protected here; dipcd lifts it where this node may write.
+  uffdio_writeprotect wp{};
+  wp.range.start = base;
+  wp.range.len = len;
+  wp.mode = UFFDIO_WRITEPROTECT_MODE_WP;
+  return ioctl(uffd, UFFDIO_WRITEPROTECT, &wp) == 0;
+}
+
+int free_slot() {
+  for (int i = 0; i < kMaxAttachments; ++i)
+    if (!g_att[i].used) return i;
+  return -1;
+}
+
+void* attach_locked(int shmid, const void* shmaddr, int shmflg, bool* fallback) {
+  bool rdonly = (shmflg & SHM_RDONLY) != 0;
+  uintptr_t addr = reinterpret_cast<uintptr_t>(shmaddr);
+  if (addr) {
+    if (shmflg & SHM_RND) addr &= ~(kShmLba - 1);
+    else if (addr & (kShmLba - 1)) {
+      errno = EINVAL;
+      return reinterpret_cast<void*>(-1);
+    }
+  } else if (shmflg & SHM_REMAP) {
+    errno = EINVAL;
+    return reinterpret_cast<void*>(-1);
+  }
+  int slot = free_slot();
+  if (slot < 0) {
+    errno = EMFILE;
+    return reinterpret_cast<void*>(-1);
+  }
+  int fd = connect_server();
+  if (fd < 0) {
+    *fallback = true;
+    return nullptr;
+  }
+  bool have_uffd = g_uffd >= 0 && g_uffd_pid == getpid();
+  DsmLocalRequest req{DsmLocalOp::kAttach, shmid, shmflg, 0, 0, uint8_t(have_uffd)};
+  DsmLocalReply rep;
+  int fds[2];
+  if (!exchange(fd, req, -1, &rep, fds)) {
+    close(fd);
+    return reinterpret_cast<void*>(-1);
+  }
+  if (rep.err || fds[0] < 0 || (!have_uffd && fds[1] < 0)) {
+    for (int f : fds)
+      if (f >= 0) close(f);
+    close(fd);
+    errno = rep.err ? rep.err : ECOMM;
+    return reinterpret_cast<void*>(-1);
+  }
+  if (fds[1] >= 0) {
+    if (g_devfd >= 0) close(g_devfd);
+    g_devfd = high(fds[1]);
+  }
+  size_t len = (rep.size + 4095) & ~size_t(4095);
+  int prot = PROT_READ | (rdonly ? 0 : PROT_WRITE) | ((shmflg & SHM_EXEC) ? PROT_EXEC : 0);
+  // A read-only attachment is a private mapping of a read-only descriptor: userfaultfd
+  // needs a mapping that may be made writable, and a private one can never write the
+  // segment (a store raises SIGSEGV; after mprotect it would only change a private copy).
+  int mflags = rdonly ? MAP_PRIVATE : MAP_SHARED;
+  if (addr) mflags |= (shmflg & SHM_REMAP) ? MAP_FIXED : MAP_FIXED_NOREPLACE;
+  void* p = mmap(reinterpret_cast<void*>(addr), len, prot, mflags, fds[0], 0);
+  int e = errno;
+  close(fds[0]);
+  if (p == MAP_FAILED || (addr && reinterpret_cast<uintptr_t>(p) != addr)) {
+    if (p != MAP_FAILED) munmap(p, len);  // an old kernel ignoring MAP_FIXED_NOREPLACE
+    close(fd);
+    errno = (p == MAP_FAILED && e != EEXIST) ? e : EINVAL;
+    return reinterpret_cast<void*>(-1);
+  }
+  int send_uffd = -1;
+  if (!have_uffd) {
+    if (g_uffd >= 0) close(g_uffd);  // a parent's, inherited through a fork we missed
+    g_uffd = make_uffd();
+    g_uffd_pid = getpid();
+    send_uffd = g_uffd;
+  }
+  uintptr_t base = reinterpret_cast<uintptr_t>(p);
+  DsmLocalRequest reg{DsmLocalOp::kRegister, shmid, shmflg, base, len, uint8_t(send_uffd >= 0)};
+  if (g_uffd < 0 || !register_range(g_uffd, base, len, rdonly) ||
+      !exchange(fd, reg, send_uffd, &rep, fds) || rep.err) {
+    e = rep.err ? rep.err : (g_uffd < 0 ? ENOSYS : errno);
+    munmap(p, len);
+    close(fd);
+    errno = e;
+    return reinterpret_cast<void*>(-1);
+  }
+  g_att[slot] = {true, base, len, shmid, shmflg, fd};
+  return p;
+}
+
+// In a forked child, before fork() returns there: the mappings were inherited but not
+// their registration, and the connections are the parent's. Each copy gets registered on
+// the child's own userfaultfd over its own connection; one that cannot be is made
+// inaccessible rather than left incoherent.
+void on_fork_child() {
+  bool any = false;
+  for (auto& a : g_att) any = any || a.used;
+  if (!any) return unlock();
+  if (g_uffd >= 0) close(g_uffd);  // the parent's
+  g_uffd = make_uffd();
+  g_uffd_pid = getpid();
+  bool sent = false;
+  for (auto& a : g_att) {
+    if (!a.used) continue;
+    close(a.fd);  // our copy of the parent's connection
+    a.fd = -1;
+    bool rdonly = (a.shmflg & SHM_RDONLY) != 0;
+    bool ok = g_uffd >= 0 && register_range(g_uffd, a.base, a.len, rdonly);
+    int fd = ok ? connect_server() : -1;
+    if (fd >= 0) {
+      DsmLocalRequest req{DsmLocalOp::kInherit, a.shmid, a.shmflg, a.base, a.len, uint8_t(!sent)};
+      DsmLocalReply rep;
+      int fds[2];
+      ok = exchange(fd, req, sent ? -1 : g_uffd, &rep, fds) && rep.err == 0;
+      if (ok) sent = true;
+    } else {
+      ok = false;
+    }
+    if (ok) {
+      a.fd = fd;
+      continue;
+    }
+    if (fd >= 0) close(fd);
+    mmap(reinterpret_cast<void*>(a.base), a.len, PROT_NONE,
+         MAP_FIXED | MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    a.used = false;
+  }
+  unlock();
+}
+
+}  // namespace
+
+void* dsm_attach(int shmid, const void* shmaddr, int shmflg, bool* fallback) {
+  pthread_once(&g_once, init_once);
+  int saved = errno;
+  lock();
+  void* p = attach_locked(shmid, shmaddr, shmflg, fallback);
+  int e = errno;
+  unlock();
+  errno = *fallback ? saved : e;
+  return p;
+}
+
+int dsm_detach(const void* shmaddr) {
+  uintptr_t addr = reinterpret_cast<uintptr_t>(shmaddr);
+  lock();
+  for (auto& a : g_att) {
+    if (!a.used || a.base != addr) continue;
+    munmap(reinterpret_cast<void*>(a.base), a.len);
+    close(a.fd);  // dipcd sees the detach
+    a.used = false;
+    unlock();
+    return 1;
+  }
+  unlock();
+  return 0;
+}
+
+}  // namespace dipc::shim

@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# shm_pages: page mode lets writers on different pages of one segment work at once: node2
+# writes the even pages, node3 the odd ones, of a 64-page segment owned by node1, 200 rounds
+# each (with a pause after each round, so that they overlap), at the same time; every page must end with exactly 200. Then the owner switches to
+# segment mode ([dsm] mode = "segment", restart) and the same run on a new segment must give
+# the same data.
+set -euo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+source "$(dirname "${BASH_SOURCE[0]}")/semlib.sh"
+source "$(dirname "${BASH_SOURCE[0]}")/shmlib.sh"
+
+PAGES=64
+R=200
+run() {
+  local k=$1 what=$2 t0
+  shm_mk node1 "$k" $((PAGES * 4096))
+  t0=$(now_ms)
+  bg_on_t 120 node2 "$SHM" pages "$k" 0 2 $PAGES $R 300
+  local pa=$BG_PID oa=$BG_OUT
+  bg_on_t 120 node3 "$SHM" pages "$k" 1 2 $PAGES $R 300
+  local pb=$BG_PID ob=$BG_OUT
+  bg_wait $pa 120 || fail "$what: writer on node2 failed: $(cat "$oa")"
+  bg_wait $pb 120 || fail "$what: writer on node3 failed: $(cat "$ob")"
+  expect_eq "$(cat "$oa") $(cat "$ob")" "DONE DONE" "$what: both writers"
+  log "$what: $(($(now_ms) - t0)) ms"
+  expect_eq "$(on node1 "$SHM" sumpages "$k" $PAGES)" $((PAGES * R)) "$what: sum of all pages on node1"
+  expect_eq "$(on node3 "$SHM" sumpages "$k" $PAGES)" $((PAGES * R)) "$what: sum of all pages on node3"
+}
+
+cluster_up 3
+for n in node1 node2 node3; do dsm_debug $n; done
+run 0x7701 "page mode"
+dsm_config node1 mode '"segment"'
+grep -q "segment mode" "$DIR/node1/dipcd.log" || fail "node1 did not start in segment mode"
+run 0x7702 "segment mode"
