@@ -30,6 +30,7 @@
 #include "tools/cluster.h"
 #include "tools/exit_codes.h"
 #include "tools/ls.h"
+#include "tools/rm.h"
 
 namespace {
 
@@ -59,14 +60,7 @@ int admin(const std::string& command, dipc::proto::Kind kind = {}, int32_t key =
   }
   if (rep.err != 0) {
     std::cerr << "dipc: " << command << ": " << strerror(rep.err);
-    if (command == "rm" && rep.err == ENOENT)
-      std::cerr << " (no distributed object of that type has key " << key
-                << "; dipc ls lists them)";
-    else if (command == "rm" && (rep.err == EPERM || rep.err == EACCES))
-      std::cerr << " (only the object's owner or creator, or root at the owner node, may "
-                   "remove it; a remote root acts as nobody unless remote_root = true)";
-    else if (rep.err == ENOLINK)
-      std::cerr << " (this node has no link to the referee: see dipc status)";
+    if (rep.err == ENOLINK) std::cerr << " (this node has no link to the referee: see dipc status)";
     std::cerr << "\n";
     return dipc::tools::kExitFailed;
   }
@@ -149,19 +143,7 @@ int main(int argc, char** argv) {
   auto* status = app.add_subcommand("status", "this node: referee, state, links, objects");
   status->callback([] { std::exit(admin("status")); });
 
-  auto* rm = app.add_subcommand("rm", "remove a distributed object, as IPC_RMID from any node");
-  std::string type;
-  int32_t key = 0;
-  rm->add_option("type", type, "msg, sem or shm")
-      ->required()
-      ->check(CLI::IsMember({"msg", "sem", "shm"}));
-  rm->add_option("key", key, "the object's key (decimal, or 0x... hex)")->required();
-  rm->callback([&] {
-    auto kind = type == "msg"   ? dipc::proto::Kind::kMsg
-                : type == "sem" ? dipc::proto::Kind::kSem
-                                : dipc::proto::Kind::kShm;
-    std::exit(admin("rm", kind, key));
-  });
+  dipc::tools::add_rm_command(app);
 
   auto* fault = app.add_subcommand(
       "fault",

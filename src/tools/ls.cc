@@ -155,33 +155,16 @@ int run_ls(const LsOptions& o) {
     keys.push_back(v);
   }
   AdminAnswer ans;
-  if (!admin_call("ls", Kind{}, 0, ans, why)) {
-    std::cerr << "dipc: " << why << "\n";
-    return kExitFailed;
-  }
-  if (ans.err != 0) {
-    std::cerr << "dipc ls: " << strerror(ans.err) << (ans.text.empty() ? "\n" : ": " + ans.text);
-    if (ans.err == ENOLINK)
-      std::cerr << "(this node has no link to the referee: see dipc status)\n";
-    return kExitFailed;
-  }
-  std::vector<ObjectRow> rows;
-  for (auto& p : ans.pages) {
-    proto::AdminRows page;
-    proto::Reader r(p.data(), p.size());
-    if (!page.decode(r)) {
-      std::cerr << "dipc: malformed listing from dipcd\n";
-      return kExitFailed;
-    }
-    bool any_type = !o.queues && !o.sems && !o.shms;
-    for (auto& row : page.rows) {
-      bool type_ok = any_type || (row.kind == Kind::kMsg && o.queues) ||
-                     (row.kind == Kind::kSem && o.sems) || (row.kind == Kind::kShm && o.shms);
-      if (!type_ok) continue;
-      if (!o.ids.empty() && std::find(o.ids.begin(), o.ids.end(), row.id) == o.ids.end()) continue;
-      if (!keys.empty() && std::find(keys.begin(), keys.end(), row.key) == keys.end()) continue;
-      rows.push_back(row);
-    }
+  std::vector<ObjectRow> all, rows;
+  if (int rc = fetch_rows(ans, all); rc != kExitOk) return rc;
+  bool any_type = !o.queues && !o.sems && !o.shms;
+  for (auto& row : all) {
+    bool type_ok = any_type || (row.kind == Kind::kMsg && o.queues) ||
+                   (row.kind == Kind::kSem && o.sems) || (row.kind == Kind::kShm && o.shms);
+    if (!type_ok) continue;
+    if (!o.ids.empty() && std::find(o.ids.begin(), o.ids.end(), row.id) == o.ids.end()) continue;
+    if (!keys.empty() && std::find(keys.begin(), keys.end(), row.key) == keys.end()) continue;
+    rows.push_back(row);
   }
   std::stable_sort(rows.begin(), rows.end(), [](const ObjectRow& a, const ObjectRow& b) {
     return a.kind != b.kind ? a.kind < b.kind : uint32_t(a.key) < uint32_t(b.key);
@@ -219,6 +202,30 @@ int run_ls(const LsOptions& o) {
 }
 
 }  // namespace
+
+int fetch_rows(AdminAnswer& ans, std::vector<ObjectRow>& rows) {
+  std::string why;
+  if (!admin_call("ls", Kind{}, 0, ans, why)) {
+    std::cerr << "dipc: " << why << "\n";
+    return kExitFailed;
+  }
+  if (ans.err != 0) {
+    std::cerr << "dipc ls: " << strerror(ans.err) << (ans.text.empty() ? "\n" : ": " + ans.text);
+    if (ans.err == ENOLINK)
+      std::cerr << "(this node has no link to the referee: see dipc status)\n";
+    return kExitFailed;
+  }
+  for (auto& p : ans.pages) {
+    proto::AdminRows page;
+    proto::Reader r(p.data(), p.size());
+    if (!page.decode(r)) {
+      std::cerr << "dipc: malformed listing from dipcd\n";
+      return kExitFailed;
+    }
+    rows.insert(rows.end(), page.rows.begin(), page.rows.end());
+  }
+  return kExitOk;
+}
 
 void add_ls_command(CLI::App& app) {
   auto o = std::make_shared<LsOptions>();
