@@ -35,10 +35,13 @@ std::function<void()> RemoteCalls::forward(const std::string& owner, const std::
                                            std::function<bool()> still_wanted) {
   DIPC_ON_THREAD(thread_);
   ++per_node_[owner].calls;
-  done = [this, owner, t0 = std::chrono::steady_clock::now(), done = std::move(done)](OpResult r) {
+  done = [this, owner, op_code = op.op, id = op.id, t0 = std::chrono::steady_clock::now(),
+          done = std::move(done)](OpResult r) {
     NodeCalls& n = per_node_[owner];
     if (r.ret < 0 && (r.err == ENOLINK || r.err == EIDRM)) {
       ++n.errors;
+      spdlog::debug("call op {} id {} at {}: failed without an answer (errno {})", int(op_code), id,
+                    owner, r.err);
     } else {
       auto us = uint64_t(std::chrono::duration_cast<std::chrono::microseconds>(
                              std::chrono::steady_clock::now() - t0)
@@ -46,6 +49,8 @@ std::function<void()> RemoteCalls::forward(const std::string& owner, const std::
       ++n.answered;
       n.latency_us_sum += us;
       n.latency_us_max = std::max(n.latency_us_max, us);
+      spdlog::debug("call op {} id {} at {}: ret {} errno {} in {} us", int(op_code), id, owner,
+                    r.ret, r.err, us);
     }
     done(std::move(r));
   };
