@@ -79,7 +79,9 @@ Daemon::Daemon(asio::io_context& io, Config cfg, AllowList allow, std::string se
   table_.on_placeholder_dropped = [this](proto::Kind kind, int32_t id) {
     if (kind == proto::Kind::kShm) dsm_.segment_removed(id);
   };
-  links_.on_dead = [this](const std::string& name, const std::string& why) { node_dead(name, why); };
+  links_.on_dead = [this](const std::string& name, const std::string& why) {
+    node_dead(name, why);
+  };
   links_.on_ready = [this](const std::shared_ptr<Link>& l) {
     if (service_) service_->node_ready(l->name, l->address, l->port);
   };
@@ -97,8 +99,10 @@ bool Daemon::start(std::string& err) {
     std::error_code ec;
     probe.connect(asio::local::stream_protocol::endpoint(sock), ec);
     if (!ec) {
-      err = fmt::format("another dipcd is already serving {} (stop it, or give this one its "
-                        "own [node] run_dir)", cfg_.run_dir);
+      err = fmt::format(
+          "another dipcd is already serving {} (stop it, or give this one its "
+          "own [node] run_dir)",
+          cfg_.run_dir);
       return false;
     }
   }
@@ -118,8 +122,9 @@ bool Daemon::start(std::string& err) {
   spdlog::info("node {} listening on {}:{} and {}", cfg_.node_name, cfg_.listen_address,
                links_.port(), sock);
   if (cfg_.secret_file.empty())
-    spdlog::warn("no cluster secret ([security] secret_file): links are neither authenticated "
-                 "nor encrypted; any host the allow file names can join");
+    spdlog::warn(
+        "no cluster secret ([security] secret_file): links are neither authenticated "
+        "nor encrypted; any host the allow file names can join");
   if (service_) {
     service_->start(links_.port());
     write_state("joined");
@@ -151,6 +156,7 @@ void Daemon::reload(AllowList allow) {
 void Daemon::write_state(const std::string& s) {
   state_ = s;
   write_atomically(cfg_.run_dir + "/state", s + "\n");
+  if (on_state) on_state(s);
 }
 
 // Fail-stop: a node whose link was lost is dead; its objects are gone for us.

@@ -11,6 +11,7 @@
 #include <spdlog/sinks/systemd_sink.h>
 #include <spdlog/spdlog.h>
 #include <syslog.h>
+#include <systemd/sd-daemon.h>
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
@@ -106,6 +107,18 @@ int main(int argc, char** argv) {
 
   asio::io_context io;
   dipc::daemon::Daemon daemon(io, *cfg, std::move(*allow), std::move(secret));
+  // Under systemd (Type=notify, $NOTIFY_SOCKET set) the service is ready once the node has
+  // joined its cluster; the state is its status line. Without systemd these do nothing.
+  daemon.on_state = [ready = false](const std::string& s) mutable {
+    if (s == "joined" && !ready) {
+      ready = true;
+      sd_notify(0, "READY=1\nSTATUS=joined");
+    } else if (s == "stopped") {
+      sd_notify(0, "STOPPING=1\nSTATUS=stopped");
+    } else {
+      sd_notifyf(0, "STATUS=%s", s.c_str());
+    }
+  };
   std::string start_err;
   if (!daemon.start(start_err)) {
     spdlog::error("cannot start: {}", start_err);
