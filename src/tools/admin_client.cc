@@ -42,6 +42,17 @@ struct Fd {
 
 }  // namespace
 
+bool dipcd_reachable() {
+  std::string path = run_dir() + "/dipcd.sock";
+  sockaddr_un sa{};
+  sa.sun_family = AF_UNIX;
+  if (path.size() >= sizeof sa.sun_path) return false;
+  std::strcpy(sa.sun_path, path.c_str());
+  Fd s;
+  s.fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  return s.fd >= 0 && connect(s.fd, reinterpret_cast<sockaddr*>(&sa), sizeof sa) == 0;
+}
+
 bool admin_call(const std::string& command, proto::Kind kind, int32_t key, AdminAnswer& out,
                 std::string& why) {
   std::string path = run_dir() + "/dipcd.sock";

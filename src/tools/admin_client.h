@@ -22,6 +22,9 @@ struct AdminAnswer {
 
 // Sends command and reads the answer. False when dipcd could not be reached or answered
 // something malformed; why then says what happened, for the user.
+// Whether a dipcd answers on this node's socket (a connect, nothing sent).
+bool dipcd_reachable();
+
 bool admin_call(const std::string& command, proto::Kind kind, int32_t key, AdminAnswer& out,
                 std::string& why);
 

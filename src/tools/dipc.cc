@@ -127,6 +127,11 @@ int main(int argc, char** argv) {
       setenv(dipc::keys::kEnvKeys, list.c_str(), 1);
     }
     if (all_keyed) setenv(dipc::keys::kEnvAllKeyed, "1", 1);
+    // As without DIPC the program still runs, with plain local objects: say so once here.
+    if (!dipc::tools::dipcd_reachable())
+      std::cerr << "dipc run: warning: no dipcd answers at " << dipc::tools::run_dir()
+                << "/dipcd.sock: IPC_DIPC objects will be plain local objects (start dipcd, "
+                   "or set DIPC_RUNDIR)\n";
     std::string pre = paths.shim;
     if (const char* old = getenv("LD_PRELOAD"); old && *old) pre += std::string(" ") + old;
     setenv("LD_PRELOAD", pre.c_str(), 1);
