@@ -79,8 +79,10 @@ Daemon::Daemon(asio::io_context& io, Config cfg, AllowList allow, std::string se
   table_.on_placeholder_dropped = [this](proto::Kind kind, int32_t id) {
     if (kind == proto::Kind::kShm) dsm_.segment_removed(id);
   };
-  links_.on_dead = [this](const std::string& name, const std::string& why) {
-    node_dead(name, why);
+  links_.on_dead = [this](const std::string& name, const std::string& why) { node_dead(name, why); };
+  links_.on_superseded = [this](uint64_t serial, const std::shared_ptr<Link>& kept) {
+    remote_.link_superseded(serial);
+    if (remote_referee_) remote_referee_->link_superseded(serial, kept);
   };
   links_.on_ready = [this](const std::shared_ptr<Link>& l) {
     if (service_) service_->node_ready(l->name, l->address, l->port);

@@ -63,7 +63,13 @@ void LocalServer::accept_loop() {
       spdlog::warn("local client without credentials: {}", strerror(errno));
       return accept_loop();
     }
-    c->conn = std::make_shared<Conn>(io_, s.release());
+    std::error_code rel;
+    int fd = s.release(rel);
+    if (rel) {
+      spdlog::warn("local accept: {}", rel.message());
+      return accept_loop();
+    }
+    c->conn = std::make_shared<Conn>(io_, fd);
     ++clients_;
     std::weak_ptr<LocalClient> wc = c;
     c->conn->start(

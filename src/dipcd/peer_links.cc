@@ -78,7 +78,13 @@ void PeerLinks::accept_loop() {
     set_no_delay(s.native_handle());
     auto l = std::make_shared<Link>(io_);
     l->outgoing = false;
-    l->conn = std::make_shared<Conn>(io_, s.release());
+    std::error_code rel;
+    int fd = s.release(rel);
+    if (rel) {
+      spdlog::warn("peer accept: {}", rel.message());
+      return accept_loop();
+    }
+    l->conn = std::make_shared<Conn>(io_, fd);
     l->address = l->conn->peer_address();
     links_.insert(l);
     start_link(l);
@@ -210,6 +216,7 @@ void PeerLinks::on_handshake(const std::shared_ptr<Link>& l, Frame& f) {
 
 // The handshake is done: the link is bound to its node, and the one link per node settled.
 void PeerLinks::bind(const std::shared_ptr<Link>& l) {
+  uint64_t superseded = 0;
   auto it = ready_.find(l->name);
   if (it != ready_.end() && it->second != l && it->second->is_open()) {
     auto other = it->second;
@@ -234,12 +241,15 @@ void PeerLinks::bind(const std::shared_ptr<Link>& l) {
         return;
       }
       ready_.erase(it);
+      // The one that was ready is going: what was sent on it is told so, once l is bound.
+      superseded = other->serial;
     }
   }
   l->ready = true;
   l->conn->set_max_payload(proto::kMaxPayload);
   ready_[l->name] = l;
   spdlog::info("link {} {} ready", l->outgoing ? "to" : "from", l->describe());
+  if (superseded && on_superseded) on_superseded(superseded, l);
   if (on_ready) on_ready(l);
   auto waiters = std::move(l->waiters);
   for (auto& w : waiters) w(LinkResult{l, "", false});
@@ -334,7 +344,10 @@ void PeerLinks::connect(const std::shared_ptr<Link>& l, const std::string& host)
       if (stopping_) return;
       if (e) return fail(e == asio::error::operation_aborted ? "connect timed out" : e.message());
       set_no_delay(sock->native_handle());
-      l->conn = std::make_shared<Conn>(io_, sock->release());
+      std::error_code rel;
+      int fd = sock->release(rel);
+      if (rel) return fail(rel.message());
+      l->conn = std::make_shared<Conn>(io_, fd);
       start_link(l);
     });
   };

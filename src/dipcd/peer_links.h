@@ -63,6 +63,9 @@ class PeerLinks {
   std::function<void(const std::string& node, const std::string& why)> on_dead;
   // Called when a link becomes ready (after any older link to the node was settled).
   std::function<void(const std::shared_ptr<Link>&)> on_ready;
+  // Called when a ready link was closed as superseded by kept, the other link to the same
+  // node (both nodes connected at once): requests that left on it get no answer.
+  std::function<void(uint64_t superseded_serial, const std::shared_ptr<Link>& kept)> on_superseded;
 
   // The ready link to node, or one to addr:port (opened if needed); cb runs once, on the
   // io thread, when it is ready or has failed. quiet: failures are logged at debug level

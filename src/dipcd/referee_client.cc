@@ -125,6 +125,13 @@ void RemoteReferee::connect() {
       true);
 }
 
+void RemoteReferee::link_superseded(uint64_t serial, const std::shared_ptr<Link>& kept) {
+  if (link_serial_ == 0 || serial != link_serial_) return;
+  for (auto& done : pending_.take_if([](const Tag&) { return true; })) done(error_record(ENOLINK));
+  for (auto& done : lists_.take_if([](const Tag&) { return true; })) done(nullptr);
+  link_serial_ = kept->serial;  // the same referee, on the link both nodes kept
+}
+
 void RemoteReferee::node_dead(const std::string& name) {
   if (link_serial_ == 0 || name != name_) return;
   link_serial_ = 0;

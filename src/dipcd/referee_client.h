@@ -77,6 +77,8 @@ class RemoteReferee : public RefereeClient {
   RemoteReferee(asio::io_context& io, PeerLinks& links, std::string host, uint16_t port);
   void start();
   void node_dead(const std::string& name);
+  // The link to the referee was superseded by kept (both nodes connected at once).
+  void link_superseded(uint64_t serial, const std::shared_ptr<Link>& kept);
 
   void lookup(proto::Kind kind, int32_t key, int32_t flags, Done done) override;
   void commit(const proto::RegRecord& r) override;

@@ -96,6 +96,11 @@ std::function<void()> RemoteCalls::forward(const std::string& owner, const std::
   };
 }
 
+void RemoteCalls::link_superseded(uint64_t serial) {
+  for (auto& done : pending_.take_if([&](const Tag& t) { return t.link == serial; }))
+    done(OpResult::error(ECOMM));
+}
+
 void RemoteCalls::node_dead(const std::string& name) {
   for (auto& done : pending_.take_if([&](const Tag& t) { return t.node == name; }))
     done(OpResult::error(EIDRM));

@@ -35,6 +35,8 @@ class RemoteCalls {
                                 const OwnedOp& op, OpDone done,
                                 std::function<bool()> still_wanted = nullptr);
   void node_dead(const std::string& name);
+  // The link with serial was closed as superseded: its calls' outcome is unknown (ECOMM).
+  void link_superseded(uint64_t serial);
   size_t pending() const { return pending_.size(); }
 
   // Per owner node, since start: calls sent, calls that failed without the owner's answer

@@ -10,6 +10,8 @@
 #     semaphore at the same time; the count is 200 (no update lost), seen from both nodes;
 #     dipc ls lists sem 41 and msg 42 owned by node1; rm removes them cluster-wide.
 #  4. A key outside the rules (43) stays local on each node even while the rules apply.
+#  5. examples/python/shm_counter.py: the same race with the counter in a distributed
+#     shared-memory segment (key 45) under a semaphore (key 44): 200, seen from both nodes.
 # Everything runs as the unprivileged user nobody.
 set -euo pipefail
 # shellcheck source=lib.sh
@@ -34,9 +36,9 @@ ls_absent node1 msg 40 || fail "queue 40 made without rules is listed by dipc ls
 expect_eq "$(on node2 "${NOBODY[@]}" "$PY" -c "$findq" 40)" ENOENT "queue 40 seen from node2"
 expect_eq "$(on node1 "${NOBODY[@]}" "$PY" -c "$rmq" 40)" removed "queue 40 removed on node1"
 
-distribute 'keys = [40, "41-42"]' node1 node2
+distribute 'keys = [40, "41-42", "44-45"]' node1 node2
 st=$(on node2 "$DIPC" status)
-grep -qxF 'keys:      40 (0x28), 41-42 (0x29-0x2a)' <<<"$st" || fail "dipc status on node2: $st"
+grep -qxF 'keys:      40 (0x28), 41-42 (0x29-0x2a), 44-45 (0x2c-0x2d)' <<<"$st" || fail "dipc status on node2: $st"
 
 log "2. hello1.py / hello2.py"
 hello_pair node1 node2 "$PY $PYEX/hello1.py" "$PY $PYEX/hello2.py"
@@ -59,3 +61,12 @@ log "4. a key outside the rules stays local"
 expect_eq "$(on node1 "${NOBODY[@]}" "$PY" -c "$mkq" 43)" made "queue 43 made on node1"
 expect_eq "$(on node2 "${NOBODY[@]}" "$PY" -c "$mkq" 43)" made "queue 43 made on node2 as well"
 ls_absent node1 msg 43 || fail "queue 43 (not in the rules) is listed by dipc ls"
+
+log "5. shm_counter.py on two nodes at once: a counter in distributed shared memory"
+on node1 "${NOBODY[@]}" "$PY" "$PYEX/shm_counter.py" init || fail "shm_counter.py init failed"
+line=$(ls_lines node2 shm 45) || fail "shm 45 not listed by dipc ls on node2"
+expect_eq "$(ls_owner "$line")" node1 "owner of shm 45 [$line]"
+mutex_race "$PY $PYEX/shm_counter.py" "$PY $PYEX/shm_counter.py"
+expect_eq "$(on node2 "${NOBODY[@]}" "$PY" "$PYEX/shm_counter.py" result)" "count = 200" "shm count on node2"
+expect_eq "$(on node1 "${NOBODY[@]}" "$PY" "$PYEX/shm_counter.py" result)" "count = 200" "shm count on node1"
+on node2 "${NOBODY[@]}" "$PY" "$PYEX/shm_counter.py" rm || fail "shm_counter.py rm on node2 failed"
