@@ -20,7 +20,7 @@ step "dipc cluster up --nodes 3"
 step "hello1 on node1 creates message queue 40 and waits; hello2 on node2 sends"
 on node1 "$ex/hello1" &
 h1=$!
-for _ in $(seq 50); do on node2 "$dipc" ls | grep -q '^msg .* 40 ' && break; sleep 0.1; done
+for _ in $(seq 50); do on node2 "$dipc" ls | grep -q '^msg  *0x00000028 ' && break; sleep 0.1; done
 step "dipc ls (on node3) while the queue exists"
 on node3 "$dipc" ls
 on node2 "$ex/hello2"
@@ -52,7 +52,7 @@ py=/usr/bin/python3
 if "$py" -c 'import sysv_ipc' 2>/dev/null; then
   on node1 "$dipc" run --keys 40 -- "$py" examples/python/hello1.py &
   h1=$!
-  for _ in $(seq 50); do on node3 "$dipc" ls | grep -q '^msg .* 40 ' && break; sleep 0.1; done
+  for _ in $(seq 50); do on node3 "$dipc" ls | grep -q '^msg  *0x00000028 ' && break; sleep 0.1; done
   on node3 "$dipc" run --keys 40 -- perl examples/perl/hello2.pl
   wait "$h1"
 else

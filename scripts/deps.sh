@@ -4,7 +4,7 @@
 set -euo pipefail
 pkgs=(cmake ninja-build g++ gcc pkg-config make
       libasio-dev libspdlog-dev libfmt-dev libcli11-dev libtomlplusplus-dev
-      libgtest-dev libgmock-dev libbenchmark-dev libsodium-dev
+      libgtest-dev libgmock-dev libbenchmark-dev libsodium-dev libsmartcols-dev libsystemd-dev
       clang iproute2 util-linux procps coreutils
       perl python3 python3-sysv-ipc)  # the Python and Perl examples and their tests
 missing=()

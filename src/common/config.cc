@@ -46,7 +46,7 @@ constexpr std::array<SectionSpec, 8> kSections = {{
     {"referee", "enabled, address"},
     {"security", "allow_file, remote_root, secret_file"},
     {"timeouts", "heartbeat_ms, peer_timeout_ms, connect_timeout_ms"},
-    {"log", "level"},
+    {"log", "level, target"},
     {"distribute", "keys, all_keyed"},
     {"dsm", "mode, quantum"},
     {"debug", "fault_injection"},
@@ -389,33 +389,41 @@ void read_keys(Reader& r, const toml::node& n, std::vector<keys::KeyRange>& out)
   constexpr std::string_view kForm =
       "an array of keys and ranges, e.g. [40, 0x7000, \"0x7100-0x71ff\"]";
   const toml::array* a = n.as_array();
-  if (!a) return r.fail(&n, fmt::format("[distribute] keys must be {}, got {}", kForm, describe(n)));
+  if (!a)
+    return r.fail(&n, fmt::format("[distribute] keys must be {}, got {}", kForm, describe(n)));
   if (a->size() > keys::kMaxRanges)
     return r.fail(&n, fmt::format("[distribute] keys holds {} items, at most {} are allowed "
-                                  "(use ranges)", a->size(), keys::kMaxRanges));
+                                  "(use ranges)",
+                                  a->size(), keys::kMaxRanges));
   for (const toml::node& item : *a) {
     keys::KeyRange k;
     keys::ParseError e = keys::ParseError::kNone;
     if (auto v = item.value_exact<int64_t>()) {
       if (*v < 0) {
         r.fail(&item, fmt::format("[distribute] keys: {} is negative: write a key unsigned, as "
-                                  "ipcs prints it ({:#x})", *v, static_cast<uint32_t>(*v)));
+                                  "ipcs prints it ({:#x})",
+                                  *v, static_cast<uint32_t>(*v)));
         continue;
       }
-      if (*v > 0xffffffffll) e = keys::ParseError::kTooBig;
-      else if (*v == 0) e = keys::ParseError::kPrivate;
-      else k.lo = k.hi = static_cast<uint32_t>(*v);
+      if (*v > 0xffffffffll)
+        e = keys::ParseError::kTooBig;
+      else if (*v == 0)
+        e = keys::ParseError::kPrivate;
+      else
+        k.lo = k.hi = static_cast<uint32_t>(*v);
     } else if (auto sv = item.value_exact<std::string>()) {
       // parse_item stops at nothing but its end: a NUL inside is "not a key" like any byte.
       e = keys::parse_item(sv->data(), sv->data() + sv->size(), &k);
     } else {
       r.fail(&item, fmt::format("[distribute] keys items must be integers or strings "
-                                "\"KEY\" or \"LO-HI\", got {}", describe(item)));
+                                "\"KEY\" or \"LO-HI\", got {}",
+                                describe(item)));
       continue;
     }
     if (e != keys::ParseError::kNone) {
       r.fail(&item, fmt::format("[distribute] keys: {}: {} (keys are 1..0xffffffff; a "
-                                "range is \"LO-HI\")", describe(item), keys::describe(e)));
+                                "range is \"LO-HI\")",
+                                describe(item), keys::describe(e)));
       continue;
     }
     out.push_back(k);
@@ -494,6 +502,10 @@ std::optional<Config> validate(const toml::table& root, const std::string& sourc
         return std::find(kLogLevels.begin(), kLogLevels.end(), s) != kLogLevels.end();
       },
       cfg.log_level);
+  r.string(
+      "log", "target", "one of stderr, syslog, journal",
+      [](const std::string& s) { return s == "stderr" || s == "syslog" || s == "journal"; },
+      cfg.log_target);
 
   // [distribute]
   r.boolean("distribute", "all_keyed", cfg.distribute.all_keyed);
@@ -616,11 +628,13 @@ std::optional<std::string> load_secret(const std::string& path, ConfigError& err
   std::string secret;
   char buf[4096];
   size_t n;
-  while ((n = std::fread(buf, 1, sizeof buf, f)) > 0 && secret.size() < 65536) secret.append(buf, n);
+  while ((n = std::fread(buf, 1, sizeof buf, f)) > 0 && secret.size() < 65536)
+    secret.append(buf, n);
   std::fclose(f);
   if (!secret.empty() && secret.back() == '\n') secret.pop_back();
   if (secret.size() < 16) {
-    err.message = "the cluster secret is shorter than 16 bytes (e.g. head -c 32 /dev/urandom | base64)";
+    err.message =
+        "the cluster secret is shorter than 16 bytes (e.g. head -c 32 /dev/urandom | base64)";
     return std::nullopt;
   }
   return secret;

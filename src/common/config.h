@@ -46,6 +46,7 @@ struct Config {
   std::chrono::milliseconds connect_timeout{3000};     // connect_timeout_ms
   // [log]
   std::string log_level = "info";  // level: trace, debug, info, warn, error
+  std::string log_target = "stderr";  // target: stderr, syslog (daemon facility), journal
   // [distribute]: keys that are distributed without IPC_DIPC, for every program under the
   // shim on this node (published to the shim in the id table)
   struct Distribute {

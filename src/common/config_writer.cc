@@ -40,7 +40,10 @@ void write_timeouts(const Config& c, toml::table& t) {
   t.insert("connect_timeout_ms", int64_t{c.connect_timeout.count()});
 }
 
-void write_log(const Config& c, toml::table& t) { t.insert("level", c.log_level); }
+void write_log(const Config& c, toml::table& t) {
+  t.insert("level", c.log_level);
+  t.insert("target", c.log_target);
+}
 
 // A single key as an integer, a range as the string "0xLO-0xHI" (how ipcs shows keys).
 void write_distribute(const Config& c, toml::table& t) {
@@ -74,8 +77,8 @@ struct SectionWriter {
 
 constexpr SectionWriter kSections[] = {
     {"node", write_node},         {"referee", write_referee}, {"security", write_security},
-    {"timeouts", write_timeouts}, {"log", write_log},
-    {"distribute", write_distribute}, {"dsm", write_dsm}, {"debug", write_debug},
+    {"timeouts", write_timeouts}, {"log", write_log},         {"distribute", write_distribute},
+    {"dsm", write_dsm},           {"debug", write_debug},
 };
 
 }  // namespace

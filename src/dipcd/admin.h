@@ -1,14 +1,19 @@
 // Admin: the dipc command's requests on the local socket (kAdmin): status, ls, rm.
 //
-// Answers are text; a long one (the listing of thousands of objects) leaves as kAdminMore
-// parts of at most kPart bytes and a final kAdminReply, so no answer has a size limit.
-// The listing comes from the referee in pages (RefereeClient::list). rm looks the key up at
-// the referee and removes the object at its owner, as the caller.
+// Answers are text, in kAdminMore parts of at most kPart bytes and a final kAdminReply, so
+// no answer has a size limit. ls answers with records instead (kAdminRows pages of
+// proto::ObjectRow, then an empty kAdminReply) that the tool formats: the referee's list
+// (RefereeClient::list, paged), each object's content from this node's kernel when it owns
+// the object, else an IPC_STAT forwarded to the owner as the caller (at most 64 at once).
+// rm looks the key up at the referee and removes the object at its owner, as the caller.
 // Thread safety: io thread only.
 #pragma once
 
+#include <chrono>
 #include <functional>
+#include <map>
 #include <memory>
+#include <cstdint>
 #include <string>
 
 #include "common/config.h"
@@ -24,6 +29,7 @@ class RemoteCalls;
 class RefereeClient;
 class RefereeService;
 struct LocalClient;
+struct Listing;
 
 class Admin {
  public:
@@ -43,12 +49,21 @@ class Admin {
     service_ = service;
   }
   std::function<std::string()> state;  // the node's state, for status
+  // A node declared dead: status shows it, with when and why, until it links again.
+  void node_dead(const std::string& name, const std::string& why);
 
  private:
   std::string status_text();
+  void list(const std::shared_ptr<LocalClient>& c, uint64_t reqid);
+  void stat_next(const std::shared_ptr<Listing>& job);
   Parts p_;
   RefereeClient* referee_ = nullptr;
   RefereeService* service_ = nullptr;
+  struct Dead {
+    std::string why;
+    std::chrono::system_clock::time_point since;
+  };
+  std::map<std::string, Dead> dead_;  // bounded by the nodes this node ever linked to
 };
 
 }  // namespace dipc::daemon

@@ -102,8 +102,10 @@ bool Daemon::start(std::string& err) {
     std::error_code ec;
     probe.connect(asio::local::stream_protocol::endpoint(sock), ec);
     if (!ec) {
-      err = fmt::format("another dipcd is already serving {} (stop it, or give this one its "
-                        "own [node] run_dir)", cfg_.run_dir);
+      err = fmt::format(
+          "another dipcd is already serving {} (stop it, or give this one its "
+          "own [node] run_dir)",
+          cfg_.run_dir);
       return false;
     }
   }
@@ -123,8 +125,9 @@ bool Daemon::start(std::string& err) {
   spdlog::info("node {} listening on {}:{} and {}", cfg_.node_name, cfg_.listen_address,
                links_.port(), sock);
   if (cfg_.secret_file.empty())
-    spdlog::warn("no cluster secret ([security] secret_file): links are neither authenticated "
-                 "nor encrypted; any host the allow file names can join");
+    spdlog::warn(
+        "no cluster secret ([security] secret_file): links are neither authenticated "
+        "nor encrypted; any host the allow file names can join");
   if (service_) {
     service_->start(links_.port());
     write_state("joined");
@@ -156,6 +159,7 @@ void Daemon::reload(AllowList allow) {
 void Daemon::write_state(const std::string& s) {
   state_ = s;
   write_atomically(cfg_.run_dir + "/state", s + "\n");
+  if (on_state) on_state(s);
 }
 
 // Fail-stop: a node whose link was lost is dead; its objects are gone for us.
@@ -163,6 +167,7 @@ void Daemon::node_dead(const std::string& name, const std::string& why) {
   if (name.empty() || stopping_) return;
   spdlog::warn("node {} declared dead ({})", name, why);
   remote_.node_dead(name);
+  admin_.node_dead(name, why);
   dsm_.node_dead(name);
   holder_.node_dead(name);
   owner_.node_dead(name);

@@ -22,6 +22,7 @@
 #pragma once
 
 #include <asio.hpp>
+#include <functional>
 #include <memory>
 #include <string>
 
@@ -54,6 +55,9 @@ class Daemon {
   // allows are dropped; account changes take effect now.
   void reload(AllowList allow);
   void shutdown();
+  // Called with each new state ("connecting", "joined", "refused: ...", "stopped"), after
+  // RUN_DIR/state is written: main tells systemd when the node has joined.
+  std::function<void(const std::string&)> on_state;
 
  private:
   void node_dead(const std::string& name, const std::string& why);

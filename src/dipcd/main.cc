@@ -7,7 +7,11 @@
 #include <signal.h>
 #include <sodium.h>
 #include <spdlog/sinks/stdout_color_sinks.h>
+#include <spdlog/sinks/syslog_sink.h>
+#include <spdlog/sinks/systemd_sink.h>
 #include <spdlog/spdlog.h>
+#include <syslog.h>
+#include <systemd/sd-daemon.h>
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
@@ -30,8 +34,9 @@ bool set_level(const std::string& level) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  CLI::App app{"dipcd: the DIPC daemon. Serves this node's processes and links it to the "
-               "other nodes of its cluster; runs in the foreground as root and logs to stderr."};
+  CLI::App app{
+      "dipcd: the DIPC daemon. Serves this node's processes and links it to the "
+      "other nodes of its cluster; runs in the foreground as root and logs to stderr."};
   std::string config_path = "/etc/dipc.conf";
   std::string log_level;
   bool check = false;
@@ -40,7 +45,8 @@ int main(int argc, char** argv) {
   app.add_option("-l,--log-level", log_level,
                  "trace, debug, info, warn or error (overrides [log] level)");
   app.add_flag("--check", check, "check the configuration and the allow file, then exit");
-  app.set_version_flag("--version", "dipcd 0.1.0 (protocol 1)");
+  app.set_version_flag("--version", "dipcd " DIPC_VERSION " (protocol " +
+                                        std::to_string(dipc::proto::kProtocolVersion) + ")");
   CLI11_PARSE(app, argc, argv);
 
   auto logger = spdlog::stderr_color_mt("dipcd");
@@ -75,6 +81,21 @@ int main(int argc, char** argv) {
     std::cerr << "dipcd: unknown log level '" << log_level << "'\n";
     return 2;
   }
+  // The log target is chosen once the configuration is known (stderr until then).
+  if (cfg->log_target != "stderr") {
+    spdlog::sink_ptr sink;
+    if (cfg->log_target == "syslog")
+      sink = std::make_shared<spdlog::sinks::syslog_sink_mt>("dipcd", LOG_PID, LOG_DAEMON, false);
+    else
+      sink = std::make_shared<spdlog::sinks::systemd_sink_mt>();
+    auto l = std::make_shared<spdlog::logger>("dipcd", sink);
+    l->set_level(spdlog::get_level());
+    if (!check) {
+      spdlog::drop("dipcd");
+      spdlog::set_default_logger(l);
+      spdlog::set_pattern("%v");  // syslog and the journal keep their own time and level
+    }
+  }
   if (check) {
     std::cout << config_path << ": ok (node " << cfg->node_name << ", " << allow->size()
               << " allow entries)\n";
@@ -86,6 +107,18 @@ int main(int argc, char** argv) {
 
   asio::io_context io;
   dipc::daemon::Daemon daemon(io, *cfg, std::move(*allow), std::move(secret));
+  // Under systemd (Type=notify, $NOTIFY_SOCKET set) the service is ready once the node has
+  // joined its cluster; the state is its status line. Without systemd these do nothing.
+  daemon.on_state = [ready = false](const std::string& s) mutable {
+    if (s == "joined" && !ready) {
+      ready = true;
+      sd_notify(0, "READY=1\nSTATUS=joined");
+    } else if (s == "stopped") {
+      sd_notify(0, "STOPPING=1\nSTATUS=stopped");
+    } else {
+      sd_notifyf(0, "STATUS=%s", s.c_str());
+    }
+  };
   std::string start_err;
   if (!daemon.start(start_err)) {
     spdlog::error("cannot start: {}", start_err);
@@ -115,6 +148,9 @@ int main(int argc, char** argv) {
         else
           daemon.reload(std::move(*na));
         if (log_level.empty()) set_level(nc->log_level);
+        if (nc->log_target != cfg->log_target)
+          spdlog::warn("SIGHUP: [log] target changed to {}: needs a restart of dipcd",
+                       nc->log_target);
       }
       wait_hup();
     });

@@ -279,6 +279,10 @@ std::vector<RegRecord> Referee::records(std::vector<std::string>& storage) const
     r.kind = e.kind;
     r.key = e.key;
     r.owner = e.owner;
+    if (auto n = nodes_.find(e.owner); n != nodes_.end()) {
+      r.owner_addr = n->second.address;
+      r.owner_port = n->second.port;
+    }
     r.id = e.id;
     r.mode = e.mode;
     r.uid = e.uid;

@@ -34,6 +34,8 @@ ListedObject ListedObject::from(const RegRecord& r) {
   o.id = r.id;
   o.status = r.status;
   o.owner = std::string(r.owner);
+  o.owner_addr = std::string(r.owner_addr);
+  o.owner_port = r.owner_port;
   o.mode = r.mode;
   o.uid = r.uid;
   o.gid = r.gid;
@@ -98,6 +100,7 @@ void RemoteReferee::connect() {
       "", host_, port_,
       [this](const LinkResult& r) {
         if (!r.link) {
+          last_error_ = r.why;
           if (r.refused) {
             refused_ = true;
             if (on_state) on_state(r.why);

@@ -35,6 +35,8 @@ struct ListedObject {
   int32_t id = 0;
   proto::RegStatus status{};
   std::string owner;
+  std::string owner_addr;  // as RegRecord: where to reach the owner
+  uint16_t owner_port = 0;
   uint32_t mode = 0, uid = 0, gid = 0;
   uint64_t size = 0;
   std::string holders;
@@ -60,6 +62,8 @@ class RefereeClient {
   // The address other nodes' records give for the referee node when it listens on a
   // wildcard address: the address this node reaches the referee at.
   virtual std::string owner_address(std::string_view addr) const = 0;
+  // Why the last attempt to reach or join the referee failed ("" when it did not).
+  virtual std::string last_error() const { return {}; }
 
   // From a node that holds a placeholder of owner's object id, on a (re)join: a referee
   // that restarted learns its holders again (it may answer with a removal notice).
@@ -88,6 +92,7 @@ class RemoteReferee : public RefereeClient {
   void hold(proto::Kind kind, int32_t key, const std::string& owner, int32_t id) override;
   void list(ListDone done) override;
   bool joined() const override { return link_serial_ != 0; }
+  std::string last_error() const override { return last_error_; }
   const std::string& referee_name() const override { return name_; }
   std::string owner_address(std::string_view addr) const override;
 
@@ -113,6 +118,7 @@ class RemoteReferee : public RefereeClient {
   uint64_t link_serial_ = 0;  // the link to it, while joined
   bool refused_ = false;
   bool unreachable_logged_ = false;
+  std::string last_error_;
   PendingCalls<Tag, Done> pending_;
   PendingCalls<Tag, std::function<void(Frame*)>> lists_;
 };

@@ -2,6 +2,10 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
+#include <cerrno>
+#include <chrono>
+
 #include "dipcd/peer_links.h"
 
 namespace dipc::daemon {
@@ -30,6 +34,26 @@ std::function<void()> RemoteCalls::forward(const std::string& owner, const std::
                                            uint16_t port, const OwnedOp& op, OpDone done,
                                            std::function<bool()> still_wanted) {
   DIPC_ON_THREAD(thread_);
+  ++per_node_[owner].calls;
+  done = [this, owner, op_code = op.op, id = op.id, t0 = std::chrono::steady_clock::now(),
+          done = std::move(done)](OpResult r) {
+    NodeCalls& n = per_node_[owner];
+    if (r.ret < 0 && (r.err == ENOLINK || r.err == EIDRM)) {
+      ++n.errors;
+      spdlog::debug("call op {} id {} at {}: failed without an answer (errno {})", int(op_code), id,
+                    owner, r.err);
+    } else {
+      auto us = uint64_t(std::chrono::duration_cast<std::chrono::microseconds>(
+                             std::chrono::steady_clock::now() - t0)
+                             .count());
+      ++n.answered;
+      n.latency_us_sum += us;
+      n.latency_us_max = std::max(n.latency_us_max, us);
+      spdlog::debug("call op {} id {} at {}: ret {} errno {} in {} us", int(op_code), id, owner,
+                    r.ret, r.err, us);
+    }
+    done(std::move(r));
+  };
   bool takes_message = op.op == proto::Op::kMsgRcv && !(op.flags & MSG_COPY);
   uint64_t reqid = pending_.add(
       Tag{owner, 0}, Call{std::move(done), takes_message ? std::move(still_wanted) : nullptr});

@@ -14,6 +14,7 @@
 #pragma once
 
 #include <functional>
+#include <map>
 #include <string>
 
 #include "dipcd/executor.h"
@@ -38,6 +39,14 @@ class RemoteCalls {
   void link_superseded(uint64_t serial);
   size_t pending() const { return pending_.size(); }
 
+  // Per owner node, since start: calls sent, calls that failed without the owner's answer
+  // (ENOLINK, EIDRM: the link, not the call, failed), and the time to answer.
+  struct NodeCalls {
+    uint64_t calls = 0, errors = 0, answered = 0;
+    uint64_t latency_us_sum = 0, latency_us_max = 0;
+  };
+  const std::map<std::string, NodeCalls>& per_node() const { return per_node_; }
+
  private:
   struct Tag {
     std::string node;
@@ -52,6 +61,7 @@ class RemoteCalls {
   PeerLinks& links_;
   ThreadCheck thread_;
   PendingCalls<Tag, Call> pending_;
+  std::map<std::string, NodeCalls> per_node_;  // one entry per node ever called
 };
 
 }  // namespace dipc::daemon

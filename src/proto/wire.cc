@@ -26,6 +26,7 @@ bool is_known_frame_type(uint16_t t) {
     case FrameType::kAdmin:
     case FrameType::kAdminReply:
     case FrameType::kAdminMore:
+    case FrameType::kAdminRows:
     case FrameType::kDsmAcquire:
     case FrameType::kDsmGrant:
     case FrameType::kDsmFail:

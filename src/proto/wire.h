@@ -40,6 +40,7 @@ inline constexpr uint32_t kMaxNodeName = 64;   // node names, as [node] name all
 inline constexpr uint32_t kMaxLoginName = 64;  // login names carried for remote callers
 inline constexpr uint32_t kMaxText = 65536;  // admin command output
 inline constexpr uint32_t kMaxAdminCommand = 160;  // "fault NODE delay MS" and shorter
+inline constexpr uint32_t kMaxRowsPerPage = 1024;  // ObjectRows in one kAdminRows frame
 inline constexpr uint32_t kMaxSops = 4096;   // sembufs in one semop (Linux SEMOPM is 500)
 
 enum class FrameType : uint16_t {
@@ -69,6 +70,7 @@ enum class FrameType : uint16_t {
   kAdmin = 40,
   kAdminReply = 41,
   kAdminMore = 42,  // a part of a long answer's text (AdminReply, err 0); kAdminReply ends it
+  kAdminRows = 43,  // a page of the listing's records (AdminRows); kAdminReply ends it
   // Distributed shared memory (payloads in proto/dsm.h), holder <-> owner of a segment.
   kDsmAcquire = 50,
   kDsmGrant = 51,
@@ -97,6 +99,8 @@ bool is_valid_login_name(std::string_view s);
 // An address as the referee hands it out: empty, or 1..kMaxName characters from
 // A-Z a-z 0-9 . - _ : (IPv4, IPv6 or a host name).
 bool is_valid_address(std::string_view s);
+// Node names separated by single commas, or empty (the holders of a listed object).
+bool is_valid_node_list(std::string_view s);
 
 // Object kinds, as carried on the wire.
 enum class Kind : uint8_t { kMsg = 1, kSem = 2, kShm = 3 };

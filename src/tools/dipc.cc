@@ -26,7 +26,11 @@
 #include "common/key_rules.h"
 #include "proto/key_rules.h"
 #include "proto/wire.h"
+#include "tools/admin_client.h"
 #include "tools/cluster.h"
+#include "tools/exit_codes.h"
+#include "tools/ls.h"
+#include "tools/rm.h"
 
 namespace {
 
@@ -41,103 +45,34 @@ std::string self_dir() {
   return p.substr(0, p.rfind('/'));
 }
 
-std::string run_dir() {
-  const char* d = getenv("DIPC_RUNDIR");
-  return d && *d ? d : "/run/dipc";
-}
-
-bool read_full(int fd, void* buf, size_t n) {
-  char* p = static_cast<char*>(buf);
-  while (n > 0) {
-    ssize_t r = read(fd, p, n);
-    if (r < 0 && errno == EINTR) continue;
-    if (r <= 0) return false;
-    p += r;
-    n -= size_t(r);
-  }
-  return true;
-}
-
 // Sends one admin command and prints the answer. Returns the exit status.
 int admin(const std::string& command, dipc::proto::Kind kind = {}, int32_t key = 0) {
-  std::string path = run_dir() + "/dipcd.sock";
-  int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  sockaddr_un sa{};
-  sa.sun_family = AF_UNIX;
-  if (path.size() >= sizeof sa.sun_path) {
-    std::cerr << "dipc: socket path too long: " << path << "\n";
-    return 1;
+  dipc::tools::AdminAnswer rep;
+  std::string why;
+  if (!dipc::tools::admin_call(command, kind, key, rep, why)) {
+    std::cerr << "dipc: " << why << "\n";
+    return dipc::tools::kExitFailed;
   }
-  std::strcpy(sa.sun_path, path.c_str());
-  if (connect(fd, reinterpret_cast<sockaddr*>(&sa), sizeof sa) < 0) {
-    std::cerr << "dipc: cannot reach dipcd at " << path << ": " << strerror(errno)
-              << "\n(is dipcd running on this node? set DIPC_RUNDIR if its run_dir is not "
-                 "/run/dipc)\n";
-    return 1;
-  }
-  timeval tv{30, 0};
-  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-  dipc::proto::Admin a{command, kind, key};
-  uint8_t buf[dipc::proto::kHeaderSize + 256];
-  dipc::proto::Writer w(buf + dipc::proto::kHeaderSize, sizeof buf - dipc::proto::kHeaderSize);
-  a.encode(w);
-  dipc::proto::Header h;
-  h.type = FrameType::kAdmin;
-  h.request_id = 1;
-  h.length = uint32_t(w.size());
-  dipc::proto::encode_header(h, buf);
-  if (write(fd, buf, dipc::proto::kHeaderSize + w.size()) < 0) {
-    std::cerr << "dipc: " << strerror(errno) << "\n";
-    return 1;
-  }
-  // A long answer comes as kAdminMore parts, then the final kAdminReply.
-  dipc::proto::AdminReply rep;
-  std::vector<uint8_t> payload;
-  for (;;) {
-    uint8_t rh[dipc::proto::kHeaderSize];
-    dipc::proto::Header got;
-    if (!read_full(fd, rh, sizeof rh) ||
-        dipc::proto::decode_header(rh, got) != dipc::proto::HeaderError::kNone ||
-        (got.type != FrameType::kAdminReply && got.type != FrameType::kAdminMore)) {
-      std::cerr << "dipc: no valid answer from dipcd\n";
-      return 1;
-    }
-    payload.assign(got.length, 0);
-    if (!read_full(fd, payload.data(), payload.size())) {
-      std::cerr << "dipc: answer cut short\n";
-      return 1;
-    }
-    dipc::proto::Reader r(payload.data(), payload.size());
-    if (!rep.decode(r)) {
-      std::cerr << "dipc: malformed answer from dipcd\n";
-      return 1;
-    }
-    if (got.type == FrameType::kAdminReply) break;
-    std::cout << rep.text;
-  }
-  close(fd);
   std::cout << rep.text;
+  if (command == "status" && rep.err == ENOTCONN) {
+    std::cerr << "dipc status: this node has not joined its cluster (see state above)\n";
+    return dipc::tools::kExitNotJoined;
+  }
   if (rep.err != 0) {
     std::cerr << "dipc: " << command << ": " << strerror(rep.err);
-    if (command == "rm" && rep.err == ENOENT)
-      std::cerr << " (no distributed object of that type has key " << key
-                << "; dipc ls lists them)";
-    else if (command == "rm" && (rep.err == EPERM || rep.err == EACCES))
-      std::cerr << " (only the object's owner or creator, or root at the owner node, may "
-                   "remove it; a remote root acts as nobody unless remote_root = true)";
-    else if (rep.err == ENOLINK)
-      std::cerr << " (this node has no link to the referee: see dipc status)";
+    if (rep.err == ENOLINK) std::cerr << " (this node has no link to the referee: see dipc status)";
     std::cerr << "\n";
-    return 1;
+    return dipc::tools::kExitFailed;
   }
-  return 0;
+  return dipc::tools::kExitOk;
 }
 
 }  // namespace
 
 int main(int argc, char** argv) {
-  CLI::App app{"dipc: DIPC, System V IPC across a cluster. Add IPC_DIPC to msgget/semget/"
-               "shmget and processes on different machines share the object by its key."};
+  CLI::App app{
+      "dipc: DIPC, System V IPC across a cluster. Add IPC_DIPC to msgget/semget/"
+      "shmget and processes on different machines share the object by its key."};
   app.require_subcommand(1);
   app.footer(
       "Examples:\n"
@@ -148,19 +83,20 @@ int main(int argc, char** argv) {
       "  dipc cluster up --nodes 3       a 3-node cluster on this machine\n"
       "The node's dipcd is reached at $DIPC_RUNDIR/dipcd.sock (default /run/dipc).\n"
       "See dipc(1), dipc-cluster(1), dipcd(8), dipc.conf(5).");
-  app.set_version_flag("--version", "dipc 0.1.0 (protocol 1)");
+  app.set_version_flag("--version", "dipc " DIPC_VERSION " (protocol " +
+                                        std::to_string(dipc::proto::kProtocolVersion) + ")");
   std::string dir = self_dir();
-  dipc::tools::ToolPaths paths{dir + "/../sbin/dipcd", dir + "/../lib/libdipc.so",
-                               dir + "/dipc"};
+  dipc::tools::ToolPaths paths{dir + "/../sbin/dipcd", dir + "/../lib/libdipc.so", dir + "/dipc"};
 
   auto* run = app.add_subcommand("run", "run a command with the DIPC shim preloaded");
   std::vector<std::string> cmd;
   std::string run_keys;
   bool all_keyed = false;
-  CLI::Option* keys_opt = run->add_option("--keys", run_keys,
-                  "keys distributed without IPC_DIPC: KEY or LO-HI items separated by commas "
-                  "(decimal or 0x hex), e.g. 40,0x7000-0x70ff; sets DIPC_KEYS")
-      ->type_name("LIST");
+  CLI::Option* keys_opt =
+      run->add_option("--keys", run_keys,
+                      "keys distributed without IPC_DIPC: KEY or LO-HI items separated by commas "
+                      "(decimal or 0x hex), e.g. 40,0x7000-0x70ff; sets DIPC_KEYS")
+          ->type_name("LIST");
   run->add_flag("--all-keyed", all_keyed,
                 "every key but IPC_PRIVATE is distributed without IPC_DIPC; sets DIPC_ALL_KEYED=1");
   run->add_option("cmd", cmd, "the command and its arguments (after --)")->required();
@@ -191,6 +127,11 @@ int main(int argc, char** argv) {
       setenv(dipc::keys::kEnvKeys, list.c_str(), 1);
     }
     if (all_keyed) setenv(dipc::keys::kEnvAllKeyed, "1", 1);
+    // As without DIPC the program still runs, with plain local objects: say so once here.
+    if (!dipc::tools::dipcd_reachable())
+      std::cerr << "dipc run: warning: no dipcd answers at " << dipc::tools::run_dir()
+                << "/dipcd.sock: IPC_DIPC objects will be plain local objects (start dipcd, "
+                   "or set DIPC_RUNDIR)\n";
     std::string pre = paths.shim;
     if (const char* old = getenv("LD_PRELOAD"); old && *old) pre += std::string(" ") + old;
     setenv("LD_PRELOAD", pre.c_str(), 1);
@@ -202,24 +143,12 @@ int main(int argc, char** argv) {
     std::exit(127);
   });
 
-  auto* ls = app.add_subcommand("ls", "list every distributed object of the cluster");
-  ls->callback([] { std::exit(admin("ls")); });
+  dipc::tools::add_ls_command(app);
 
   auto* status = app.add_subcommand("status", "this node: referee, state, links, objects");
   status->callback([] { std::exit(admin("status")); });
 
-  auto* rm = app.add_subcommand("rm", "remove a distributed object, as IPC_RMID from any node");
-  std::string type;
-  int32_t key = 0;
-  rm->add_option("type", type, "msg, sem or shm")->required()->check(
-      CLI::IsMember({"msg", "sem", "shm"}));
-  rm->add_option("key", key, "the object's key (decimal, or 0x... hex)")->required();
-  rm->callback([&] {
-    auto kind = type == "msg" ? dipc::proto::Kind::kMsg
-                : type == "sem" ? dipc::proto::Kind::kSem
-                                : dipc::proto::Kind::kShm;
-    std::exit(admin("rm", kind, key));
-  });
+  dipc::tools::add_rm_command(app);
 
   auto* fault = app.add_subcommand(
       "fault",
@@ -247,6 +176,24 @@ int main(int argc, char** argv) {
   });
 
   dipc::tools::add_cluster_commands(app, paths);
-  CLI11_PARSE(app, argc, argv);
-  return 0;
+  if (argc > 1 && argv[1][0] != '-') {
+    bool known = false;
+    for (auto* sub : app.get_subcommands([](CLI::App*) { return true; }))
+      known = known || sub->check_name(argv[1]);
+    if (!known) {
+      std::cerr << "dipc: unknown command '" << argv[1] << "' (dipc --help lists them)\n";
+      return dipc::tools::kExitUsage;
+    }
+  }
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::RuntimeError& e) {
+    return e.get_exit_code();  // a command's own status (dipc cluster ...)
+  } catch (const CLI::ParseError& e) {
+    // --help and --version exit 0; every usage error exits with the documented status
+    // (dipc(1) EXIT STATUS), not CLI11's internal codes.
+    int rc = app.exit(e);
+    return rc == 0 ? dipc::tools::kExitOk : dipc::tools::kExitUsage;
+  }
+  return dipc::tools::kExitOk;
 }

@@ -42,7 +42,11 @@ for mode in close garbage silent; do
   kill -0 "$pid2" || fail "node2's dipcd died on a referee that $mode"
   [[ $(cat "$DIR/node2/run/state" 2>/dev/null) != joined ]] || fail "node2 joined a service that is no referee ($mode)"
   expect_eq "$(cat "$DIR/node2/run/state")" connecting "node2's state with a referee that $mode"
-  on node2 "$DIPC" status | grep -q "^state: *connecting" || fail "dipc status on node2 ($mode)"
+  rc=0
+  st=$(on node2 "$DIPC" status 2>/dev/null) || rc=$?
+  expect_eq "$rc" 3 "dipc status exit status on node2, not joined ($mode)"
+  grep -q "^state: *connecting" <<<"$st" || fail "dipc status on node2 ($mode): $st"
+  grep -q "^last error: " <<<"$st" || fail "dipc status on node2 shows no last error ($mode): $st"
   log "$mode: $(tail -n +$((lines + 1)) "$DIR/node2/dipcd.log" | grep -m1 'cannot reach the referee' || true)"
   kill "$bp" 2>/dev/null || true
   wait "$bp" 2>/dev/null || true

@@ -4,7 +4,9 @@
 #    cluster subcommands' help gives examples;
 #  - dipcd --check reports a configuration error with file and line, exit status 2;
 #  - dipc ls/status without a dipcd say so and what to do, exit status 1;
-#  - dipc run preloads the shim (a program sees it in LD_PRELOAD).
+#  - usage errors exit 2 (dipc(1)), not CLI11's own codes; an unknown subcommand says so;
+#  - dipc run preloads the shim (a program sees it in LD_PRELOAD), and warns when no dipcd
+#    answers (the program then gets plain local objects).
 set -euo pipefail
 # shellcheck source=lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
@@ -49,5 +51,18 @@ out=$(DIPC_RUNDIR=$SCRATCH/nowhere "$DIPC" ls 2>&1) || rc=$?
 expect_eq "$rc" 1 "dipc ls without dipcd"
 grep -q "is dipcd running" <<<"$out" || fail "dipc ls without dipcd does not say what to do: $out"
 
-out=$("$DIPC" run -- sh -c 'echo "$LD_PRELOAD"')
+rc=0
+out=$("$DIPC" ls --bogus 2>&1) || rc=$?
+expect_eq "$rc" 2 "exit status of an unknown option"
+rc=0
+out=$("$DIPC" nosuch 2>&1) || rc=$?
+expect_eq "$rc" 2 "exit status of an unknown subcommand"
+grep -q "unknown command 'nosuch'" <<<"$out" || fail "unknown subcommand not named: $out"
+rc=0
+"$DIPC" rm msg 2>/dev/null || rc=$?
+expect_eq "$rc" 2 "exit status of a missing argument"
+
+out=$(DIPC_RUNDIR=$SCRATCH/nowhere "$DIPC" run -- sh -c 'echo "$LD_PRELOAD"' 2>"$SCRATCH/run.err")
 grep -q "libdipc.so" <<<"$out" || fail "dipc run does not preload the shim: $out"
+grep -q "warning: no dipcd answers at $SCRATCH/nowhere/dipcd.sock" "$SCRATCH/run.err" ||
+  fail "dipc run without dipcd does not warn: $(cat "$SCRATCH/run.err")"

@@ -32,7 +32,8 @@
 #   await_pid PIDFILE [TIMEOUT_S]  waits for a pid file written by msgwait and sets PROG_PID
 #                            (checked against /proc, with a pgrep fallback). The process may
 #                            have ended since: check (bg_running, /proc) before signalling.
-#   ls_lines NODE TYPE KEY   the "dipc ls" lines (run on NODE) for object TYPE/KEY; status 0
+#   ls_lines NODE TYPE KEY   the "dipc ls" lines (run on NODE) for object TYPE/KEY (KEY in
+#                            decimal or 0x hex; dipc ls prints 0x%08x); status 0
 #                            when there is one, 1 when none, 2 when dipc ls itself failed.
 #   ls_has / ls_absent NODE TYPE KEY   predicates for wait_for.
 #   ls_owner LINE            the owner node named in a dipc ls line.
@@ -299,7 +300,8 @@ await_pid() {
 }
 
 ls_lines() {
-  local node=$1 type=$2 key=$3 out
+  local node=$1 type=$2 key out
+  key=$(printf '0x%08x' $(($3 & 0xffffffff)))  # dipc ls prints keys as ipcs does
   out=$(on "$node" "$DIPC" ls 2>&1) || {
     log "dipc ls on $node failed: $out"
     return 2

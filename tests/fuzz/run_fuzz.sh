@@ -31,7 +31,10 @@ fi
 cxx=(clang++ -std=c++20 -g -O1 -I "$src/src" -Wall -Wextra)
 libs=()
 case $target in
-  wire) fuzz_src=("$src/tests/fuzz/wire_fuzz.cc" "$src/src/proto/wire.cc" "$src/src/proto/dsm.cc") ;;
+  wire)
+    fuzz_src=("$src/tests/fuzz/wire_fuzz.cc" "$src/src/proto/wire.cc" "$src/src/proto/dsm.cc"
+      "$src/src/proto/admin_rows.cc")
+    ;;
   conn)
     fuzz_src=("$src/tests/fuzz/conn_fuzz.cc" "$src/src/dipcd/conn.cc" "$src/src/dipcd/handshake.cc"
       "$src/src/dipcd/referee.cc" "$src/src/proto/wire.cc" "$src/src/proto/dsm.cc")

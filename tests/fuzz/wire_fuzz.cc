@@ -15,6 +15,7 @@
 #include <string_view>
 #include <vector>
 
+#include "proto/admin_rows.h"
 #include "proto/dsm.h"
 #include "proto/wire.h"
 
@@ -61,6 +62,19 @@ bool Same(const Admin& a, const Admin& b) {
   return a.command == b.command && a.kind == b.kind && a.key == b.key;
 }
 bool Same(const AdminReply& a, const AdminReply& b) { return a.err == b.err && a.text == b.text; }
+bool Same(const ObjectRow& a, const ObjectRow& b) {
+  return a.kind == b.kind && a.key == b.key && a.id == b.id && a.owner == b.owner &&
+         a.mode == b.mode && a.uid == b.uid && a.gid == b.gid && a.size == b.size &&
+         a.holders == b.holders && a.stat_err == b.stat_err && a.qnum == b.qnum &&
+         a.cbytes == b.cbytes && a.nattch == b.nattch && a.lspid == b.lspid &&
+         a.lrpid == b.lrpid && a.ctime == b.ctime;
+}
+bool Same(const AdminRows& a, const AdminRows& b) {
+  if (a.rows.size() != b.rows.size()) return false;
+  for (size_t i = 0; i < a.rows.size(); ++i)
+    if (!Same(a.rows[i], b.rows[i])) return false;
+  return true;
+}
 bool Same(const DsmAcquire& a, const DsmAcquire& b) {
   return a.seg == b.seg && a.page == b.page && a.access == b.access && a.npages == b.npages;
 }
@@ -122,6 +136,8 @@ void FuzzPayload(const uint8_t* data, size_t size) {
   RoundTrip<Auth>(data, size, "Auth");
   RoundTrip<Admin>(data, size, "Admin");
   RoundTrip<AdminReply>(data, size, "AdminReply");
+  RoundTrip<ObjectRow>(data, size, "ObjectRow");
+  RoundTrip<AdminRows>(data, size, "AdminRows");
   RoundTrip<DsmAcquire>(data, size, "DsmAcquire");
   RoundTrip<DsmRange>(data, size, "DsmRange");
   RoundTrip<DsmGrant>(data, size, "DsmGrant");
@@ -301,6 +317,19 @@ int main(int argc, char** argv) {
   ar.text = "KIND KEY ID OWNER\nmsg 0x1234 65536 n1\n";
   WriteSeed(dir, "admin_reply", FrameType::kAdminReply, 11, ar);
 
+  ObjectRow row;
+  row.kind = Kind::kMsg;
+  row.key = 0x1234;
+  row.id = 65536;
+  row.owner = "n1";
+  row.mode = 0666;
+  row.size = 16384;
+  row.holders = "n2,n3";
+  row.qnum = 2;
+  row.cbytes = 11;
+  AdminRows rows;
+  rows.rows = {row, row};
+  WriteSeed(dir, "admin_rows", FrameType::kAdminRows, 12, rows);
   WriteSeed(dir, "dsm_acquire", FrameType::kDsmAcquire, 12, DsmAcquire{3, 17, DsmAccess::kRead, 8});
   WriteSeed(dir, "dsm_grant", FrameType::kDsmGrant, 12, DsmGrant{{3, 17, 1}, DsmAccess::kWrite});
   WriteSeed(dir, "dsm_fail", FrameType::kDsmFail, 12, DsmFail{{3, 17, 1}, 112});

@@ -97,6 +97,7 @@ connect_timeout_ms = 1500
 
 [log]
 level = "debug"
+target = "journal"
 )",
                    err);
   ASSERT_TRUE(cfg.has_value()) << err.to_string();
@@ -113,6 +114,7 @@ level = "debug"
   EXPECT_EQ(cfg->peer_timeout.count(), 2000);
   EXPECT_EQ(cfg->connect_timeout.count(), 1500);
   EXPECT_EQ(cfg->log_level, "debug");
+  EXPECT_EQ(cfg->log_target, "journal");
   EXPECT_EQ(cfg->source, kFile);
 }
 
@@ -133,6 +135,7 @@ TEST(ConfigTest, Defaults) {
   EXPECT_EQ(cfg->peer_timeout.count(), 5000);
   EXPECT_EQ(cfg->connect_timeout.count(), 3000);
   EXPECT_EQ(cfg->log_level, "info");
+  EXPECT_EQ(cfg->log_target, "stderr");
 }
 
 TEST(ConfigTest, SyntaxError) {
@@ -198,6 +201,8 @@ TEST(ConfigTest, OutOfRangeAndBadValues) {
               "allow_file must be an absolute path");
   ExpectError(std::string(kMinimal) + "[log]\nlevel = \"verbose\"\n", 6,
               "level must be one of trace, debug, info, warn, error");
+  ExpectError(std::string(kMinimal) + "[log]\ntarget = \"file\"\n", 6,
+              "target must be one of stderr, syslog, journal");
 }
 
 TEST(ConfigTest, EarliestErrorIsReported) {
@@ -459,6 +464,7 @@ Config FullConfig() {
   c.peer_timeout = std::chrono::milliseconds(2500);
   c.connect_timeout = std::chrono::milliseconds(1500);
   c.log_level = "debug";
+  c.log_target = "syslog";
   c.distribute.keys = {{40, 40}, {0x7000, 0x70ff}, {0, 9}, {0xffffffff, 0xffffffff}};
   c.distribute.all_keyed = true;
   c.dsm_segment_mode = true;
@@ -486,7 +492,7 @@ TEST(ConfigWriterTest, EveryFieldRoundTrips) {
   // value other than its default in FullConfig(), and name it here.
   const auto& [name, listen_address, listen_port, run_dir, referee, referee_host, referee_port,
                allow_file, remote_root, secret_file, heartbeat, peer_timeout, connect_timeout,
-               log_level, distribute, dsm_segment_mode, dsm_quantum, fault_injection,
+               log_level, log_target, distribute, dsm_segment_mode, dsm_quantum, fault_injection,
                source] = full;
   EXPECT_NE(name, def.node_name);
   EXPECT_NE(listen_address, def.listen_address);
@@ -502,6 +508,7 @@ TEST(ConfigWriterTest, EveryFieldRoundTrips) {
   EXPECT_NE(peer_timeout, def.peer_timeout);
   EXPECT_NE(connect_timeout, def.connect_timeout);
   EXPECT_NE(log_level, def.log_level);
+  EXPECT_NE(log_target, def.log_target);
   EXPECT_NE(distribute.keys, def.distribute.keys);
   EXPECT_NE(distribute.all_keyed, def.distribute.all_keyed);
   EXPECT_NE(dsm_segment_mode, def.dsm_segment_mode);

@@ -7,6 +7,7 @@
 // too long, oversized lengths and out-of-range enumerations.
 #include "proto/wire.h"
 
+#include "proto/admin_rows.h"
 #include "wire_test_util.h"
 
 #include <gtest/gtest.h>
@@ -123,11 +124,12 @@ TEST(WireHeader, FrameTypeNumbersArePinned) {
   EXPECT_EQ(uint16_t(FrameType::kAdmin), 40);
   EXPECT_EQ(uint16_t(FrameType::kAdminReply), 41);
   EXPECT_EQ(uint16_t(FrameType::kAdminMore), 42);
+  EXPECT_EQ(uint16_t(FrameType::kAdminRows), 43);
   // Shared memory (pinned with their payloads in dsm_wire_test.cc): 50..58.
   EXPECT_EQ(uint16_t(FrameType::kDsmDataToOwner), 58);
   int known = 0;
   for (uint32_t t = 0; t <= 0xFFFF; ++t) known += is_known_frame_type(uint16_t(t));
-  EXPECT_EQ(known, 22 + 9);
+  EXPECT_EQ(known, 23 + 9);
 }
 
 // A valid header's bytes, to be damaged by the rejection tests.
@@ -186,7 +188,7 @@ TEST(WireHeader, RejectsBadVersion) {
 }
 
 TEST(WireHeader, RejectsUnknownType) {
-  for (uint16_t t : {0, 5, 9, 16, 19, 29, 39, 43, 0x0100, 0xFFFF}) {
+  for (uint16_t t : {0, 5, 9, 16, 19, 29, 39, 44, 0x0100, 0xFFFF}) {
     Bytes b = ValidHeader();
     b[6] = uint8_t(t >> 8);
     b[7] = uint8_t(t);
@@ -950,6 +952,94 @@ TEST(WireAuth, EncodingIsPinnedAndSizesAreChecked) {
   short_mac.insert(short_mac.end(), 31, 0x22);
   Reader rs(short_mac.data(), short_mac.size());
   EXPECT_FALSE(back.decode(rs));
+}
+
+// ---- listing rows (proto/admin_rows.h) -----------------------------------------------------
+
+const Bytes kObjectRowBytes = {
+    0x01,                                            // kind msg
+    0x80, 0x00, 0x00, 0x01,                          // key 0x80000001
+    0x00, 0x00, 0x00, 0x07,                          // id 7
+    0x00, 0x00, 0x00, 0x05, 'n', 'o', 'd', 'e', '2',  // owner
+    0x00, 0x00, 0x01, 0xB6,                          // mode 0666
+    0x00, 0x00, 0x03, 0xE8,                          // uid 1000
+    0x00, 0x00, 0x03, 0xE9,                          // gid 1001
+    0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x40, 0x00,  // size 16384
+    0x00, 0x00, 0x00, 0x05, 'n', 'o', 'd', 'e', '1',  // holders
+    0x00, 0x00, 0x00, 0x00,                          // stat_err 0
+    0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x02,  // qnum 2
+    0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x0B,  // cbytes 11
+    0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,  // nattch 0
+    0x00, 0x00, 0x01, 0x00,                          // lspid 256
+    0x00, 0x00, 0x00, 0x00,                          // lrpid 0
+    0x00, 0x00, 0x00, 0x00, 0x6A, 0x00, 0x00, 0x01,  // ctime
+};
+
+ObjectRow SampleRow() {
+  ObjectRow m;
+  m.kind = Kind::kMsg;
+  m.key = int32_t(0x80000001u);
+  m.id = 7;
+  m.owner = "node2";
+  m.mode = 0666;
+  m.uid = 1000;
+  m.gid = 1001;
+  m.size = 16384;
+  m.holders = "node1";
+  m.qnum = 2;
+  m.cbytes = 11;
+  m.lspid = 256;
+  m.ctime = 0x6A000001;
+  return m;
+}
+
+TEST(WireObjectRow, EncodesExactBytesAndDecodesBack) {
+  ObjectRow m = SampleRow();
+  EXPECT_EQ(Encode(m), kObjectRowBytes);
+  ObjectRow back;
+  ASSERT_TRUE(Decode(kObjectRowBytes, back));
+  EXPECT_EQ(back.kind, Kind::kMsg);
+  EXPECT_EQ(uint32_t(back.key), 0x80000001u);
+  EXPECT_EQ(back.owner, "node2");
+  EXPECT_EQ(back.holders, "node1");
+  EXPECT_EQ(back.qnum, 2u);
+  EXPECT_EQ(back.cbytes, 11u);
+  EXPECT_EQ(back.ctime, 0x6A000001);
+  ExpectEveryShortBufferFails(m, kObjectRowBytes.size());
+}
+
+TEST(WireObjectRow, Rejections) {
+  ExpectEveryTruncationRejected<ObjectRow>(kObjectRowBytes);
+  Bytes b = kObjectRowBytes;
+  b[0] = 4;  // no such kind
+  EXPECT_FALSE(Decodes<ObjectRow>(b));
+  b = kObjectRowBytes;
+  b[13] = ' ';  // owner "no de2": not a node name
+  EXPECT_FALSE(Decodes<ObjectRow>(b));
+  b = kObjectRowBytes;
+  b[39] = ',';  // holders "node,": a list with an empty name
+  EXPECT_FALSE(Decodes<ObjectRow>(b));
+  b = kObjectRowBytes;
+  b[44] = 0x80;  // stat_err negative
+  EXPECT_FALSE(Decodes<ObjectRow>(b));
+}
+
+TEST(WireAdminRows, CountThenRows) {
+  AdminRows page;
+  page.rows = {SampleRow(), SampleRow()};
+  Bytes want = Concat(Concat({0, 0, 0, 2}, kObjectRowBytes), kObjectRowBytes);
+  EXPECT_EQ(Encode(page), want);
+  AdminRows back;
+  ASSERT_TRUE(Decode(want, back));
+  ASSERT_EQ(back.rows.size(), 2u);
+  EXPECT_EQ(back.rows[1].owner, "node2");
+  ExpectEveryTruncationRejected<AdminRows>(want);
+  EXPECT_FALSE(Decodes<AdminRows>(Concat(want, {0})));             // trailing byte
+  EXPECT_FALSE(Decodes<AdminRows>(Concat({0, 0, 0, 3}, Bytes(want.begin() + 4, want.end()))));
+  // More than kMaxRowsPerPage rows is refused before any row is read.
+  uint32_t n = kMaxRowsPerPage + 1;
+  EXPECT_FALSE(Decodes<AdminRows>({uint8_t(n >> 24), uint8_t(n >> 16), uint8_t(n >> 8), uint8_t(n)}));
+  EXPECT_TRUE(Decodes<AdminRows>({0, 0, 0, 0}));
 }
 
 }  // namespace

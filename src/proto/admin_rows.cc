@@ -1,0 +1,66 @@
+#include "proto/admin_rows.h"
+
+namespace dipc::proto {
+
+void ObjectRow::encode(Writer& w) const {
+  w.u8(uint8_t(kind));
+  w.i32(key);
+  w.i32(id);
+  w.str(owner);
+  w.u32(mode);
+  w.u32(uid);
+  w.u32(gid);
+  w.u64(size);
+  w.str(holders);
+  w.i32(stat_err);
+  w.u64(qnum);
+  w.u64(cbytes);
+  w.u64(nattch);
+  w.i32(lspid);
+  w.i32(lrpid);
+  w.i64(ctime);
+}
+
+bool ObjectRow::decode(Reader& r) {
+  uint8_t k = r.u8();
+  key = r.i32();
+  id = r.i32();
+  owner = r.bytes(kMaxNodeName);
+  mode = r.u32();
+  uid = r.u32();
+  gid = r.u32();
+  size = r.u64();
+  holders = r.bytes(kMaxText);
+  stat_err = r.i32();
+  qnum = r.u64();
+  cbytes = r.u64();
+  nattch = r.u64();
+  lspid = r.i32();
+  lrpid = r.i32();
+  ctime = r.i64();
+  if (!r.ok() || !is_valid_kind(k) || !is_valid_node_name(owner) || !is_valid_node_list(holders) ||
+      stat_err < 0)
+    return false;
+  kind = Kind(k);
+  return true;
+}
+
+void AdminRows::encode(Writer& w) const {
+  w.u32(uint32_t(rows.size()));
+  for (auto& row : rows) row.encode(w);
+}
+
+bool AdminRows::decode(Reader& r) {
+  uint32_t n = r.u32();
+  if (!r.ok() || n > kMaxRowsPerPage) return false;
+  rows.clear();
+  rows.reserve(n);
+  for (uint32_t i = 0; i < n; ++i) {
+    ObjectRow row;
+    if (!row.decode(r)) return false;
+    rows.push_back(row);
+  }
+  return r.done();
+}
+
+}  // namespace dipc::proto

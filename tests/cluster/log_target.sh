@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# log_target: [log] level = "debug" gives a line per remote call in the node's log;
+# [log] target accepts stderr, syslog and journal (dipcd --check) and refuses anything else
+# with the file and line (exit status 2).
+set -euo pipefail
+# shellcheck source=lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+DIPCD=$DIPC_BUILD/sbin/dipcd
+
+MW=$PROGS/msgwait
+cluster_up 2 --set 'log.level="debug"'
+expect_eq "$(on node2 "$MW" mkq 0x7500 0666)" OK "queue on node2"
+expect_eq "$(on node1 "$MW" send 0x7500 1 hi)" OK "send from node1"
+wait_for 'grep -q "debug call op .* at node2: ret 0" "$DIR/node1/dipcd.log"' 5 ||
+  fail "no debug line for the remote call in node1's log: $(tail -5 "$DIR/node1/dipcd.log")"
+
+printf '127.0.0.1\n' >"$SCRATCH/allow"
+for t in stderr syslog journal; do
+  printf '[node]\nname = "n1"\n[referee]\nenabled = true\n[security]\nallow_file = "%s"\n[log]\ntarget = "%s"\n' \
+    "$SCRATCH/allow" "$t" >"$SCRATCH/$t.conf"
+  "$DIPCD" --check --config "$SCRATCH/$t.conf" >/dev/null || fail "dipcd --check refuses target $t"
+done
+sed -i 's/target = "journal"/target = "file"/' "$SCRATCH/journal.conf"
+rc=0
+out=$("$DIPCD" --check --config "$SCRATCH/journal.conf" 2>&1) || rc=$?
+expect_eq "$rc" 2 "dipcd --check on target = \"file\""
+grep -q "journal.conf:.*target must be one of stderr, syslog, journal" <<<"$out" ||
+  fail "bad target not reported with file and key: $out"
+log "ok"
