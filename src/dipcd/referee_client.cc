@@ -10,13 +10,11 @@ using proto::FrameType;
 using proto::RegRecord;
 using proto::RegStatus;
 
-namespace {
-
-constexpr size_t kRegMax = 4096;
-
 std::vector<uint8_t> reg_frame(FrameType t, uint64_t reqid, const RegRecord& r) {
-  return make_frame(t, reqid, r, kRegMax + r.holders.size());
+  return make_frame(t, reqid, r, kRegRecordMax + r.holders.size());
 }
+
+namespace {
 
 RegRecord error_record(int err) {
   RegRecord e;

@@ -28,6 +28,11 @@ class PeerLinks;
 struct Link;
 struct Frame;
 
+// A referee frame (kRegLookup, kRegReply, ...) of a record: everything but the holder list
+// fits in kRegRecordMax bytes.
+inline constexpr size_t kRegRecordMax = 4096;
+std::vector<uint8_t> reg_frame(proto::FrameType t, uint64_t reqid, const proto::RegRecord& r);
+
 // A referee record that owns its strings (a RegRecord's views die with its frame).
 struct ListedObject {
   proto::Kind kind{};

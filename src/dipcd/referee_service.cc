@@ -10,15 +10,6 @@ namespace dipc::daemon {
 using proto::FrameType;
 using proto::RegRecord;
 
-namespace {
-
-constexpr size_t kRegMax = 4096;
-
-std::vector<uint8_t> reg_frame(FrameType t, uint64_t reqid, const RegRecord& r) {
-  return make_frame(t, reqid, r, kRegMax + r.holders.size());
-}
-
-}  // namespace
 
 // This node's own client of the referee it runs.
 class RefereeService::Local : public RefereeClient {
@@ -112,7 +103,7 @@ RefereeService::RefereeService(asio::io_context& io, PeerLinks& links, std::stri
     w.u32(0);
     uint32_t n = 0;
     std::vector<std::string> storage;
-    std::vector<uint8_t> one(kRegMax + proto::kMaxText);
+    std::vector<uint8_t> one(kRegRecordMax + proto::kMaxText);
     for (auto& x : referee_.records(storage)) {
       if (!q.first && std::pair(uint8_t(x.kind), x.key) <= std::pair(uint8_t(q.kind), q.key))
         continue;
