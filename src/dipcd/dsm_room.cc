@@ -26,9 +26,8 @@ DsmRoom::DsmRoom(asio::io_context& io, const Config& cfg, PeerLinks& links)
     links_.on(t, [this](const std::shared_ptr<Link>& l, Frame& f) {
       if (!fs_) return;  // no DSM here: nothing of ours to talk about
       FrameType type = f.header.type;
-      bool from_owner = owner_to_holder(type);
-      if (type == FrameType::kDsmDataToOwner) type = FrameType::kDsmData;
-      fs_->peer_frame(l->name, from_owner, type, f.header.request_id, std::move(f.payload));
+      fs_->peer_frame(l->name, owner_to_holder(type), type, f.header.request_id,
+                      std::move(f.payload));
     });
   }
 }
@@ -77,9 +76,8 @@ void DsmRoom::node_dead(const std::string& node) {
 
 // On the fault server's thread.
 void DsmRoom::send(const std::string& node, bool to_owner, std::vector<uint8_t> frame) {
+  (void)to_owner;  // the frame's type says which way it goes (see the header)
   if (frame.size() < proto::kHeaderSize) return;
-  if (to_owner && frame[6] == 0 && frame[7] == uint8_t(FrameType::kDsmData))
-    frame[7] = uint8_t(FrameType::kDsmDataToOwner);  // the type says which way a page goes
   {
     std::lock_guard g(mu_);
     Route& r = routes_[node];

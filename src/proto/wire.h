@@ -82,7 +82,7 @@ enum class FrameType : uint16_t {
   kDsmGone = 57,
   // kDsmData going from a holder to the owner (a page given back with a recall): on the one
   // link between two nodes, each of which may own segments the other holds, the type says
-  // which way a page travels. dipcd's DsmRoom maps it to kDsmData for the fault server.
+  // which way a page travels.
   kDsmDataToOwner = 58,
 };
 inline bool is_dsm_frame_type(FrameType t) { return uint16_t(t) >= 50 && uint16_t(t) <= 69; }

@@ -516,7 +516,7 @@ void FaultServer::expire(Time now) {
 }
 
 std::vector<std::vector<uint8_t>> FaultServer::data_frames(Segment& s, uint64_t first,
-                                                           uint64_t n) {
+                                                           uint64_t n, FrameType type) {
   std::vector<std::vector<uint8_t>> out;
   constexpr uint64_t kChunkPages = proto::kDsmMaxChunk / kDsmPage;
   for (uint64_t p = first; p < first + n; p += kChunkPages) {
@@ -532,7 +532,7 @@ std::vector<std::vector<uint8_t>> FaultServer::data_frames(Segment& s, uint64_t 
     if (got < 0) got = 0;
     if (size_t(got) < bytes) memset(dst + got, 0, bytes - size_t(got));
     proto::Header h;
-    h.type = FrameType::kDsmData;
+    h.type = type;
     h.length = uint32_t(proto::DsmData::kFixedSize + bytes);
     proto::encode_header(h, f.data());
     out.push_back(std::move(f));
@@ -556,7 +556,7 @@ void FaultServer::holder_recall(Segment& s, uint64_t first, uint64_t n, RecallMo
     return;
   }
   std::vector<std::vector<uint8_t>> frames;
-  if (with_data) frames = data_frames(s, first, n);
+  if (with_data) frames = data_frames(s, first, n, FrameType::kDsmDataToOwner);
   if (mode == RecallMode::kInvalidate) drop_copy(s, first, n);
   for (uint64_t p = first; p < first + n; ++p)
     if (s.state[p] != kStLost && (to == Access::kNone || s.access(p) != Access::kNone))
@@ -579,7 +579,7 @@ void FaultServer::run_actions(Segment& s, std::vector<Action>& acts) {
   auto flush = [&] {
     if (batch.n == 0) return;
     std::vector<std::vector<uint8_t>> frames;
-    if (batch.with_data) frames = data_frames(s, batch.first, batch.n);
+    if (batch.with_data) frames = data_frames(s, batch.first, batch.n, FrameType::kDsmData);
     proto::DsmGrant g{{s.owner_id, batch.first, uint32_t(batch.n)}, proto::DsmAccess::kRead};
     for (auto& f : frames) send_(batch.node, false, std::move(f));
     send_(batch.node, false, make_frame(FrameType::kDsmGrant, batch.reqid, g, proto::DsmGrant::kSize));
@@ -616,7 +616,7 @@ void FaultServer::run_actions(Segment& s, std::vector<Action>& acts) {
           break;
         }
         std::vector<std::vector<uint8_t>> frames;
-        if (a.with_data) frames = data_frames(s, first, n);
+        if (a.with_data) frames = data_frames(s, first, n, FrameType::kDsmData);
         if (a.access == Access::kWrite) {
           // The writer elsewhere has the only copy from now on; drop ours before the grant
           // leaves, so no local process reads past the new writer's first store.
@@ -748,7 +748,7 @@ void FaultServer::on_frame(const std::string& node, bool on_our_link, FrameType 
         s->dir->request(id, s->unit_of(p), to_access(q.access), reqid, now, acts);
       return run_actions(*s, acts);
     }
-    case FrameType::kDsmData: {
+    case FrameType::kDsmDataToOwner: {  // a page given back with a recall
       proto::DsmData d;
       if (!d.decode(r)) return bad("malformed data");
       Segment* s = find(d.seg);

@@ -130,7 +130,9 @@ class FaultServer {
   void maybe_destroy(Segment& s);
   void forget_segment(int32_t local_id);
   std::shared_ptr<Segment> ref(Segment& s);
-  std::vector<std::vector<uint8_t>> data_frames(Segment& s, uint64_t first, uint64_t n);
+  // Pages as data frames: kDsmData from the owner, kDsmDataToOwner given back to it.
+  std::vector<std::vector<uint8_t>> data_frames(Segment& s, uint64_t first, uint64_t n,
+                                                proto::FrameType type);
   NodeId node_id(const std::string& name);
   Time next_deadline() const;
 
