@@ -2,7 +2,20 @@
 
 #include <spdlog/spdlog.h>
 
+#include <cstdio>
+#include <fstream>
+
 namespace dipc::daemon {
+
+bool write_file_atomically(const std::string& path, const std::string& content) {
+  std::string tmp = path + ".tmp";
+  {
+    std::ofstream f(tmp);
+    f << content;
+    if (!f) return false;
+  }
+  return ::rename(tmp.c_str(), path.c_str()) == 0;
+}
 
 BackgroundWorker::BackgroundWorker(asio::io_context& io) : io_(io), thread_([this] { loop(); }) {}
 

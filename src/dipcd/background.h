@@ -12,9 +12,14 @@
 #include <deque>
 #include <functional>
 #include <mutex>
+#include <string>
 #include <thread>
 
 namespace dipc::daemon {
+
+// Writes content to path through a temporary file and a rename, so that a reader sees the
+// old file or the new one, never half of one. False when either step failed.
+bool write_file_atomically(const std::string& path, const std::string& content);
 
 class BackgroundWorker {
  public:

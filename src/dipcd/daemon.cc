@@ -10,16 +10,6 @@ namespace dipc::daemon {
 
 namespace {
 
-bool write_atomically(const std::string& path, const std::string& content) {
-  std::string tmp = path + ".tmp";
-  {
-    std::ofstream f(tmp);
-    f << content;
-    if (!f) return false;
-  }
-  return ::rename(tmp.c_str(), path.c_str()) == 0;
-}
-
 PeerLinks::Settings link_settings(const Config& c, const std::string& secret) {
   PeerLinks::Settings s;
   s.my_name = c.node_name;
@@ -118,7 +108,7 @@ bool Daemon::start(std::string& err) {
     local_.shutdown();
     return false;
   }
-  if (!write_atomically(cfg_.run_dir + "/dipcd.port", std::to_string(links_.port()) + "\n")) {
+  if (!write_file_atomically(cfg_.run_dir + "/dipcd.port", std::to_string(links_.port()) + "\n")) {
     err = fmt::format("cannot write {}/dipcd.port", cfg_.run_dir);
     return false;
   }
@@ -158,7 +148,7 @@ void Daemon::reload(AllowList allow) {
 
 void Daemon::write_state(const std::string& s) {
   state_ = s;
-  write_atomically(cfg_.run_dir + "/state", s + "\n");
+  write_file_atomically(cfg_.run_dir + "/state", s + "\n");
   if (on_state) on_state(s);
 }
 

@@ -21,18 +21,6 @@ const char* kind_name(proto::Kind k) {
   return "?";
 }
 
-namespace {
-
-void write_file_atomically(const std::string& path, const std::string& content) {
-  std::string tmp = path + ".tmp";
-  {
-    std::ofstream f(tmp);
-    f << content;
-  }
-  ::rename(tmp.c_str(), path.c_str());
-}
-
-}  // namespace
 
 bool ObjectTable::open(std::string& err) {
   if (!ids_.open(run_dir_, err)) return false;
