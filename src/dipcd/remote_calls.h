@@ -10,6 +10,9 @@
 // Nothing taken is lost on the way back: when the answer to a msgrcv brings a message and
 // the caller no longer wants it (still_wanted says no: the process is gone), the owner is
 // told to put the message back on its queue (kRequeue).
+// Relay: a caller that passes the answer on as it came (the holder, to its local process)
+// gives a relay function, which gets the answer's frame itself (its payload checked well
+// formed) instead of a decoded copy; failures that come without an answer still go to done.
 // Thread safety: io thread only.
 #pragma once
 
@@ -25,15 +28,19 @@
 namespace dipc::daemon {
 
 class PeerLinks;
+struct Frame;
 
 class RemoteCalls {
  public:
   using OpDone = std::function<void(OpResult)>;
+  // The owner's answer: rep is decoded from f's payload (its views point there).
+  using Relay = std::function<void(const proto::OpReply& rep, Frame& f)>;
   explicit RemoteCalls(PeerLinks& links);
-  // Returns the call's cancel function.
+  // Returns the call's cancel function. op's data leaves as the frame's body, uncopied.
   std::function<void()> forward(const std::string& owner, const std::string& addr, uint16_t port,
-                                const OwnedOp& op, OpDone done,
-                                std::function<bool()> still_wanted = nullptr);
+                                OwnedOp op, OpDone done,
+                                std::function<bool()> still_wanted = nullptr,
+                                Relay relay = nullptr);
   void node_dead(const std::string& name);
   // The link with serial was closed as superseded: its calls' outcome is unknown (ECOMM).
   void link_superseded(uint64_t serial);
@@ -56,6 +63,7 @@ class RemoteCalls {
   struct Call {
     OpDone done;
     std::function<bool()> still_wanted;  // for a msgrcv that takes its message
+    Relay relay;                         // set: the answer goes here, not to done
     void operator()(OpResult r) const { done(std::move(r)); }
   };
   PeerLinks& links_;
