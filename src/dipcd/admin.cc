@@ -312,6 +312,7 @@ std::string Admin::status_text() {
   o << "objects:   " << p_.table.owned().size() << " owned, " << p_.table.placeholders().size()
     << " placeholders, " << p_.owner.busy() << " calls running for others, " << p_.remote.pending()
     << " calls waiting on others\n";
+  if (dsm_status) o << "dsm:       " << dsm_status() << "\n";
   o << "links:\n";
   if (p_.links.links().empty()) o << "  (none)\n";
   auto now = Clock::now();
