@@ -24,6 +24,8 @@
 #                        (every node-to-node hop is also a cross-CPU wake-up, which on
 #                        this kind of VM costs tens of microseconds: a stand-in network)
 #   BENCH_TIMING, BENCH_BUDGET_S: see above.
+#   BENCH_DSM=0    skip the distributed-shared-memory cases (bench/dsm.sh, run last, on a
+#                  cluster of its own, in the pinned layouts; about a minute per layout).
 #   KEEP_DIR=1     keep the cluster directory (logs) after the run.
 #
 # Output: one line per case, e.g.
@@ -438,5 +440,13 @@ if [[ " $LAYOUTS " == *" 1cpu "* ]] && ! over_budget; then
     printf "%-58s %7.2f us\n", "(a call that must wait adds: io -> worker -> io hand-off)", h
   }'
 fi
+# ---- distributed shared memory (bench/dsm.sh: its own cluster, the pinned layouts) ----
+dsm_layouts=$(tr ' ' '\n' <<<"$LAYOUTS" | grep -xE '1cpu|2cpu' | tr '\n' ' ')
+if [[ ${BENCH_DSM:-1} == 1 && -n ${dsm_layouts// /} ]]; then
+  echo "== distributed shared memory (bench/dsm.sh, layouts $dsm_layouts) =="
+  BENCH_LAYOUTS="$dsm_layouts" bash "$(dirname "${BASH_SOURCE[0]}")/dsm.sh" "$BUILD"
+fi
+
 echo "load average at end: $(cut -d' ' -f1-3 /proc/loadavg)"
 log "done in $((SECONDS - T0)) s"
+
