@@ -122,7 +122,7 @@ for layout in $LAYOUTS; do
 
   set_dsm node1 mode '"segment"'
   set_dsm node1 quantum 0
-  restart node1 || { echo "node1 did not restart"; exit 1; }
+  restart node1 || { echo "node1 did not restart; its log ends:"; tail -n 15 "$DIR/node1/dipcd.log"; exit 1; }
   for i in $(seq 100); do [[ $(cat "$DIR/node2/run/state" 2>/dev/null) == joined ]] && break; sleep 0.05; done
   pin node1 $c0
   key=$((key + 1))
