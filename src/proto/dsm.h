@@ -43,7 +43,7 @@ enum class DsmRecallMode : uint8_t { kDowngrade = 1, kInvalidate = 2 };
 
 // kDsmAcquire: the holder wants access to the unit that holds page, and for reading
 // (read-ahead) to the units of the npages - 1 pages after it too (at most kDsmMaxAhead).
-inline constexpr uint32_t kDsmMaxAhead = 64;
+inline constexpr uint32_t kDsmMaxAhead = 256;  // one chunk: the answer is one frame
 struct DsmAcquire {
   int32_t seg = 0;
   uint64_t page = 0;

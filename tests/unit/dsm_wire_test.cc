@@ -57,11 +57,13 @@ TEST(DsmWire, Acquire) {
   // Read-ahead: several pages for reading, never for writing, at most kDsmMaxAhead.
   Bytes ahead = want;
   ahead[12] = 0x01;
-  ahead[16] = 64;
+  ahead[15] = 0x01;  // 256 pages: one chunk, the most a request may ask for
+  ahead[16] = 0;
   ASSERT_TRUE(Decode(ahead, b));
-  EXPECT_EQ(b.npages, 64u);
-  ahead[16] = 65;
+  EXPECT_EQ(b.npages, 256u);
+  ahead[16] = 1;  // 257
   EXPECT_FALSE(Decode(ahead, b));
+  ahead[15] = 0;
   ahead[16] = 0;
   EXPECT_FALSE(Decode(ahead, b));
   Bytes wide = want;

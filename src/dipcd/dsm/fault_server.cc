@@ -432,23 +432,24 @@ void FaultServer::request(Segment& s, uint64_t page, Access need, Waiter w) {
     it->second.waiters.push_back(w);  // a read request in flight serves a writer next
     return;
   }
-  acquire(s, page, need, &w, 1);
-  // Read-ahead: a read fault right after one on the page before also asks, in the same
-  // request, for the run of pages after it that this node lacks (no one waits on them), so
-  // a sequential reader takes one round trip per window.
+  // Read-ahead: a read fault right after one on the page before is sequential, and its
+  // request also asks for the run of pages after it that this node lacks (no one waits on
+  // them yet), so a sequential reader takes one round trip per window; the window doubles
+  // while the run goes on.
+  uint64_t n = 0;
   if (need == Access::kRead && !s.owned && page == s.last_read + 1) {
-    uint64_t n = 0;
-    while (n < kReadAhead && page + 1 + n < s.pages) {
+    while (n < s.ahead && page + 1 + n < s.pages) {
       uint64_t q = page + 1 + n;
       if (s.state[q] == kStLost || s.access(q) != Access::kNone || s.pending.count(q)) break;
       ++n;
     }
-    if (n) acquire(s, page + 1, Access::kRead, nullptr, n);
-    // The next fault, on the page after the window, continues the run.
-    s.last_read = page + n;
-    return;
+    s.ahead = std::min<uint64_t>(2 * s.ahead + 1, kReadAheadMax);
+  } else if (need == Access::kRead) {
+    s.ahead = kReadAheadFirst;
   }
-  if (need == Access::kRead) s.last_read = page;
+  acquire(s, page, need, &w, 1 + n);
+  // The next fault, on the page after the window, continues the run.
+  if (need == Access::kRead) s.last_read = page + n;
 }
 
 // Asks for pages [page, page+n) (n > 1 only for reading) in one request.
