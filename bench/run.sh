@@ -27,6 +27,11 @@
 #                        (every node-to-node hop is also a cross-CPU wake-up, which on
 #                        this kind of VM costs tens of microseconds: a stand-in network)
 #   BENCH_TIMING, BENCH_BUDGET_S: see above.
+#   BENCH_SHIM_B   another libdipc.so (say, built before a change): each layout then also
+#                  runs msg-c 8B and sem-e with this build's shim against that one, same
+#                  cluster, taking turns (lines ab-msg-c, ab-sem-e; baseline = BENCH_SHIM_B).
+#   BENCH_TPUT_K   the K of the throughput section ("1 4 16 64"; "" skips it);
+#   BENCH_TPUT_TIMING its timing ("--warm 200 --dur 200 --reps 5").
 #   KEEP_DIR=1     keep the cluster directory (logs) after the run.
 #
 # Output: one line per case, e.g.
@@ -315,10 +320,13 @@ zmq_rt() {
 }
 # An Open MPI ping-pong of SZ bytes, TCP transport only, rank 0 on C0 and rank 1 on C1.
 # mpirun starts both ranks itself, outside the nodes' IPC namespaces (MPI uses none of
-# their objects, and the nodes of this cluster share the loopback network), as root.
+# their objects, and the nodes of this cluster share the loopback network), as root. The
+# ranks yield the CPU while they poll (mpi_yield_when_idle): on 2 shared vCPUs, ranks that
+# spin flat out took 4 to 100 times longer.
 mpi_rt() {
   measure timeout 60 env OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 \
     OMPI_MCA_btl=tcp,self OMPI_MCA_btl_tcp_if_include=lo OMPI_MCA_pml=ob1 \
+    OMPI_MCA_mpi_yield_when_idle=1 \
     mpirun -np 2 --oversubscribe --bind-to none "$BENCH/mpipingpong" --size "$SZ" \
     --cpu "$C0" --cpu2 "$C1" "${TM[@]}" --turn-in "$1" --turn-out "$2"
 }
@@ -333,9 +341,9 @@ c_dipc() {
   a=$KEY
   b=$((KEY + 1))
   if [[ $LAYOUT == mailbox ]]; then cp=rx; else cp=none cr=both; fi
-  bg_on node2 "$BENCH/msgbench" pong --rx "$b" --tx "$a" --create "$cp" --size "$SZ" \
+  bg_on node2 "${PRE[@]}" "$BENCH/msgbench" pong --rx "$b" --tx "$a" --create "$cp" --size "$SZ" \
     --cpu "$C1" --limit 25
-  measure on node1 "$BENCH/msgbench" ping --rx "$a" --tx "$b" --create "$cr" --size "$SZ" \
+  measure on node1 "${PRE[@]}" "$BENCH/msgbench" ping --rx "$a" --tx "$b" --create "$cr" --size "$SZ" \
     --cpu "$C0" "${TM[@]}" --turn-in "$1" --turn-out "$2"
   bg_wait
 }
@@ -360,7 +368,7 @@ e_dipc() {
     printf t >"$2"
     return 0
   }
-  measure on node2 "$BENCH/sembench" pv --open --key "$KEY" --cpu "$C1" "${TM[@]}" \
+  measure on node2 "${PRE[@]}" "$BENCH/sembench" pv --open --key "$KEY" --cpu "$C1" "${TM[@]}" \
     --turn-in "$1" --turn-out "$2"
   on node1 "$BENCH/sembench" rm --key "$KEY" 2>/dev/null
 }
@@ -376,6 +384,17 @@ f_dipc() {
 
 SEM_LOCAL=""
 E_1CPU=""
+# PRE: words put before a DIPC case's program (the A/B cases set it to another shim).
+PRE=()
+SHIM_B=${BENCH_SHIM_B:-}
+c_shimB() {
+  PRE=(env LD_PRELOAD="$SHIM_B")
+  c_dipc "$@"
+}
+e_shimB() {
+  PRE=(env LD_PRELOAD="$SHIM_B")
+  e_dipc "$@"
+}
 
 # target_of CASE LAYOUT: the ratio target of a two-node case (issue 11; "" for none).
 target_of() {
@@ -484,6 +503,16 @@ run_layout() {
   floor_report "$lay"
   duel f_dipc tcp_rt
   report sem-f rt dipc ""
+  if [[ -n $SHIM_B ]]; then
+    # A/B: this build's shim against BENCH_SHIM_B (a shim built before a change), same
+    # cluster, same run, taking turns; the baseline column is SHIM_B.
+    LAYOUT=mailbox
+    SZ=8
+    duel c_dipc c_shimB
+    report ab-msg-c 8B new ""
+    duel e_dipc e_shimB
+    report ab-sem-e 1op new ""
+  fi
 }
 
 echo "DIPC benchmarks $(date -u +%Y-%m-%dT%H:%MZ), Linux $(uname -r), $NCPU CPU" \
@@ -630,24 +659,21 @@ if [[ -n "$TP_KS" ]] && ! over_budget; then
   done
   : >"$pstop"
   wait "$PROBE" 2>/dev/null
-  echo "-- node1's own calls meanwhile (P+V on a set node1 owns, us per semop; idle: before the runs) --"
+  echo "-- node1's own calls meanwhile (a P+V every 0.5 ms on a set node1 owns, us per semop; idle: before the runs) --"
   awk '
-    FNR == NR { if ($1 == "sample") { n++; st[n] = $2; sn[n] = $3 } else if ($1 == "idle_us") idle = $2; next }
+    FNR == NR { if ($1 == "sample") { n++; st[n] = $2; sd[n] = $3 } else if ($1 == "idle_us") idle = $2; next }
     { key = $1 " K=" $2; side = $3; t0 = $4; t1 = $5
-      # the samples inside [t0, t1]
-      lo = 0; hi = 0
-      for (i = 1; i <= n; i++) { if (st[i] >= t0 && !lo) lo = i; if (st[i] <= t1) hi = i }
-      if (lo && hi > lo) { T[key, side] += st[hi] - st[lo]; N[key, side] += sn[hi] - sn[lo] }
+      for (i = 1; i <= n; i++) if (st[i] >= t0 && st[i] <= t1) { T[key, side] += sd[i]; N[key, side]++ }
       if (!(key in seen)) { seen[key] = ++m; order[m] = key }
     }
     END {
       printf "probe idle %.3f us\n", idle
       for (j = 1; j <= m; j++) {
         k = order[j]
-        a = (N[k, "dipc"] > 0) ? T[k, "dipc"] / N[k, "dipc"] / 1000 : -1
-        b = (N[k, "tcp"] > 0) ? T[k, "tcp"] / N[k, "tcp"] / 1000 : -1
+        a = (N[k, "dipc"] > 0) ? T[k, "dipc"] / N[k, "dipc"] / 2000 : -1
+        b = (N[k, "tcp"] > 0) ? T[k, "tcp"] / N[k, "tcp"] / 2000 : -1
         if (a < 0 || b < 0) { printf "probe %-14s n/a\n", k; continue }
-        printf "probe %-14s during dipc %7.3f us   during tcp %7.3f us   ratio %5.2f   (vs idle %5.2f)\n", k, a, b, a / b, a / idle
+        printf "probe %-14s during dipc %7.3f us   during tcp %7.3f us   ratio %5.2f   (vs idle %5.2f)   samples %d / %d\n", k, a, b, a / b, a / idle, N[k, "dipc"], N[k, "tcp"]
       }
     }' "$DIR/scratch/probe.out" "$SLICES"
 fi

@@ -91,11 +91,11 @@ wait_until() {
   return 1
 }
 
-printf '# DIPC scale %s, Linux %s, %s CPU, load average at start %s\n' \
-  "$(date -u +%Y-%m-%dT%H:%MZ)" "$(uname -r)" "$(nproc)" "$(cut -d' ' -f1-3 /proc/loadavg)"
+TITLE=$(printf '# DIPC scale %s, Linux %s, %s CPU, load average at start %s' \
+  "$(date -u +%Y-%m-%dT%H:%MZ)" "$(uname -r)" "$(nproc)" "$(cut -d' ' -f1-3 /proc/loadavg)")
 HDR="nodes objects created create_s owned_B ref_B lookup_per_s ph_B all_per_s table_per_s ls_s listed dead_ms join_ms"
-echo "$HDR"
-[[ -n ${SCALE_OUT:-} ]] && printf "# %s\n" "$HDR" >"$SCALE_OUT"
+printf '%s\n%s\n' "$TITLE" "$HDR"
+[[ -n ${SCALE_OUT:-} ]] && printf '%s\n# %s\n' "$TITLE" "$HDR" >"$SCALE_OUT"
 
 for N in $NODES_LIST; do
   [[ -n $DIR ]] && cleanup
@@ -147,7 +147,7 @@ for N in $NODES_LIST; do
       nl=$((nl + per))
     done
     ph1=$(rss_kb node2)
-    lookup=$(awk -v n="$nl" -v us="$lus" 'BEGIN { printf "%.0f", us > 0 ? n * 1e6 / us : 0 }')
+    lookup=$(awk -v n="$nl" -v us="$lus" 'BEGIN { printf "%.0f", (us > 0 ? n * 1e6 / us : 0) }')
     ph=$(awk -v d=$((ph1 - ph0)) -v n="$nl" 'BEGIN { printf "%.0f", d * 1024 / n }')
     # nodes 3..N look up node1's new queues at the same time
     all=-
@@ -204,4 +204,5 @@ for N in $NODES_LIST; do
   done
 done
 echo "# load average at end: $(cut -d' ' -f1-3 /proc/loadavg)"
+[[ -n ${SCALE_OUT:-} ]] && echo "# load average at end: $(cut -d' ' -f1-3 /proc/loadavg)" >>"$SCALE_OUT"
 log "done"

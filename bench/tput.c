@@ -35,10 +35,11 @@
  *   tput drain --key B --n N         forks one process per queue B..B+N-1 that receives
  *                                    until its queue is removed (EIDRM/EINVAL)
  *   tput probe --key B --stop F [--idle-ms MS] [--ready R] [--limit S]
- *       The owner's own calls: loops P+V on its distributed set B (made here, removed at
- *       the end), first for --idle-ms (prints "idle_us X", one semop), then creates R and
- *       records (time, calls) every millisecond until the file F exists; prints "sample T
- *       N" lines (T CLOCK_MONOTONIC ns). bench/run.sh joins them with the slices above.
+ *       The owner's own calls: a P+V on its distributed set B (made here, removed at the
+ *       end) every 500 us, each timed; first for --idle-ms (prints "idle_us X", the mean
+ *       time of one semop), then creates R and records every P+V until the file F exists;
+ *       prints "sample T D" lines (T: CLOCK_MONOTONIC ns at its end, D: its ns). bench/run.sh
+ *       joins them with the slices above.
  *
  * Timing options (benchutil.h): --warm MS --dur MS --reps R --limit S, --turn-in FIFO
  * --turn-out FIFO (take turns with another benchmark). Bounds: K <= 256 workers, N <= 65536
@@ -343,51 +344,47 @@ static int serve(const char* portfile) {
 }
 
 /* ---- probe ---- */
+/* One P+V every 500 us, each timed on its own (the gaps keep the probe from taking a CPU
+ * of its own away from what it watches). */
+static uint64_t probe_once(int id) {
+  struct sembuf p = {0, -1, 0}, v = {0, 1, 0};
+  uint64_t t0 = bu_now_ns();
+  if (semop(id, &p, 1) != 0 || semop(id, &v, 1) != 0) bu_die("semop: %s", strerror(errno));
+  uint64_t t1 = bu_now_ns();
+  struct timespec gap = {0, 500000};
+  nanosleep(&gap, NULL);
+  return t1 - t0;
+}
+
 static int probe(int key, int idle_ms, const char* ready, const char* stop) {
-  static uint64_t st[MAX_SAMPLES], sn[MAX_SAMPLES];
+  static uint64_t st[MAX_SAMPLES], sd[MAX_SAMPLES];
   int id = semget(key, 1, IPC_CREAT | IPC_EXCL | 0600 | IPC_DIPC);
   if (id < 0) bu_die("semget(%d, IPC_CREAT|IPC_EXCL|IPC_DIPC): %s", key, strerror(errno));
   union {
     int val;
   } arg = {.val = 1};
   if (semctl(id, 0, SETVAL, arg) != 0) bu_die("semctl SETVAL: %s", strerror(errno));
-  struct sembuf p = {0, -1, 0}, v = {0, 1, 0};
-  uint64_t n = 0, t0 = bu_now_ns(), end = t0 + (uint64_t)idle_ms * 1000000ull, now;
-  do {
-    for (int k = 0; k < 64; ++k) {
-      if (semop(id, &p, 1) != 0 || semop(id, &v, 1) != 0) bu_die("semop: %s", strerror(errno));
-      n += 2;
-    }
-    now = bu_now_ns();
-  } while (now < end);
-  printf("idle_us %.3f\n", (double)(now - t0) / 1000.0 / (double)n);
+  uint64_t n = 0, sum = 0, end = bu_now_ns() + (uint64_t)idle_ms * 1000000ull;
+  while (bu_now_ns() < end) {
+    sum += probe_once(id);
+    ++n;
+  }
+  printf("idle_us %.3f\n", n ? (double)sum / 1000.0 / 2.0 / (double)n : 0.0);
   fflush(stdout);
   if (ready) {
     FILE* f = fopen(ready, "w");
     if (f) fclose(f);
   }
   size_t ns = 0;
-  uint64_t next = bu_now_ns();
   while (ns < MAX_SAMPLES) {
-    for (int k = 0; k < 8; ++k) {
-      if (semop(id, &p, 1) != 0 || semop(id, &v, 1) != 0) {
-        if (errno == EINTR) break;
-        bu_die("semop: %s", strerror(errno));
-      }
-      n += 2;
-    }
-    now = bu_now_ns();
-    if (now >= next) {
-      st[ns] = now;
-      sn[ns] = n;
-      ++ns;
-      next = now + 1000000ull;
-      if (access(stop, F_OK) == 0) break;
-    }
+    sd[ns] = probe_once(id);
+    st[ns] = bu_now_ns();
+    ++ns;
+    if ((ns & 63) == 0 && access(stop, F_OK) == 0) break;
   }
   semctl(id, 0, IPC_RMID);
   for (size_t i = 0; i < ns; ++i)
-    printf("sample %llu %llu\n", (unsigned long long)st[i], (unsigned long long)sn[i]);
+    printf("sample %llu %llu\n", (unsigned long long)st[i], (unsigned long long)sd[i]);
   return 0;
 }
 
