@@ -7,8 +7,10 @@
 # taskset). It starts its own 2-node cluster in a fresh directory under /tmp, runs every
 # benchmark program as the unprivileged user nobody (a remote call from root would run as
 # nobody at the owner anyway, unless remote_root is set), and always tears the cluster
-# down (EXIT trap). Every wait is bounded; a run takes about 90 seconds, and no new
-# measurement starts after BENCH_BUDGET_S seconds (default 420).
+# down (EXIT trap). Every wait is bounded; a run takes about 5 minutes, and no new
+# measurement starts after BENCH_BUDGET_S seconds (default 420). The side-by-side cases
+# (ZeroMQ, Open MPI) run when bench/ext was built (scripts/deps.sh --bench installs the
+# libraries; then rebuild). bench/all.sh runs this, bench/dsm.sh and bench/scale.sh in one go.
 #
 # Method: for each case the DIPC program and its baseline program run at the same time but
 # take turns (benchutil.h, --turn-in/--turn-out over two FIFOs): after a warm-up each,
@@ -36,8 +38,12 @@
 #
 # Output: one line per case, e.g.
 #   msg-a  8B   shim     3.05 us   baseline     3.02 us   ratio  1.01   (target <= 1.05) ok
-# then, for layout 1cpu, each piece of a remote call timed on its own. docs/benchmarks.md
-# describes the cases and discusses the results; bench/plot.sh draws the ratios.
+# and per layout a "floor" line (a Unix socket round trip plus the TCP round trip between
+# the nodes: what a remote call costs at least with a dipcd between a process and the
+# network, against sem-e); then, for layout 1cpu, each piece of a remote call timed on its
+# own; then the throughput section (calls per second of K processes, against K TCP
+# clients, and node1's own semop time meanwhile). docs/benchmarks.md describes the cases
+# and discusses the results; bench/plot.sh draws the ratios.
 set -uo pipefail
 
 BUILD=${1:-/work/main/build}
