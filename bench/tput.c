@@ -55,6 +55,7 @@
 #include <sys/epoll.h>
 #include <sys/ipc.h>
 #include <sys/mman.h>
+#include <sys/prctl.h>
 #include <sys/msg.h>
 #include <sys/sem.h>
 #include <sys/socket.h>
@@ -181,9 +182,16 @@ static void set_go(uint32_t v) {
   fwake(&g_sh->go);
 }
 
-/* Waits (bounded: 10 s) until every worker is parked between calls. */
+static pid_t g_kids[MAX_PROCS];
+
+/* Waits (bounded: 10 s) until every worker is parked between calls; dies at once when a
+ * worker has ended (it failed: it said why on stderr). */
 static void wait_parked(void) {
   for (int t = 0; t < 10000; ++t) {
+    for (int i = 0; i < g_procs; ++i) {
+      int st;
+      if (waitpid(g_kids[i], &st, WNOHANG) == g_kids[i]) bu_die("worker %d ended early", i);
+    }
     int all = 1;
     for (int i = 0; i < g_procs && all; ++i)
       all = __atomic_load_n(&g_sh->s[i].parked, __ATOMIC_ACQUIRE) == 1;
@@ -202,11 +210,15 @@ static void sleep_ms(int ms) {
 static int measure_tput(const struct bu_opts* o) {
   g_sh = mmap(NULL, sizeof *g_sh, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
   if (g_sh == MAP_FAILED) bu_die("mmap: %s", strerror(errno));
-  pid_t kids[MAX_PROCS];
+  pid_t* kids = g_kids;
+  pid_t parent = getpid();
   for (int i = 0; i < g_procs; ++i) {
     kids[i] = fork();
     if (kids[i] < 0) bu_die("fork: %s", strerror(errno));
     if (kids[i] == 0) {
+      /* a worker never outlives the measuring process (which has the alarm) */
+      prctl(PR_SET_PDEATHSIG, SIGKILL);
+      if (getppid() != parent) _exit(1);
       bu_pin(o->cpu2);
       worker(i);
     }
