@@ -281,49 +281,43 @@ b_dipc() {
 }
 b_plain() { a2_shim "$@"; }
 
-# Raw TCP round trip of SZ bytes between a process of node1 (pinging, C0) and one of node2
-# (echoing, C1) over 127.0.0.1, the path dipcd's links take.
-tcp_rt() {
-  local pf port i
-  pf=$DIR/scratch/port.$RANDOM$RANDOM
-  bg_on node2 "$BENCH/tcppingpong" serve --portfile "$pf" --size "$SZ" --cpu "$C1" --limit 25
+# wait_port FILE: the port a server wrote to FILE, waited for (bounded: 4 s), or "".
+wait_port() {
+  local i
   for ((i = 0; i < 200; i++)); do
-    [[ -s "$pf" ]] && break
+    [[ -s "$1" ]] && break
     sleep 0.02
   done
-  port=$(cat "$pf" 2>/dev/null)
+  cat "$1" 2>/dev/null
+}
+
+# server_rt PROG TURN_IN TURN_OUT: a round trip of SZ bytes between PROG ping on node1
+# (C0) and PROG serve on node2 (C1) over 127.0.0.1 (tcppingpong and zmqpingpong take the
+# same options).
+server_rt() {
+  local prog=$1 pf port
+  shift
+  pf=$DIR/scratch/port.$RANDOM$RANDOM
+  bg_on node2 "$BENCH/$prog" serve --portfile "$pf" --size "$SZ" --cpu "$C1" --limit 25
+  port=$(wait_port "$pf")
   if [[ -z "$port" ]]; then
-    log "tcp server never wrote its port"
+    log "$prog serve never wrote its port"
     kill "$BG" 2>/dev/null
     printf t >"$2" # let the other side go on alone
   else
-    measure on node1 "$BENCH/tcppingpong" ping --port "$port" --size "$SZ" --cpu "$C0" \
+    measure on node1 "$BENCH/$prog" ping --port "$port" --size "$SZ" --cpu "$C0" \
       "${TM[@]}" --turn-in "$1" --turn-out "$2"
   fi
   bg_wait
 }
 
-# Side by side (when built, bench/ext): a ZeroMQ REQ/REP round trip of SZ bytes, REQ on
-# node1 (C0), REP on node2 (C1), over 127.0.0.1 like tcp_rt.
-zmq_rt() {
-  local pf port i
-  pf=$DIR/scratch/port.$RANDOM$RANDOM
-  bg_on node2 "$BENCH/zmqpingpong" serve --portfile "$pf" --size "$SZ" --cpu "$C1" --limit 25
-  for ((i = 0; i < 200; i++)); do
-    [[ -s "$pf" ]] && break
-    sleep 0.02
-  done
-  port=$(cat "$pf" 2>/dev/null)
-  if [[ -z "$port" ]]; then
-    log "zmq server never wrote its port"
-    kill "$BG" 2>/dev/null
-    printf t >"$2"
-  else
-    measure on node1 "$BENCH/zmqpingpong" ping --port "$port" --size "$SZ" --cpu "$C0" \
-      "${TM[@]}" --turn-in "$1" --turn-out "$2"
-  fi
-  bg_wait
-}
+# Raw TCP round trip of SZ bytes between a process of node1 (pinging, C0) and one of node2
+# (echoing, C1) over 127.0.0.1, the path dipcd's links take.
+tcp_rt() { server_rt tcppingpong "$@"; }
+# Side by side (when built, bench/ext): a ZeroMQ REQ/REP round trip, REQ on node1, REP on
+# node2.
+zmq_rt() { server_rt zmqpingpong "$@"; }
+
 # An Open MPI ping-pong of SZ bytes, TCP transport only, rank 0 on C0 and rank 1 on C1.
 # mpirun starts both ranks itself, outside the nodes' IPC namespaces (MPI uses none of
 # their objects, and the nodes of this cluster share the loopback network), as root. The
@@ -610,14 +604,10 @@ tp_dipc() {
 }
 
 tp_tcp() {
-  local pf port i
+  local pf port
   pf=$DIR/scratch/port.$RANDOM$RANDOM
   bg_on node1 "$TPUT" tcp-serve --portfile "$pf" --limit 60
-  for ((i = 0; i < 200; i++)); do
-    [[ -s "$pf" ]] && break
-    sleep 0.02
-  done
-  port=$(cat "$pf" 2>/dev/null)
+  port=$(wait_port "$pf")
   if [[ -z "$port" ]]; then
     log "tput tcp-serve never wrote its port"
     kill "$BG" 2>/dev/null

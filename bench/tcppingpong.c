@@ -141,12 +141,7 @@ int main(int argc, char** argv) {
     if (ls < 0 || bind(ls, (struct sockaddr*)&sa, sizeof sa) != 0 || listen(ls, 1) != 0 ||
         getsockname(ls, (struct sockaddr*)&sa, &len) != 0)
       bu_die("listen: %s", strerror(errno));
-    char tmp[4096];
-    snprintf(tmp, sizeof tmp, "%s.tmp", portfile);
-    FILE* f = fopen(tmp, "w");
-    if (f == NULL) bu_die("%s: %s", tmp, strerror(errno));
-    fprintf(f, "%d\n", ntohs(sa.sin_port));
-    if (fclose(f) != 0 || rename(tmp, portfile) != 0) bu_die("%s: %s", portfile, strerror(errno));
+    bu_write_portfile(portfile, ntohs(sa.sin_port));
     p->fd = accept(ls, NULL, NULL);
     if (p->fd < 0) bu_die("accept: %s", strerror(errno));
     close(ls);

@@ -287,12 +287,7 @@ static int serve(const char* portfile) {
   if (ls < 0 || bind(ls, (struct sockaddr*)&sa, sizeof sa) != 0 || listen(ls, 512) != 0 ||
       getsockname(ls, (struct sockaddr*)&sa, &len) != 0)
     bu_die("listen: %s", strerror(errno));
-  char tmp[4096];
-  snprintf(tmp, sizeof tmp, "%s.tmp", portfile);
-  FILE* f = fopen(tmp, "w");
-  if (f == NULL) bu_die("%s: %s", tmp, strerror(errno));
-  fprintf(f, "%d\n", ntohs(sa.sin_port));
-  if (fclose(f) != 0 || rename(tmp, portfile) != 0) bu_die("%s: %s", portfile, strerror(errno));
+  bu_write_portfile(portfile, ntohs(sa.sin_port));
   int ep = epoll_create1(EPOLL_CLOEXEC);
   struct epoll_event ev = {.events = EPOLLIN, .data.ptr = NULL};
   if (ep < 0 || epoll_ctl(ep, EPOLL_CTL_ADD, ls, &ev) != 0) bu_die("epoll: %s", strerror(errno));

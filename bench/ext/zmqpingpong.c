@@ -74,12 +74,7 @@ int main(int argc, char** argv) {
     if (zmq_getsockopt(p->sock, ZMQ_LAST_ENDPOINT, ep, &len) != 0) bu_die("endpoint");
     const char* colon = strrchr(ep, ':');
     if (colon == NULL) bu_die("endpoint %s", ep);
-    char tmp[4096];
-    snprintf(tmp, sizeof tmp, "%s.tmp", portfile);
-    FILE* f = fopen(tmp, "w");
-    if (f == NULL) bu_die("%s: %s", tmp, strerror(errno));
-    fprintf(f, "%s\n", colon + 1);
-    if (fclose(f) != 0 || rename(tmp, portfile) != 0) bu_die("%s: %s", portfile, strerror(errno));
+    bu_write_portfile(portfile, bu_int(colon + 1, "port"));
     bu_pin(o.cpu);
     for (;;) {
       int n = zmq_recv(p->sock, p->in, sizeof p->in, 0);
