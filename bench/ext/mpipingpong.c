@@ -28,7 +28,19 @@ static int ping_once(void* v) {
   return 0;
 }
 
+/* The CPU of this rank (--cpu for rank 0, --cpu2 for rank 1), from the arguments and the
+ * rank mpirun passes in the environment, so that the process is pinned before MPI_Init
+ * starts its threads (they inherit it). */
+static void pin_early(int argc, char** argv) {
+  const char* r = getenv("OMPI_COMM_WORLD_RANK");
+  if (r == NULL) return;
+  const char* want = strcmp(r, "0") ? "--cpu2" : "--cpu";
+  for (int i = 1; i + 1 < argc; ++i)
+    if (!strcmp(argv[i], want)) bu_pin(bu_int(argv[i + 1], want));
+}
+
 int main(int argc, char** argv) {
+  pin_early(argc, argv);
   MPI_Init(&argc, &argv);
   int rank = 0, nranks = 0;
   MPI_Comm_rank(MPI_COMM_WORLD, &rank);

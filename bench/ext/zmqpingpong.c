@@ -62,6 +62,8 @@ int main(int argc, char** argv) {
   struct pp* p = &g_pp;
   p->size = (size_t)size;
   memset(p->out, 'x', p->size);
+  /* Pinned before the context exists, so that its I/O thread inherits the CPU too. */
+  bu_pin(o.cpu);
   void* ctx = zmq_ctx_new();
   if (ctx == NULL) bu_die("zmq_ctx_new: %s", zmq_strerror(errno));
   if (!strcmp(mode, "serve")) {
@@ -75,7 +77,6 @@ int main(int argc, char** argv) {
     const char* colon = strrchr(ep, ':');
     if (colon == NULL) bu_die("endpoint %s", ep);
     bu_write_portfile(portfile, bu_int(colon + 1, "port"));
-    bu_pin(o.cpu);
     for (;;) {
       int n = zmq_recv(p->sock, p->in, sizeof p->in, 0);
       if (n < 0) {
@@ -92,7 +93,6 @@ int main(int argc, char** argv) {
     p->sock = zmq_socket(ctx, ZMQ_REQ);
     if (p->sock == NULL || zmq_connect(p->sock, ep) != 0)
       bu_die("connect %s: %s", ep, zmq_strerror(errno));
-    bu_pin(o.cpu);
     int rc = bu_measure(&o, ping_once, p);
     if (rc < 0) fprintf(stderr, "zmqpingpong: round trip failed: %s\n", zmq_strerror(errno));
     char stop = 's';
