@@ -46,8 +46,8 @@ bool DsmRoom::start() {
   dsm::Options o{cfg_.node_name, cfg_.run_dir, cfg_.dsm_segment_mode, cfg_.dsm_quantum,
                  cfg_.peer_timeout, [this](std::function<void()> f) { asio::post(io_, f); }};
   fs_ = std::make_unique<dsm::FaultServer>(
-      o, [this](const std::string& n, bool to_owner, std::vector<uint8_t> f) {
-        send(n, to_owner, std::move(f));
+      o, [this](const std::string& n, std::vector<uint8_t> f) {
+        send(n, std::move(f));
       });
   if (!fs_->start(why)) {
     spdlog::warn("distributed shared memory is unavailable: {}", why);
@@ -90,8 +90,7 @@ void DsmRoom::node_dead(const std::string& node) {
 }
 
 // On the fault server's thread.
-void DsmRoom::send(const std::string& node, bool to_owner, std::vector<uint8_t> frame) {
-  (void)to_owner;  // the frame's type says which way it goes (see the header)
+void DsmRoom::send(const std::string& node, std::vector<uint8_t> frame) {
   if (frame.size() < proto::kHeaderSize) return;
   {
     std::lock_guard g(mu_);

@@ -52,7 +52,7 @@ class DsmRoom {
   std::string status_line() const;
 
  private:
-  void send(const std::string& node, bool to_owner, std::vector<uint8_t> frame);
+  void send(const std::string& node, std::vector<uint8_t> frame);
 
   asio::io_context& io_;
   const Config& cfg_;

@@ -42,8 +42,7 @@ uint64_t pages_in_frame(FrameType type, size_t payload) {
 
 FaultServer::FaultServer(Options opt, SendFn send)
     : opt_(std::move(opt)),
-      send_([this, send = std::move(send)](const std::string& node, bool to_owner,
-                                           std::vector<uint8_t> frame) {
+      send_([this, send = std::move(send)](const std::string& node, std::vector<uint8_t> frame) {
         proto::Header h;
         if (frame.size() >= proto::kHeaderSize &&
             proto::decode_header(frame.data(), h) == proto::HeaderError::kNone) {
@@ -52,7 +51,7 @@ FaultServer::FaultServer(Options opt, SendFn send)
             counters_.requests.fetch_add(1, std::memory_order_relaxed);
           counters_.pages_out.fetch_add(pages_in_frame(h.type, h.length), std::memory_order_relaxed);
         }
-        send(node, to_owner, std::move(frame));
+        send(node, std::move(frame));
       }) {}
 
 FaultServer::~FaultServer() { stop(); }
@@ -474,7 +473,7 @@ void FaultServer::acquire(Segment& s, uint64_t page, Access need, const Waiter* 
   proto::DsmAcquire q{s.owner_id, page,
                       need == Access::kWrite ? proto::DsmAccess::kWrite : proto::DsmAccess::kRead,
                       uint32_t(n)};
-  send_(s.owner, true, make_frame(FrameType::kDsmAcquire, reqid, q, proto::DsmAcquire::kSize));
+  send_(s.owner, make_frame(FrameType::kDsmAcquire, reqid, q, proto::DsmAcquire::kSize));
 }
 
 // Write-protects pages [first, first+n) in every process that has them attached.
@@ -624,9 +623,9 @@ void FaultServer::holder_recall(Segment& s, uint64_t first, uint64_t n, RecallMo
   for (uint64_t p = first; p < first + n; ++p)
     if (s.state[p] != kStLost && (to == Access::kNone || s.access(p) != Access::kNone))
       s.set(p, to);
-  for (auto& f : frames) send_(s.owner, true, std::move(f));
+  for (auto& f : frames) send_(s.owner, std::move(f));
   proto::DsmRange ack{s.owner_id, first, uint32_t(n)};
-  send_(s.owner, true, make_frame(FrameType::kDsmRecallAck, 0, ack, proto::DsmRange::kSize));
+  send_(s.owner, make_frame(FrameType::kDsmRecallAck, 0, ack, proto::DsmRange::kSize));
 }
 
 // The owner carries out its directory's decisions.
@@ -642,7 +641,7 @@ void FaultServer::run_actions(Segment& s, std::vector<Action>& acts) {
   auto flush = [&] {
     if (batch.n == 0) return;
     for (auto& f : grant_frames(s, batch.first, batch.n, Access::kRead, batch.reqid, batch.with_data))
-      send_(batch.node, false, std::move(f));
+      send_(batch.node, std::move(f));
     batch.n = 0;
   };
   for (size_t i = 0; i < acts.size(); ++i) {
@@ -683,7 +682,7 @@ void FaultServer::run_actions(Segment& s, std::vector<Action>& acts) {
           for (uint64_t p = first; p < first + n; ++p)
             if (s.state[p] != kStLost) s.set(p, Access::kNone);
         }
-        for (auto& f : frames) send_(node, false, std::move(f));
+        for (auto& f : frames) send_(node, std::move(f));
         break;
       }
       case Action::Type::kRecall: {
@@ -698,7 +697,7 @@ void FaultServer::run_actions(Segment& s, std::vector<Action>& acts) {
                            a.mode == RecallMode::kInvalidate ? proto::DsmRecallMode::kInvalidate
                                                              : proto::DsmRecallMode::kDowngrade,
                            uint8_t(a.with_data)};
-        send_(node, false, make_frame(FrameType::kDsmRecall, 0, r, proto::DsmRecall::kSize));
+        send_(node, make_frame(FrameType::kDsmRecall, 0, r, proto::DsmRecall::kSize));
         break;
       }
       case Action::Type::kFail: {
@@ -707,7 +706,7 @@ void FaultServer::run_actions(Segment& s, std::vector<Action>& acts) {
           break;
         }
         proto::DsmFail f{{s.owner_id, first, uint32_t(n)}, EHOSTDOWN};
-        send_(node, false, make_frame(FrameType::kDsmFail, a.reqid, f, proto::DsmFail::kSize));
+        send_(node, make_frame(FrameType::kDsmFail, a.reqid, f, proto::DsmFail::kSize));
         break;
       }
       case Action::Type::kFill:
@@ -782,7 +781,7 @@ void FaultServer::on_frame(const std::string& node, bool on_our_link, FrameType 
         if (!s || c.range.first + c.range.npages > s->pages) {
           // Gone here already: nothing to give back, but the owner must hear so.
           proto::DsmRange ack = c.range;
-          send_(node, true, make_frame(FrameType::kDsmRecallAck, 0, ack, proto::DsmRange::kSize));
+          send_(node, make_frame(FrameType::kDsmRecallAck, 0, ack, proto::DsmRange::kSize));
           return;
         }
         return holder_recall(*s, c.range.first, c.range.npages,
@@ -806,7 +805,7 @@ void FaultServer::on_frame(const std::string& node, bool on_our_link, FrameType 
       Segment* s = find(q.seg);
       if (!s || q.page >= s->pages || id >= kMaxNodes) {
         proto::DsmFail f{{q.seg, q.page, 1}, s ? ENOSPC : EIDRM};
-        send_(node, false, make_frame(FrameType::kDsmFail, reqid, f, proto::DsmFail::kSize));
+        send_(node, make_frame(FrameType::kDsmFail, reqid, f, proto::DsmFail::kSize));
         return;
       }
       s->holders.insert(id);

@@ -17,7 +17,7 @@
 // must post the frame to the io thread (it is called on the fault server's thread).
 //
 // Every DSM frame between a holder and an owner travels on the holder's link to the owner
-// (SendFn's to_owner says which way), so that grants and recalls keep one order.
+// (the frame's type says which way: DsmRoom), so that grants and recalls keep one order.
 #pragma once
 
 #include <sys/types.h>
@@ -55,10 +55,8 @@ struct Options {
 
 class FaultServer {
  public:
-  // node: the peer; to_owner: true to send on our link to node (we hold, it owns), false to
-  // answer on node's link to us (we own, it holds).
-  using SendFn = std::function<void(const std::string& node, bool to_owner,
-                                    std::vector<uint8_t> frame)>;
+  // Sends a DSM frame to node, on the one link with it.
+  using SendFn = std::function<void(const std::string& node, std::vector<uint8_t> frame)>;
   FaultServer(Options opt, SendFn send);
   ~FaultServer();
   FaultServer(const FaultServer&) = delete;
