@@ -272,9 +272,19 @@ void FaultServer::forget_segment(int32_t local_id) {
 
 void FaultServer::peer_frame(const std::string& node, bool on_our_link, FrameType type,
                              uint64_t reqid, std::vector<uint8_t> payload) {
-  post([this, node, on_our_link, type, reqid, payload = std::move(payload)] {
-    on_frame(node, on_our_link, type, reqid, payload);
-  });
+  // Handled here, on the calling (io) thread, under the state lock: a frame does not wait
+  // for a second thread to wake (a remote fault costs one hop fewer on each node). Tasks
+  // posted before it run first, so a segment announced before the frame is known to it.
+  std::lock_guard<std::mutex> g(state_mu_);
+  if (stopping_) return;
+  drain_tasks();
+  on_frame(node, on_our_link, type, reqid, payload);
+  // The fault server's thread sleeps until the deadline it saw: wake it for an earlier one
+  // (a recall now waiting for the quantum, a request's time-out).
+  if (next_deadline() < sleeping_until_) {
+    uint64_t one = 1;
+    (void)!write(event_, &one, sizeof one);
+  }
 }
 
 void FaultServer::node_dead(const std::string& node) {
@@ -314,8 +324,10 @@ Time FaultServer::next_deadline() const {
 
 void FaultServer::run() {
   epoll_event evs[64];
+  std::unique_lock<std::mutex> lk(state_mu_);
   while (!stopping_) {
     Time due = next_deadline();
+    sleeping_until_ = due;
     timespec ts{}, *tp = nullptr;
     if (due != Time::max()) {
       auto left = due - std::chrono::steady_clock::now();
@@ -325,7 +337,9 @@ void FaultServer::run() {
       ts.tv_nsec = ns % 1000000000;
       tp = &ts;
     }
+    lk.unlock();  // the io thread handles peer frames meanwhile
     int n = epoll_pwait2(epoll_, evs, 64, tp, nullptr);
+    lk.lock();
     if (n < 0 && errno != EINTR) {
       spdlog::critical("fault server: epoll: {}", strerror(errno));
       return;

@@ -12,9 +12,12 @@
 //
 // One thread runs an epoll loop over that socket, the attachment connections, the uffds
 // and an eventfd for posted tasks; it never blocks on anything but epoll, and a fault never
-// waits behind name service or file I/O (only memfd reads and writes). The io thread talks
-// to it only through the posting methods below; it talks back only through SendFn, which
-// must post the frame to the io thread (it is called on the fault server's thread).
+// waits behind name service or file I/O (only memfd reads and writes). Its state is
+// guarded by one mutex, which that thread holds except while it waits in epoll: the io
+// thread hands peer frames in through peer_frame(), which handles them at once under the
+// mutex (no second thread wakes for a grant or a request), and everything else through the
+// posting methods below. The fault server talks back only through SendFn, called with the
+// mutex held, on either thread; it must not call back into the fault server.
 //
 // Every DSM frame between a holder and an owner travels on the holder's link to the owner
 // (the frame's type says which way: DsmRoom), so that grants and recalls keep one order.
@@ -157,6 +160,8 @@ class FaultServer {
   int epoll_ = -1, event_ = -1, listen_ = -1, devfd_ = -1;
   std::thread thread_;
   std::atomic<bool> stopping_{false};
+  std::mutex state_mu_;  // everything below but tasks_ (see the header)
+  Time sleeping_until_ = Time::max();  // the deadline the thread waits in epoll for
   std::mutex tasks_mu_;
   std::vector<std::function<void()>> tasks_;  // bounded by the io thread's own input
 
