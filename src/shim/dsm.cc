@@ -302,8 +302,24 @@ int dsm_detach(const void* shmaddr) {
   for (auto& a : g_att) {
     if (!a.used || a.base != addr) continue;
     munmap(reinterpret_cast<void*>(a.base), a.len);
-    close(a.fd);  // dipcd sees the detach
+    // Returns once dipcd has counted the detach (shm_nattch right after shmdt is exact, as
+    // on Linux); whatever the answer, closing the connection is the detach.
+    DsmLocalRequest req{DsmLocalOp::kDetach, a.shmid, a.shmflg, a.base, a.len, 0};
+    DsmLocalReply rep;
+    int fds[2];
+    if (exchange(a.fd, req, -1, &rep, fds))
+      for (int f : fds)
+        if (f >= 0) close(f);
+    close(a.fd);
     a.used = false;
+    // dipcd lets go of a process's userfaultfd with its last attachment: the next attach
+    // makes and sends a new one (without this it would name one dipcd no longer has).
+    bool any = false;
+    for (auto& b : g_att) any = any || b.used;
+    if (!any && g_uffd >= 0) {
+      close(g_uffd);
+      g_uffd = -1;
+    }
     unlock();
     return 1;
   }

@@ -48,24 +48,34 @@ DIPC_EXPORT int shmctl(int shmid, int cmd, struct shmid_ds* buf) {
   bool via_dipcd =
       f != 0 && (cmd == IPC_RMID || cmd == IPC_STAT || (remote && cmd == IPC_SET));
   if (__builtin_expect(!via_dipcd, 1)) return real().shmctl(shmid, cmd, buf);
-  if (cmd != IPC_RMID && buf == nullptr) {
-    errno = EFAULT;
-    return -1;
-  }
   IpcStat set, s;
-  if (cmd == IPC_SET) perm_to_stat(buf->shm_perm, set);
+  if (cmd == IPC_SET) {
+    // As the kernel: IPC_SET reads its buffer before anything else.
+    shmid_ds in;
+    if (!user_read(&in, buf, sizeof in)) {
+      errno = EFAULT;
+      return -1;
+    }
+    perm_to_stat(in.shm_perm, set);
+  }
   long r = ctl_call(Kind::kShm, Op::kShmCtl, shmid, cmd, cmd == IPC_SET ? &set : nullptr, &s, f);
   if (r == -2) return real().shmctl(shmid, cmd, buf);  // our own segment, no dipcd to tell
   if (r >= 0 && cmd == IPC_STAT) {
-    memset(buf, 0, sizeof *buf);
-    stat_to_perm(s, buf->shm_perm);
-    buf->shm_segsz = s.qbytes;
-    buf->shm_atime = s.otime;
-    buf->shm_dtime = s.rtime;
-    buf->shm_ctime = s.ctime;
-    buf->shm_cpid = s.lspid;
-    buf->shm_lpid = s.lrpid;
-    buf->shm_nattch = s.qnum;
+    shmid_ds ds;
+    memset(&ds, 0, sizeof ds);
+    stat_to_perm(s, ds.shm_perm);
+    ds.shm_segsz = s.qbytes;
+    ds.shm_atime = s.otime;
+    ds.shm_dtime = s.rtime;
+    ds.shm_ctime = s.ctime;
+    ds.shm_cpid = s.lspid;
+    ds.shm_lpid = s.lrpid;
+    ds.shm_nattch = s.qnum;
+    // Written after the owner answered, as the kernel copies out last (EACCES comes first).
+    if (!user_write(buf, &ds, sizeof ds)) {
+      errno = EFAULT;
+      return -1;
+    }
   }
   return int(r);
 }

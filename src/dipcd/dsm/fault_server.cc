@@ -16,7 +16,9 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <climits>
 #include <cstring>
+#include <ctime>
 
 #include "dipcd/conn.h"
 #include "dipcd/dsm/fault_server_state.h"
@@ -187,7 +189,8 @@ void FaultServer::segment_known(int32_t local_id, const std::string& owner, int3
     }
     local_[local_id] = s;
     std::lock_guard<std::mutex> g(nattch_mu_);
-    nattch_[local_id] = 0;
+    nattch_[local_id] = Counts{};
+    nattch_[local_id].owned = s->owned;
   });
 }
 
@@ -208,19 +211,39 @@ std::shared_ptr<FaultServer::Segment> FaultServer::ref(Segment& s) {
 }
 
 std::mutex FaultServer::nattch_mu_;
-std::map<int32_t, int> FaultServer::nattch_;
+std::map<int32_t, FaultServer::Counts> FaultServer::nattch_;
 
-int FaultServer::cluster_nattch(int32_t local_id) {
+int FaultServer::Counts::total() const {
+  int64_t n = local;
+  for (auto& [node, k] : remote) n += k;  // a node's count is its own word: bounded here
+  return int(std::min<int64_t>(n, INT32_MAX));
+}
+
+template <typename Change>
+void FaultServer::recount(int32_t local_id, Change change) {
   std::lock_guard<std::mutex> g(nattch_mu_);
   auto it = nattch_.find(local_id);
-  return it == nattch_.end() ? -1 : it->second;
+  if (it == nattch_.end()) return;
+  int before = it->second.total();
+  change(it->second);
+  int after = it->second.total();
+  if (after == before) return;
+  int64_t now = int64_t(time(nullptr));
+  (after > before ? it->second.atime : it->second.dtime) = now;
+}
+
+bool FaultServer::attached(int32_t local_id, Attached& out) {
+  std::lock_guard<std::mutex> g(nattch_mu_);
+  auto it = nattch_.find(local_id);
+  if (it == nattch_.end()) return false;
+  out = {it->second.total(), it->second.atime, it->second.dtime};
+  return true;
 }
 
 void FaultServer::count_attachments(Segment& s) {
+  if (!local_.count(s.local_id)) return;
   int n = int(s.attachments.size());
-  for (auto& [node, k] : s.remote_nattch) n += int(k);
-  std::lock_guard<std::mutex> g(nattch_mu_);
-  if (local_.count(s.local_id)) nattch_[s.local_id] = n;
+  recount(s.local_id, [n](Counts& c) { c.local = n; });
 }
 
 // A removed segment goes once nothing uses it: no local attachment, and when owned here no
@@ -249,6 +272,19 @@ void FaultServer::forget_segment(int32_t local_id) {
 
 void FaultServer::peer_frame(const std::string& node, bool on_our_link, FrameType type,
                              uint64_t reqid, std::vector<uint8_t> payload) {
+  if (type == FrameType::kDsmJoin) {
+    // Counted here, on the thread the frames arrive on, for IPC_STAT (see attached()); the
+    // fault server's own count (for the last detach) follows on its thread. The segment is
+    // named by its owner's id, which is the local id of a segment owned here.
+    proto::DsmJoin j;
+    proto::Reader r(payload.data(), payload.size());
+    if (j.decode(r))
+      recount(j.seg, [&node, &j](Counts& c) {
+        if (!c.owned) return;
+        if (j.nattch) c.remote[node] = j.nattch;
+        else c.remote.erase(node);
+      });
+  }
   post([this, node, on_our_link, type, reqid, payload = std::move(payload)] {
     on_frame(node, on_our_link, type, reqid, payload);
   });
@@ -790,7 +826,7 @@ void FaultServer::on_node_dead(const std::string& node) {
       s->dir->node_dead(it->second, now, acts);
       run_actions(*s, acts);
       s->remote_nattch.erase(it->second);
-      count_attachments(*s);
+      recount(s->local_id, [&node](Counts& c) { c.remote.erase(node); });
       maybe_destroy(*s);
     } else if (!s->owned && s->owner == node) {
       s->owner_dead = true;

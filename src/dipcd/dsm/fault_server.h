@@ -84,9 +84,16 @@ class FaultServer {
                   uint64_t reqid, std::vector<uint8_t> payload);
   void node_dead(const std::string& node);
   // Attachments through the shim of segment local_id: on every node when it is owned here,
-  // on this node otherwise; -1 when it is not a distributed segment of the running fault
-  // server (for IPC_STAT's shm_nattch). Any thread: a counter under a lock.
-  static int cluster_nattch(int32_t local_id);
+  // on this node otherwise, and the wall-clock times of the last attach and detach among
+  // them (for IPC_STAT's shm_nattch, shm_atime, shm_dtime). The counts of other nodes are
+  // taken from their kDsmJoin notices on the io thread as the frames arrive, so that an
+  // IPC_STAT that follows a notice on the same link sees it. False when local_id is not a
+  // distributed segment of the running fault server. Any thread: counters under a lock.
+  struct Attached {
+    int nattch = 0;
+    int64_t atime = 0, dtime = 0;
+  };
+  static bool attached(int32_t local_id, Attached& out);
 
  private:
   struct Process;
@@ -109,7 +116,8 @@ class FaultServer {
   void drain_tasks();
   void on_accept();
   void on_session(Session* s);
-  void close_session(Session* s);
+  // answer: the process asked (kDetach), and hears once the detach is counted.
+  void close_session(Session* s, bool answer = false);
   void on_uffd(Process* p);
   void fault(Process* p, uint64_t addr, uint64_t flags);
   void resolve(const Waiter& w, Access a);
@@ -153,8 +161,20 @@ class FaultServer {
   std::map<std::string, NodeId> node_ids_;
   uint64_t next_reqid_ = 1;
   void count_attachments(Segment& s);
+  // Under nattch_mu_: local id -> this node's attachments, other nodes' (by name), times.
+  struct Counts {
+    bool owned = false;  // only an owner takes other nodes' counts
+    int local = 0;
+    std::map<std::string, uint32_t> remote;
+    int64_t atime = 0, dtime = 0;
+    int total() const;
+  };
+  // Changes the counts of local_id (if known) with change(Counts&), noting the time of an
+  // attach or detach. Any thread.
+  template <typename Change>
+  static void recount(int32_t local_id, Change change);
   static std::mutex nattch_mu_;
-  static std::map<int32_t, int> nattch_;  // local id -> attachments (read by other threads)
+  static std::map<int32_t, Counts> nattch_;
 };
 
 }  // namespace dipc::daemon::dsm

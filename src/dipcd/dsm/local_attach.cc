@@ -129,6 +129,10 @@ void FaultServer::on_session(Session* s) {
     reply(s->fd, err, 0, nullptr, 0);
     close_session(s);
   };
+  if (req.op == proto::DsmLocalOp::kDetach) {
+    if (!s->registered) return fail(EINVAL);
+    return close_session(s, true);
+  }
   if (s->registered) return fail(EINVAL);  // one attachment per connection
   if (req.op == proto::DsmLocalOp::kAttach) {
     auto it = local_.find(req.shmid);
@@ -198,7 +202,7 @@ void FaultServer::on_session(Session* s) {
   reply(s->fd, 0, seg.size, nullptr, 0);
 }
 
-void FaultServer::close_session(Session* s) {
+void FaultServer::close_session(Session* s, bool answer) {
   int fd = s->fd;
   epoll_ctl(epoll_, EPOLL_CTL_DEL, fd, nullptr);
   if (s->registered) {
@@ -221,6 +225,8 @@ void FaultServer::close_session(Session* s) {
     seg.attachments.erase(s);
     count_attachments(seg);
     send_join(seg, s->cred.pid, false);
+    // kDetach: shmdt returns once the count (and the owner's notice) is on its way.
+    if (answer) reply(fd, 0, 0, nullptr, 0);
     auto keep = s->seg;
     close(fd);
     sessions_.erase(fd);
