@@ -66,6 +66,9 @@ void Holder::local_op(const std::shared_ptr<LocalClient>& c, uint64_t reqid, Own
   OpDone done = [this, wc, reqid](OpResult r) {
     if (auto c = wc.lock()) reply(c, reqid, r);
   };
+  // shm_nattch: attachments of this node's processes that exited before this call are
+  // counted (and told to the owner) first.
+  if (op.op == Op::kShmCtl && op.arg1 == IPC_STAT && shm_sync) shm_sync();
   ObjId id{op.kind, op.id};
   if (const Placeholder* p = table_.placeholder(id)) {
     op.id = p->owner_id;

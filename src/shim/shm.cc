@@ -42,11 +42,12 @@ DIPC_EXPORT int shmctl(int shmid, int cmd, struct shmid_ds* buf) {
   uint32_t f = id_flags(Kind::kShm, shmid);
   // IPC_RMID goes through dipcd so the cluster hears of it (the segment then lives on
   // until the last detach on every node); IPC_STAT is answered by the owner, whose counts
-  // cover every node; IPC_SET of a remote segment is made at its owner, as the caller.
-  // SHM_LOCK/SHM_UNLOCK and the index-based SHM_STAT, SHM_INFO, IPC_INFO stay local.
+  // cover every node; IPC_SET, SHM_LOCK and SHM_UNLOCK of a remote segment are made at its
+  // owner, as the caller (so that IPC_STAT shows SHM_LOCKED). The index-based SHM_STAT,
+  // SHM_INFO, IPC_INFO stay local.
   bool remote = (f & dipc::idtable::kFlagDistributed) && !(f & dipc::idtable::kFlagOwnedHere);
-  bool via_dipcd =
-      f != 0 && (cmd == IPC_RMID || cmd == IPC_STAT || (remote && cmd == IPC_SET));
+  bool via_dipcd = f != 0 && (cmd == IPC_RMID || cmd == IPC_STAT ||
+                              (remote && (cmd == IPC_SET || cmd == SHM_LOCK || cmd == SHM_UNLOCK)));
   if (__builtin_expect(!via_dipcd, 1)) return real().shmctl(shmid, cmd, buf);
   IpcStat set, s;
   if (cmd == IPC_SET) {

@@ -19,6 +19,7 @@
 #include <climits>
 #include <cstring>
 #include <ctime>
+#include <future>
 
 #include "dipcd/conn.h"
 #include "dipcd/dsm/fault_server_state.h"
@@ -195,14 +196,23 @@ void FaultServer::segment_known(int32_t local_id, const std::string& owner, int3
 }
 
 void FaultServer::segment_removed(int32_t local_id) {
-  post([this, local_id] {
+  auto done = std::make_shared<std::promise<void>>();
+  auto ran = done->get_future();
+  post([this, local_id, done] {
     auto it = local_.find(local_id);
-    if (it == local_.end()) return;
-    // Attached processes keep it (and the owner keeps serving them) until they detach.
-    auto s = it->second;
-    s->removed = true;
-    maybe_destroy(*s);
+    if (it != local_.end()) {
+      // Attached processes keep it (and the owner keeps serving them) until they detach.
+      auto s = it->second;
+      s->removed = true;
+      maybe_destroy(*s);
+    }
+    done->set_value();
   });
+  // Waited for, bounded: a removed segment that nothing has attached is gone (dipcd's own
+  // System V attachment let go) when the removal returns, as on Linux, where a second
+  // IPC_RMID or any call on its id is then EINVAL. The fault server never waits for the
+  // caller's thread, so this cannot deadlock.
+  if (thread_.joinable() && !stopping_) ran.wait_for(std::chrono::seconds(2));
 }
 
 std::shared_ptr<FaultServer::Segment> FaultServer::ref(Segment& s) {
@@ -325,6 +335,40 @@ Time FaultServer::next_deadline() const {
   return t;
 }
 
+void FaultServer::dispatch(const epoll_event* evs, int n) {
+  for (int i = 0; i < n && !stopping_; ++i) {
+    uint64_t t = evs[i].data.u64 >> 32;
+    int fd = int(uint32_t(evs[i].data.u64));
+    if (t == kTagEvent) {
+      uint64_t v;
+      (void)!read(event_, &v, sizeof v);
+      drain_tasks();
+    } else if (t == kTagListen) {
+      on_accept();
+    } else if (t == kTagSession) {
+      auto it = sessions_.find(fd);
+      if (it != sessions_.end()) on_session(it->second.get());
+    } else if (t == kTagUffd) {
+      auto it = uffds_.find(fd);
+      if (it != uffds_.end()) on_uffd(it->second.get());
+    }
+  }
+}
+
+void FaultServer::sync() {
+  if (!thread_.joinable() || stopping_) return;
+  auto done = std::make_shared<std::promise<void>>();
+  auto ran = done->get_future();
+  post([this, done] {
+    epoll_event evs[64];
+    timespec zero{};
+    int n = epoll_pwait2(epoll_, evs, 64, &zero, nullptr);
+    if (n > 0) dispatch(evs, n);
+    done->set_value();
+  });
+  ran.wait_for(std::chrono::seconds(1));
+}
+
 void FaultServer::run() {
   epoll_event evs[64];
   while (!stopping_) {
@@ -346,23 +390,7 @@ void FaultServer::run() {
     // Posted tasks first: a segment the io thread announced must be known before the
     // attach that learnt its id from the same announcement.
     drain_tasks();
-    for (int i = 0; i < n && !stopping_; ++i) {
-      uint64_t t = evs[i].data.u64 >> 32;
-      int fd = int(uint32_t(evs[i].data.u64));
-      if (t == kTagEvent) {
-        uint64_t v;
-        (void)!read(event_, &v, sizeof v);
-        drain_tasks();
-      } else if (t == kTagListen) {
-        on_accept();
-      } else if (t == kTagSession) {
-        auto it = sessions_.find(fd);
-        if (it != sessions_.end()) on_session(it->second.get());
-      } else if (t == kTagUffd) {
-        auto it = uffds_.find(fd);
-        if (it != uffds_.end()) on_uffd(it->second.get());
-      }
-    }
+    dispatch(evs, n);
     Time now = std::chrono::steady_clock::now();
     for (auto& [id, s] : local_) {
       if (!s->dir || s->dir->next_deadline() > now) continue;

@@ -20,6 +20,7 @@
 // (SendFn's to_owner says which way), so that grants and recalls keep one order.
 #pragma once
 
+#include <sys/epoll.h>
 #include <sys/types.h>
 
 #include <atomic>
@@ -77,7 +78,9 @@ class FaultServer {
                      uint64_t size);
   // The System V object local_id was removed (IPC_RMID here, at the owner, or its owner is
   // dead). It stays usable for the processes that have it attached; once none has (and,
-  // for a segment owned here, no process of any node), dipcd lets go of it.
+  // for a segment owned here, no process of any node), dipcd lets go of it. Returns once
+  // the fault server has seen it (bounded: 2 s), so that a segment nothing had attached
+  // is gone from the kernel by then. Not on the fault server's thread.
   void segment_removed(int32_t local_id);
   // A DSM frame (is_dsm_frame_type) from node; on_our_link: it came on our link to node.
   void peer_frame(const std::string& node, bool on_our_link, proto::FrameType type,
@@ -94,6 +97,11 @@ class FaultServer {
     int64_t atime = 0, dtime = 0;
   };
   static bool attached(int32_t local_id, Attached& out);
+  // Returns once the fault server has handled what is ready now (bounded: 1 s): the exit
+  // of a process that held attachments (a forked child's, say) is then counted and told
+  // to owners, before an IPC_STAT made after its parent's waitpid leaves this node. Not on
+  // the fault server's thread.
+  void sync();
 
  private:
   struct Process;
@@ -103,6 +111,7 @@ class FaultServer {
   struct Pending;
 
   void post(std::function<void()> task);
+  void dispatch(const epoll_event* evs, int n);
   // A log line from the fault server's thread, formatted only when its level is on and
   // written by the io thread.
   template <typename... Args>

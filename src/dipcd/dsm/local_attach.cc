@@ -48,8 +48,9 @@ void FaultServer::on_accept() {
 
 namespace {
 
-// System V's permission rule (ipcperms) for the caller as SO_PEERCRED/SO_PEERGROUPS saw it.
-bool may_attach(const ucred& c, const std::vector<gid_t>& groups, const shmid_ds& ds, bool rdonly) {
+// System V's permission rule (ipcperms) for the caller as SO_PEERCRED/SO_PEERGROUPS saw it:
+// read, write unless SHM_RDONLY, execute with SHM_EXEC.
+bool may_attach(const ucred& c, const std::vector<gid_t>& groups, const shmid_ds& ds, int shmflg) {
   if (c.uid == 0) return true;
   unsigned mode = ds.shm_perm.mode;
   unsigned granted;
@@ -60,7 +61,8 @@ bool may_attach(const ucred& c, const std::vector<gid_t>& groups, const shmid_ds
     for (gid_t g : groups) in = in || g == ds.shm_perm.gid || g == ds.shm_perm.cgid;
     granted = in ? mode >> 3 : mode;
   }
-  unsigned need = rdonly ? 4 : 6;
+  unsigned need = (shmflg & SHM_RDONLY) ? 4 : 6;
+  if (shmflg & SHM_EXEC) need |= 1;
   return (need & ~granted & 7) == 0;
 }
 
@@ -140,7 +142,7 @@ void FaultServer::on_session(Session* s) {
     shmid_ds ds{};
     if (syscall(SYS_shmctl, req.shmid, IPC_STAT, &ds) < 0) return fail(EINVAL);
     bool rdonly = (req.shmflg & SHM_RDONLY) != 0;
-    if (!may_attach(s->cred, s->groups, ds, rdonly)) return fail(EACCES);
+    if (!may_attach(s->cred, s->groups, ds, req.shmflg)) return fail(EACCES);
     s->seg = it->second;
     s->rdonly = rdonly;
     int fds[2];

@@ -14,6 +14,8 @@ OpResult run_shmctl(const OwnedOp& op) {
   shmid_ds ds{};
   switch (cmd) {
     case IPC_RMID: return OpResult::sys(sysv::shmctl(op.id, IPC_RMID, nullptr));
+    case SHM_LOCK:
+    case SHM_UNLOCK: return OpResult::sys(sysv::shmctl(op.id, cmd, nullptr));
     case IPC_STAT: {
       if (sysv::shmctl(op.id, IPC_STAT, &ds) < 0) return OpResult::error(errno);
       IpcStat s;
