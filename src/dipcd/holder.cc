@@ -82,6 +82,24 @@ void Holder::local_op(const std::shared_ptr<LocalClient>& c, uint64_t reqid, Own
         done(std::move(r));
       };
     }
+    if (op.op == Op::kShmCtl && op.arg1 == IPC_SET) {
+      // shmat checks permission here, against the placeholder: it takes the owner, mode
+      // and group the owner has just taken (an IPC_SET made on a third node is not seen).
+      int32_t local = id.id;
+      std::string data = op.data;
+      done = [local, data, done](OpResult r) {
+        proto::IpcStat s;
+        proto::Reader rd(reinterpret_cast<const uint8_t*>(data.data()), data.size());
+        if (r.ret == 0 && s.decode(rd)) {
+          shmid_ds ds{};
+          ds.shm_perm.uid = s.uid;
+          ds.shm_perm.gid = s.gid;
+          ds.shm_perm.mode = (unsigned short)s.mode;
+          sysv::shmctl(local, IPC_SET, &ds);
+        }
+        done(std::move(r));
+      };
+    }
     if (op.op == Op::kSemOp && has_undo(decode_sops(op.data))) watch_process(op.pid, owner);
     auto still_wanted = [wc] {
       auto c = wc.lock();

@@ -328,9 +328,11 @@ std::function<void()> OwnerSide::execute(const Identity& who, OwnedOp op, OpDone
 void OwnerSide::object_removed(Kind kind, int32_t id) {
   auto key = table_.owned_key(ObjId{kind, id});
   if (!key) return;
+  // A segment nothing has attached is gone from the kernel (on_removed waits for the fault
+  // server) before the id's entry goes: a local call made meanwhile still comes to dipcd.
+  if (on_removed) on_removed(kind, id);
   table_.remove_owned(ObjId{kind, id});
   if (kind == Kind::kSem) undo_.drop_set(id);
-  if (on_removed) on_removed(kind, id);
   spdlog::info("{} key {} id {} removed", kind_name(kind), *key, id);
   if (referee_) referee_->remove(kind, *key);
 }

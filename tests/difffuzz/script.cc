@@ -389,6 +389,22 @@ Step semop_call(int slot, std::vector<sembuf> sops, Ptr p, Timeout t = Timeout::
   return s;
 }
 
+Step shmat_call(int slot, Addr a, int flags) {
+  Step s;
+  s.type = Type::kShmAt;
+  s.slot = slot;
+  s.addr = a;
+  s.flags = flags;
+  return s;
+}
+
+Step shmdt_call(int attachment) {
+  Step s;
+  s.type = Type::kShmDt;
+  s.semnum = attachment;
+  return s;
+}
+
 }  // namespace
 
 std::vector<Regression> regressions() {
@@ -510,6 +526,41 @@ std::vector<Regression> regressions() {
                  {create, get(m4), ctl(Type::kShmCtl, m4, IPC_STAT, Ptr::kBad),
                   ctl(Type::kShmCtl, m4, IPC_SET, Ptr::kEdge), become(true),
                   ctl(Type::kShmCtl, m4, IPC_STAT, Ptr::kNull)}});
+  }
+  {
+    const int m4 = 4, m5 = 5;
+    Step write;
+    write.type = Type::kOwnerWrite;
+    write.slot = m4;
+    write.a = 100;
+    write.b = 64;
+    Step read;
+    read.type = Type::kShmAccess;
+    read.a = 0;
+    read.b = 4096;
+    Step set = ctl(Type::kShmCtl, m5, IPC_SET, Ptr::kValid);
+    set.mode = 0666;
+    r.push_back({"a process that detached its last segment attaches again (the owner writes, "
+                 "the caller reads)",
+                 {owner_create(m4, 0666, 8192), get(m4), write, write,
+                  shmat_call(m4, Addr::kNull, 0), shmdt_call(0), shmat_call(m4, Addr::kNull, 0),
+                  read}});
+    r.push_back({"shmat with SHM_EXEC needs execute permission: EACCES before the address",
+                 {owner_create(m4, 0666, 8192), get(m4), become(true),
+                  shmat_call(m4, Addr::kMapped, SHM_RND | SHM_EXEC)}});
+    r.push_back({"IPC_RMID twice of a segment nobody attached: EINVAL; SHM_LOCK shows in IPC_STAT",
+                 {owner_create(m4, 0666, 8192), get(m4), owner_create(m5, 0600, 4096), get(m5),
+                  ctl(Type::kShmCtl, m5, SHM_LOCK, Ptr::kValid),
+                  ctl(Type::kShmCtl, m5, IPC_STAT, Ptr::kValid),
+                  ctl(Type::kShmCtl, m4, IPC_RMID, Ptr::kValid),
+                  ctl(Type::kShmCtl, m4, IPC_RMID, Ptr::kValid)}});
+    r.push_back({"shmat after IPC_SET let nobody in; shm_nattch right after shmat and shmdt",
+                 {owner_create(m5, 0600, 4096), get(m5), set, become(true),
+                  shmat_call(m5, Addr::kNull, 0), ctl(Type::kShmCtl, m5, IPC_STAT, Ptr::kValid),
+                  shmdt_call(0), ctl(Type::kShmCtl, m5, IPC_STAT, Ptr::kValid)}});
+    r.push_back({"shmat over a mapping that also runs past the top of user space: EINVAL",
+                 {owner_create(m4, 0666, 65536), get(m4), owner_create(m5, 0660, 4096), get(m5),
+                  shmat_call(m5, Addr::kTop, SHM_RDONLY), shmat_call(m4, Addr::kTop, 0)}});
   }
   return r;
 }

@@ -157,6 +157,15 @@ void FaultServer::post(std::function<void()> task) {
 
 void FaultServer::segment_known(int32_t local_id, const std::string& owner, int32_t owner_id,
                                 uint64_t size) {
+  {
+    // Counted from now on, on the caller's thread: another node's attach notice may come
+    // before the fault server's thread has taken the segment in.
+    std::lock_guard<std::mutex> g(nattch_mu_);
+    if (!nattch_.count(local_id)) {
+      nattch_[local_id] = Counts{};
+      nattch_[local_id].owned = owner == opt_.node_name;
+    }
+  }
   post([this, local_id, owner, owner_id, size] {
     if (local_.count(local_id)) return;
     auto s = std::make_shared<Segment>();
@@ -189,9 +198,6 @@ void FaultServer::segment_known(int32_t local_id, const std::string& owner, int3
       remote_[{owner, owner_id}] = s;
     }
     local_[local_id] = s;
-    std::lock_guard<std::mutex> g(nattch_mu_);
-    nattch_[local_id] = Counts{};
-    nattch_[local_id].owned = s->owned;
   });
 }
 
@@ -205,6 +211,9 @@ void FaultServer::segment_removed(int32_t local_id) {
       auto s = it->second;
       s->removed = true;
       maybe_destroy(*s);
+    } else {
+      std::lock_guard<std::mutex> g(nattch_mu_);
+      nattch_.erase(local_id);  // one the fault server could not take in
     }
     done->set_value();
   });
