@@ -605,30 +605,43 @@ std::string run_msgrcv(Exec& x, const Step& s) {
   return out + finish_partner(pr);
 }
 
-std::string run_msgctl(Exec& x, const Step& s) {
+// msgctl or shmctl (Ds: its struct): IPC_SET fills the fields set(d) sets, IPC_STAT shows
+// what show(d) prints.
+template <typename Ds, typename Set, typename Call, typename Show>
+std::string run_ctl(Exec& x, const Step& s, Set set, Call call, Show show) {
   int id = resolve(x, s);
   char* p = pointer(s.ptr, 16);
   if (s.ptr == Ptr::kValid) {
-    memset(p, 0x5a, sizeof(msqid_ds) + 64);
+    memset(p, 0x5a, sizeof(Ds) + 64);
     if (s.cmd == IPC_SET) {
-      msqid_ds d{};
-      d.msg_perm.uid = s.uid;
-      d.msg_perm.gid = s.gid;
-      d.msg_perm.mode = (unsigned short)s.mode;
-      d.msg_qbytes = s.qbytes;
+      Ds d{};
+      set(d);
       memcpy(p, &d, sizeof d);
     }
   }
   errno = 0;
-  int r = x.api.msgctl(id, s.cmd, p);
+  int r = call(id, s.cmd, p);
   int e = errno;
   std::string out = result(r, e);
   if (s.ptr == Ptr::kValid && r >= 0 && s.cmd == IPC_STAT) {
-    msqid_ds d;
+    Ds d;
     memcpy(&d, p, sizeof d);
-    out += show_msqid(x, d);
+    out += show(d);
   }
   return out;
+}
+
+std::string run_msgctl(Exec& x, const Step& s) {
+  return run_ctl<msqid_ds>(
+      x, s,
+      [&s](msqid_ds& d) {
+        d.msg_perm.uid = s.uid;
+        d.msg_perm.gid = s.gid;
+        d.msg_perm.mode = (unsigned short)s.mode;
+        d.msg_qbytes = s.qbytes;
+      },
+      [&x](int id, int cmd, void* p) { return x.api.msgctl(id, cmd, p); },
+      [&x](const msqid_ds& d) { return show_msqid(x, d); });
 }
 
 std::string run_semop(Exec& x, const Step& s) {
@@ -849,28 +862,15 @@ std::string show_shmid(const Exec& x, const shmid_ds& d) {
 }
 
 std::string run_shmctl(Exec& x, const Step& s) {
-  int id = resolve(x, s);
-  char* p = pointer(s.ptr, 16);
-  if (s.ptr == Ptr::kValid) {
-    memset(p, 0x5a, sizeof(shmid_ds) + 64);
-    if (s.cmd == IPC_SET) {
-      shmid_ds d{};
-      d.shm_perm.uid = s.uid;
-      d.shm_perm.gid = s.gid;
-      d.shm_perm.mode = (unsigned short)s.mode;
-      memcpy(p, &d, sizeof d);
-    }
-  }
-  errno = 0;
-  int r = x.api.shmctl(id, s.cmd, p);
-  int e = errno;
-  std::string out = result(r, e);
-  if (s.ptr == Ptr::kValid && r >= 0 && s.cmd == IPC_STAT) {
-    shmid_ds d;
-    memcpy(&d, p, sizeof d);
-    out += show_shmid(x, d);
-  }
-  return out;
+  return run_ctl<shmid_ds>(
+      x, s,
+      [&s](shmid_ds& d) {
+        d.shm_perm.uid = s.uid;
+        d.shm_perm.gid = s.gid;
+        d.shm_perm.mode = (unsigned short)s.mode;
+      },
+      [&x](int id, int cmd, void* p) { return x.api.shmctl(id, cmd, p); },
+      [&x](const shmid_ds& d) { return show_shmid(x, d); });
 }
 
 sigjmp_buf g_fault_jmp;

@@ -593,28 +593,35 @@ std::string id_name(const Step& s) {
   return "?";
 }
 
-std::string flag_names(int f) {
+struct FlagName {
+  int bit;
+  const char* name;
+};
+
+// "A|B|0100" for the named bits of f (in the order given) and the rest in octal.
+template <size_t N>
+std::string names_of(int f, const FlagName (&names)[N]) {
   std::string out;
-  auto add = [&](int bit, const char* name) {
-    if (f & bit) {
-      out += out.empty() ? "" : "|";
-      out += name;
-      f &= ~bit;
-    }
-  };
-  add(IPC_NOWAIT, "NOWAIT");
-  add(MSG_NOERROR, "NOERROR");
-  add(MSG_EXCEPT, "EXCEPT");
-  add(MSG_COPY, "COPY");
-  add(IPC_CREAT, "CREAT");
-  add(IPC_EXCL, "EXCL");
-  add(SEM_UNDO, "UNDO");
+  for (auto& n : names) {
+    if (!(f & n.bit)) continue;
+    out += out.empty() ? "" : "|";
+    out += n.name;
+    f &= ~n.bit;
+  }
   char rest[32];
   if (f) {
     snprintf(rest, sizeof rest, "%s0%o", out.empty() ? "" : "|", unsigned(f));
     out += rest;
   }
   return out.empty() ? "0" : out;
+}
+
+std::string flag_names(int f) {
+  static const FlagName names[] = {{IPC_NOWAIT, "NOWAIT"}, {MSG_NOERROR, "NOERROR"},
+                                   {MSG_EXCEPT, "EXCEPT"}, {MSG_COPY, "COPY"},
+                                   {IPC_CREAT, "CREAT"},   {IPC_EXCL, "EXCL"},
+                                   {SEM_UNDO, "UNDO"}};
+  return names_of(f, names);
 }
 
 // sem_flg has its own bits (SEM_UNDO has MSG_NOERROR's value).
@@ -625,24 +632,9 @@ std::string sem_flag_names(int f) {
 }
 
 std::string shm_flag_names(int f) {
-  std::string out;
-  auto add = [&](int bit, const char* name) {
-    if (f & bit) {
-      out += out.empty() ? "" : "|";
-      out += name;
-      f &= ~bit;
-    }
-  };
-  add(SHM_RDONLY, "RDONLY");
-  add(SHM_RND, "RND");
-  add(SHM_REMAP, "REMAP");
-  add(SHM_EXEC, "EXEC");
-  char rest[32];
-  if (f) {
-    snprintf(rest, sizeof rest, "%s0%o", out.empty() ? "" : "|", unsigned(f));
-    out += rest;
-  }
-  return out.empty() ? "0" : out;
+  static const FlagName names[] = {
+      {SHM_RDONLY, "RDONLY"}, {SHM_RND, "RND"}, {SHM_REMAP, "REMAP"}, {SHM_EXEC, "EXEC"}};
+  return names_of(f, names);
 }
 
 const char* addr_name(Addr a) {
