@@ -23,6 +23,7 @@
 // (the frame's type says which way: DsmRoom), so that grants and recalls keep one order.
 #pragma once
 
+#include <sys/epoll.h>
 #include <sys/types.h>
 
 #include <atomic>
@@ -78,7 +79,9 @@ class FaultServer {
                      uint64_t size);
   // The System V object local_id was removed (IPC_RMID here, at the owner, or its owner is
   // dead). It stays usable for the processes that have it attached; once none has (and,
-  // for a segment owned here, no process of any node), dipcd lets go of it.
+  // for a segment owned here, no process of any node), dipcd lets go of it. Done on the
+  // calling thread under the state lock, so that a segment nothing had attached is gone
+  // from the kernel when this returns. Not on the fault server's thread.
   void segment_removed(int32_t local_id);
   // A DSM frame (is_dsm_frame_type) from node; on_our_link: it came on our link to node.
   void peer_frame(const std::string& node, bool on_our_link, proto::FrameType type,
@@ -98,9 +101,21 @@ class FaultServer {
   const Counters& counters() const { return counters_; }
 
   // Attachments through the shim of segment local_id: on every node when it is owned here,
-  // on this node otherwise; -1 when it is not a distributed segment of the running fault
-  // server (for IPC_STAT's shm_nattch). Any thread: a counter under a lock.
-  static int cluster_nattch(int32_t local_id);
+  // on this node otherwise, and the wall-clock times of the last attach and detach among
+  // them (for IPC_STAT's shm_nattch, shm_atime, shm_dtime). The counts of other nodes are
+  // taken from their kDsmJoin notices on the io thread as the frames arrive, so that an
+  // IPC_STAT that follows a notice on the same link sees it. False when local_id is not a
+  // distributed segment of the running fault server. Any thread: counters under a lock.
+  struct Attached {
+    int nattch = 0;
+    int64_t atime = 0, dtime = 0;
+  };
+  static bool attached(int32_t local_id, Attached& out);
+  // Handles, on the calling thread under the state lock, what is ready now: the exit
+  // of a process that held attachments (a forked child's, say) is then counted and told
+  // to owners, before an IPC_STAT made after its parent's waitpid leaves this node. Not on
+  // the fault server's thread.
+  void sync();
 
  private:
   struct Process;
@@ -110,6 +125,7 @@ class FaultServer {
   struct Pending;
 
   void post(std::function<void()> task);
+  void dispatch(const epoll_event* evs, int n);
   // A log line from the fault server's thread, formatted only when its level is on and
   // written by the io thread.
   template <typename... Args>
@@ -123,7 +139,8 @@ class FaultServer {
   void drain_tasks();
   void on_accept();
   void on_session(Session* s);
-  void close_session(Session* s);
+  // answer: the process asked (kDetach), and hears once the detach is counted.
+  void close_session(Session* s, bool answer = false);
   void on_uffd(Process* p);
   void fault(Process* p, uint64_t addr, uint64_t flags);
   void resolve(const Waiter& w, Access a);
@@ -174,8 +191,20 @@ class FaultServer {
   std::map<std::string, NodeId> node_ids_;
   uint64_t next_reqid_ = 1;
   void count_attachments(Segment& s);
+  // Under nattch_mu_: local id -> this node's attachments, other nodes' (by name), times.
+  struct Counts {
+    bool owned = false;  // only an owner takes other nodes' counts
+    int local = 0;
+    std::map<std::string, uint32_t> remote;
+    int64_t atime = 0, dtime = 0;
+    int total() const;
+  };
+  // Changes the counts of local_id (if known) with change(Counts&), noting the time of an
+  // attach or detach. Any thread.
+  template <typename Change>
+  static void recount(int32_t local_id, Change change);
   static std::mutex nattch_mu_;
-  static std::map<int32_t, int> nattch_;  // local id -> attachments (read by other threads)
+  static std::map<int32_t, Counts> nattch_;
 };
 
 }  // namespace dipc::daemon::dsm
