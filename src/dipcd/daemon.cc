@@ -161,7 +161,7 @@ void Daemon::node_dead(const std::string& name, const std::string& why) {
   dsm_.node_dead(name);
   holder_.node_dead(name);
   owner_.node_dead(name);
-  if (service_) service_->node_dead(name);
+  if (service_) service_->node_dead(name, why);
   if (remote_referee_) remote_referee_->node_dead(name);
 }
 
