@@ -35,11 +35,14 @@ std::function<void()> RemoteCalls::forward(const std::string& owner, const std::
                                            std::function<bool()> still_wanted) {
   DIPC_ON_THREAD(thread_);
   ++per_node_[owner].calls;
-  done = [this, owner, op_code = op.op, id = op.id, t0 = std::chrono::steady_clock::now(),
-          done = std::move(done)](OpResult r) {
+  ++per_op_[OpKey{op.kind, op.op}].calls;
+  done = [this, owner, kind = op.kind, op_code = op.op, id = op.id,
+          t0 = std::chrono::steady_clock::now(), done = std::move(done)](OpResult r) {
     NodeCalls& n = per_node_[owner];
+    OpCalls& o = per_op_[OpKey{kind, op_code}];
     if (r.ret < 0 && (r.err == ENOLINK || r.err == EIDRM)) {
       ++n.errors;
+      ++o.errors;
       spdlog::debug("call op {} id {} at {}: failed without an answer (errno {})", int(op_code), id,
                     owner, r.err);
     } else {
@@ -49,6 +52,11 @@ std::function<void()> RemoteCalls::forward(const std::string& owner, const std::
       ++n.answered;
       n.latency_us_sum += us;
       n.latency_us_max = std::max(n.latency_us_max, us);
+      ++o.answered;
+      o.latency_us_sum += us;
+      size_t b = 0;
+      while (b < kLatencyBoundsUs.size() && us > kLatencyBoundsUs[b]) ++b;
+      ++o.buckets[b];
       spdlog::debug("call op {} id {} at {}: ret {} errno {} in {} us", int(op_code), id, owner,
                     r.ret, r.err, us);
     }

@@ -5,11 +5,12 @@
 //   dipc ls                  every distributed object of the cluster (like ipcs)
 //   dipc rm TYPE KEY         remove a distributed object (like ipcrm)
 //   dipc status [--cluster]  this node: referee, state, links (--cluster: every member)
+//   dipc preload enable|disable|status   the shim in /etc/ld.so.preload
 //   dipc cluster ...         a local cluster of nodes on this machine (dipc-cluster(1))
 //
 // ls, rm and status talk to the node's dipcd over its Unix socket (RUN_DIR/dipcd.sock,
 // RUN_DIR from $DIPC_RUNDIR or /run/dipc). The shim is found relative to this program:
-// ../lib/libdipc.so, the same in the build tree and in an installed tree.
+// ../lib/libdipc.so in the build tree, ../lib/ARCH/libdipc.so.0 in an installed tree.
 #include <errno.h>
 #include <limits.h>
 #include <sys/socket.h>
@@ -30,6 +31,7 @@
 #include "tools/cluster.h"
 #include "tools/exit_codes.h"
 #include "tools/ls.h"
+#include "tools/preload.h"
 #include "tools/rm.h"
 
 namespace {
@@ -86,7 +88,10 @@ int main(int argc, char** argv) {
   app.set_version_flag("--version", "dipc " DIPC_VERSION " (protocol " +
                                         std::to_string(dipc::proto::kProtocolVersion) + ")");
   std::string dir = self_dir();
-  dipc::tools::ToolPaths paths{dir + "/../sbin/dipcd", dir + "/../lib/libdipc.so", dir + "/dipc"};
+  // The build tree's shim, else the installed one (the multiarch directory, by soname).
+  std::string shim = dir + "/../lib/libdipc.so";
+  if (access(shim.c_str(), R_OK) != 0) shim = dir + "/" DIPC_SHIM_INSTALLED;
+  dipc::tools::ToolPaths paths{dir + "/../sbin/dipcd", shim, dir + "/dipc"};
 
   auto* run = app.add_subcommand("run", "run a command with the DIPC shim preloaded");
   std::vector<std::string> cmd;
@@ -164,6 +169,7 @@ int main(int argc, char** argv) {
   status->callback([&] { std::exit(admin(whole_cluster ? "status --cluster" : "status")); });
 
   dipc::tools::add_rm_command(app);
+  dipc::tools::add_preload_command(app, paths.shim);
 
   auto* fault = app.add_subcommand(
       "fault",
