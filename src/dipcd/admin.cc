@@ -304,7 +304,7 @@ std::string Admin::cluster_text(const std::vector<Member>& members) {
   for (auto& m : members) (m.state == proto::MemberState::kDead ? dead : alive) += 1;
   o << fmt::format("cluster of referee {}: {} member(s), {} declared dead (seen from {})\n",
                    referee_->referee_name(), alive, dead, p_.cfg.node_name);
-  o << fmt::format("  {:<12} {:<22} {:<8} {:<20} {:<7} {:<15} {:<10} {}\n", "NODE", "ADDRESS",
+  o << fmt::format("  {:<12} {:<22} {:<8} {:<20} {:<7} {:<15} {:<11} {}\n", "NODE", "ADDRESS",
                    "ROLE", "SINCE", "HEALTH", "REFEREE-HEARD", "REFEREE-RTT", "FROM-HERE");
   for (auto& m : members) {
     if (m.state == proto::MemberState::kDead) continue;
@@ -328,7 +328,7 @@ std::string Admin::cluster_text(const std::vector<Member>& members) {
     std::string since =
         m.since > 0 ? clock_text(std::chrono::system_clock::time_point(std::chrono::seconds(m.since)))
                     : "-";
-    o << fmt::format("  {:<12} {:<22} {:<8} {:<20} {:<7} {:<15} {:<10} {}\n", m.name,
+    o << fmt::format("  {:<12} {:<22} {:<8} {:<20} {:<7} {:<15} {:<11} {}\n", m.name,
                      fmt::format("{}:{}", m.address, m.port),
                      m.state == proto::MemberState::kReferee ? "referee" : "member", since,
                      health, heard, ms_text(m.rtt_us), here);

@@ -2,7 +2,10 @@
 # cli: the command line says what it does and what went wrong.
 #  - --help on dipc, each subcommand and dipcd exits 0 and describes the command; the
 #    cluster subcommands' help gives examples;
-#  - dipcd --check reports a configuration error with file and line, exit status 2;
+#  - dipcd --check reports a configuration error with file and line, exit status 2; it fails
+#    on an unresolvable referee host and a run_dir whose parent is missing, warns on an
+#    empty allow file and (run as nobody) on a run_dir that user may not create, and a
+#    missing allow file names [security] allow_file and a fix;
 #  - dipc ls/status without a dipcd say so and what to do, exit status 1;
 #  - usage errors exit 2 (dipc(1)), not CLI11's own codes; an unknown subcommand says so;
 #  - dipc run preloads the shim (a program sees it in LD_PRELOAD), and warns when no dipcd
@@ -45,6 +48,42 @@ grep -q "allow:2:" <<<"$out" || fail "allow file error does not name file and li
 
 printf '127.0.0.1\n' >"$SCRATCH/allow"
 "$DIPCD" --check --config "$cfg" >/dev/null || fail "dipcd --check rejects a valid configuration"
+
+# What a start would fail on: an unresolvable referee host, a run_dir without its parent.
+good=$(cat "$cfg")
+printf '[node]\nname = "n2"\nrun_dir = "%s"\n[referee]\naddress = "no-such-host.invalid:7710"\n[security]\nallow_file = "%s"\n' \
+  "$SCRATCH/run" "$SCRATCH/allow" >"$cfg"
+rc=0
+out=$("$DIPCD" --check --config "$cfg" 2>&1) || rc=$?
+expect_eq "$rc" 2 "dipcd --check on an unresolvable referee host"
+grep -q "error: .*\[referee\] address: host 'no-such-host.invalid' does not resolve" <<<"$out" ||
+  fail "unresolvable referee host not reported: $out"
+printf '%s\n' "$good" | sed "s|run_dir = .*|run_dir = \"$SCRATCH/missing/run\"|" >"$cfg"
+rc=0
+out=$("$DIPCD" --check --config "$cfg" 2>&1) || rc=$?
+expect_eq "$rc" 2 "dipcd --check on a run_dir without its parent"
+grep -q "\[node\] run_dir = \"$SCRATCH/missing/run\": its parent directory $SCRATCH/missing does not exist" <<<"$out" ||
+  fail "missing run_dir parent not reported: $out"
+# Warnings: an empty allow file; as another user, a run_dir it may not create.
+printf '%s\n' "$good" >"$cfg"
+printf '# nobody yet\n' >"$SCRATCH/allow"
+out=$("$DIPCD" --check --config "$cfg" 2>&1) || fail "an empty allow file is only a warning: $out"
+grep -q "warning: .*allow file is empty" <<<"$out" || fail "no warning for an empty allow file: $out"
+printf '127.0.0.1\n' >"$SCRATCH/allow"
+mkdir -p "$SCRATCH/rootonly" && chmod 755 "$SCRATCH/rootonly"
+printf '%s\n' "$good" | sed "s|run_dir = .*|run_dir = \"$SCRATCH/rootonly/run\"|" >"$cfg"
+chmod 644 "$cfg" "$SCRATCH/allow"
+out=$("${NOBODY[@]}" "$DIPCD" --check --config "$cfg" 2>&1) || fail "dipcd --check as nobody: $out"
+grep -q "warning: .*does not exist and this user may not create it in $SCRATCH/rootonly" <<<"$out" ||
+  fail "no warning that nobody may not create run_dir: $out"
+# A missing allow file names the key that points there and a fix.
+printf '%s\n' "$good" | sed "s|allow_file = .*|allow_file = \"$SCRATCH/nosuch.allow\"|" >"$cfg"
+rc=0
+out=$("$DIPCD" --check --config "$cfg" 2>&1) || rc=$?
+expect_eq "$rc" 2 "dipcd --check with a missing allow file"
+grep -q "\[security\] allow_file in $cfg points there: create the file" <<<"$out" ||
+  fail "missing allow file without the key and a fix: $out"
+printf '%s\n' "$good" >"$cfg"
 
 rc=0
 out=$(DIPC_RUNDIR=$SCRATCH/nowhere "$DIPC" ls 2>&1) || rc=$?
