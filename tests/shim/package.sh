@@ -32,7 +32,7 @@ done
 dpkg-deb -I "$deb" conffiles | grep -qx /etc/dipc.conf || fail "/etc/dipc.conf is no conffile"
 dpkg-deb -I "$deb" conffiles | grep -qx /etc/dipc.allow || fail "/etc/dipc.allow is no conffile"
 
-out=$(lintian --no-tag-display-limit "$deb" 2>&1) || true
+out=$(lintian --tag-display-limit 0 "$deb" 2>/dev/null) || true
 if grep -E '^[EW]: ' <<<"$out"; then fail "lintian reports errors or warnings: $out"; fi
 log "lintian: ${out:-clean}"
 
@@ -41,7 +41,10 @@ dpkg -x "$deb" "$root"
 DIPC=$root/usr/bin/dipc  # lib.sh's cluster_up, on and teardown use the installed tool
 "$DIPC" --version | grep -q "dipc $version" || fail "installed dipc --version"
 cluster_up 2
-pgrep -f "^$root/usr/sbin/dipcd " >/dev/null || fail "the cluster does not run the installed dipcd"
+for n in node1 node2; do
+  exe=$(readlink -f "/proc/$(tr -dc '0-9' <"$DIR/$n/dipcd.pid")/exe")
+  expect_eq "$exe" "$root/usr/sbin/dipcd" "the dipcd $n runs"
+done
 bg_on node1 "$EXAMPLES/hello1"
 p=$BG_PID
 wait_for "on node2 \"$DIPC\" ls -q -n -o KEY | grep -q 0x00000028" 15 || fail "key 40 never listed"
