@@ -92,22 +92,16 @@ RemoteReferee::RemoteReferee(asio::io_context& io, PeerLinks& links, std::string
         if (on_removed) on_removed(rec.kind, rec.key, std::string(rec.owner), rec.id);
       },
       from_ref);
-  links_.on(
-      FrameType::kRegMembersReply,
-      [this](const std::shared_ptr<Link>& l, Frame& f) {
-        auto done = lists_.take(f.header.request_id, Tag{l->serial});
-        if (!done) return links_.drop(l, "referee member list to no pending request");
-        (*done)(&f);
-      },
-      from_ref);
-  links_.on(
-      FrameType::kRegListReply,
-      [this](const std::shared_ptr<Link>& l, Frame& f) {
-        auto done = lists_.take(f.header.request_id, Tag{l->serial});
-        if (!done) return links_.drop(l, "referee list to no pending request");
-        (*done)(&f);
-      },
-      from_ref);
+  // A page of the listing or the member list: the pending request decodes it.
+  for (auto t : {FrameType::kRegListReply, FrameType::kRegMembersReply})
+    links_.on(
+        t,
+        [this](const std::shared_ptr<Link>& l, Frame& f) {
+          auto done = lists_.take(f.header.request_id, Tag{l->serial});
+          if (!done) return links_.drop(l, "referee list to no pending request");
+          (*done)(&f);
+        },
+        from_ref);
 }
 
 bool RemoteReferee::from_referee(const Link& l) const {

@@ -148,8 +148,15 @@ int main(int argc, char** argv) {
                 << (strict_on ? "in strict mode every distributed call will fail with ENOLINK"
                               : "IPC_DIPC objects will be plain local objects")
                 << " (start dipcd, or set DIPC_RUNDIR)\n";
+    // The shim first, unless it is preloaded already (dipc run inside dipc cluster exec).
     std::string pre = paths.shim;
-    if (const char* old = getenv("LD_PRELOAD"); old && *old) pre += std::string(" ") + old;
+    if (const char* old = getenv("LD_PRELOAD"); old && *old) {
+      std::string items = std::string(" ") + old + " ";
+      for (char& ch : items)
+        if (ch == ':') ch = ' ';
+      pre = items.find(" " + paths.shim + " ") != std::string::npos ? std::string(old)
+                                                                     : pre + " " + old;
+    }
     setenv("LD_PRELOAD", pre.c_str(), 1);
     std::vector<char*> av;
     for (auto& s : cmd) av.push_back(s.data());

@@ -29,12 +29,13 @@ bool names_shim(const std::string& item) {
   return base.rfind("libdipc.so", 0) == 0;
 }
 
-// The file's lines (none when it does not exist); false with why on a read error.
-bool read_lines(const std::string& path, std::vector<std::string>& lines, std::string& why) {
+// The file's lines (none when it does not exist); false, with the error printed, when it
+// cannot be read.
+bool read_lines(const std::string& path, std::vector<std::string>& lines) {
   std::ifstream in(path);
   if (!in) {
     if (errno == ENOENT) return true;
-    why = path + ": " + std::strerror(errno);
+    std::cerr << "dipc preload: " << path << ": " << std::strerror(errno) << "\n";
     return false;
   }
   for (std::string l; std::getline(in, l);) lines.push_back(l);
@@ -73,11 +74,7 @@ bool replace_file(const std::string& path, const std::vector<std::string>& lines
 
 int enable(const Preload& p) {
   std::vector<std::string> lines;
-  std::string why;
-  if (!read_lines(p.file(), lines, why)) {
-    std::cerr << "dipc preload: " << why << "\n";
-    return kExitFailed;
-  }
+  if (!read_lines(p.file(), lines)) return kExitFailed;
   for (auto& l : lines)
     if (l == p.line) {
       std::cout << "already enabled: " << p.line << " in " << p.file() << "\n";
@@ -97,6 +94,7 @@ int enable(const Preload& p) {
       return kExitFailed;
     }
   lines.push_back(p.line);
+  std::string why;
   if (!replace_file(p.file(), lines, why)) {
     std::cerr << "dipc preload: " << why << "\n";
     return kExitFailed;
@@ -108,17 +106,14 @@ int enable(const Preload& p) {
 
 int disable(const Preload& p) {
   std::vector<std::string> lines, kept;
-  std::string why;
-  if (!read_lines(p.file(), lines, why)) {
-    std::cerr << "dipc preload: " << why << "\n";
-    return kExitFailed;
-  }
+  if (!read_lines(p.file(), lines)) return kExitFailed;
   for (auto& l : lines)
     if (!names_shim(l)) kept.push_back(l);
   if (kept.size() == lines.size()) {
     std::cout << "not enabled in " << p.file() << "\n";
     return kExitOk;
   }
+  std::string why;
   if (!replace_file(p.file(), kept, why)) {
     std::cerr << "dipc preload: " << why << "\n";
     return kExitFailed;
@@ -129,11 +124,7 @@ int disable(const Preload& p) {
 
 int status(const Preload& p) {
   std::vector<std::string> lines;
-  std::string why;
-  if (!read_lines(p.file(), lines, why)) {
-    std::cerr << "dipc preload: " << why << "\n";
-    return kExitFailed;
-  }
+  if (!read_lines(p.file(), lines)) return kExitFailed;
   for (auto& l : lines)
     if (names_shim(l)) {
       struct stat st {};

@@ -105,3 +105,10 @@ out=$(DIPC_RUNDIR=$SCRATCH/nowhere "$DIPC" run -- sh -c 'echo "$LD_PRELOAD"' 2>"
 grep -q "libdipc.so" <<<"$out" || fail "dipc run does not preload the shim: $out"
 grep -q "warning: no dipcd answers at $SCRATCH/nowhere/dipcd.sock" "$SCRATCH/run.err" ||
   fail "dipc run without dipcd does not warn: $(cat "$SCRATCH/run.err")"
+# dipc run inside dipc cluster exec: the node's dipcd answers (no warning) and the shim is
+# preloaded once.
+cluster_up 1
+out=$(on node1 "$DIPC" run --keys 40 -- sh -c 'echo "$LD_PRELOAD"' 2>"$SCRATCH/run.err")
+expect_eq "$(tr ' ' '\n' <<<"$out" | grep -c libdipc)" 1 "shim entries in LD_PRELOAD [$out]"
+[[ -s $SCRATCH/run.err ]] && fail "dipc run inside cluster exec warns: $(cat "$SCRATCH/run.err")"
+log "ok"
