@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # log_target: [log] level = "debug" gives a line per remote call in the node's log (on the
 # caller's node and, as "serving op", on the owner's) and per link event; "trace" a line
-# per frame in and out;
+# per frame in and out; on SIGHUP a changed level applies at once and a changed key that
+# needs a restart is logged as such;
 # [log] target accepts stderr, syslog and journal (dipcd --check) and refuses anything else
 # with the file and line (exit status 2).
 set -euo pipefail
@@ -26,6 +27,17 @@ grep -q "trace frame out fd [0-9]*: type 1 request [0-9]* payload" "$DIR/node1/d
   fail "no trace line for the kOp frame sent by node1"
 grep -q "trace frame in fd [0-9]*: type 2 request" "$DIR/node1/dipcd.log" ||
   fail "no trace line for the answer node1 received"
+
+# SIGHUP: the level applies at once; a key that needs a restart is logged as such.
+sed -i "s/^level = .*/level = 'info'/; s/^peer_timeout_ms = .*/peer_timeout_ms = 9000/" \
+  "$DIR/node2/dipc.conf"
+kill -HUP "$(tr -dc '0-9' <"$DIR/node2/dipcd.pid")"
+wait_for 'grep -q "SIGHUP: \[timeouts\] peer_timeout_ms changed: needs a restart of dipcd" "$DIR/node2/dipcd.log"' 10 ||
+  fail "the changed peer_timeout_ms is not logged as needing a restart: $(tail -5 "$DIR/node2/dipcd.log")"
+grep -q "SIGHUP: \[log\] level" "$DIR/node2/dipcd.log" && fail "[log] level reported as needing a restart"
+n=$(grep -c "trace frame" "$DIR/node2/dipcd.log")
+expect_eq "$(on node1 "$MW" send 0x7500 1 again)" OK "send after node2's reload"
+expect_eq "$(grep -c "trace frame" "$DIR/node2/dipcd.log")" "$n" "trace lines on node2 once its level is info"
 
 printf '127.0.0.1\n' >"$SCRATCH/allow"
 for t in stderr syslog journal; do
