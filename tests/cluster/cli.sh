@@ -49,21 +49,26 @@ grep -q "allow:2:" <<<"$out" || fail "allow file error does not name file and li
 printf '127.0.0.1\n' >"$SCRATCH/allow"
 "$DIPCD" --check --config "$cfg" >/dev/null || fail "dipcd --check rejects a valid configuration"
 
-# What a start would fail on: an unresolvable referee host, a run_dir without its parent.
+# What a start would fail on: an unresolvable referee host, a run_dir without its parent,
+# a missing allow file (named with its key and a fix). check_refuses WHAT PATTERN: dipcd
+# --check on $cfg exits 2 and says PATTERN (a grep -E pattern).
+check_refuses() {
+  local rc=0 out
+  out=$("$DIPCD" --check --config "$cfg" 2>&1) || rc=$?
+  expect_eq "$rc" 2 "dipcd --check on $1"
+  grep -Eq -- "$2" <<<"$out" || fail "$1 not reported as expected: $out"
+}
 good=$(cat "$cfg")
+with() { printf '%s\n' "$good" | sed "s|^$1 = .*|$1 = \"$2\"|" >"$cfg"; }
 printf '[node]\nname = "n2"\nrun_dir = "%s"\n[referee]\naddress = "no-such-host.invalid:7710"\n[security]\nallow_file = "%s"\n' \
   "$SCRATCH/run" "$SCRATCH/allow" >"$cfg"
-rc=0
-out=$("$DIPCD" --check --config "$cfg" 2>&1) || rc=$?
-expect_eq "$rc" 2 "dipcd --check on an unresolvable referee host"
-grep -q "error: .*\[referee\] address: host 'no-such-host.invalid' does not resolve" <<<"$out" ||
-  fail "unresolvable referee host not reported: $out"
-printf '%s\n' "$good" | sed "s|run_dir = .*|run_dir = \"$SCRATCH/missing/run\"|" >"$cfg"
-rc=0
-out=$("$DIPCD" --check --config "$cfg" 2>&1) || rc=$?
-expect_eq "$rc" 2 "dipcd --check on a run_dir without its parent"
-grep -q "\[node\] run_dir = \"$SCRATCH/missing/run\": its parent directory $SCRATCH/missing does not exist" <<<"$out" ||
-  fail "missing run_dir parent not reported: $out"
+check_refuses "an unresolvable referee host" \
+  "error: .*\[referee\] address: host 'no-such-host.invalid' does not resolve"
+with run_dir "$SCRATCH/missing/run"
+check_refuses "a run_dir without its parent" \
+  "\[node\] run_dir = \"$SCRATCH/missing/run\": its parent directory $SCRATCH/missing does not exist"
+with allow_file "$SCRATCH/nosuch.allow"
+check_refuses "a missing allow file" "\[security\] allow_file in $cfg points there: create the file"
 # Warnings: an empty allow file; as another user, a run_dir it may not create.
 printf '%s\n' "$good" >"$cfg"
 printf '# nobody yet\n' >"$SCRATCH/allow"
@@ -71,18 +76,11 @@ out=$("$DIPCD" --check --config "$cfg" 2>&1) || fail "an empty allow file is onl
 grep -q "warning: .*allow file is empty" <<<"$out" || fail "no warning for an empty allow file: $out"
 printf '127.0.0.1\n' >"$SCRATCH/allow"
 mkdir -p "$SCRATCH/rootonly" && chmod 755 "$SCRATCH/rootonly"
-printf '%s\n' "$good" | sed "s|run_dir = .*|run_dir = \"$SCRATCH/rootonly/run\"|" >"$cfg"
+with run_dir "$SCRATCH/rootonly/run"
 chmod 644 "$cfg" "$SCRATCH/allow"
 out=$("${NOBODY[@]}" "$DIPCD" --check --config "$cfg" 2>&1) || fail "dipcd --check as nobody: $out"
 grep -q "warning: .*does not exist and this user may not create it in $SCRATCH/rootonly" <<<"$out" ||
   fail "no warning that nobody may not create run_dir: $out"
-# A missing allow file names the key that points there and a fix.
-printf '%s\n' "$good" | sed "s|allow_file = .*|allow_file = \"$SCRATCH/nosuch.allow\"|" >"$cfg"
-rc=0
-out=$("$DIPCD" --check --config "$cfg" 2>&1) || rc=$?
-expect_eq "$rc" 2 "dipcd --check with a missing allow file"
-grep -q "\[security\] allow_file in $cfg points there: create the file" <<<"$out" ||
-  fail "missing allow file without the key and a fix: $out"
 printf '%s\n' "$good" >"$cfg"
 
 rc=0
