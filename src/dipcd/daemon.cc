@@ -116,7 +116,7 @@ bool Daemon::start(std::string& err) {
                links_.port(), sock);
   if (cfg_.metrics) {
     metrics_ = std::make_unique<Metrics>(
-        io_, Metrics::Sources{links_, remote_, table_, owner_,
+        io_, Metrics::Sources{links_, remote_, table_, owner_, dsm_,
                               [this] { return referee_ && referee_->joined(); }});
     if (!metrics_->listen(cfg_.metrics_address, cfg_.metrics_port, err) ||
         !write_file_atomically(cfg_.run_dir + "/metrics.port",

@@ -104,4 +104,10 @@ void DsmRoom::send(const std::string& node, bool to_owner, std::vector<uint8_t> 
   });
 }
 
+DsmRoom::Counters DsmRoom::counters() const {
+  if (!fs_) return {};
+  auto c = fs_->counters();
+  return {c.faults, c.pages_sent, c.pages_received};
+}
+
 }  // namespace dipc::daemon

@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
+#include "dipcd/dsm_room.h"
 #include "dipcd/object_table.h"
 #include "dipcd/owner_side.h"
 #include "dipcd/peer_links.h"
@@ -229,6 +230,15 @@ std::string Metrics::render() const {
   family(o, "dipc_calls_waiting_on_others", "gauge",
          "Calls of this node's processes waiting for another node's answer (blocked callers).");
   o += fmt::format("dipc_calls_waiting_on_others {}\n", src_.remote.pending());
+  auto dsm = src_.dsm.counters();
+  family(o, "dipc_dsm_faults_total", "counter",
+         "Page faults on distributed segments served by this node's fault server.");
+  o += fmt::format("dipc_dsm_faults_total {}\n", dsm.faults);
+  family(o, "dipc_dsm_pages_sent_total", "counter", "4 KiB pages of distributed segments sent to other nodes.");
+  o += fmt::format("dipc_dsm_pages_sent_total {}\n", dsm.pages_sent);
+  family(o, "dipc_dsm_pages_received_total", "counter",
+         "4 KiB pages of distributed segments received from other nodes.");
+  o += fmt::format("dipc_dsm_pages_received_total {}\n", dsm.pages_received);
   return o;
 }
 

@@ -6,6 +6,7 @@
 //   PeerLinks     per link: the kernel's round-trip time, bytes each way, last heard
 //   ObjectTable   owned objects and placeholders
 //   OwnerSide / RemoteCalls   callers blocked here for others and waiting on others
+//   DsmRoom       page faults served, pages sent and received (distributed shared memory)
 // and whether the node has joined (the referee client).
 // Bounds: at most kMaxConnections open at once (more are closed on accept), a request of at
 // most kMaxRequest bytes (larger: 431 and close), kTimeout to send it; everything is
@@ -26,6 +27,7 @@ class PeerLinks;
 class RemoteCalls;
 class ObjectTable;
 class OwnerSide;
+class DsmRoom;
 
 class Metrics {
  public:
@@ -38,6 +40,7 @@ class Metrics {
     RemoteCalls& remote;
     ObjectTable& table;
     OwnerSide& owner;
+    DsmRoom& dsm;
     std::function<bool()> joined;
   };
   Metrics(asio::io_context& io, Sources s);

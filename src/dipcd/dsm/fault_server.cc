@@ -360,6 +360,7 @@ void FaultServer::fault(Process* p, uint64_t addr, uint64_t flags) {
   if (!at) return uffd_wake(p->uffd, pa, kDsmPage);  // detached meanwhile
   Segment& seg = *at->seg;
   uint64_t page = (pa - at->base) / kDsmPage;
+  faults_.fetch_add(1, std::memory_order_relaxed);
   log_(spdlog::level::debug, "fault pid {} seg {} page {} flags {:x} state {}", p->pid, seg.local_id,
                 (pa - at->base) / kDsmPage, flags, int(seg.state[(pa - at->base) / kDsmPage]));
   Waiter w{p,        p->uffd,    pa, (flags & UFFD_PAGEFAULT_FLAG_WRITE) != 0,
@@ -518,6 +519,7 @@ void FaultServer::expire(Time now) {
 std::vector<std::vector<uint8_t>> FaultServer::data_frames(Segment& s, uint64_t first,
                                                            uint64_t n, FrameType type) {
   std::vector<std::vector<uint8_t>> out;
+  pages_sent_.fetch_add(n, std::memory_order_relaxed);
   constexpr uint64_t kChunkPages = proto::kDsmMaxChunk / kDsmPage;
   for (uint64_t p = first; p < first + n; p += kChunkPages) {
     uint64_t k = std::min(kChunkPages, first + n - p);
@@ -689,6 +691,7 @@ void FaultServer::on_frame(const std::string& node, bool on_our_link, FrameType 
         if (!s || d.first_page + d.bytes.size() / kDsmPage > s->pages)
           return bad("data for an unknown segment");
         (void)!pwrite(s->memfd, d.bytes.data(), d.bytes.size(), off_t(d.first_page * kDsmPage));
+        pages_received_.fetch_add(d.bytes.size() / kDsmPage, std::memory_order_relaxed);
         return;
       }
       case FrameType::kDsmGrant: {
@@ -754,6 +757,7 @@ void FaultServer::on_frame(const std::string& node, bool on_our_link, FrameType 
       Segment* s = find(d.seg);
       if (!s || d.first_page + d.bytes.size() / kDsmPage > s->pages) return bad("data for an unknown segment");
       (void)!pwrite(s->memfd, d.bytes.data(), d.bytes.size(), off_t(d.first_page * kDsmPage));
+      pages_received_.fetch_add(d.bytes.size() / kDsmPage, std::memory_order_relaxed);
       return;
     }
     case FrameType::kDsmRecallAck: {

@@ -88,7 +88,19 @@ class FaultServer {
   // server (for IPC_STAT's shm_nattch). Any thread: a counter under a lock.
   static int cluster_nattch(int32_t local_id);
 
+  // Since start, for the metrics endpoint: page faults served, 4 KiB pages sent to other
+  // nodes and received from them. Written on the fault server's thread, read from any
+  // (relaxed atomics: each is a counter, nothing is ordered by them).
+  struct Counters {
+    uint64_t faults = 0, pages_sent = 0, pages_received = 0;
+  };
+  Counters counters() const {
+    return {faults_.load(std::memory_order_relaxed), pages_sent_.load(std::memory_order_relaxed),
+            pages_received_.load(std::memory_order_relaxed)};
+  }
+
  private:
+  std::atomic<uint64_t> faults_{0}, pages_sent_{0}, pages_received_{0};
   struct Process;
   struct Session;
   struct Segment;
