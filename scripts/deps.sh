@@ -9,7 +9,8 @@ pkgs=(cmake ninja-build g++ gcc pkg-config make
       libgtest-dev libgmock-dev libbenchmark-dev libsodium-dev libsmartcols-dev libsystemd-dev
       clang iproute2 util-linux procps coreutils
       perl python3 python3-sysv-ipc  # the Python and Perl examples and their tests
-      gdb)  # tests that stop a program at a chosen instruction (conn_race.sh)
+      gdb  # tests that stop a program at a chosen instruction (conn_race.sh)
+      curl prometheus)  # metrics.sh scrapes dipcd and checks the text with promtool
 if [[ ${1:-} == --bench ]]; then
   pkgs+=(libzmq3-dev libopenmpi-dev openmpi-bin gnuplot-nox linux-perf)
 fi

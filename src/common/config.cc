@@ -41,7 +41,7 @@ struct SectionSpec {
   std::string_view name;
   std::string_view keys;  // comma-separated, as shown to the user
 };
-constexpr std::array<SectionSpec, 8> kSections = {{
+constexpr std::array<SectionSpec, 9> kSections = {{
     {"node", "name, listen_address, listen_port, run_dir"},
     {"referee", "enabled, address"},
     {"security", "allow_file, remote_root, secret_file"},
@@ -50,9 +50,10 @@ constexpr std::array<SectionSpec, 8> kSections = {{
     {"distribute", "keys, all_keyed"},
     {"dsm", "mode, quantum"},
     {"debug", "fault_injection"},
+    {"metrics", "listen"},
 }};
 constexpr std::string_view kSectionList =
-    "node, referee, security, timeouts, log, distribute, dsm, debug";
+    "node, referee, security, timeouts, log, distribute, dsm, debug, metrics";
 constexpr std::array<std::string_view, 5> kLogLevels = {"trace", "debug", "info", "warn", "error"};
 
 const SectionSpec* find_section(std::string_view name) {
@@ -513,6 +514,30 @@ std::optional<Config> validate(const toml::table& root, const std::string& sourc
 
   // [debug]
   r.boolean("debug", "fault_injection", cfg.fault_injection);
+
+  // [metrics]
+  if (const toml::node* n = r.get("metrics", "listen")) {
+    constexpr std::string_view kForm =
+        "a string \"ADDR:PORT\" or \"[IPv6]:PORT\" with an IP address literal";
+    auto v = n->value_exact<std::string>();
+    std::string host;
+    uint16_t mport = 0;
+    // Port 0 (any free port, written to RUN_DIR/metrics.port) is allowed here, unlike a
+    // referee's address: checked as port 1, then set.
+    bool any_port = v && v->size() > 2 && v->ends_with(":0");
+    std::string why = !v        ? std::string("not a string")
+                      : any_port ? split_host_port(v->substr(0, v->size() - 1) + "1", host, mport)
+                                 : split_host_port(*v, host, mport);
+    if (any_port) mport = 0;
+    if (why.empty() && !is_ip_literal(host)) why = "the address must be an IP literal";
+    if (why.empty()) {
+      cfg.metrics_address = host;
+      cfg.metrics_port = mport;
+      cfg.metrics = true;
+    } else {
+      r.fail(n, fmt::format("[metrics] listen must be {}, got {}: {}", kForm, describe(*n), why));
+    }
+  }
 
   // [dsm]
   std::string mode = cfg.dsm_segment_mode ? "segment" : "page";

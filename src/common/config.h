@@ -57,6 +57,10 @@ struct Config {
   // [dsm] distributed shared memory, for the segments this node owns
   bool dsm_segment_mode = false;                 // mode = "page" | "segment"
   std::chrono::milliseconds dsm_quantum{2};      // quantum: ms a grant is kept at least
+  // [metrics]: listen = "ADDR:PORT" serves Prometheus text at http://ADDR:PORT/metrics
+  bool metrics = false;          // off unless listen is set
+  std::string metrics_address;   // an IP literal
+  uint16_t metrics_port = 0;     // 0: any free port (written to RUN_DIR/metrics.port)
   // [debug]
   bool fault_injection = false;  // fault_injection: root may delay, stall or cut links (tests)
 

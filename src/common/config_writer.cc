@@ -66,6 +66,13 @@ void write_dsm(const Config& c, toml::table& t) {
   t.insert("quantum", int64_t{c.dsm_quantum.count()});
 }
 
+void write_metrics(const Config& c, toml::table& t) {
+  if (!c.metrics) return;
+  bool v6 = c.metrics_address.find(':') != std::string::npos;
+  t.insert("listen", (v6 ? "[" + c.metrics_address + "]" : c.metrics_address) + ":" +
+                         std::to_string(c.metrics_port));
+}
+
 void write_debug(const Config& c, toml::table& t) {
   if (c.fault_injection) t.insert("fault_injection", true);
 }
@@ -78,7 +85,7 @@ struct SectionWriter {
 constexpr SectionWriter kSections[] = {
     {"node", write_node},         {"referee", write_referee}, {"security", write_security},
     {"timeouts", write_timeouts}, {"log", write_log},         {"distribute", write_distribute},
-    {"dsm", write_dsm},           {"debug", write_debug},
+    {"dsm", write_dsm},           {"debug", write_debug},     {"metrics", write_metrics},
 };
 
 }  // namespace

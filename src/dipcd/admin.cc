@@ -1,9 +1,6 @@
 #include "dipcd/admin.h"
 
 #include <fmt/format.h>
-#include <netinet/in.h>
-#include <netinet/tcp.h>
-#include <sys/socket.h>
 
 #include <ctime>
 #include <sstream>
@@ -225,6 +222,19 @@ Admin::Admin(Parts p) : p_(p) {
     // Not joined is an answer too, with an errno the tool turns into its exit status 3.
     if (cmd == "status")
       return answer(c, reqid, referee_ && referee_->joined() ? 0 : ENOTCONN, status_text());
+    if (cmd == "status --cluster") {
+      if (!referee_ || !referee_->joined())
+        return answer(c, reqid, ENOTCONN,
+                      "not joined: no referee to ask (state: " + (state ? state() : "") + ")\n");
+      std::weak_ptr<LocalClient> wc = c;
+      referee_->members([this, wc, reqid](int err, std::vector<Member> members) {
+        auto c = wc.lock();
+        if (!c) return;
+        if (err) return answer(c, reqid, err, "the referee did not answer\n");
+        answer(c, reqid, 0, cluster_text(members));
+      });
+      return;
+    }
     if (cmd == "ls") {
       if (!referee_) return answer(c, reqid, ENOLINK, "no referee\n");
       if (!referee_->joined())
@@ -293,15 +303,64 @@ std::string clock_text(std::chrono::system_clock::time_point t) {
   return b;
 }
 
-// The kernel's smoothed round-trip time of a TCP socket, in microseconds, or -1.
-int64_t tcp_rtt_us(int fd) {
-  tcp_info ti{};
-  socklen_t n = sizeof ti;
-  if (fd < 0 || getsockopt(fd, IPPROTO_TCP, TCP_INFO, &ti, &n) != 0) return -1;
-  return ti.tcpi_rtt;
+std::string ms_text(int64_t us) {
+  return us < 0 ? std::string("-") : fmt::format("{:.3f} ms", double(us) / 1000);
 }
 
 }  // namespace
+
+// The referee's view of the cluster, with this node's own link to each member beside it.
+// A member is "ok" when the referee heard from it within three heartbeat intervals (this
+// node's [timeouts] heartbeat_ms), else "silent" (it will be declared dead after the
+// referee's peer time-out).
+std::string Admin::cluster_text(const std::vector<Member>& members) {
+  std::ostringstream o;
+  int64_t late_ms = 3 * p_.cfg.heartbeat_interval.count();
+  size_t alive = 0, dead = 0;
+  for (auto& m : members) (m.state == proto::MemberState::kDead ? dead : alive) += 1;
+  o << fmt::format("cluster of referee {}: {} member(s), {} declared dead (seen from {})\n",
+                   referee_->referee_name(), alive, dead, p_.cfg.node_name);
+  o << fmt::format("  {:<12} {:<22} {:<8} {:<20} {:<7} {:<15} {:<11} {}\n", "NODE", "ADDRESS",
+                   "ROLE", "SINCE", "HEALTH", "REFEREE-HEARD", "REFEREE-RTT", "FROM-HERE");
+  for (auto& m : members) {
+    if (m.state == proto::MemberState::kDead) continue;
+    std::string health = "ok", heard = "-";
+    if (m.state == proto::MemberState::kMember) {
+      if (m.heard_ms < 0) {
+        health = "no-link";
+      } else {
+        heard = fmt::format("{} ms ago", m.heard_ms);
+        if (m.heard_ms > late_ms) health = "silent";
+      }
+    }
+    std::string here;
+    if (m.name == p_.cfg.node_name) {
+      here = "this node";
+    } else if (auto l = p_.links.find(m.name)) {
+      here = "linked, rtt " + ms_text(l->rtt_us());
+    } else {
+      here = "no link";
+    }
+    std::string since =
+        m.since > 0 ? clock_text(std::chrono::system_clock::time_point(std::chrono::seconds(m.since)))
+                    : "-";
+    o << fmt::format("  {:<12} {:<22} {:<8} {:<20} {:<7} {:<15} {:<11} {}\n", m.name,
+                     fmt::format("{}:{}", m.address, m.port),
+                     m.state == proto::MemberState::kReferee ? "referee" : "member", since,
+                     health, heard, ms_text(m.rtt_us), here);
+  }
+  if (dead) {
+    o << "declared dead:\n";
+    for (auto& m : members) {
+      if (m.state != proto::MemberState::kDead) continue;
+      o << fmt::format(
+          "  {:<12} {:<22} since {} ({})\n", m.name, fmt::format("{}:{}", m.address, m.port),
+          clock_text(std::chrono::system_clock::time_point(std::chrono::seconds(m.since))),
+          m.why.empty() ? "no reason given" : m.why);
+    }
+  }
+  return o.str();
+}
 
 std::string Admin::status_text() {
   const Config& cfg = p_.cfg;
@@ -335,7 +394,7 @@ std::string Admin::status_text() {
   const auto& calls = p_.remote.per_node();
   for (auto& l : p_.links.links()) {
     auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(now - l->last_heard).count();
-    int64_t rtt = l->conn ? tcp_rtt_us(l->conn->native_handle()) : -1;
+    int64_t rtt = l->rtt_us();
     RemoteCalls::NodeCalls nc;
     if (auto it = calls.find(l->name); it != calls.end()) nc = it->second;
     o << fmt::format(

@@ -1,4 +1,6 @@
-// Admin: the dipc command's requests on the local socket (kAdmin): status, ls, rm.
+// Admin: the dipc command's requests on the local socket (kAdmin): status, status --cluster
+// (the referee's member list, RefereeClient::members, with this node's links beside it), ls,
+// rm.
 //
 // Answers are text, in kAdminMore parts of at most kPart bytes and a final kAdminReply, so
 // no answer has a size limit. ls answers with records instead (kAdminRows pages of
@@ -15,6 +17,7 @@
 #include <memory>
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "common/config.h"
 
@@ -30,6 +33,7 @@ class RefereeClient;
 class RefereeService;
 struct LocalClient;
 struct Listing;
+struct Member;
 
 class Admin {
  public:
@@ -55,6 +59,7 @@ class Admin {
 
  private:
   std::string status_text();
+  std::string cluster_text(const std::vector<Member>& members);
   void list(const std::shared_ptr<LocalClient>& c, uint64_t reqid);
   void stat_next(const std::shared_ptr<Listing>& job);
   Parts p_;

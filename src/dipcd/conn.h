@@ -139,6 +139,7 @@ class Conn : public std::enable_shared_from_this<Conn> {
   uint64_t bytes_out() const { return bytes_out_.load(); }
 
  private:
+  void trace_frame(const char* dir, const uint8_t* head, size_t n) const;
   void read_some();
   void wait_readable();
   bool parse_frames();  // false once the connection closed while delivering

@@ -116,6 +116,20 @@ bool Daemon::start(std::string& err) {
   }
   spdlog::info("node {} listening on {}:{} and {}", cfg_.node_name, cfg_.listen_address,
                links_.port(), sock);
+  if (cfg_.metrics) {
+    metrics_ = std::make_unique<Metrics>(
+        io_, Metrics::Sources{links_, remote_, table_, owner_, dsm_,
+                              [this] { return referee_ && referee_->joined(); }});
+    if (!metrics_->listen(cfg_.metrics_address, cfg_.metrics_port, err) ||
+        !write_file_atomically(cfg_.run_dir + "/metrics.port",
+                               std::to_string(metrics_->port()) + "\n")) {
+      if (err.empty()) err = fmt::format("cannot write {}/metrics.port", cfg_.run_dir);
+      local_.shutdown();
+      links_.shutdown();
+      return false;
+    }
+    spdlog::info("metrics at http://{}:{}/metrics", cfg_.metrics_address, metrics_->port());
+  }
   if (cfg_.secret_file.empty())
     spdlog::warn(
         "no cluster secret ([security] secret_file): links are neither authenticated "
@@ -135,6 +149,7 @@ void Daemon::shutdown() {
   if (stopping_) return;
   stopping_ = true;
   sweep_timer_.cancel();
+  if (metrics_) metrics_->shutdown();
   local_.shutdown();
   links_.shutdown();
   table_.clear_all();
@@ -163,7 +178,7 @@ void Daemon::node_dead(const std::string& name, const std::string& why) {
   dsm_.node_dead(name);
   holder_.node_dead(name);
   owner_.node_dead(name);
-  if (service_) service_->node_dead(name);
+  if (service_) service_->node_dead(name, why);
   if (remote_referee_) remote_referee_->node_dead(name);
 }
 

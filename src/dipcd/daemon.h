@@ -11,6 +11,7 @@
 //   RefereeClient   the cluster's referee: RemoteReferee, or RefereeService on its node
 //   Admin           the dipc command's status, ls and rm
 //   DsmRoom         distributed shared memory (its fault server runs on a thread of its own)
+//   Metrics         the optional Prometheus endpoint ([metrics] listen), reading the others
 //   BackgroundWorker, IdentityCache, OwnerExecutor: threads for work that may block.
 // Events: a node declared dead (PeerLinks::on_dead) reaches every room that keeps state
 // about nodes; a link ready reaches the referee; the referee's word that an object is gone
@@ -35,6 +36,7 @@
 #include "dipcd/identity.h"
 #include "dipcd/local_server.h"
 #include "dipcd/memory_trim.h"
+#include "dipcd/metrics.h"
 #include "dipcd/object_table.h"
 #include "dipcd/owner_side.h"
 #include "dipcd/peer_links.h"
@@ -80,6 +82,7 @@ class Daemon {
   DsmRoom dsm_;
   std::unique_ptr<RefereeService> service_;
   std::unique_ptr<RemoteReferee> remote_referee_;
+  std::unique_ptr<Metrics> metrics_;  // with [metrics] listen only
   RefereeClient* referee_ = nullptr;
   asio::steady_timer sweep_timer_;
   std::string state_ = "connecting";

@@ -122,4 +122,10 @@ void DsmRoom::send(const std::string& node, std::vector<uint8_t> frame) {
   });
 }
 
+DsmRoom::Counters DsmRoom::counters() const {
+  if (!fs_) return {};
+  const auto& c = fs_->counters();
+  return {c.read_faults.load() + c.write_faults.load(), c.pages_out.load(), c.pages_in.load()};
+}
+
 }  // namespace dipc::daemon

@@ -44,6 +44,12 @@ class DsmRoom {
   // cannot do DSM: shmget with IPC_DIPC then fails with ENOSYS.
   bool start();
   bool available() const { return fs_ != nullptr; }
+  // The fault server's counters since start (all zero without DSM), for the metrics
+  // endpoint: page faults served, 4 KiB pages sent to and received from other nodes.
+  struct Counters {
+    uint64_t faults = 0, pages_sent = 0, pages_received = 0;
+  };
+  Counters counters() const;
   void stop();
   void segment_known(int32_t local_id, const std::string& owner, int32_t owner_id, uint64_t size);
   void segment_removed(int32_t local_id);

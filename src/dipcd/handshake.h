@@ -67,6 +67,8 @@ class Handshake {
 
   Role role() const { return role_; }
   const std::string& peer_name() const { return peer_name_; }
+  // The acceptor challenged the peer's hello and waits for its proof of the secret.
+  bool awaiting_proof() const { return role_ == Role::kAcceptor && !my_nonce_.empty() && !done_; }
   uint16_t peer_port() const { return peer_port_; }
 
  private:

@@ -1,6 +1,19 @@
 #include "dipcd/link.h"
 
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
+
 namespace dipc::daemon {
+
+int64_t Link::rtt_us() const {
+  tcp_info ti{};
+  socklen_t n = sizeof ti;
+  if (!conn || conn->native_handle() < 0 ||
+      getsockopt(conn->native_handle(), IPPROTO_TCP, TCP_INFO, &ti, &n) != 0)
+    return -1;
+  return ti.tcpi_rtt;
+}
 
 void Link::set_fault(std::chrono::milliseconds d, bool stall) {
   delay = d;

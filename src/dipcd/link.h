@@ -54,6 +54,8 @@ struct Link {
   }
   void set_fault(std::chrono::milliseconds d, bool stall);
   bool is_open() const { return conn && conn->is_open(); }
+  // The kernel's smoothed round-trip time of the link's socket in microseconds, or -1.
+  int64_t rtt_us() const;
   void send_faulty(OutFrame frame);
   void arm_delay();
   void flush_delayed();

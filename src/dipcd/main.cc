@@ -3,7 +3,7 @@
 // Reads /etc/dipc.conf (or --config FILE) and the allow file it names, then serves the
 // node's processes on a Unix socket and other nodes over TCP until SIGTERM or SIGINT.
 // SIGHUP re-reads both files: the allow list and the log level take effect at once, other
-// changes need a restart (and are reported as such). Logs go to stderr.
+// changes need a restart (each changed key is logged as such). Logs go to [log] target.
 #include <malloc.h>
 #include <signal.h>
 #include <sodium.h>
@@ -21,6 +21,7 @@
 
 #include "common/config.h"
 #include "common/key_rules.h"
+#include "dipcd/config_checks.h"
 #include "dipcd/daemon.h"
 
 namespace {
@@ -68,7 +69,7 @@ int main(int argc, char** argv) {
   }
   auto allow = dipc::load_allow(cfg->allow_file, err);
   if (!allow) {
-    std::cerr << "dipcd: " << err.to_string() << "\n";
+    std::cerr << "dipcd: " << dipc::daemon::allow_file_problem(*cfg, err) << "\n";
     return 2;
   }
   std::string secret;
@@ -103,13 +104,28 @@ int main(int argc, char** argv) {
       spdlog::set_pattern("%v");  // syslog and the journal keep their own time and level
     }
   }
+  // What start-up would fail on, and mistakes worth a warning: --check fails on the first,
+  // a start stops on them; warnings go to stderr with --check, to the log otherwise.
+  bool fatal = false;
+  for (auto& f : dipc::daemon::preflight(*cfg, allow->size(), geteuid() == 0)) {
+    fatal = fatal || f.fatal;
+    if (check)
+      std::cerr << "dipcd: " << (f.fatal ? "error: " : "warning: ") << f.message << "\n";
+    else if (f.fatal)
+      spdlog::error("{}", f.message);
+    else
+      spdlog::warn("{}", f.message);
+  }
+  if (fatal) return 2;
   if (check) {
     std::cout << config_path << ": ok (node " << cfg->node_name << ", " << allow->size()
               << " allow entries)\n";
     return 0;
   }
   if (geteuid() != 0)
-    spdlog::warn("not running as root: calls from other users cannot run as them");
+    spdlog::warn("not running as root: calls from other users cannot run as them, and "
+                 "dipcd may not create {} (run it as root)",
+                 cfg->run_dir);
   signal(SIGPIPE, SIG_IGN);
 
   asio::io_context io;
@@ -155,9 +171,9 @@ int main(int argc, char** argv) {
         else
           daemon.reload(std::move(*na));
         if (log_level.empty()) set_level(nc->log_level);
-        if (nc->log_target != cfg->log_target)
-          spdlog::warn("SIGHUP: [log] target changed to {}: needs a restart of dipcd",
-                       nc->log_target);
+        for (auto& key : dipc::daemon::keys_needing_restart(*cfg, *nc))
+          spdlog::warn("SIGHUP: {} changed: needs a restart of dipcd (the running value stays)",
+                       key);
       }
       wait_hup();
     });

@@ -79,6 +79,8 @@ OwnerSide::OwnerSide(asio::io_context& io, const Config& cfg, PeerLinks& links, 
 
 // An operation from another node on an object this node owns.
 void OwnerSide::peer_op(const std::shared_ptr<Link>& l, uint64_t reqid, OwnedOp op) {
+  spdlog::debug("serving op {} id {} for {} of {} (request {})", int(op.op), op.id, op.user,
+                l->name, reqid);
   std::weak_ptr<Link> wl = l;
   uint64_t serial = l->serial;
   std::string node = l->name;

@@ -86,6 +86,7 @@ void PeerLinks::accept_loop() {
     }
     l->conn = std::make_shared<Conn>(io_, fd);
     l->address = l->conn->peer_address();
+    spdlog::debug("link event: connection from {} accepted on fd {}", l->address, fd);
     links_.insert(l);
     start_link(l);
     if (!allow_.allows_text(l->address)) {
@@ -249,6 +250,8 @@ void PeerLinks::bind(const std::shared_ptr<Link>& l) {
   l->conn->set_max_payload(proto::kMaxPayload);
   ready_[l->name] = l;
   spdlog::info("link {} {} ready", l->outgoing ? "to" : "from", l->describe());
+  spdlog::debug("link event: {} ready on fd {} (serial {})", l->describe(),
+                l->conn->native_handle(), l->serial);
   if (superseded && on_superseded) on_superseded(superseded, l);
   if (on_ready) on_ready(l);
   auto waiters = std::move(l->waiters);
@@ -274,6 +277,12 @@ void PeerLinks::closed(const std::shared_ptr<Link>& l, const std::string& why, C
   if (was_bound) {
     spdlog::warn("link with {} lost: {}", l->describe(), why);
     if (on_dead) on_dead(l->name, why);
+  } else if (!l->outgoing && l->handshake && l->handshake->awaiting_proof()) {
+    // The refusal happened on the other side (it has no secret, or will not use ours):
+    // said here too, so that both logs show it.
+    spdlog::warn("refusing node '{}' from {}: it closed the link instead of proving the "
+                 "cluster secret ({}): it has no [security] secret_file, or another one",
+                 l->handshake->peer_name(), l->address, why);
   } else if (kind == CloseKind::kQuiet || kind == CloseKind::kPeer) {
     spdlog::debug("link with {} closed: {}", l->describe(), why);
   } else if (!l->outgoing) {
@@ -316,6 +325,8 @@ void PeerLinks::with_link(const std::string& node, const std::string& addr, uint
   l->waiters.push_back(std::move(cb));
   links_.insert(l);
   if (quiet) quiet_[l.get()] = true;
+  spdlog::debug("link event: connecting to {}:{}{}", addr, port,
+                node.empty() ? std::string() : " (" + node + ")");
   connect(l, addr);
 }
 

@@ -55,6 +55,7 @@ class PeerLinks {
   // Listens; on failure returns false and fills err.
   bool listen(std::string& err);
   uint16_t port() const { return port_; }
+  std::chrono::milliseconds heartbeat_interval() const { return s_.heartbeat; }
   void shutdown();
 
   // Rooms register the frame types they handle, with the role check a frame must pass.

@@ -42,6 +42,32 @@ ListedObject ListedObject::from(const RegRecord& r) {
   return o;
 }
 
+Member Member::from(const proto::MemberRow& r) {
+  Member m;
+  m.name = std::string(r.name);
+  m.address = std::string(r.address);
+  m.why = std::string(r.why);
+  m.port = r.port;
+  m.state = r.state;
+  m.since = r.since;
+  m.heard_ms = r.heard_ms;
+  m.rtt_us = r.rtt_us;
+  return m;
+}
+
+proto::MemberRow Member::row() const {
+  proto::MemberRow r;
+  r.name = name;
+  r.address = address;
+  r.why = why;
+  r.port = port;
+  r.state = state;
+  r.since = since;
+  r.heard_ms = heard_ms;
+  r.rtt_us = rtt_us;
+  return r;
+}
+
 RemoteReferee::RemoteReferee(asio::io_context& io, PeerLinks& links, std::string host,
                              uint16_t port)
     : io_(io), links_(links), host_(std::move(host)), port_(port), timer_(io) {
@@ -66,14 +92,16 @@ RemoteReferee::RemoteReferee(asio::io_context& io, PeerLinks& links, std::string
         if (on_removed) on_removed(rec.kind, rec.key, std::string(rec.owner), rec.id);
       },
       from_ref);
-  links_.on(
-      FrameType::kRegListReply,
-      [this](const std::shared_ptr<Link>& l, Frame& f) {
-        auto done = lists_.take(f.header.request_id, Tag{l->serial});
-        if (!done) return links_.drop(l, "referee list to no pending request");
-        (*done)(&f);
-      },
-      from_ref);
+  // A page of the listing or the member list: the pending request decodes it.
+  for (auto t : {FrameType::kRegListReply, FrameType::kRegMembersReply})
+    links_.on(
+        t,
+        [this](const std::shared_ptr<Link>& l, Frame& f) {
+          auto done = lists_.take(f.header.request_id, Tag{l->serial});
+          if (!done) return links_.drop(l, "referee list to no pending request");
+          (*done)(&f);
+        },
+        from_ref);
 }
 
 bool RemoteReferee::from_referee(const Link& l) const {
@@ -209,6 +237,23 @@ void RemoteReferee::list_page(uint64_t, std::shared_ptr<std::vector<ListedObject
     list_page(0, acc, done, last.kind, last.key, false);
   });
   if (!links_.send_to(name_, make_frame(FrameType::kRegList, id, q, 16))) {
+    if (auto d = lists_.take(id)) (*d)(nullptr);
+  }
+}
+
+void RemoteReferee::members(MembersDone done) {
+  DIPC_ON_THREAD(thread_);
+  if (!joined()) return done(ENOLINK, {});
+  uint64_t id = lists_.add(Tag{link_serial_}, [done](Frame* f) {
+    if (!f) return done(ENOLINK, {});
+    proto::MemberRows rows;
+    auto r = f->reader();
+    if (!rows.decode(r)) return done(EPROTO, {});
+    std::vector<Member> out;
+    for (auto& row : rows.rows) out.push_back(Member::from(row));
+    done(0, std::move(out));
+  });
+  if (!links_.send_to(name_, make_empty_frame(FrameType::kRegMembers, id))) {
     if (auto d = lists_.take(id)) (*d)(nullptr);
   }
 }

@@ -6,7 +6,7 @@
 // Callers never know which one they have.
 //
 // Role checks: the remote implementation accepts referee answers (kRegReply, kRegRemoved,
-// kRegListReply) only from the link to the node it joined as referee, and an answer only
+// kRegListReply, kRegMembersReply) only from the link to the node it joined as referee, and an answer only
 // for a request still pending on that link.
 // Thread safety: io thread only.
 #pragma once
@@ -20,6 +20,7 @@
 
 #include "dipcd/pending.h"
 #include "dipcd/thread_check.h"
+#include "proto/admin_rows.h"
 #include "proto/wire.h"
 
 namespace dipc::daemon {
@@ -48,11 +49,22 @@ struct ListedObject {
   static ListedObject from(const proto::RegRecord& r);
 };
 
+// A member of the cluster as the referee sees it (proto::MemberRow with its own strings).
+struct Member {
+  std::string name, address, why;
+  uint16_t port = 0;
+  proto::MemberState state{};
+  int64_t since = 0, heard_ms = -1, rtt_us = -1;
+  static Member from(const proto::MemberRow& r);
+  proto::MemberRow row() const;
+};
+
 class RefereeClient {
  public:
   // The record's views are valid during the call only.
   using Done = std::function<void(const proto::RegRecord&)>;
   using ListDone = std::function<void(int err, std::vector<ListedObject>)>;
+  using MembersDone = std::function<void(int err, std::vector<Member>)>;
   virtual ~RefereeClient() = default;
 
   // Asks for key: create it (locked for this node until commit or abort), it exists (owner
@@ -62,6 +74,8 @@ class RefereeClient {
   virtual void abort(proto::Kind kind, int32_t key) = 0;
   virtual void remove(proto::Kind kind, int32_t key) = 0;
   virtual void list(ListDone done) = 0;
+  // The cluster's members and the nodes it declared dead (dipc status --cluster).
+  virtual void members(MembersDone done) = 0;
   virtual bool joined() const = 0;
   virtual const std::string& referee_name() const = 0;
   // The address other nodes' records give for the referee node when it listens on a
@@ -96,6 +110,7 @@ class RemoteReferee : public RefereeClient {
   void remove(proto::Kind kind, int32_t key) override;
   void hold(proto::Kind kind, int32_t key, const std::string& owner, int32_t id) override;
   void list(ListDone done) override;
+  void members(MembersDone done) override;
   bool joined() const override { return link_serial_ != 0; }
   std::string last_error() const override { return last_error_; }
   const std::string& referee_name() const override { return name_; }

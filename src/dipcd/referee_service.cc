@@ -35,6 +35,7 @@ class RefereeService::Local : public RefereeClient {
     r.id = id;
     s_.referee_.hold(s_.my_name_, r);
   }
+  void members(MembersDone done) override { done(0, s_.members()); }
   void list(ListDone done) override {
     std::vector<std::string> storage;
     std::vector<ListedObject> out;
@@ -124,12 +125,64 @@ RefereeService::RefereeService(asio::io_context& io, PeerLinks& links, std::stri
     out.resize(proto::kHeaderSize + len);
     l->send(std::move(out));
   });
+  links_.on(FrameType::kRegMembers, [this](const std::shared_ptr<Link>& l, Frame& f) {
+    if (!f.payload.empty()) return links_.drop(l, "malformed member list request");
+    std::vector<Member> all = members();
+    proto::MemberRows rows;
+    size_t bytes = 64;
+    for (auto& m : all) {
+      rows.rows.push_back(m.row());
+      bytes += 64 + m.name.size() + m.address.size() + m.why.size();
+    }
+    l->send(make_frame(FrameType::kRegMembersReply, f.header.request_id, rows, bytes));
+  });
+}
+
+namespace {
+
+int64_t unix_seconds(std::chrono::system_clock::time_point t) {
+  return std::chrono::duration_cast<std::chrono::seconds>(t.time_since_epoch()).count();
+}
+
+}  // namespace
+
+std::vector<Member> RefereeService::members() const {
+  std::vector<Member> out;
+  auto now = Referee::Clock::now();
+  for (auto& [name, info] : referee_.nodes()) {
+    if (out.size() == proto::kMaxMembers) break;
+    Member m;
+    m.name = name;
+    m.address = info.address;
+    m.port = info.port;
+    m.state = name == my_name_ ? proto::MemberState::kReferee : proto::MemberState::kMember;
+    if (auto j = joined_at_.find(name); j != joined_at_.end()) m.since = unix_seconds(j->second);
+    if (auto l = links_.find(name)) {
+      m.heard_ms =
+          std::chrono::duration_cast<std::chrono::milliseconds>(now - l->last_heard).count();
+      m.rtt_us = l->rtt_us();
+    }
+    out.push_back(std::move(m));
+  }
+  for (auto& [name, d] : dead_) {
+    if (out.size() == proto::kMaxMembers) break;
+    Member m;
+    m.name = name;
+    m.address = d.address;
+    m.port = d.port;
+    m.why = d.why.substr(0, proto::kMaxName);
+    m.state = proto::MemberState::kDead;
+    m.since = unix_seconds(d.since);
+    out.push_back(std::move(m));
+  }
+  return out;
 }
 
 RefereeService::~RefereeService() = default;
 
 void RefereeService::start(uint16_t my_port) {
   referee_.node_joined(my_name_, my_address_, my_port);
+  joined_at_[my_name_] = SystemClock::now();
   spdlog::info("this node is the referee");
   expire_leases();
 }
@@ -148,9 +201,25 @@ void RefereeService::expire_leases() {
 void RefereeService::node_ready(const std::string& name, const std::string& address,
                                 uint16_t port) {
   referee_.node_joined(name, address, port);
+  joined_at_[name] = SystemClock::now();
+  dead_.erase(name);
 }
 
-void RefereeService::node_dead(const std::string& name) { referee_.node_dead(name); }
+void RefereeService::node_dead(const std::string& name, const std::string& why) {
+  auto n = referee_.nodes().find(name);
+  if (n != referee_.nodes().end()) {
+    Dead& d = dead_[name];
+    d = Dead{n->second.address, why, n->second.port, SystemClock::now()};
+    while (dead_.size() > proto::kMaxMembers) {
+      auto oldest = dead_.begin();
+      for (auto it = dead_.begin(); it != dead_.end(); ++it)
+        if (it->second.since < oldest->second.since) oldest = it;
+      dead_.erase(oldest);
+    }
+  }
+  joined_at_.erase(name);
+  referee_.node_dead(name);
+}
 
 RefereeClient& RefereeService::local_client() { return *local_; }
 

@@ -7,12 +7,18 @@
 // local_client(), the in-process RefereeClient (answers are posted, so that the referee
 // never calls back into itself). Nodes join when their link is ready and are dead when it
 // is lost. A timer releases, once a second, the creation locks whose lease has ended.
+// It also answers kRegMembers (dipc status --cluster): every member with when it joined and
+// how the referee hears it, and the nodes declared dead with since when and why (the last
+// kMaxMembers of them; a node that joins again leaves that list).
 // Thread safety: io thread only.
 #pragma once
 
 #include <asio.hpp>
+#include <chrono>
+#include <map>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "dipcd/referee.h"
 #include "dipcd/referee_client.h"
@@ -29,8 +35,10 @@ class RefereeService : public Referee::Outbox {
   // This node joins its own referee once it listens.
   void start(uint16_t my_port);
   void node_ready(const std::string& name, const std::string& address, uint16_t port);
-  void node_dead(const std::string& name);
+  void node_dead(const std::string& name, const std::string& why);
   RefereeClient& local_client();
+  // The cluster as the referee sees it: itself, its members, the nodes declared dead.
+  std::vector<Member> members() const;
   const Referee& referee() const { return referee_; }
 
   // Referee::Outbox
@@ -47,6 +55,14 @@ class RefereeService : public Referee::Outbox {
   Referee referee_;
   std::unique_ptr<Local> local_;
   asio::steady_timer lease_timer_;
+  using SystemClock = std::chrono::system_clock;
+  std::map<std::string, SystemClock::time_point> joined_at_;  // as Referee::nodes()
+  struct Dead {
+    std::string address, why;
+    uint16_t port = 0;
+    SystemClock::time_point since;
+  };
+  std::map<std::string, Dead> dead_;  // at most proto::kMaxMembers: the oldest goes first
 };
 
 }  // namespace dipc::daemon

@@ -37,12 +37,15 @@ std::function<void()> RemoteCalls::forward(const std::string& owner, const std::
                                            std::function<bool()> still_wanted, Relay relay) {
   DIPC_ON_THREAD(thread_);
   ++per_node_[owner].calls;
+  ++per_op_[OpKey{op.kind, op.op}].calls;
   // Counted and logged once per call, whichever way it completes.
-  auto account = [this, owner, op_code = op.op, id = op.id,
+  auto account = [this, owner, kind = op.kind, op_code = op.op, id = op.id,
                   t0 = std::chrono::steady_clock::now()](int64_t ret, int err, bool answered) {
     NodeCalls& n = per_node_[owner];
+    OpCalls& o = per_op_[OpKey{kind, op_code}];
     if (!answered) {
       ++n.errors;
+      ++o.errors;
       spdlog::debug("call op {} id {} at {}: failed without an answer (errno {})", int(op_code), id,
                     owner, err);
       return;
@@ -53,6 +56,11 @@ std::function<void()> RemoteCalls::forward(const std::string& owner, const std::
     ++n.answered;
     n.latency_us_sum += us;
     n.latency_us_max = std::max(n.latency_us_max, us);
+    ++o.answered;
+    o.latency_us_sum += us;
+    size_t b = 0;
+    while (b < kLatencyBoundsUs.size() && us > kLatencyBoundsUs[b]) ++b;
+    ++o.buckets[b];
     spdlog::debug("call op {} id {} at {}: ret {} errno {} in {} us", int(op_code), id, owner, ret,
                   err, us);
   };

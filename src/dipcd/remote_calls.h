@@ -16,6 +16,7 @@
 // Thread safety: io thread only.
 #pragma once
 
+#include <array>
 #include <functional>
 #include <map>
 #include <string>
@@ -54,6 +55,19 @@ class RemoteCalls {
   };
   const std::map<std::string, NodeCalls>& per_node() const { return per_node_; }
 
+  // Per kind and operation, since start (the metrics endpoint's histograms): calls sent,
+  // failed without an answer, answered, and the answered ones by time to answer: bucket[i]
+  // counts those slower than bound i-1 and at most kLatencyBoundsUs[i]; the last bucket
+  // those slower than every bound.
+  static constexpr std::array<uint64_t, 10> kLatencyBoundsUs = {
+      100, 250, 500, 1000, 2500, 5000, 10000, 50000, 250000, 1000000};
+  struct OpCalls {
+    uint64_t calls = 0, errors = 0, answered = 0, latency_us_sum = 0;
+    std::array<uint64_t, kLatencyBoundsUs.size() + 1> buckets{};
+  };
+  using OpKey = std::pair<proto::Kind, proto::Op>;
+  const std::map<OpKey, OpCalls>& per_op() const { return per_op_; }
+
  private:
   struct Tag {
     std::string node;
@@ -69,6 +83,7 @@ class RemoteCalls {
   PeerLinks& links_;
   ThreadCheck thread_;
   PendingCalls<Tag, Call> pending_;
+  std::map<OpKey, OpCalls> per_op_;
   std::map<std::string, NodeCalls> per_node_;  // one entry per node ever called
 };
 

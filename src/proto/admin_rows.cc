@@ -63,4 +63,51 @@ bool AdminRows::decode(Reader& r) {
   return r.done();
 }
 
+void MemberRow::encode(Writer& w) const {
+  w.str(name);
+  w.str(address);
+  w.u16(port);
+  w.u8(uint8_t(state));
+  w.i64(since);
+  w.i64(heard_ms);
+  w.i64(rtt_us);
+  w.str(why);
+}
+
+bool MemberRow::decode(Reader& r) {
+  name = r.bytes(kMaxNodeName);
+  address = r.bytes(kMaxName);
+  port = r.u16();
+  uint8_t st = r.u8();
+  since = r.i64();
+  heard_ms = r.i64();
+  rtt_us = r.i64();
+  why = r.bytes(kMaxName);
+  if (!r.ok() || !is_valid_node_name(name) || !is_valid_address(address) || st < 1 || st > 3 ||
+      heard_ms < -1 || rtt_us < -1)
+    return false;
+  for (char c : why)  // shown on a terminal: printable ASCII only
+    if (c < 0x20 || c > 0x7e) return false;
+  state = MemberState(st);
+  return true;
+}
+
+void MemberRows::encode(Writer& w) const {
+  w.u32(uint32_t(rows.size()));
+  for (auto& row : rows) row.encode(w);
+}
+
+bool MemberRows::decode(Reader& r) {
+  uint32_t n = r.u32();
+  if (!r.ok() || n > kMaxMembers) return false;
+  rows.clear();
+  rows.reserve(n);
+  for (uint32_t i = 0; i < n; ++i) {
+    MemberRow row;
+    if (!row.decode(r)) return false;
+    rows.push_back(row);
+  }
+  return r.done();
+}
+
 }  // namespace dipc::proto

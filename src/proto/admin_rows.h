@@ -40,4 +40,30 @@ struct AdminRows {
   bool decode(Reader& r);
 };
 
+// The cluster as its referee sees it, for `dipc status --cluster` (a kRegMembersReply
+// carries a u32 count, at most kMaxMembers, and that many rows):
+//   str name, str address, u16 port, u8 state (MemberState), i64 since (Unix seconds: when
+//   it joined, or was declared dead), i64 heard_ms (ms since the referee last heard from it,
+//   -1 for the referee itself and the dead), i64 rtt_us (the referee's link, -1 unknown),
+//   str why (why it was declared dead, else empty; at most kMaxName bytes)
+inline constexpr uint32_t kMaxMembers = 1024;
+enum class MemberState : uint8_t { kReferee = 1, kMember = 2, kDead = 3 };
+struct MemberRow {
+  std::string_view name;
+  std::string_view address;
+  uint16_t port = 0;
+  MemberState state{};
+  int64_t since = 0;
+  int64_t heard_ms = -1;
+  int64_t rtt_us = -1;
+  std::string_view why;
+  void encode(Writer& w) const;
+  bool decode(Reader& r);  // one row: does not require the reader to end after it
+};
+struct MemberRows {
+  std::vector<MemberRow> rows;  // views into the decoded buffer
+  void encode(Writer& w) const;
+  bool decode(Reader& r);
+};
+
 }  // namespace dipc::proto

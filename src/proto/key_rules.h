@@ -138,5 +138,8 @@ inline bool in_ranges(const KeyRange* r, size_t n, uint32_t key) {
 // The environment variables `dipc run` sets and the shim reads (docs/config.md).
 inline constexpr const char* kEnvKeys = "DIPC_KEYS";           // a list, as above
 inline constexpr const char* kEnvAllKeyed = "DIPC_ALL_KEYED";  // "1" on, "0" or unset off
+// Strict mode (`dipc run --strict`): a distributed call that cannot reach dipcd fails with
+// ENOLINK instead of falling back to the plain local call. "1" on, "0" or unset off.
+inline constexpr const char* kEnvStrict = "DIPC_STRICT";
 
 }  // namespace dipc::keys

@@ -23,6 +23,8 @@ bool is_known_frame_type(uint16_t t) {
     case FrameType::kRegList:
     case FrameType::kRegListReply:
     case FrameType::kRegHold:
+    case FrameType::kRegMembers:
+    case FrameType::kRegMembersReply:
     case FrameType::kAdmin:
     case FrameType::kAdminReply:
     case FrameType::kAdminMore:

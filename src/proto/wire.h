@@ -66,6 +66,8 @@ enum class FrameType : uint16_t {
   kRegList = 26,
   kRegListReply = 27,
   kRegHold = 28,  // holder -> referee, on a rejoin: I hold a placeholder of this object
+  kRegMembers = 34,       // node -> referee: the cluster's members (empty payload)
+  kRegMembersReply = 35,  // referee -> node: MemberRows (proto/admin_rows.h)
   // The dipc command line talking to its node.
   kAdmin = 40,
   kAdminReply = 41,

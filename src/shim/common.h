@@ -48,7 +48,8 @@ inline void stat_to_perm(const proto::IpcStat& s, ipc_perm& p) {
 // IPC_STAT, IPC_SET or IPC_RMID (cmd) of distributed object id through dipcd, with op its
 // kind's control call. IPC_SET sends *set; IPC_STAT's answer goes to *got. Returns the
 // call's result (-1 with errno), or -2 when no dipcd answered about an object this node
-// owns (flags from id_flags): the kernel object is all there is, the caller calls it.
+// owns (flags from id_flags): the kernel object is all there is, the caller calls it
+// (in strict mode: -1 with ENOLINK).
 inline long ctl_call(proto::Kind kind, proto::Op op, int id, int cmd, const proto::IpcStat* set,
                      proto::IpcStat* got, uint32_t flags) {
   proto::OpRequest req = make_request(kind, op, id);
@@ -62,7 +63,7 @@ inline long ctl_call(proto::Kind kind, proto::Op op, int id, int cmd, const prot
   Reply rep;
   uint8_t out[proto::IpcStat::kSize];
   int rc = call(req, &rep, out, sizeof out, CallMode::kPlain);
-  if (rc < 0 && errno == ENOLINK && (flags & idtable::kFlagOwnedHere)) return -2;
+  if (rc < 0 && errno == ENOLINK && (flags & idtable::kFlagOwnedHere) && !strict_mode()) return -2;
   long r = finish(rc, rep);
   if (r >= 0 && cmd == IPC_STAT) {
     proto::Reader rd(out, rep.data_len);
@@ -84,7 +85,7 @@ inline bool decode_reply_stat(const uint8_t* p, size_t n, proto::IpcStat& s) {
 
 // A distributed *get (IPC_DIPC, or a key the rules name: keys.h): asks dipcd; without a
 // reachable dipcd, returns -2 so the caller falls back to the plain local call (a DIPC
-// program runs unchanged on one machine).
+// program runs unchanged on one machine), or in strict mode fails with ENOLINK.
 inline int distributed_get(proto::Kind kind, key_t key, int flags, int64_t arg) {
   ensure_table();
   proto::OpRequest req = make_request(kind, proto::Op::kGet, 0);
@@ -95,6 +96,7 @@ inline int distributed_get(proto::Kind kind, key_t key, int flags, int64_t arg) 
   int saved = errno;
   int rc = call(req, &rep, nullptr, 0, CallMode::kPlain);
   if (rc < 0 && errno == ENOLINK) {
+    if (strict_mode()) return -1;  // errno ENOLINK: nothing was sent
     errno = saved;
     return -2;
   }

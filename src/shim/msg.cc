@@ -118,7 +118,7 @@ DIPC_EXPORT int msgctl(int msqid, int cmd, struct msqid_ds* buf) {
   uint8_t out[IpcStat::kSize];
   int rc = call(req, &rep, out, sizeof out, CallMode::kPlain);
   // Our own queue with no dipcd to tell: the kernel object is all there is.
-  if (rc < 0 && errno == ENOLINK && (f & dipc::idtable::kFlagOwnedHere))
+  if (rc < 0 && errno == ENOLINK && (f & dipc::idtable::kFlagOwnedHere) && !strict_mode())
     return real().msgctl(msqid, cmd, buf);
   long r = finish(rc, rep);
   if (r >= 0 && base == IPC_STAT) {

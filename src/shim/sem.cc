@@ -308,7 +308,7 @@ DIPC_EXPORT int semctl(int semid, int semnum, int cmd, ...) {
   if (__builtin_expect(!via_dipcd, 1)) return real().semctl(semid, semnum, cmd, arg);
   int r = remote_semctl(semid, semnum, base, arg);
   // Our own set with no dipcd to tell: the kernel object is all there is.
-  if (r < 0 && errno == ENOLINK && (f & dipc::idtable::kFlagOwnedHere))
+  if (r < 0 && errno == ENOLINK && (f & dipc::idtable::kFlagOwnedHere) && !strict_mode())
     return real().semctl(semid, semnum, cmd, arg);
   return r;
 }

@@ -29,6 +29,10 @@ DIPC_EXPORT void* shmat(int shmid, const void* shmaddr, int shmflg) {
     bool fallback = false;
     void* p = dsm_attach(shmid, shmaddr, shmflg, &fallback);
     if (!fallback) return p;
+    if (strict_mode()) {  // a distributed segment, and no dipcd to attach it through
+      errno = ENOLINK;
+      return reinterpret_cast<void*>(-1);
+    }
   }
   return real().shmat(shmid, shmaddr, shmflg);
 }

@@ -1,15 +1,16 @@
 // dipc: the DIPC command line.
 //
-//   dipc run [--keys LIST] [--all-keyed] -- CMD...
+//   dipc run [--keys LIST] [--all-keyed] [--strict] -- CMD...
 //                            run CMD with the shim preloaded (and keys distributed by rule)
 //   dipc ls                  every distributed object of the cluster (like ipcs)
 //   dipc rm TYPE KEY         remove a distributed object (like ipcrm)
-//   dipc status              this node: referee, state, links
+//   dipc status [--cluster]  this node: referee, state, links (--cluster: every member)
+//   dipc preload enable|disable|status   the shim in /etc/ld.so.preload
 //   dipc cluster ...         a local cluster of nodes on this machine (dipc-cluster(1))
 //
 // ls, rm and status talk to the node's dipcd over its Unix socket (RUN_DIR/dipcd.sock,
 // RUN_DIR from $DIPC_RUNDIR or /run/dipc). The shim is found relative to this program:
-// ../lib/libdipc.so, the same in the build tree and in an installed tree.
+// ../lib/libdipc.so in the build tree, ../lib/ARCH/libdipc.so.0 in an installed tree.
 #include <errno.h>
 #include <limits.h>
 #include <sys/socket.h>
@@ -30,6 +31,7 @@
 #include "tools/cluster.h"
 #include "tools/exit_codes.h"
 #include "tools/ls.h"
+#include "tools/preload.h"
 #include "tools/rm.h"
 
 namespace {
@@ -54,7 +56,7 @@ int admin(const std::string& command, dipc::proto::Kind kind = {}, int32_t key =
     return dipc::tools::kExitFailed;
   }
   std::cout << rep.text;
-  if (command == "status" && rep.err == ENOTCONN) {
+  if (command.rfind("status", 0) == 0 && rep.err == ENOTCONN) {
     std::cerr << "dipc status: this node has not joined its cluster (see state above)\n";
     return dipc::tools::kExitNotJoined;
   }
@@ -86,12 +88,16 @@ int main(int argc, char** argv) {
   app.set_version_flag("--version", "dipc " DIPC_VERSION " (protocol " +
                                         std::to_string(dipc::proto::kProtocolVersion) + ")");
   std::string dir = self_dir();
-  dipc::tools::ToolPaths paths{dir + "/../sbin/dipcd", dir + "/../lib/libdipc.so", dir + "/dipc"};
+  // The build tree's shim, else the installed one (the multiarch directory, by soname).
+  std::string shim = dir + "/../lib/libdipc.so";
+  if (access(shim.c_str(), R_OK) != 0) shim = dir + "/" DIPC_SHIM_INSTALLED;
+  dipc::tools::ToolPaths paths{dir + "/../sbin/dipcd", shim, dir + "/dipc"};
 
   auto* run = app.add_subcommand("run", "run a command with the DIPC shim preloaded");
   std::vector<std::string> cmd;
   std::string run_keys;
   bool all_keyed = false;
+  bool strict = false;
   CLI::Option* keys_opt =
       run->add_option("--keys", run_keys,
                       "keys distributed without IPC_DIPC: KEY or LO-HI items separated by commas "
@@ -99,6 +105,9 @@ int main(int argc, char** argv) {
           ->type_name("LIST");
   run->add_flag("--all-keyed", all_keyed,
                 "every key but IPC_PRIVATE is distributed without IPC_DIPC; sets DIPC_ALL_KEYED=1");
+  run->add_flag("--strict", strict,
+                "a distributed call that cannot reach dipcd fails with ENOLINK instead of "
+                "falling back to a plain local object; sets DIPC_STRICT=1");
   run->add_option("cmd", cmd, "the command and its arguments (after --)")->required();
   run->footer(
       "The keys add to those of the node's [distribute] section (dipc.conf(5)): a key is\n"
@@ -127,13 +136,27 @@ int main(int argc, char** argv) {
       setenv(dipc::keys::kEnvKeys, list.c_str(), 1);
     }
     if (all_keyed) setenv(dipc::keys::kEnvAllKeyed, "1", 1);
+    if (strict) setenv(dipc::keys::kEnvStrict, "1", 1);
+    bool strict_on = strict || [] {
+      const char* s = getenv(dipc::keys::kEnvStrict);
+      return s && std::strcmp(s, "1") == 0;
+    }();
     // As without DIPC the program still runs, with plain local objects: say so once here.
     if (!dipc::tools::dipcd_reachable())
       std::cerr << "dipc run: warning: no dipcd answers at " << dipc::tools::run_dir()
-                << "/dipcd.sock: IPC_DIPC objects will be plain local objects (start dipcd, "
-                   "or set DIPC_RUNDIR)\n";
+                << "/dipcd.sock: "
+                << (strict_on ? "in strict mode every distributed call will fail with ENOLINK"
+                              : "IPC_DIPC objects will be plain local objects")
+                << " (start dipcd, or set DIPC_RUNDIR)\n";
+    // The shim first, unless it is preloaded already (dipc run inside dipc cluster exec).
     std::string pre = paths.shim;
-    if (const char* old = getenv("LD_PRELOAD"); old && *old) pre += std::string(" ") + old;
+    if (const char* old = getenv("LD_PRELOAD"); old && *old) {
+      std::string items = std::string(" ") + old + " ";
+      for (char& ch : items)
+        if (ch == ':') ch = ' ';
+      pre = items.find(" " + paths.shim + " ") != std::string::npos ? std::string(old)
+                                                                     : pre + " " + old;
+    }
     setenv("LD_PRELOAD", pre.c_str(), 1);
     std::vector<char*> av;
     for (auto& s : cmd) av.push_back(s.data());
@@ -146,9 +169,14 @@ int main(int argc, char** argv) {
   dipc::tools::add_ls_command(app);
 
   auto* status = app.add_subcommand("status", "this node: referee, state, links, objects");
-  status->callback([] { std::exit(admin("status")); });
+  bool whole_cluster = false;
+  status->add_flag("--cluster", whole_cluster,
+                   "every member of the cluster as its referee sees it (health, round trip), "
+                   "and the nodes declared dead with since when");
+  status->callback([&] { std::exit(admin(whole_cluster ? "status --cluster" : "status")); });
 
   dipc::tools::add_rm_command(app);
+  dipc::tools::add_preload_command(app, paths.shim);
 
   auto* fault = app.add_subcommand(
       "fault",

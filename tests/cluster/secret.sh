@@ -3,7 +3,8 @@
 #  - all three nodes given one secret (and restarted) join, and a message crosses nodes;
 #  - node3 given another secret is refused by the referee: its state and log say
 #    "authentication failed", and the referee's log names it;
-#  - node3 with no secret at all is refused too ("requires a cluster secret");
+#  - node3 with no secret at all is refused too ("requires a cluster secret"), and the
+#    referee's log says so as well;
 #  - a secret file that others can read, or one too short, stops dipcd at start with a
 #    message saying what to do.
 set -euo pipefail
@@ -40,6 +41,9 @@ sed -i '/^secret_file *=/d' "$DIR/node3/dipc.conf"
 restart_node node3 && fail "node3 joined without a secret"
 wait_for "grep -q 'requires a cluster secret' '$DIR/node3/run/state'" 10 ||
   fail "node3's state without a secret: $(cat "$DIR/node3/run/state" 2>/dev/null)"
+# The refusal is in both logs: the referee says node3 closed instead of proving the secret.
+wait_for "grep -q \"refusing node 'node3' from .*: it closed the link instead of proving the cluster secret\" '$DIR/node1/dipcd.log'" 10 ||
+  fail "the referee's log does not show node3 refused for lack of a secret"
 
 chmod 644 "$SCRATCH/other.secret"
 set_secret node3 "$SCRATCH/other.secret"

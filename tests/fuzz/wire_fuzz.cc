@@ -75,6 +75,16 @@ bool Same(const AdminRows& a, const AdminRows& b) {
     if (!Same(a.rows[i], b.rows[i])) return false;
   return true;
 }
+bool Same(const MemberRow& a, const MemberRow& b) {
+  return a.name == b.name && a.address == b.address && a.port == b.port && a.state == b.state &&
+         a.since == b.since && a.heard_ms == b.heard_ms && a.rtt_us == b.rtt_us && a.why == b.why;
+}
+bool Same(const MemberRows& a, const MemberRows& b) {
+  if (a.rows.size() != b.rows.size()) return false;
+  for (size_t i = 0; i < a.rows.size(); ++i)
+    if (!Same(a.rows[i], b.rows[i])) return false;
+  return true;
+}
 bool Same(const DsmAcquire& a, const DsmAcquire& b) {
   return a.seg == b.seg && a.page == b.page && a.access == b.access && a.npages == b.npages;
 }
@@ -141,6 +151,8 @@ void FuzzPayload(const uint8_t* data, size_t size) {
   RoundTrip<AdminReply>(data, size, "AdminReply");
   RoundTrip<ObjectRow>(data, size, "ObjectRow");
   RoundTrip<AdminRows>(data, size, "AdminRows");
+  RoundTrip<MemberRow>(data, size, "MemberRow");
+  RoundTrip<MemberRows>(data, size, "MemberRows");
   RoundTrip<DsmAcquire>(data, size, "DsmAcquire");
   RoundTrip<DsmRange>(data, size, "DsmRange");
   RoundTrip<DsmGrant>(data, size, "DsmGrant");
@@ -334,6 +346,16 @@ int main(int argc, char** argv) {
   AdminRows rows;
   rows.rows = {row, row};
   WriteSeed(dir, "admin_rows", FrameType::kAdminRows, 12, rows);
+  MemberRow member;
+  member.name = "n2";
+  member.address = "10.0.0.2";
+  member.port = 7710;
+  member.state = MemberState::kDead;
+  member.since = 1700000000;
+  member.why = "silent for 5000 ms";
+  MemberRows members;
+  members.rows = {member, member};
+  WriteSeed(dir, "reg_members_reply", FrameType::kRegMembersReply, 12, members);
   WriteSeed(dir, "dsm_acquire", FrameType::kDsmAcquire, 12, DsmAcquire{3, 17, DsmAccess::kRead, 8});
   WriteSeed(dir, "dsm_grant", FrameType::kDsmGrant, 12, DsmGrant{{3, 17, 1}, DsmAccess::kWrite});
   WriteSeed(dir, "dsm_fail", FrameType::kDsmFail, 12, DsmFail{{3, 17, 1}, 112});

@@ -203,6 +203,26 @@ TEST(ConfigTest, OutOfRangeAndBadValues) {
               "level must be one of trace, debug, info, warn, error");
   ExpectError(std::string(kMinimal) + "[log]\ntarget = \"file\"\n", 6,
               "target must be one of stderr, syslog, journal");
+  ExpectError(std::string(kMinimal) + "[metrics]\nlisten = \"localhost:9100\"\n", 6,
+              "[metrics] listen must be a string \"ADDR:PORT\"");
+  ExpectError(std::string(kMinimal) + "[metrics]\nlisten = 9100\n", 6,
+              "[metrics] listen must be");
+}
+
+TEST(ConfigTest, MetricsListen) {
+  ConfigError err;
+  auto off = Parse(kMinimal, err);
+  ASSERT_TRUE(off.has_value()) << err.to_string();
+  EXPECT_FALSE(off->metrics);  // off by default
+  auto on = Parse(std::string(kMinimal) + "[metrics]\nlisten = \"127.0.0.1:9100\"\n", err);
+  ASSERT_TRUE(on.has_value()) << err.to_string();
+  EXPECT_TRUE(on->metrics);
+  EXPECT_EQ(on->metrics_address, "127.0.0.1");
+  EXPECT_EQ(on->metrics_port, 9100);
+  auto any = Parse(std::string(kMinimal) + "[metrics]\nlisten = \"[::1]:0\"\n", err);
+  ASSERT_TRUE(any.has_value()) << err.to_string();
+  EXPECT_EQ(any->metrics_address, "::1");
+  EXPECT_EQ(any->metrics_port, 0);
 }
 
 TEST(ConfigTest, EarliestErrorIsReported) {
@@ -469,6 +489,9 @@ Config FullConfig() {
   c.distribute.all_keyed = true;
   c.dsm_segment_mode = true;
   c.dsm_quantum = std::chrono::milliseconds(7);
+  c.metrics = true;
+  c.metrics_address = "::1";
+  c.metrics_port = 9710;
   c.fault_injection = true;
   c.source = kFile;
   return c;
@@ -492,8 +515,8 @@ TEST(ConfigWriterTest, EveryFieldRoundTrips) {
   // value other than its default in FullConfig(), and name it here.
   const auto& [name, listen_address, listen_port, run_dir, referee, referee_host, referee_port,
                allow_file, remote_root, secret_file, heartbeat, peer_timeout, connect_timeout,
-               log_level, log_target, distribute, dsm_segment_mode, dsm_quantum, fault_injection,
-               source] = full;
+               log_level, log_target, distribute, dsm_segment_mode, dsm_quantum, metrics,
+               metrics_address, metrics_port, fault_injection, source] = full;
   EXPECT_NE(name, def.node_name);
   EXPECT_NE(listen_address, def.listen_address);
   EXPECT_NE(listen_port, def.listen_port);
@@ -513,6 +536,9 @@ TEST(ConfigWriterTest, EveryFieldRoundTrips) {
   EXPECT_NE(distribute.all_keyed, def.distribute.all_keyed);
   EXPECT_NE(dsm_segment_mode, def.dsm_segment_mode);
   EXPECT_NE(dsm_quantum, def.dsm_quantum);
+  EXPECT_NE(metrics, def.metrics);
+  EXPECT_NE(metrics_address, def.metrics_address);
+  EXPECT_NE(metrics_port, def.metrics_port);
   EXPECT_NE(fault_injection, def.fault_injection);
   EXPECT_EQ(source, kFile);
   ExpectRoundTrip(full);

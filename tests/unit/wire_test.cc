@@ -121,6 +121,8 @@ TEST(WireHeader, FrameTypeNumbersArePinned) {
   EXPECT_EQ(uint16_t(FrameType::kRegList), 26);
   EXPECT_EQ(uint16_t(FrameType::kRegListReply), 27);
   EXPECT_EQ(uint16_t(FrameType::kRegHold), 28);
+  EXPECT_EQ(uint16_t(FrameType::kRegMembers), 34);
+  EXPECT_EQ(uint16_t(FrameType::kRegMembersReply), 35);
   EXPECT_EQ(uint16_t(FrameType::kAdmin), 40);
   EXPECT_EQ(uint16_t(FrameType::kAdminReply), 41);
   EXPECT_EQ(uint16_t(FrameType::kAdminMore), 42);
@@ -129,7 +131,7 @@ TEST(WireHeader, FrameTypeNumbersArePinned) {
   EXPECT_EQ(uint16_t(FrameType::kDsmGrantData), 59);
   int known = 0;
   for (uint32_t t = 0; t <= 0xFFFF; ++t) known += is_known_frame_type(uint16_t(t));
-  EXPECT_EQ(known, 23 + 10);
+  EXPECT_EQ(known, 25 + 10);
 }
 
 // A valid header's bytes, to be damaged by the rejection tests.
@@ -1040,6 +1042,80 @@ TEST(WireAdminRows, CountThenRows) {
   uint32_t n = kMaxRowsPerPage + 1;
   EXPECT_FALSE(Decodes<AdminRows>({uint8_t(n >> 24), uint8_t(n >> 16), uint8_t(n >> 8), uint8_t(n)}));
   EXPECT_TRUE(Decodes<AdminRows>({0, 0, 0, 0}));
+}
+
+const Bytes kMemberRowBytes = {
+    0x00, 0x00, 0x00, 0x05, 'n', 'o', 'd', 'e', '3',            // name
+    0x00, 0x00, 0x00, 0x09, '1', '2', '7', '.', '0', '.', '0', '.', '1',  // address
+    0x1E, 0x1E,                                                  // port 7710
+    0x03,                                                        // state dead
+    0x00, 0x00, 0x00, 0x00, 0x6A, 0x00, 0x00, 0x02,              // since
+    0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF,              // heard_ms -1
+    0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x2A,              // rtt_us 42
+    0x00, 0x00, 0x00, 0x04, 'l', 'o', 's', 't',                  // why
+};
+
+MemberRow SampleMember() {
+  MemberRow m;
+  m.name = "node3";
+  m.address = "127.0.0.1";
+  m.port = 7710;
+  m.state = MemberState::kDead;
+  m.since = 0x6A000002;
+  m.heard_ms = -1;
+  m.rtt_us = 42;
+  m.why = "lost";
+  return m;
+}
+
+TEST(WireMemberRow, EncodesExactBytesAndDecodesBack) {
+  MemberRow m = SampleMember();
+  EXPECT_EQ(Encode(m), kMemberRowBytes);
+  MemberRow back;
+  ASSERT_TRUE(Decode(kMemberRowBytes, back));
+  EXPECT_EQ(back.name, "node3");
+  EXPECT_EQ(back.address, "127.0.0.1");
+  EXPECT_EQ(back.port, 7710);
+  EXPECT_EQ(back.state, MemberState::kDead);
+  EXPECT_EQ(back.since, 0x6A000002);
+  EXPECT_EQ(back.heard_ms, -1);
+  EXPECT_EQ(back.rtt_us, 42);
+  EXPECT_EQ(back.why, "lost");
+  ExpectEveryShortBufferFails(m, kMemberRowBytes.size());
+}
+
+TEST(WireMemberRow, Rejections) {
+  ExpectEveryTruncationRejected<MemberRow>(kMemberRowBytes);
+  Bytes b = kMemberRowBytes;
+  b[6] = ' ';  // name "no e3"
+  EXPECT_FALSE(Decodes<MemberRow>(b));
+  b = kMemberRowBytes;
+  b[14] = '/';  // address "1/7.0.0.1"
+  EXPECT_FALSE(Decodes<MemberRow>(b));
+  b = kMemberRowBytes;
+  b[24] = 4;  // no such state
+  EXPECT_FALSE(Decodes<MemberRow>(b));
+  b = kMemberRowBytes;
+  b[33] = 0xFF, b[40] = 0xFE;  // heard_ms -2
+  EXPECT_FALSE(Decodes<MemberRow>(b));
+  b = kMemberRowBytes;
+  b[b.size() - 1] = 0x1B;  // an escape character in why
+  EXPECT_FALSE(Decodes<MemberRow>(b));
+}
+
+TEST(WireMemberRows, CountThenRows) {
+  MemberRows all;
+  all.rows = {SampleMember(), SampleMember()};
+  Bytes want = Concat(Concat({0, 0, 0, 2}, kMemberRowBytes), kMemberRowBytes);
+  EXPECT_EQ(Encode(all), want);
+  MemberRows back;
+  ASSERT_TRUE(Decode(want, back));
+  ASSERT_EQ(back.rows.size(), 2u);
+  ExpectEveryTruncationRejected<MemberRows>(want);
+  EXPECT_FALSE(Decodes<MemberRows>(Concat(want, {0})));
+  uint32_t n = kMaxMembers + 1;
+  EXPECT_FALSE(Decodes<MemberRows>({uint8_t(n >> 24), uint8_t(n >> 16), uint8_t(n >> 8), uint8_t(n)}));
+  EXPECT_TRUE(Decodes<MemberRows>({0, 0, 0, 0}));
 }
 
 }  // namespace
