@@ -16,6 +16,8 @@
 #include <atomic>
 #include <cstring>
 
+#include "proto/errno_wire.h"
+
 namespace dipc::shim {
 namespace {
 
@@ -379,7 +381,7 @@ __attribute__((noinline)) int exchange(Conn& c, const proto::OpRequest& req, Rep
   c.busy_rx = true;
   proto::Reader r(rh + kHeaderSize, proto::OpReply::kFixedSize);
   rep->ret = r.i64();
-  rep->err = r.i32();
+  rep->err = proto::errno_from_wire(r.i32());  // OpReply::decode's, inlined here
   rep->aux = r.i64();
   uint32_t dlen = r.u32();
   if (dlen != got.length - proto::OpReply::kFixedSize) {
