@@ -6,7 +6,8 @@ pkgs=(cmake ninja-build g++ gcc pkg-config make
       libasio-dev libspdlog-dev libfmt-dev libcli11-dev libtomlplusplus-dev
       libgtest-dev libgmock-dev libbenchmark-dev libsodium-dev libsmartcols-dev libsystemd-dev
       clang iproute2 util-linux procps coreutils
-      perl python3 python3-sysv-ipc)  # the Python and Perl examples and their tests
+      perl python3 python3-sysv-ipc  # the Python and Perl examples and their tests
+      g++-s390x-linux-gnu qemu-user-static)  # the s390x node of the mixed-cluster tests
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

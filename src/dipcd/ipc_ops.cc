@@ -113,6 +113,9 @@ OpResult do_get(const OwnedOp& op) {
 }
 
 OpResult do_msgsnd(const OwnedOp& op) {
+  // A type that does not fit this node's long (a 32-bit owner) fails before anything is
+  // sent; on a 64-bit node every wire value fits (docs/hetero.md).
+  if (int64_t(long(op.arg1)) != op.arg1) return OpResult::error(EOVERFLOW);
   std::vector<char> buf(sizeof(long) + op.data.size());
   long mtype = long(op.arg1);
   std::memcpy(buf.data(), &mtype, sizeof mtype);
@@ -130,6 +133,7 @@ OpResult do_msgsnd(const OwnedOp& op) {
 // the message whole, E2BIG for one longer than msgsz, or truncated with MSG_NOERROR.
 OpResult do_msgrcv(const OwnedOp& op) {
   int64_t want = op.arg2;
+  if (int64_t(long(op.arg1)) != op.arg1) return OpResult::error(EOVERFLOW);  // as msgsnd's
   long type = long(op.arg1);
   // A negative size goes to the kernel as it is, which rejects it as it would locally.
   if (want < 0) {

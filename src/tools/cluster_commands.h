@@ -44,6 +44,7 @@ struct UpOptions {
   std::vector<std::string> settings;    // --set SECTION.KEY=VALUE, in order (cluster_config.h)
   bool fix_perms = false;               // --fix-perms: add o+x where DIR's path lacks it
   bool no_secret = false;               // --no-secret: no DIR/cluster.secret, links in clear
+  std::vector<std::string> arch;        // --arch NODE=ARCH, in order (cluster_arch.h)
 };
 
 struct ExecOptions {
