@@ -30,6 +30,8 @@ namespace dipc::tools::cluster {
 constexpr int kDefaultHeartbeatMs = 200;
 constexpr int kDefaultPeerTimeoutMs = 2000;
 constexpr auto kUpTimeout = std::chrono::seconds(15);
+// With a node under qemu-user (--arch), which starts several times slower.
+constexpr auto kUpTimeoutEmulated = std::chrono::seconds(45);
 constexpr auto kStopTimeout = std::chrono::seconds(5);
 constexpr auto kKillTimeout = std::chrono::seconds(2);
 

@@ -29,6 +29,12 @@ namespace {
 
 constexpr int kLogTailLines = 20;
 
+std::chrono::seconds UpTimeout(const Layout& l) {
+  for (int k = 1; k <= l.nodes; ++k)
+    if (!l.arch_of(k).empty()) return kUpTimeoutEmulated;
+  return kUpTimeout;
+}
+
 std::string AllowText(const Layout& l, const UpOptions& o) {
   if (o.allow_option != nullptr && o.allow_option->count() > 0) {
     return o.allow.empty() || o.allow.back() == '\n' ? o.allow : o.allow + "\n";
@@ -170,7 +176,7 @@ void WaitForNodes(const Layout& l, std::vector<NodeRun>& runs, int first, int la
                  "\", no whole line)";
         }
         throw NodeFailure(l, k, run,
-                          what + " within " + std::to_string(kUpTimeout.count()) + " s of `up`");
+                          what + " within " + std::to_string(UpTimeout(l).count()) + " s of `up`");
       }
     }
     std::this_thread::sleep_for(kPollInterval);
@@ -224,7 +230,7 @@ void BuildCluster(const Layout& l, const UpOptions& o, const std::vector<Setting
   auto check = [&] {
     InterruptGuard::Check();
     if (Clock::now() >= deadline) {
-      throw Failure("setting up the nodes took more than " + std::to_string(kUpTimeout.count()) +
+      throw Failure("setting up the nodes took more than " + std::to_string(UpTimeout(l).count()) +
                     " s");
     }
   };
@@ -307,7 +313,7 @@ int CmdUp(const ToolPaths& paths, const UpOptions& o) {
   DirLock lock(l.dir);
   // The clock starts once the directory is ours: waiting for another command's lock is
   // bounded separately.
-  auto deadline = Clock::now() + kUpTimeout;
+  auto deadline = Clock::now() + UpTimeout(l);
   std::optional<Layout> old = LoadLayout(l.dir);
   for (int k : KnownNodes(l.dir, old)) {
     if (pid_t pid = RunningPid(l.dir, k)) {
