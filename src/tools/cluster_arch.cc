@@ -5,6 +5,7 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <climits>
 #include <cstdlib>
 #include <cstring>
 
@@ -50,6 +51,9 @@ std::string KnownArchs() {
 std::string CrossRoot(const ToolPaths& paths, const Arch& a) {
   const char* env = std::getenv("DIPC_CROSS_DIR");
   std::string base = (env != nullptr && *env != '\0') ? env : DirOf(paths.dipc) + "/../cross";
+  // Canonical when it exists, so that a node's command line names the same path each time.
+  char real[PATH_MAX];
+  if (realpath(base.c_str(), real) != nullptr) base = real;
   return base + "/" + a.name;
 }
 
