@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <sys/mman.h>
 
+#include <bit>
 #include <cstring>
 #include <vector>
 
@@ -236,7 +237,11 @@ OpResult do_semctl(const OwnedOp& op) {
     case GETZCNT:
       return OpResult::sys(sysv::semctl(op.id, num, cmd, nullptr));
     case SETVAL: {
-      long v = long(int(op.arg3));  // union semun passed by value: the int in its low bits
+      // union semun is passed by value: the kernel takes its int from the bytes where the
+      // C ABI puts it, the low half of the register, but the high half on a 64-bit
+      // big-endian machine (s390x), as the kernel's ksys_semctl says.
+      auto v = static_cast<unsigned long>(static_cast<unsigned>(int(op.arg3)));
+      if constexpr (std::endian::native == std::endian::big && sizeof(long) == 8) v <<= 32;
       return OpResult::sys(syscall(SYS_semctl, op.id, num, SETVAL, v));
     }
     case IPC_RMID: return OpResult::sys(sysv::semctl(op.id, 0, IPC_RMID, nullptr));
