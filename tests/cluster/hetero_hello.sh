@@ -3,14 +3,29 @@
 # and programs cross-built and run under qemu-user), both ways. Also: a message type wider
 # than 32 bits, sent from each side, arrives as sent (types travel as 64-bit integers, not
 # bytes); an errno made by one node's kernel reaches a program on the other by its meaning
-# (ENOMSG, EIDRM); and `cluster exec` on the s390x node runs an s390x program under qemu
-# with the s390x shim, and a program of this machine natively.
+# (ENOMSG, EINVAL); `cluster exec` on the s390x node runs an s390x program under qemu
+# with the s390x shim, and a program of this machine natively; and `up --arch` refuses a
+# node or architecture it does not know and a missing cross build before starting anything.
 set -euo pipefail
 # shellcheck source=lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 # shellcheck source=heterolib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/heterolib.sh"
 need_cross
+
+# Refused before anything starts: an unknown node or architecture, a missing cross build.
+refused() {
+  local want=$1
+  shift
+  cluster_try_up 2 "$@" || true
+  expect_eq "$UP_RC" 1 "exit status of up $*"
+  grep -qF -- "$want" "$UP_OUT" || fail "up $* did not say [$want]: $(cat "$UP_OUT")"
+  [[ ! -e "$DIR/node1/dipcd.pid" ]] || fail "up $* started a node before refusing"
+}
+refused "no node 'node3' in a cluster of 2 nodes" --arch node3=s390x
+refused "unknown architecture 'mips' (known: s390x)" --arch node2=mips
+refused "expected NODE=ARCH" --arch node2
+DIPC_CROSS_DIR=$SCRATCH/none refused "no s390x build at $SCRATCH/none/s390x/sbin/dipcd" --arch 2=s390x
 
 cluster_up_mixed 2 node2
 
