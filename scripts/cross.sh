@@ -4,7 +4,7 @@
 # into BUILD_DIR/cross/ARCH (a tree like the native build: bin/, sbin/, lib/, examples/,
 # tests/progs/), where `dipc cluster up --arch NODE=ARCH` finds them. docs/hetero.md.
 #
-# 1. Installs the cross compiler and qemu-user (Debian packages, when missing).
+# 1. Installs the cross compiler and qemu-user (Debian packages, when missing: deps.sh).
 # 2. Unpacks Debian 12's ARCH packages of the libraries DIPC links (libsodium, spdlog, fmt,
 #    toml++, libsystemd, libsmartcols, asio, CLI11) into BUILD_DIR/cross/ARCH-sysroot,
 #    with apt-get in a private state directory: the machine's apt configuration, package
@@ -16,7 +16,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 arch=${1:-s390x}
 case $arch in
-  s390x) triplet=s390x-linux-gnu; pkgs_host=(g++-s390x-linux-gnu qemu-user-static) ;;
+  s390x) triplet=s390x-linux-gnu ;;
   *) echo "cross: unknown architecture '$arch' (known: s390x)" >&2; exit 2 ;;
 esac
 build=${BUILD_DIR:-build}
@@ -24,17 +24,8 @@ case $build in /*) ;; *) build=$PWD/$build ;; esac
 out=$build/cross/$arch
 sysroot=$build/cross/$arch-sysroot
 
-missing=()
-for p in "${pkgs_host[@]}"; do
-  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
-done
-if ((${#missing[@]})); then
-  echo "cross: installing ${missing[*]}"
-  [ "$(id -u)" -eq 0 ] || { echo "cross: run as root to install packages" >&2; exit 1; }
-  export DEBIAN_FRONTEND=noninteractive
-  apt-get update -qq
-  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-fi
+# The cross compiler and qemu-user are in scripts/deps.sh's list.
+scripts/deps.sh
 
 # The libraries and, for libsystemd, what it loads at run time. The C library and
 # libstdc++ come with the cross compiler, so they are not unpacked here.
