@@ -33,12 +33,17 @@ FaultServer::FaultServer(Options opt, SendFn send)
 
 FaultServer::~FaultServer() { stop(); }
 
-bool FaultServer::kernel_check(std::string& err) {
+bool FaultServer::serve_check(std::string& err) {
   if (sysconf(_SC_PAGESIZE) != long(kDsmPage)) {
     err = fmt::format("the page size is {} bytes; distributed shared memory needs 4096",
                       sysconf(_SC_PAGESIZE));
     return false;
   }
+  return true;
+}
+
+bool FaultServer::kernel_check(std::string& err) {
+  if (!serve_check(err)) return false;
   int dev = open("/dev/userfaultfd", O_RDWR | O_CLOEXEC);
   if (dev < 0) {
     err = fmt::format("cannot open /dev/userfaultfd: {} (Linux 6.1 or later, CONFIG_USERFAULTFD, "
@@ -83,8 +88,8 @@ bool FaultServer::kernel_check(std::string& err) {
 }
 
 bool FaultServer::start(std::string& err) {
-  devfd_ = open("/dev/userfaultfd", O_RDWR | O_CLOEXEC);
-  if (devfd_ < 0) {
+  devfd_ = opt_.local_attach ? open("/dev/userfaultfd", O_RDWR | O_CLOEXEC) : -1;
+  if (opt_.local_attach && devfd_ < 0) {
     err = fmt::format("cannot open /dev/userfaultfd: {}", strerror(errno));
     return false;
   }
