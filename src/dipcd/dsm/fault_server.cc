@@ -296,6 +296,7 @@ Time FaultServer::next_deadline() const {
 
 void FaultServer::run() {
   epoll_event evs[64];
+  bool pwait2 = true;  // epoll_pwait2 (Linux 5.11) is missing under qemu-user 7.2
   while (!stopping_) {
     Time due = next_deadline();
     timespec ts{}, *tp = nullptr;
@@ -307,7 +308,12 @@ void FaultServer::run() {
       ts.tv_nsec = ns % 1000000000;
       tp = &ts;
     }
-    int n = epoll_pwait2(epoll_, evs, 64, tp, nullptr);
+    int n = pwait2 ? epoll_pwait2(epoll_, evs, 64, tp, nullptr) : -1;
+    if (!pwait2 || (n < 0 && errno == ENOSYS)) {
+      pwait2 = false;  // milliseconds, rounded up so that a deadline is never early
+      long long ms = tp ? (ts.tv_sec * 1000LL + (ts.tv_nsec + 999999) / 1000000) : -1;
+      n = epoll_wait(epoll_, evs, 64, int(std::min<long long>(ms, 1 << 30)));
+    }
     if (n < 0 && errno != EINTR) {
       spdlog::critical("fault server: epoll: {}", strerror(errno));
       return;
