@@ -10,7 +10,8 @@ pkgs=(cmake ninja-build g++ gcc pkg-config make
       clang iproute2 util-linux procps coreutils
       perl python3 python3-sysv-ipc  # the Python and Perl examples and their tests
       gdb  # tests that stop a program at a chosen instruction (conn_race.sh)
-      curl prometheus)  # metrics.sh scrapes dipcd and checks the text with promtool
+      curl prometheus  # metrics.sh scrapes dipcd and checks the text with promtool
+      g++-s390x-linux-gnu qemu-user-static)  # the s390x node of the mixed-cluster tests
 if [[ ${1:-} == --bench ]]; then
   pkgs+=(libzmq3-dev libopenmpi-dev openmpi-bin gnuplot-nox linux-perf)
 fi

@@ -37,14 +37,23 @@ DsmRoom::~DsmRoom() { stop(); }
 
 bool DsmRoom::start() {
   std::string why;
-  if (!dsm::FaultServer::kernel_check(why)) {
-    spdlog::warn("distributed shared memory is unavailable: {}; shmget with IPC_DIPC fails "
-                 "with ENOSYS", why);
-    unavailable_ = why;
-    return false;
+  bool local_attach = dsm::FaultServer::kernel_check(why);
+  if (!local_attach) {
+    std::string serve_why;
+    if (!dsm::FaultServer::serve_check(serve_why)) {
+      spdlog::warn("distributed shared memory is unavailable: {}; shmget with IPC_DIPC fails "
+                   "with ENOSYS", serve_why);
+      unavailable_ = serve_why;
+      return false;
+    }
+    // No userfaultfd (qemu-user, docs/hetero.md): this node owns and serves segments, but
+    // its processes can't attach them.
+    spdlog::warn("distributed shared memory without attaching here: {}; this node owns and "
+                 "serves segments, shmat of one here fails with ENOSYS", why);
   }
   dsm::Options o{cfg_.node_name, cfg_.run_dir, cfg_.dsm_segment_mode, cfg_.dsm_quantum,
                  cfg_.peer_timeout, [this](std::function<void()> f) { asio::post(io_, f); }};
+  o.local_attach = local_attach;
   fs_ = std::make_unique<dsm::FaultServer>(
       o, [this](const std::string& n, std::vector<uint8_t> f) {
         send(n, std::move(f));

@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <sys/mman.h>
 
+#include <bit>
 #include <cstring>
 #include <vector>
 
@@ -151,6 +152,9 @@ OpResult do_get(const OwnedOp& op) {
 OpResult do_msgsnd(const OwnedOp& op, int flags) {
   // The kernel wants `long mtype` right before the text: written in the data's headroom
   // (the request's fixed fields) when there is one, so the text is not copied.
+  // A type that does not fit this node's long (a 32-bit owner) fails before anything is
+  // sent; on a 64-bit node every wire value fits (docs/hetero.md).
+  if (int64_t(long(op.arg1)) != op.arg1) return OpResult::error(EOVERFLOW);
   long mtype = long(op.arg1);
   const char* msg = op.data.with_prefix(&mtype, sizeof mtype);
   std::vector<char> buf;
@@ -173,6 +177,7 @@ OpResult do_msgsnd(const OwnedOp& op, int flags) {
 // the message whole, E2BIG for one longer than msgsz, or truncated with MSG_NOERROR.
 OpResult do_msgrcv(const OwnedOp& op, int flags) {
   int64_t want = op.arg2;
+  if (int64_t(long(op.arg1)) != op.arg1) return OpResult::error(EOVERFLOW);  // as msgsnd's
   long type = long(op.arg1);
   // A negative size goes to the kernel as it is, which rejects it as it would locally.
   if (want < 0) {
@@ -278,7 +283,11 @@ OpResult do_semctl(const OwnedOp& op) {
     case GETZCNT:
       return OpResult::sys(sysv::semctl(op.id, num, cmd, nullptr));
     case SETVAL: {
-      long v = long(int(op.arg3));  // union semun passed by value: the int in its low bits
+      // union semun is passed by value: the kernel takes its int from the bytes where the
+      // C ABI puts it, the low half of the register, but the high half on a 64-bit
+      // big-endian machine (s390x), as the kernel's ksys_semctl says.
+      auto v = static_cast<unsigned long>(static_cast<unsigned>(int(op.arg3)));
+      if constexpr (std::endian::native == std::endian::big && sizeof(long) == 8) v <<= 32;
       return OpResult::sys(syscall(SYS_semctl, op.id, num, SETVAL, v));
     }
     case IPC_RMID: return OpResult::sys(sysv::semctl(op.id, 0, IPC_RMID, nullptr));

@@ -22,6 +22,16 @@
 #include "dipcd/executor.h"
 #include "proto/wire.h"
 
+// The direct System V system calls exist on x86-64, s390x (since Linux 5.0) and every
+// architecture Debian 12 builds for; an architecture that offers only the ipc(2)
+// multiplexer needs these calls written through it first (docs/hetero.md).
+#if !defined(SYS_msgget) || !defined(SYS_msgsnd) || !defined(SYS_msgrcv) || \
+    !defined(SYS_msgctl) || !defined(SYS_semget) || !defined(SYS_semctl) || \
+    !defined(SYS_semtimedop) || !defined(SYS_shmget) || !defined(SYS_shmctl) || \
+    !defined(SYS_shmat) || !defined(SYS_shmdt)
+#error "this architecture lacks a direct System V system call dipcd makes (only ipc(2)?)"
+#endif
+
 namespace dipc::daemon {
 
 // The receive buffer a msgrcv waits with (a longer message takes a second call).

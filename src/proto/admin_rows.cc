@@ -1,5 +1,7 @@
 #include "proto/admin_rows.h"
 
+#include "proto/errno_wire.h"
+
 namespace dipc::proto {
 
 void ObjectRow::encode(Writer& w) const {
@@ -12,7 +14,7 @@ void ObjectRow::encode(Writer& w) const {
   w.u32(gid);
   w.u64(size);
   w.str(holders);
-  w.i32(stat_err);
+  w.i32(errno_to_wire(stat_err));
   w.u64(qnum);
   w.u64(cbytes);
   w.u64(nattch);
@@ -31,7 +33,7 @@ bool ObjectRow::decode(Reader& r) {
   gid = r.u32();
   size = r.u64();
   holders = r.bytes(kMaxText);
-  stat_err = r.i32();
+  stat_err = errno_from_wire(r.i32());
   qnum = r.u64();
   cbytes = r.u64();
   nattch = r.u64();

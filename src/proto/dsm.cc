@@ -1,5 +1,7 @@
 #include "proto/dsm.h"
 
+#include "proto/errno_wire.h"
+
 namespace dipc::proto {
 
 namespace {
@@ -68,11 +70,11 @@ bool DsmGrantData::decode(Reader& r) {
 
 void DsmFail::encode(Writer& w) const {
   range.encode(w);
-  w.i32(err);
+  w.i32(errno_to_wire(err));
 }
 bool DsmFail::decode(Reader& r) {
   bool ok = range.decode_fields(r);
-  err = r.i32();
+  err = errno_from_wire(r.i32());
   return ok && r.done() && range.npages > 0 && err > 0 && err < 4096;
 }
 

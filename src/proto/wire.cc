@@ -1,5 +1,7 @@
 #include "proto/wire.h"
 
+#include "proto/errno_wire.h"
+
 namespace dipc::proto {
 
 bool is_known_frame_type(uint16_t t) {
@@ -164,14 +166,14 @@ bool OpRequest::decode(Reader& r) {
 
 void OpReply::encode(Writer& w) const {
   w.i64(ret);
-  w.i32(err);
+  w.i32(errno_to_wire(err));
   w.i64(aux);
   w.bytes(data.data(), uint32_t(data.size()));
 }
 
 bool OpReply::decode(Reader& r) {
   ret = r.i64();
-  err = r.i32();
+  err = errno_from_wire(r.i32());
   aux = r.i64();
   data = r.bytes(kMaxData);
   return r.done();
@@ -243,7 +245,7 @@ void RegRecord::encode(Writer& w) const {
   w.i32(key);
   w.i32(flags);
   w.u8(uint8_t(status));
-  w.i32(err);
+  w.i32(errno_to_wire(err));
   w.str(owner);
   w.str(owner_addr);
   w.u16(owner_port);
@@ -260,7 +262,7 @@ bool RegRecord::decode(Reader& r) {
   key = r.i32();
   flags = r.i32();
   uint8_t s = r.u8();
-  err = r.i32();
+  err = errno_from_wire(r.i32());
   owner = r.bytes(kMaxName);
   owner_addr = r.bytes(kMaxName);
   owner_port = r.u16();
@@ -295,12 +297,12 @@ bool Admin::decode(Reader& r) {
 }
 
 void AdminReply::encode(Writer& w) const {
-  w.i32(err);
+  w.i32(errno_to_wire(err));
   w.str(text);
 }
 
 bool AdminReply::decode(Reader& r) {
-  err = r.i32();
+  err = errno_from_wire(r.i32());
   text = r.bytes(kMaxText);
   return r.done();
 }

@@ -17,6 +17,8 @@
 #include <atomic>
 #include <cstring>
 
+#include "proto/errno_wire.h"
+
 namespace dipc::shim {
 namespace {
 
@@ -387,7 +389,7 @@ __attribute__((noinline)) int exchange(Conn& c, const proto::OpRequest& req, Rep
   c.busy_rx = true;
   proto::Reader r(rh + kHeaderSize, proto::OpReply::kFixedSize);
   rep->ret = r.i64();
-  rep->err = r.i32();
+  rep->err = proto::errno_from_wire(r.i32());  // OpReply::decode's, inlined here
   rep->aux = r.i64();
   uint32_t dlen = r.u32();
   if (dlen != got.length - proto::OpReply::kFixedSize) {
@@ -401,10 +403,15 @@ __attribute__((noinline)) int exchange(Conn& c, const proto::OpRequest& req, Rep
     return -1;
   }
   rep->fault = false;
-  if (aux.wanted && rep->ret >= 0) {
+  // A message type that does not fit this node's long (a 32-bit node receiving a type
+  // a 64-bit node sent; never on a 64-bit node): the message is dropped and the call fails
+  // with EOVERFLOW (docs/hetero.md).
+  bool overflow = aux.wanted && rep->ret >= 0 && int64_t(long(rep->aux)) != rep->aux;
+  if (aux.wanted && rep->ret >= 0 && !overflow) {
     long v = long(rep->aux);
     rep->fault = !user_write(aux.to, &v, sizeof v);
   }
+  rep->fault = rep->fault || overflow;  // the text is read and dropped
   // The data goes straight into out, which may be the caller's memory: recv reports a
   // part it cannot write with EFAULT (what it could write stays written, as with the
   // kernel's copy), and the rest is read and dropped.
@@ -430,6 +437,11 @@ __attribute__((noinline)) int exchange(Conn& c, const proto::OpRequest& req, Rep
     return -1;
   }
   rep->data_len = done_len;
+  if (overflow) {
+    rep->fault = false;
+    rep->ret = -1;
+    rep->err = EOVERFLOW;
+  }
   errno = saved;
   return 0;
 }

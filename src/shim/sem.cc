@@ -150,6 +150,9 @@ int remote_semop(int semid, struct sembuf* sops, size_t nsops, const struct time
 int local_nsems(int semid) {
   struct semid_ds ds;
   int r = real().semctl(semid % 32768, 0, SEM_STAT_ANY, &ds);
+  // qemu-user (a node of another architecture, docs/hetero.md) lacks SEM_STAT_ANY (EINVAL):
+  // SEM_STAT is the same but for needing read permission.
+  if (r < 0 && errno == EINVAL) r = real().semctl(semid % 32768, 0, SEM_STAT, &ds);
   if (r != semid) {
     errno = EINVAL;
     return -1;

@@ -98,6 +98,13 @@ void add_cluster_commands(CLI::App& app, const ToolPaths& paths) {
                    "Make no cluster secret. By default up writes a fresh DIR/cluster.secret "
                    "(mode 0600) and names it in every node's [security] secret_file, so the "
                    "links are authenticated and encrypted; with --no-secret they are neither");
+  up_cmd
+      ->add_option("--arch", up->arch,
+                   "Run NODE (node2, or 2) as a node of architecture ARCH (s390x): its dipcd "
+                   "from the cross build (scripts/cross.sh) under qemu-user; `exec` runs that "
+                   "architecture's programs there with its shim. Repeatable")
+      ->type_name("NODE=ARCH")
+      ->allow_extra_args(false);
   up_cmd->add_flag("--fix-perms", up->fix_perms,
                    "Add search permission for others (chmod o+x) to DIR and its parents where "
                    "it is missing, instead of refusing such a DIR");
@@ -114,6 +121,7 @@ void add_cluster_commands(CLI::App& app, const ToolPaths& paths) {
       "  dipc cluster up --nodes 2 --set 'log.level=\"debug\"'      (quotes optional for words)\n"
       "  dipc cluster up --nodes 3 --heartbeat-ms 100 --peer-timeout-ms 500\n"
       "  dipc cluster up --nodes 2 --allow 10.0.0.0/8               (nodes are refused)\n"
+      "  dipc cluster up --nodes 2 --arch node2=s390x               big-endian node2 (qemu)\n"
       "  d=$(mktemp -d); dipc cluster up --nodes 2 --dir $d --fix-perms");
   up_cmd->callback([paths, up] { Finish("up", [&] { return cluster::CmdUp(paths, *up); }); });
 
@@ -137,7 +145,9 @@ void add_cluster_commands(CLI::App& app, const ToolPaths& paths) {
       "  dipc cluster exec node2 --dir /tmp/c1 -- dipc status\n"
       "  dipc cluster exec node2 -- setpriv --reuid=nobody --regid=nogroup --clear-groups \\\n"
       "      ./hello2                                       as another user\n"
-      "  dipc cluster exec node2 -- ip link set eth0 down   (--netns) cut node2 off");
+      "  dipc cluster exec node2 -- ip link set eth0 down   (--netns) cut node2 off\n"
+      "On a node of another architecture (up --arch), a program built for it runs under\n"
+      "qemu-user with that architecture's shim; other programs run natively.");
   exec_cmd->callback(
       [paths, exec] { Finish("exec", [&] { return cluster::CmdExec(paths, *exec); }); });
 

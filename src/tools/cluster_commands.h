@@ -30,6 +30,8 @@ namespace dipc::tools::cluster {
 constexpr int kDefaultHeartbeatMs = 200;
 constexpr int kDefaultPeerTimeoutMs = 2000;
 constexpr auto kUpTimeout = std::chrono::seconds(15);
+// With a node under qemu-user (--arch), which starts several times slower.
+constexpr auto kUpTimeoutEmulated = std::chrono::seconds(45);
 constexpr auto kStopTimeout = std::chrono::seconds(5);
 constexpr auto kKillTimeout = std::chrono::seconds(2);
 
@@ -44,6 +46,7 @@ struct UpOptions {
   std::vector<std::string> settings;    // --set SECTION.KEY=VALUE, in order (cluster_config.h)
   bool fix_perms = false;               // --fix-perms: add o+x where DIR's path lacks it
   bool no_secret = false;               // --no-secret: no DIR/cluster.secret, links in clear
+  std::vector<std::string> arch;        // --arch NODE=ARCH, in order (cluster_arch.h)
 };
 
 struct ExecOptions {

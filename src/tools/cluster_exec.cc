@@ -1,6 +1,8 @@
 // `dipc cluster exec NODE -- CMD...` (cluster_commands.h): runs CMD in a node's
 // namespaces with the shim preloaded, forwards signals sent to dipc, and exits with CMD's
-// status. The child enters the namespaces between fork and exec.
+// status. The child enters the namespaces between fork and exec. On a node of another
+// architecture (cluster_arch.h), a program built for it runs under qemu-user with that
+// architecture's shim; anything else (a script, a program of this machine) runs natively.
 #include <sched.h>
 #include <signal.h>
 #include <sys/wait.h>
@@ -11,6 +13,7 @@
 #include <cstdlib>
 #include <cstring>
 
+#include "tools/cluster_arch.h"
 #include "tools/cluster_commands.h"
 #include "tools/cluster_files.h"
 #include "tools/cluster_namespaces.h"
@@ -75,6 +78,27 @@ int CmdExec(const ToolPaths& paths, const ExecOptions& o) {
   std::string rundir = RunDir(dir, *k);
   std::string preload = PreloadWithShim(paths.shim);
   std::vector<std::string> args = o.command;
+  if (const Arch* a = FindArch(l->arch_of(*k))) {
+    std::string program = args.empty() ? "" : ProgramPath(args[0]);
+    if (!program.empty() && IsElfFor(program, *a)) {
+      std::string qemu = FindQemu(*a);
+      if (qemu.empty()) {
+        throw Failure(NodeName(*k) + " is " + a->name + ": running " + program +
+                      " needs qemu-user (apt-get install qemu-user-static)");
+      }
+      std::string shim = CrossShim(paths, *a);
+      if (!IsElfFor(shim, *a)) {
+        throw Failure(NodeName(*k) + " is " + a->name + ": no " + a->name + " shim at " + shim +
+                      "\n  build it with scripts/cross.sh " + a->name);
+      }
+      // The guest's loader can load only the guest's libraries: its shim alone.
+      preload = shim;
+      std::vector<std::string> emulated = QemuPrefix(qemu, *a);
+      emulated.push_back(program);
+      emulated.insert(emulated.end(), args.begin() + 1, args.end());
+      args = emulated;
+    }
+  }
   std::vector<char*> argv = ArgvOf(args);
 
   // Blocked across fork so a signal cannot reach the handler before g_child is set, nor

@@ -155,6 +155,12 @@ std::optional<Layout> LoadLayout(const std::string& dir) {
       auto v = ParseNumber(value, 0, kIdCount - 1);
       if (v) l.id = static_cast<int>(*v);
       have_id = v.has_value();
+    } else if (key.rfind("arch.", 0) == 0) {
+      auto k = ParseNumber(key.substr(5), 1, kMaxNodes);
+      if (k) {
+        if (l.arch.size() <= size_t(*k)) l.arch.resize(*k + 1);
+        l.arch[*k] = Trim(value);
+      }
     }
   }
   if (!have_nodes || !have_id) {
@@ -170,6 +176,9 @@ void SaveLayout(const Layout& l) {
   text += "nodes=" + std::to_string(l.nodes) + "\n";
   text += std::string("netns=") + (l.netns ? "1" : "0") + "\n";
   text += "id=" + std::to_string(l.id) + "\n";
+  for (size_t k = 1; k < l.arch.size(); ++k) {
+    if (!l.arch[k].empty()) text += "arch." + std::to_string(k) + "=" + l.arch[k] + "\n";
+  }
   WriteFileAtomic(LayoutPath(l.dir), text);
 }
 

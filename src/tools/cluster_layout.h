@@ -4,8 +4,9 @@
 // Each `dipc cluster` command is a separate process, so all state lives in the cluster
 // directory (DIR):
 //
-//   DIR/cluster          the layout: nodes=N, netns=0|1, id=ID (written before anything is
-//                        made, so `down` can undo a half-made cluster)
+//   DIR/cluster          the layout: nodes=N, netns=0|1, id=ID, arch.K=ARCH for a node of
+//                        another architecture (written before anything is made, so `down`
+//                        can undo a half-made cluster)
 //   DIR/.lock            flock'ed by up and down so two of them never interleave
 //   DIR/nodeK/dipc.conf  node K's configuration (TOML), DIR/nodeK/dipc.allow its allow file
 //   DIR/nodeK/ipcns      an empty file with node K's IPC namespace bind-mounted on it
@@ -41,6 +42,12 @@ struct Layout {
   int nodes = 0;
   bool netns = false;
   int id = 0;
+  std::vector<std::string> arch;  // index = node number: "" for this machine's, else ARCH
+
+  const std::string& arch_of(int k) const {
+    static const std::string native;
+    return k >= 0 && k < static_cast<int>(arch.size()) ? arch[k] : native;
+  }
 };
 
 std::string NodeName(int k);  // "nodeK"

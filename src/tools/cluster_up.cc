@@ -17,6 +17,7 @@
 #include <ctime>
 #include <thread>
 
+#include "tools/cluster_arch.h"
 #include "tools/cluster_commands.h"
 #include "tools/cluster_config.h"
 #include "tools/cluster_files.h"
@@ -27,6 +28,12 @@ namespace dipc::tools::cluster {
 namespace {
 
 constexpr int kLogTailLines = 20;
+
+std::chrono::seconds UpTimeout(const Layout& l) {
+  for (int k = 1; k <= l.nodes; ++k)
+    if (!l.arch_of(k).empty()) return kUpTimeoutEmulated;
+  return kUpTimeout;
+}
 
 std::string AllowText(const Layout& l, const UpOptions& o) {
   if (o.allow_option != nullptr && o.allow_option->count() > 0) {
@@ -56,6 +63,11 @@ void StartDaemon(const Layout& l, int k, const ToolPaths& paths, NodeRun& run) {
                                        " at " + stamp + " ====\n");
 
   std::vector<std::string> args = {paths.dipcd, "--config", ConfigPath(l.dir, k)};
+  if (const Arch* a = FindArch(l.arch_of(k))) {
+    // A node of another architecture: its own dipcd, under qemu-user (cluster_arch.h).
+    args = QemuPrefix(FindQemu(*a), *a);
+    args.insert(args.end(), {CrossDipcd(paths, *a), "--config", ConfigPath(l.dir, k)});
+  }
   std::vector<char*> argv = ArgvOf(args);
   std::vector<std::string> env_strings = DaemonEnvironment(paths.shim);
   std::vector<char*> envp = ArgvOf(env_strings);
@@ -164,7 +176,7 @@ void WaitForNodes(const Layout& l, std::vector<NodeRun>& runs, int first, int la
                  "\", no whole line)";
         }
         throw NodeFailure(l, k, run,
-                          what + " within " + std::to_string(kUpTimeout.count()) + " s of `up`");
+                          what + " within " + std::to_string(UpTimeout(l).count()) + " s of `up`");
       }
     }
     std::this_thread::sleep_for(kPollInterval);
@@ -218,7 +230,7 @@ void BuildCluster(const Layout& l, const UpOptions& o, const std::vector<Setting
   auto check = [&] {
     InterruptGuard::Check();
     if (Clock::now() >= deadline) {
-      throw Failure("setting up the nodes took more than " + std::to_string(kUpTimeout.count()) +
+      throw Failure("setting up the nodes took more than " + std::to_string(UpTimeout(l).count()) +
                     " s");
     }
   };
@@ -277,6 +289,22 @@ int CmdUp(const ToolPaths& paths, const UpOptions& o) {
   Layout l;
   l.nodes = o.nodes;
   l.netns = o.netns;
+  l.arch = ParseArchOptions(o.arch, o.nodes);
+  for (int k = 1; k <= l.nodes; ++k) {
+    const Arch* a = FindArch(l.arch_of(k));
+    if (a == nullptr) continue;
+    if (FindQemu(*a).empty()) {
+      throw Failure("--arch " + NodeName(k) + "=" + a->name + " needs qemu-user (qemu-" +
+                    a->qemu + "-static): apt-get install qemu-user-static, or run scripts/cross.sh");
+    }
+    for (const std::string& need : {CrossDipcd(paths, *a), CrossShim(paths, *a)}) {
+      if (!IsElfFor(need, *a)) {
+        throw Failure("--arch " + NodeName(k) + "=" + a->name + ": no " + a->name + " build at " +
+                      need + "\n  build one with scripts/cross.sh " + a->name +
+                      " (or point $DIPC_CROSS_DIR at a directory holding " + a->name + "/)");
+      }
+    }
+  }
   // Refusals come before anything is made: the settings, then the directory's modes.
   l.dir = ResolveDir(o.dir, false);
   CheckSettings(l, o, settings);
@@ -285,7 +313,7 @@ int CmdUp(const ToolPaths& paths, const UpOptions& o) {
   DirLock lock(l.dir);
   // The clock starts once the directory is ours: waiting for another command's lock is
   // bounded separately.
-  auto deadline = Clock::now() + kUpTimeout;
+  auto deadline = Clock::now() + UpTimeout(l);
   std::optional<Layout> old = LoadLayout(l.dir);
   for (int k : KnownNodes(l.dir, old)) {
     if (pid_t pid = RunningPid(l.dir, k)) {

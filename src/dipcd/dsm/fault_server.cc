@@ -58,12 +58,17 @@ FaultServer::FaultServer(Options opt, SendFn send)
 
 FaultServer::~FaultServer() { stop(); }
 
-bool FaultServer::kernel_check(std::string& err) {
+bool FaultServer::serve_check(std::string& err) {
   if (sysconf(_SC_PAGESIZE) != long(kDsmPage)) {
     err = fmt::format("the page size is {} bytes; distributed shared memory needs 4096",
                       sysconf(_SC_PAGESIZE));
     return false;
   }
+  return true;
+}
+
+bool FaultServer::kernel_check(std::string& err) {
+  if (!serve_check(err)) return false;
   int dev = open("/dev/userfaultfd", O_RDWR | O_CLOEXEC);
   if (dev < 0) {
     err = fmt::format("cannot open /dev/userfaultfd: {} (Linux 6.1 or later, CONFIG_USERFAULTFD, "
@@ -108,8 +113,8 @@ bool FaultServer::kernel_check(std::string& err) {
 }
 
 bool FaultServer::start(std::string& err) {
-  devfd_ = open("/dev/userfaultfd", O_RDWR | O_CLOEXEC);
-  if (devfd_ < 0) {
+  devfd_ = opt_.local_attach ? open("/dev/userfaultfd", O_RDWR | O_CLOEXEC) : -1;
+  if (opt_.local_attach && devfd_ < 0) {
     err = fmt::format("cannot open /dev/userfaultfd: {}", strerror(errno));
     return false;
   }
@@ -407,6 +412,7 @@ void FaultServer::sync() {
 void FaultServer::run() {
   epoll_event evs[64];
   std::unique_lock<std::mutex> lk(state_mu_);
+  bool pwait2 = true;  // epoll_pwait2 (Linux 5.11) is missing under qemu-user 7.2
   while (!stopping_) {
     Time due = next_deadline();
     sleeping_until_ = due;
@@ -420,7 +426,12 @@ void FaultServer::run() {
       tp = &ts;
     }
     lk.unlock();  // the io thread handles peer frames meanwhile
-    int n = epoll_pwait2(epoll_, evs, 64, tp, nullptr);
+    int n = pwait2 ? epoll_pwait2(epoll_, evs, 64, tp, nullptr) : -1;
+    if (!pwait2 || (n < 0 && errno == ENOSYS)) {
+      pwait2 = false;  // milliseconds, rounded up so that a deadline is never early
+      long long ms = tp ? (ts.tv_sec * 1000LL + (ts.tv_nsec + 999999) / 1000000) : -1;
+      n = epoll_wait(epoll_, evs, 64, int(std::min<long long>(ms, 1 << 30)));
+    }
     lk.lock();
     if (n < 0 && errno != EINTR) {
       spdlog::critical("fault server: epoll: {}", strerror(errno));

@@ -55,6 +55,10 @@ struct Options {
   // Runs a task on the io thread: the fault server's log lines are written there, so that
   // no fault waits behind a write to the log file. Empty: log in place (tests).
   std::function<void(std::function<void()>)> post_io;
+  // False on a node without a usable userfaultfd (qemu-user: docs/hetero.md): it still owns
+  // segments and serves their pages to other nodes, but its processes can't attach them
+  // (shmat fails with ENOSYS).
+  bool local_attach = true;
 };
 
 class FaultServer {
@@ -68,6 +72,8 @@ class FaultServer {
 
   // Checks the kernel offers what DSM needs; on failure err names the missing feature.
   static bool kernel_check(std::string& err);
+  // What even a node without userfaultfd needs to own and serve segments: 4 KiB pages.
+  static bool serve_check(std::string& err);
   // Opens the socket and starts the thread.
   bool start(std::string& err);
   void stop();

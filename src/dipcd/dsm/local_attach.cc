@@ -137,6 +137,7 @@ void FaultServer::on_session(Session* s) {
   }
   if (s->registered) return fail(EINVAL);  // one attachment per connection
   if (req.op == proto::DsmLocalOp::kAttach) {
+    if (!opt_.local_attach) return fail(ENOSYS);  // no userfaultfd here: serve only
     auto it = local_.find(req.shmid);
     if (it == local_.end() || it->second->removed) return fail(EINVAL);
     shmid_ds ds{};
