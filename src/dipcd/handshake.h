@@ -38,6 +38,7 @@ class Handshake {
     uint16_t my_port = 0;
     std::string secret;       // empty: no authentication
     std::string secret_file;  // named in refusals
+    uint64_t incarnation = 0;  // this run of this node (proto::Hello)
   };
   // Acceptor side: "" when a node of that name may join now, else the refusal reason.
   using Vet = std::function<std::string(const std::string& peer_name)>;
@@ -68,6 +69,8 @@ class Handshake {
   Role role() const { return role_; }
   const std::string& peer_name() const { return peer_name_; }
   uint16_t peer_port() const { return peer_port_; }
+  // The peer's run (proto::Hello::incarnation), once ready.
+  uint64_t peer_incarnation() const { return peer_incarnation_; }
 
  private:
   Step accept_side(proto::FrameType type, proto::Reader& r);
@@ -80,6 +83,7 @@ class Handshake {
   Vet vet_;
   std::string peer_name_;
   uint16_t peer_port_ = 0;
+  uint64_t peer_incarnation_ = 0;
   std::optional<SessionKeys> derive(std::string_view peer_pk) const;
 
   std::string my_nonce_;      // the nonce this side sent: its ephemeral public key

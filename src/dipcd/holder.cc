@@ -6,6 +6,7 @@
 
 #include <cstring>
 
+#include "dipcd/caller_creds.h"
 #include "dipcd/identity.h"
 #include "dipcd/local_server.h"
 #include "dipcd/object_table.h"
@@ -37,12 +38,20 @@ Holder::Holder(asio::io_context& io, const Config& cfg, LocalServer& local, Peer
     uint64_t reqid = f.header.request_id;
     if (!req.decode(r)) return c->conn->send(reply_frame(reqid, OpResult::error(EINVAL)));
     OwnedOp op = OwnedOp::from(req);
+    // The call is made with the credentials the calling thread has now (Linux checks each
+    // call), not those it connected with; req.pid is the thread the shim says it is.
+    CallerCreds now{c->cred.uid, c->cred.gid, {}};
+    bool fresh = read_caller_creds(c->cred.pid, req.pid, c->pidfd ? c->pidfd->native_handle() : -1,
+                                   now);
     op.pid = c->cred.pid;
     std::weak_ptr<LocalClient> wc = c;
-    identities_.for_uid(c->cred.uid, c->cred.gid,
-                        [this, wc, reqid, op = std::move(op)](const Identity& who) mutable {
+    identities_.for_uid(now.euid, now.egid,
+                        [this, wc, reqid, op = std::move(op), fresh,
+                         groups = std::move(now.groups)](const Identity& account) mutable {
                           auto c = wc.lock();
                           if (!c || !c->conn->is_open()) return;
+                          Identity who = account;
+                          if (fresh) who.groups = std::move(groups);
                           op.user = who.name;
                           if (op.op == Op::kGet) return local_get(c, reqid, std::move(op), who);
                           local_op(c, reqid, std::move(op), who);
