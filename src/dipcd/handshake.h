@@ -1,6 +1,7 @@
 // Handshake: the opening of a peer link, as a state machine with no socket.
 //
-// The side that connects sends kHello (protocol version, node name, listening port). The
+// The side that connects sends kHello (protocol version, node name, listening port, its
+// incarnation: which run of the node it is; the acceptor's answer carries its own). The
 // side that accepts checks it (the owner's vet function: allow list, name in use) and, when
 // the cluster has a secret, challenges the connector (kAuth with a fresh nonce), which
 // answers with its own nonce and HMAC-SHA256(secret, "connector" | nonce | its name); the
