@@ -5,7 +5,8 @@
  *                               line "S SEQ" on stdout after each msgsnd that returned 0
  *                               (acknowledged), GAP_US microseconds apart (default 0);
  *                               a failed msgsnd is retried after 10 ms (it was not
- *                               acknowledged). Ends with "DONE".
+ *                               acknowledged). Stops after N, or at SIGTERM. Ends with
+ *                               "DONE".
  *   soakq recv KEY              blocking msgrcv in a loop; one line "R SEQ" on stdout right
  *                               after each message (write(2), no buffering). EIDRM, EINVAL
  *                               or ENOLINK (the owner or the link was lost): msgget again,
@@ -14,6 +15,7 @@
  *                               SIGTERM never loses a message on one machine.
  *   soakq drain KEY             msgrcv(IPC_NOWAIT) until ENOMSG: "R SEQ" lines, then the
  *                               queue is removed.
+ * With SOAKQ_PIDFILE set, each command first writes its pid there (for the soak to kill it).
  * Exit status 0, 2 on bad usage, 4 when msgget fails for good (20 s). */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -65,6 +67,11 @@ int main(int argc, char** argv) {
     return 2;
   }
   key_t key = (key_t)strtol(argv[2], NULL, 0);
+  const char* pidfile = getenv("SOAKQ_PIDFILE");
+  if (pidfile != NULL && *pidfile != '\0') {
+    FILE* f = fopen(pidfile, "w");
+    if (f == NULL || fprintf(f, "%d\n", (int)getpid()) < 0 || fclose(f) != 0) return 4;
+  }
   struct sigaction sa;
   memset(&sa, 0, sizeof sa);
   sa.sa_handler = on_term;
@@ -75,7 +82,7 @@ int main(int argc, char** argv) {
     long gap = argc > 4 ? strtol(argv[4], NULL, 10) : 0;
     int id = open_queue(key, 1);
     if (id < 0) return 4;
-    for (long seq = 1; seq <= n;) {
+    for (long seq = 1; seq <= n && !stop;) {
       m.mtype = 1;
       int len = snprintf(m.mtext, sizeof m.mtext, "%ld", seq);
       if (msgsnd(id, &m, (size_t)len + 1, 0) == 0) {
