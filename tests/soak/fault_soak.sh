@@ -23,4 +23,4 @@ cluster_up 3 --set debug.fault_injection=true
 printf '%-22s %s\n' "one machine (SIGKILL)" "$(soak_run plain "$secs" "$kill_ms" KILL 0 "$nrecv")"
 printf '%-22s %s\n' "DIPC, kills and cuts" "$(soak_run dipc "$secs" "$kill_ms" KILL "$cut_s" "$nrecv")"
 printf '%-22s %s\n' "DIPC, kills only" "$(soak_run dipc "$secs" "$kill_ms" KILL 0 "$nrecv")"
-log "requeued at the owner: $(grep -c "put back" "$DIR/node2/dipcd.log" || true) log lines; not put back: $(grep -c "cannot be put back" "$DIR/node2/dipcd.log" || true)"
+log "requeued at the owner: $(grep -c "put back on queue" "$DIR/node2/dipcd.log" || true) log lines; not put back: $(grep -c "cannot be put back" "$DIR/node2/dipcd.log" || true)"
