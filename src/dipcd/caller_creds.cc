@@ -67,7 +67,7 @@ bool read_all(const char* path, std::string& out) {
 
 }  // namespace
 
-bool parse_status_creds(std::string_view status, CallerCreds& out) {
+bool parse_status_creds(std::string_view status, Identity& out) {
   std::vector<uint32_t> uid, gid, groups;
   // Uid: and Gid: give real, effective, saved and filesystem ids; IPC checks use the
   // effective ones.
@@ -75,13 +75,13 @@ bool parse_status_creds(std::string_view status, CallerCreds& out) {
   if (!numbers(field(status, "Gid"), gid, 4) || gid.size() != 4) return false;
   std::string_view g = field(status, "Groups");
   if (g.data() == nullptr || !numbers(g, groups, kMaxGroups)) return false;
-  out.euid = uid[1];
-  out.egid = gid[1];
+  out.uid = uid[1];
+  out.gid = gid[1];
   out.groups.assign(groups.begin(), groups.end());
   return true;
 }
 
-bool read_caller_creds(pid_t pid, pid_t tid, int pidfd, CallerCreds& out) {
+bool read_caller_creds(pid_t pid, pid_t tid, int pidfd, Identity& out) {
   if (pid <= 0 || pidfd < 0) return false;  // without a pidfd, a reused pid cannot be told
   char path[64];
   std::string text;
@@ -94,10 +94,15 @@ bool read_caller_creds(pid_t pid, pid_t tid, int pidfd, CallerCreds& out) {
     std::snprintf(path, sizeof path, "/proc/%d/status", int(pid));
     if (!read_all(path, text)) return false;
   }
-  if (!parse_status_creds(text, out)) return false;
+  Identity read_now;
+  if (!parse_status_creds(text, read_now)) return false;
   // Still running after the read: the pid was not reused, the text is the caller's.
   pollfd p{pidfd, POLLIN, 0};
-  return ::poll(&p, 1, 0) == 0;
+  if (::poll(&p, 1, 0) != 0) return false;
+  out.uid = read_now.uid;
+  out.gid = read_now.gid;
+  out.groups = std::move(read_now.groups);
+  return true;
 }
 
 }  // namespace dipc::daemon

@@ -15,24 +15,21 @@
 #include <sys/types.h>
 
 #include <string_view>
-#include <vector>
+
+#include "dipcd/executor.h"
 
 namespace dipc::daemon {
 
-struct CallerCreds {
-  uid_t euid = 0;
-  gid_t egid = 0;
-  std::vector<gid_t> groups;
-};
-
+// Filled in: uid and gid (the effective ids) and groups; the name is left as it was.
 // Parses the Uid:, Gid: and Groups: lines of a /proc/.../status text; false when one is
 // missing or malformed, or there are more than kMaxGroups groups.
 inline constexpr size_t kMaxGroups = 65536;  // NGROUPS_MAX
-bool parse_status_creds(std::string_view status, CallerCreds& out);
+bool parse_status_creds(std::string_view status, Identity& out);
 
 // Reads the credentials of thread tid of process pid now (tid <= 0 or not a thread of pid:
 // the process's main thread); pidfd is the process's, checked after the read. False when
-// the process is gone (or there is no pidfd) or procfs could not be read.
-bool read_caller_creds(pid_t pid, pid_t tid, int pidfd, CallerCreds& out);
+// the process is gone (or there is no pidfd) or procfs could not be read; out is then as
+// it was.
+bool read_caller_creds(pid_t pid, pid_t tid, int pidfd, Identity& out);
 
 }  // namespace dipc::daemon

@@ -40,12 +40,12 @@ Holder::Holder(asio::io_context& io, const Config& cfg, LocalServer& local, Peer
     OwnedOp op = OwnedOp::from(req);
     // The call is made with the credentials the calling thread has now (Linux checks each
     // call), not those it connected with; req.pid is the thread the shim says it is.
-    CallerCreds now{c->cred.uid, c->cred.gid, {}};
+    Identity now{c->cred.uid, c->cred.gid, {}, {}};
     bool fresh = read_caller_creds(c->cred.pid, req.pid, c->pidfd ? c->pidfd->native_handle() : -1,
                                    now);
     op.pid = c->cred.pid;
     std::weak_ptr<LocalClient> wc = c;
-    identities_.for_uid(now.euid, now.egid,
+    identities_.for_uid(now.uid, now.gid,
                         [this, wc, reqid, op = std::move(op), fresh,
                          groups = std::move(now.groups)](const Identity& account) mutable {
                           auto c = wc.lock();
@@ -56,6 +56,9 @@ Holder::Holder(asio::io_context& io, const Config& cfg, LocalServer& local, Peer
                           if (op.op == Op::kGet) return local_get(c, reqid, std::move(op), who);
                           local_op(c, reqid, std::move(op), who);
                         });
+  });
+  local.on(FrameType::kTaken, [](const std::shared_ptr<LocalClient>& c, Frame& f) {
+    c->unacked.erase(f.header.request_id);
   });
   local.on(FrameType::kCancel, [](const std::shared_ptr<LocalClient>& c, Frame& f) {
     auto it = c->cancels.find(f.header.request_id);
@@ -93,7 +96,13 @@ void Holder::local_op(const std::shared_ptr<LocalClient>& c, uint64_t reqid, Own
       auto c = wc.lock();
       return c && c->conn->is_open();
     };
-    auto cancel = remote_.forward(owner, "", 0, op, done, still_wanted);
+    auto on_handed = [wc, reqid](RemoteCalls::GiveBack give_back) {
+      auto c = wc.lock();
+      if (!c) return give_back();
+      if (c->unacked.size() >= LocalClient::kMaxUnacked) c->unacked.erase(c->unacked.begin());
+      c->unacked[reqid] = std::move(give_back);
+    };
+    auto cancel = remote_.forward(owner, "", 0, op, done, still_wanted, on_handed);
     if (c->conn->is_open()) c->cancels[reqid] = std::move(cancel);
     return;
   }

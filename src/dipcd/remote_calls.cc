@@ -25,6 +25,12 @@ RemoteCalls::RemoteCalls(PeerLinks& links) : links_(links) {
     if (rep.ret >= 0 && call->still_wanted && !call->still_wanted()) {
       // The message left its queue for a caller that is gone: it goes back.
       l->send(make_empty_frame(FrameType::kRequeue, f.header.request_id));
+    } else if (rep.ret >= 0 && call->still_wanted && call->on_handed) {
+      std::weak_ptr<Link> wl = l;
+      call->on_handed([wl, reqid = f.header.request_id] {
+        if (auto l = wl.lock(); l && l->is_open())
+          l->send(make_empty_frame(FrameType::kRequeue, reqid));
+      });
     }
     (*call)(OpResult{rep.ret, rep.err, rep.aux, std::string(rep.data)});
   });
@@ -32,7 +38,8 @@ RemoteCalls::RemoteCalls(PeerLinks& links) : links_(links) {
 
 std::function<void()> RemoteCalls::forward(const std::string& owner, const std::string& addr,
                                            uint16_t port, const OwnedOp& op, OpDone done,
-                                           std::function<bool()> still_wanted) {
+                                           std::function<bool()> still_wanted,
+                                           std::function<void(GiveBack)> on_handed) {
   DIPC_ON_THREAD(thread_);
   ++per_node_[owner].calls;
   done = [this, owner, op_code = op.op, id = op.id, t0 = std::chrono::steady_clock::now(),
@@ -56,7 +63,8 @@ std::function<void()> RemoteCalls::forward(const std::string& owner, const std::
   };
   bool takes_message = op.op == proto::Op::kMsgRcv && !(op.flags & MSG_COPY);
   uint64_t reqid = pending_.add(
-      Tag{owner, 0}, Call{std::move(done), takes_message ? std::move(still_wanted) : nullptr});
+      Tag{owner, 0}, Call{std::move(done), takes_message ? std::move(still_wanted) : nullptr,
+                          takes_message ? std::move(on_handed) : nullptr});
   auto fail = [this, reqid](int err) {
     if (auto d = pending_.take(reqid)) (*d)(OpResult::error(err));
   };

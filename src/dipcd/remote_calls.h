@@ -9,7 +9,9 @@
 // (kCancel), and still completes once, with the owner's last word.
 // Nothing taken is lost on the way back: when the answer to a msgrcv brings a message and
 // the caller no longer wants it (still_wanted says no: the process is gone), the owner is
-// told to put the message back on its queue (kRequeue).
+// told to put the message back on its queue (kRequeue). When it is still wanted, on_handed
+// gets a function that does the same later (the caller's node keeps it until the process
+// says the message reached it, kTaken, and calls it if the process dies first).
 // Thread safety: io thread only.
 #pragma once
 
@@ -29,11 +31,14 @@ class PeerLinks;
 class RemoteCalls {
  public:
   using OpDone = std::function<void(OpResult)>;
+  using GiveBack = std::function<void()>;
   explicit RemoteCalls(PeerLinks& links);
-  // Returns the call's cancel function.
+  // Returns the call's cancel function. on_handed (msgrcv only) runs before done when the
+  // answer brought a message for a caller still wanted.
   std::function<void()> forward(const std::string& owner, const std::string& addr, uint16_t port,
                                 const OwnedOp& op, OpDone done,
-                                std::function<bool()> still_wanted = nullptr);
+                                std::function<bool()> still_wanted = nullptr,
+                                std::function<void(GiveBack)> on_handed = nullptr);
   void node_dead(const std::string& name);
   // The link with serial was closed as superseded: its calls' outcome is unknown (ECOMM).
   void link_superseded(uint64_t serial);
@@ -56,6 +61,7 @@ class RemoteCalls {
   struct Call {
     OpDone done;
     std::function<bool()> still_wanted;  // for a msgrcv that takes its message
+    std::function<void(GiveBack)> on_handed;
     void operator()(OpResult r) const { done(std::move(r)); }
   };
   PeerLinks& links_;

@@ -8,6 +8,7 @@ bool is_known_frame_type(uint16_t t) {
     case FrameType::kOpReply:
     case FrameType::kCancel:
     case FrameType::kRequeue:
+    case FrameType::kTaken:
     case FrameType::kHello:
     case FrameType::kHelloAck:
     case FrameType::kHeartbeat:

@@ -49,6 +49,7 @@ enum class FrameType : uint16_t {
   kOpReply = 2,
   kCancel = 3,  // request id = the request to interrupt
   kRequeue = 4,  // node to owner: the message of request id could not be delivered: put it back
+  kTaken = 5,    // shim to its dipcd: the message of request id (a msgrcv) reached the process
   // Peer links.
   kHello = 10,
   kHelloAck = 11,

@@ -18,8 +18,6 @@
 #   received, in the receivers' output or drained from the queue at the end).
 # Each process is bounded by timeout; every loop is bounded in count and time.
 
-_SOAK_N=0
-
 # _soak_start MODE WHERE NAME CMD...: CMD in the background, its pid file and output named
 # after NAME; sets SOAK_JOB (the timeout process).
 _soak_start() {
@@ -53,8 +51,7 @@ soak_run() {
   local key=$((0x50a0000 + RANDOM)) i pid end next_cut kills=0 cuts=0 turn=0
   local -a rjob rname
   SOAK_SECONDS=$secs
-  _SOAK_N=$((_SOAK_N + 1))
-  local tag=$mode$_SOAK_N
+  local tag=$mode$key # soak_run runs in $(...): a counter here would not survive it
   if [[ $mode == plain ]]; then
     SOAK_NS=$SCRATCH/soak.ipcns.$tag
     touch "$SOAK_NS"

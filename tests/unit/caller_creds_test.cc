@@ -1,4 +1,4 @@
-// CallerCreds: the credentials of a call read from procfs (status parsing, a live thread's
+// read_caller_creds: the credentials of a call read from procfs (status parsing, a live thread's
 // ids and groups, a changed group list, a process that is gone).
 #include "dipcd/caller_creds.h"
 
@@ -15,19 +15,19 @@ namespace dipc::daemon {
 namespace {
 
 TEST(CallerCreds, ParsesTheEffectiveIdsAndGroups) {
-  CallerCreds c;
+  Identity c;
   ASSERT_TRUE(parse_status_creds(
       "Name:\tx\nUid:\t0\t1000\t0\t1000\nGid:\t0\t100\t0\t100\nGroups:\t4 24 27 \nNgid:\t0\n", c));
-  EXPECT_EQ(c.euid, 1000u);
-  EXPECT_EQ(c.egid, 100u);
+  EXPECT_EQ(c.uid, 1000u);
+  EXPECT_EQ(c.gid, 100u);
   EXPECT_EQ(c.groups, (std::vector<gid_t>{4, 24, 27}));
   ASSERT_TRUE(parse_status_creds("Uid:\t1\t2\t3\t4\nGid:\t5\t6\t7\t8\nGroups:\n", c));
-  EXPECT_EQ(c.euid, 2u);
+  EXPECT_EQ(c.uid, 2u);
   EXPECT_TRUE(c.groups.empty());
 }
 
 TEST(CallerCreds, RefusesMissingOrMalformedLines) {
-  CallerCreds c;
+  Identity c;
   EXPECT_FALSE(parse_status_creds("Uid:\t0\t0\t0\t0\nGid:\t0\t0\t0\t0\n", c));  // no Groups
   EXPECT_FALSE(parse_status_creds("Uid:\t0\t0\t0\nGid:\t0\t0\t0\t0\nGroups:\n", c));
   EXPECT_FALSE(parse_status_creds("Uid:\t0\t0\t0\t0\nGid:\t0\tx\t0\t0\nGroups:\n", c));
@@ -48,9 +48,9 @@ TEST(CallerCreds, ReadsThisThreadAndSeesAGroupChange) {
     pid_t tid = pid_t(syscall(SYS_gettid));
     gid_t g[] = {4242, 4343};
     ASSERT_EQ(syscall(SYS_setgroups, 2, g), 0);
-    CallerCreds c;
+    Identity c;
     ASSERT_TRUE(read_caller_creds(getpid(), tid, pfd, c));
-    EXPECT_EQ(c.euid, 0u);
+    EXPECT_EQ(c.uid, 0u);
     EXPECT_EQ(c.groups, (std::vector<gid_t>{4242, 4343}));
     ASSERT_EQ(syscall(SYS_setgroups, 0, nullptr), 0);
     ASSERT_TRUE(read_caller_creds(getpid(), tid, pfd, c));
@@ -70,8 +70,10 @@ TEST(CallerCreds, AProcessThatIsGoneHasNone) {
   ASSERT_GE(pfd, 0);
   int st = 0;
   ASSERT_EQ(waitpid(child, &st, 0), child);
-  CallerCreds c;
+  Identity c{7, 8, {9}, "x"};
   EXPECT_FALSE(read_caller_creds(child, 0, pfd, c));
+  EXPECT_EQ(c.uid, 7u);  // untouched
+  EXPECT_EQ(c.groups, (std::vector<gid_t>{9}));
   EXPECT_FALSE(read_caller_creds(getpid(), 0, -1, c));  // no pidfd: not believed
   close(pfd);
 }
@@ -82,7 +84,7 @@ TEST(CallerCreds, AReadIsCheap) {
   int pfd = pidfd_of(getpid());
   ASSERT_GE(pfd, 0);
   pid_t tid = pid_t(syscall(SYS_gettid));
-  CallerCreds c;
+  Identity c;
   constexpr int kReads = 2000;
   auto t0 = std::chrono::steady_clock::now();
   for (int i = 0; i < kReads; ++i) ASSERT_TRUE(read_caller_creds(getpid(), tid, pfd, c));

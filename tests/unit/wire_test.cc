@@ -106,6 +106,7 @@ TEST(WireHeader, FrameTypeNumbersArePinned) {
   EXPECT_EQ(uint16_t(FrameType::kOpReply), 2);
   EXPECT_EQ(uint16_t(FrameType::kCancel), 3);
   EXPECT_EQ(uint16_t(FrameType::kRequeue), 4);
+  EXPECT_EQ(uint16_t(FrameType::kTaken), 5);
   EXPECT_EQ(uint16_t(FrameType::kHello), 10);
   EXPECT_EQ(uint16_t(FrameType::kHelloAck), 11);
   EXPECT_EQ(uint16_t(FrameType::kHeartbeat), 12);
@@ -129,7 +130,7 @@ TEST(WireHeader, FrameTypeNumbersArePinned) {
   EXPECT_EQ(uint16_t(FrameType::kDsmDataToOwner), 58);
   int known = 0;
   for (uint32_t t = 0; t <= 0xFFFF; ++t) known += is_known_frame_type(uint16_t(t));
-  EXPECT_EQ(known, 23 + 9);
+  EXPECT_EQ(known, 24 + 9);
 }
 
 // A valid header's bytes, to be damaged by the rejection tests.
@@ -188,7 +189,7 @@ TEST(WireHeader, RejectsBadVersion) {
 }
 
 TEST(WireHeader, RejectsUnknownType) {
-  for (uint16_t t : {0, 5, 9, 16, 19, 29, 39, 44, 0x0100, 0xFFFF}) {
+  for (uint16_t t : {0, 6, 9, 16, 19, 29, 39, 44, 0x0100, 0xFFFF}) {
     Bytes b = ValidHeader();
     b[6] = uint8_t(t >> 8);
     b[7] = uint8_t(t);
