@@ -11,9 +11,9 @@
 # hop) at 8 B and 4 KiB, and sem-e (a remote P+V, per semop). Bytes: one more run of each
 # msg-c size counts what both dipcd sent on their TCP sockets (ss bytes_sent) per round
 # trip. Every program runs as nobody, pinned as layout 1cpu of bench/run.sh (CPU 0).
-# Output, e.g.:
-#   msg-c 8B    secret  52.10 us   no secret  47.30 us   ratio 1.10
-#   bytes msg-c 8B    secret  318 B/rt   no secret  246 B/rt   ratio 1.29
+# Output, e.g. (docs/benchmarks.md discusses a run):
+#   msg-c 8 B          secret   311.74 us   no secret   269.70 us   ratio  1.16
+#   bytes msg-c 8 B    secret   402.00 B/rt   no secret   257.00 B/rt   ratio  1.56
 set -uo pipefail
 BUILD=$(cd "${1:-/work/main/build}" 2>/dev/null && pwd) || {
   echo "secret.sh: no build directory" >&2
