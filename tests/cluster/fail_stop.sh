@@ -50,7 +50,7 @@ r=$(on node3 "$MW" excl $K2) || true
 expect_eq "$r" WON "node3 creates $K2 while node2 is stopped" || kill -CONT "$pid2"
 expect_eq "$(on node3 "$MW" send $K2 1 new)" OK "a message in node3's queue"
 kill -CONT "$pid2"
-wait_for '(($(starts_over node2) > n2))' 10 || fail "node2 did not start over after its pause"
+wait_for "((\$(starts_over node2) > $n2))" 10 || fail "node2 did not start over after its pause"
 grep -q "this node ran nothing for" "$DIR/node2/dipcd.log" || fail "node2 did not notice its stall"
 in_kernel node2 $K2 && fail "node2's own queue $K2 is stranded in its kernel"
 wait_for "joined node2" 10 || fail "node2 did not join again"
@@ -63,7 +63,7 @@ K3=9703
 wait_for "[[ \$(on node2 '$MW' mkq $K3 0666) == OK ]]" 10 || fail "queue $K3 not created on node2"
 n2=$(starts_over node2)
 on node2 "$DIPC" fault node1 stall
-wait_for '(($(starts_over node2) > n2))' 15 || fail "node2 did not start over"
+wait_for "((\$(starts_over node2) > $n2))" 15 || fail "node2 did not start over"
 grep -q "the referee .* declared this node dead while it was away" "$DIR/node2/dipcd.log" ||
   fail "node2 does not say the referee declared it dead"
 in_kernel node2 $K3 && fail "node2's queue $K3 is stranded in its kernel"
@@ -80,12 +80,12 @@ n3=$(starts_over node3)
 dead3=$(grep -c "node node1 declared dead" "$DIR/node3/dipcd.log" || true)
 pid1=$(cat "$DIR/node1/dipcd.pid")
 kill -STOP "$pid1"
-if ! wait_for '(($(grep -c "node node1 declared dead" "$DIR/node3/dipcd.log" || true) > dead3))' 10; then
+if ! wait_for "((\$(grep -c 'node node1 declared dead' '$DIR/node3/dipcd.log' || true) > $dead3))" 10; then
   kill -CONT "$pid1"
   fail "node3 did not declare the stopped referee dead"
 fi
 kill -CONT "$pid1"
-wait_for '(($(starts_over node1) > n1))' 10 || fail "the referee did not start over"
+wait_for "((\$(starts_over node1) > $n1))" 10 || fail "the referee did not start over"
 in_kernel node1 $K5 && fail "the referee's own queue $K5 is stranded in its kernel"
 wait_for "ls_has node2 msg $K4" 15 || fail "node3's queue $K4 is not registered again"
 expect_eq "$(starts_over node3)" "$n3" "node3 started over although only the referee paused"
