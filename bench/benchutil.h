@@ -126,6 +126,16 @@ static inline void bu_turn_pass(const struct bu_opts* o) {
     if (errno != EINTR) bu_die("turn: %s", strerror(errno));
 }
 
+/* Writes "PORT\n" to path atomically (path.tmp, then rename): a reader never sees half. */
+static inline void bu_write_portfile(const char* path, int port) {
+  char tmp[4096];
+  snprintf(tmp, sizeof tmp, "%s.tmp", path);
+  FILE* f = fopen(tmp, "w");
+  if (f == NULL) bu_die("%s: %s", tmp, strerror(errno));
+  fprintf(f, "%d\n", port);
+  if (fclose(f) != 0 || rename(tmp, path) != 0) bu_die("%s: %s", path, strerror(errno));
+}
+
 static inline void bu_pin(int cpu) {
   if (cpu < 0) return;
   cpu_set_t set;

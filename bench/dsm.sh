@@ -12,12 +12,17 @@
 #   seq64-page  sequential read of a 64 MiB segment on node2, page mode, vs TCP bandwidth
 #               (64 KiB ping-pong, bytes moved both ways per second) (target >= 0.5)
 #   seq64-seg   the same with node1 in segment mode ([dsm] mode = "segment")
+#   writeinv    a write fault on the owner that must invalidate two readers (node2 and node3
+#               read every page of a 256-page segment first): time per fault vs the TCP
+#               round trip carrying 4 KiB, i.e. its cost in round trips, and the frames the
+#               owner sends and receives per fault (two recalls and two answers: 4)
 #   turns       two nodes writing one page alternately: time per turn with quantum 0 and
 #               with the default quantum (2 ms)
 #   local       a segment used only on its owner, after the first touch: a loop over it vs
 #               the same loop over a plain System V segment (target <= 1.05)
-# Messages per fault are given by the protocol (docs/design.md): a read of a page the owner
-# holds is one request and one page (data frame + grant in one TCP segment train).
+# Messages per fault are counted by node2's dipcd (the dsm line of `dipc status`, read before
+# and after the case): "msgs/fault" is (requests + answers) / faults; a read of a page the
+# owner holds should be one request and one answer carrying the page (2.0).
 set -uo pipefail
 BUILD=${1:-/work/main/build}
 BUILD=$(cd "$BUILD" && pwd) || exit 2
@@ -34,6 +39,27 @@ field() { awk -v k="$1" '{ for (i = 1; i < NF; i++) if ($i == k) print $(i + 1) 
 median() { sort -n | awk '{ a[NR] = $1 } END { print a[int((NR + 1) / 2)] }'; }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'; }
 line() { printf '%-5s %-11s %12s %-9s %12s %-9s ratio %6s   %s\n' "$@"; }
+# dsm_counts NODE: "faults requests answers" (read + write faults) from its dsm status line.
+dsm_counts() {
+  timeout 10 "$DIPC" cluster exec "$1" --dir "$DIR" -- "$DIPC" status 2>/dev/null | sed -nE \
+    's/^dsm:.*faults ([0-9]+) read ([0-9]+) write; requests ([0-9]+) answers ([0-9]+) .*/\1 \2 \3 \4/p' |
+    awk '{ print $1 + $2, $3, $4 }'
+}
+# frames NODE: "write_faults frames_out frames_in" from its dsm status line.
+frames() {
+  timeout 10 "$DIPC" cluster exec "$1" --dir "$DIR" -- "$DIPC" status 2>/dev/null | sed -nE \
+    's/^dsm:.*read ([0-9]+) write;.*frames ([0-9]+) out ([0-9]+) in.*/\1 \2 \3/p'
+}
+# per_write BEFORE AFTER: frames (out + in) per write fault between two frames.
+per_write() {
+  awk -v a="$1" -v b="$2" 'BEGIN { split(a, x, " "); split(b, y, " "); f = y[1] - x[1]
+    if (f <= 0) { print "-"; exit } printf "%.2f", (y[2] - x[2] + y[3] - x[3]) / f }'
+}
+# per_fault BEFORE AFTER: messages per fault between two dsm_counts.
+per_fault() {
+  awk -v a="$1" -v b="$2" 'BEGIN { split(a, x, " "); split(b, y, " "); f = y[1] - x[1]
+    if (f <= 0) { print "-"; exit } printf "%.2f", (y[2] - x[2] + y[3] - x[3]) / f }'
+}
 
 restart() {  # NODE: kill and start again with its (edited) config, keeping node1's port
   local n=$1 port i
@@ -74,7 +100,8 @@ for layout in $LAYOUTS; do
   [[ $layout == 2cpu ]] && c1=1
   DIR=$(mktemp -d /tmp/dipc-dsmbench.XXXXXX)
   chmod 755 "$DIR"
-  timeout 90 "$DIPC" cluster up --nodes 2 --dir "$DIR" >/dev/null 2>&1 || { echo "cluster up failed"; exit 1; }
+  timeout 90 "$DIPC" cluster up --nodes 3 --dir "$DIR" >/dev/null 2>&1 || { echo "cluster up failed"; exit 1; }
+  pin node3 $c1
   pin node1 $c0
   pin node2 $c1
   tcp4k=$(timeout 30 "$TP" pair --size 4096 --cpu $c0 --cpu2 $c1 | field median_us)
@@ -82,16 +109,29 @@ for layout in $LAYOUTS; do
   tcpmib=$(awk -v us="$tcp64" 'BEGIN { printf "%.1f", 2 * 65536 / (us / 1e6) / 1048576 }')
 
   vals=()
+  m0=$(dsm_counts node2)
   for r in 1 2 3 4 5; do
     new_seg 1024
     vals+=("$(on node2 $c1 "$DB" read $key 1024 2 | field us_per_page)")
   done
+  m1=$(dsm_counts node2)
   rf=$(printf '%s\n' "${vals[@]}" | median)
-  line "$layout" readfault "$rf us" "" "$tcp4k us" "tcp-4k" "$(ratio "$rf" "$tcp4k")" "(target <= 2.0, goal 1.2)"
+  line "$layout" readfault "$rf us" "" "$tcp4k us" "tcp-4k" "$(ratio "$rf" "$tcp4k")" "(target <= 2.0, goal 1.2; msgs/fault $(per_fault "$m0" "$m1"))"
 
   new_seg 16384
+  m0=$(dsm_counts node2)
   mib=$(on node2 $c1 "$DB" read $key 16384 | field mib_per_s)
-  line "$layout" seq64-page "$mib MiB/s" "" "$tcpmib MiB/s" "tcp-64k" "$(ratio "$mib" "$tcpmib")" "(target >= 0.5)"
+  m1=$(dsm_counts node2)
+  line "$layout" seq64-page "$mib MiB/s" "" "$tcpmib MiB/s" "tcp-64k" "$(ratio "$mib" "$tcpmib")" "(target >= 0.5; msgs/fault $(per_fault "$m0" "$m1"))"
+
+  # A write that must invalidate two readers (node1's frames counted: recalls out, answers in).
+  new_seg 256
+  on node2 $c1 "$DB" read $key 256 >/dev/null
+  on node3 $c1 "$DB" read $key 256 >/dev/null
+  f0=$(frames node1)
+  wi=$(on node1 $c0 "$DB" write $key 256 | field us_per_page)
+  f1=$(frames node1)
+  line "$layout" writeinv "$wi us" "" "$tcp4k us" "tcp-4k" "$(ratio "$wi" "$tcp4k")" "(round trips per write fault; frames/fault $(per_write "$f0" "$f1"))"
 
   new_seg 1
   t=$key
@@ -106,13 +146,15 @@ for layout in $LAYOUTS; do
 
   set_dsm node1 mode '"segment"'
   set_dsm node1 quantum 0
-  restart node1 || { echo "node1 did not restart"; exit 1; }
+  restart node1 || { echo "node1 did not restart; its log ends:"; tail -n 15 "$DIR/node1/dipcd.log"; exit 1; }
   for i in $(seq 100); do [[ $(cat "$DIR/node2/run/state" 2>/dev/null) == joined ]] && break; sleep 0.05; done
   pin node1 $c0
   key=$((key + 1))
   new_seg 16384
+  m0=$(dsm_counts node2)
   mib=$(on node2 $c1 "$DB" read $key 16384 | field mib_per_s)
-  line "$layout" seq64-seg "$mib MiB/s" "" "$tcpmib MiB/s" "tcp-64k" "$(ratio "$mib" "$tcpmib")" "(target >= 0.5)"
+  m1=$(dsm_counts node2)
+  line "$layout" seq64-seg "$mib MiB/s" "" "$tcpmib MiB/s" "tcp-64k" "$(ratio "$mib" "$tcpmib")" "(target >= 0.5; msgs/fault $(per_fault "$m0" "$m1"))"
 
   new_seg 1
   t=$key

@@ -9,6 +9,10 @@
  *                                    (no read-ahead: it follows sequential faults only); with
  *                                    1 it is a sequential read. Prints "us_per_page X
  *                                    mib_per_s Y" (per page read)
+ *   dsmbench write KEY PAGES         attach and store one word into every page, in order,
+ *                                    once (on the owner after two other nodes read them:
+ *                                    each store is a write fault that must invalidate two
+ *                                    readers). Prints "us_per_page X"
  *   dsmbench local KEY PAGES LOOPS   on the owner: after a first touch of every page, LOOPS
  *                                    passes reading one word per 64 bytes of the segment,
  *                                    then the same over a plain (IPC_PRIVATE) System V
@@ -75,6 +79,15 @@ int main(int argc, char** argv) {
     if (n == 0) n = 1;
     printf("us_per_page %.2f mib_per_s %.1f\n", (double)ns / 1e3 / (double)n,
            (double)n * PAGE / (1 << 20) / ((double)ns / 1e9));
+    return 0;
+  }
+  if (!strcmp(cmd, "write")) {
+    long pages = bu_int(argv[3], "PAGES");
+    char* p = attach_key(key, 0, 0);
+    uint64_t t0 = bu_now_ns();
+    for (long i = 0; i < pages; ++i) *(volatile uint64_t*)(p + i * PAGE + 8) = (uint64_t)i;
+    uint64_t ns = bu_now_ns() - t0;
+    printf("us_per_page %.2f\n", (double)ns / 1e3 / (double)(pages > 0 ? pages : 1));
     return 0;
   }
   if (!strcmp(cmd, "local") && argc == 5) {

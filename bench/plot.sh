@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # bench/plot.sh RESULTS OUT.png: bar chart of the ratios in the output of bench/run.sh
-# (saved to the file RESULTS), one bar per case and layout, on a log scale, with the
-# targets 1.10 and 3.0 drawn as lines. Needs gnuplot (Debian: gnuplot-nox).
+# (saved to the file RESULTS), one bar per case and layout (1cpu, 2cpu, unpinned), on a log
+# scale, with the targets 1.10 and 3.0 drawn as lines. Needs gnuplot (Debian: gnuplot-nox).
 set -euo pipefail
 in=${1:?usage: plot.sh RESULTS OUT.png}
 out=${2:?usage: plot.sh RESULTS OUT.png}
@@ -11,12 +11,13 @@ command -v gnuplot >/dev/null || {
 }
 data=$(mktemp)
 trap 'rm -f "$data"' EXIT
-# "LABEL ratio_1cpu ratio_2cpu" per case, in the order of the 1cpu layout.
+# "LABEL ratio_1cpu ratio_2cpu ratio_unpinned" per case, in the order they come.
 awk '
   /^== layout 1cpu/ { lay = 1; next }
   /^== layout 2cpu/ { lay = 2; next }
+  /^== layout unpinned/ { lay = 3; next }
   /^== / { lay = 0; next }
-  lay && $1 ~ /^(msg|sem)-/ {
+  lay && $1 ~ /^(msg|sem|zmq|mpi)-/ {
     name = $1 " " $2
     for (i = 1; i <= NF; i++) if ($i == "ratio") r = $(i + 1)
     if (!(name in seen)) { seen[name] = ++n; label[n] = name }
@@ -26,7 +27,8 @@ awk '
     for (i = 1; i <= n; i++) {
       a = ((1, i) in val) ? val[1, i] : "NaN"
       b = ((2, i) in val) ? val[2, i] : "NaN"
-      printf "\"%s\" %s %s\n", label[i], a, b
+      c = ((3, i) in val) ? val[3, i] : "NaN"
+      printf "\"%s\" %s %s %s\n", label[i], a, b, c
     }
   }' "$in" >"$data"
 [[ -s "$data" ]] || {
@@ -43,8 +45,8 @@ set style histogram clustered gap 1
 set style fill solid 0.85 border -1
 set boxwidth 0.9
 set logscale y 10
-set yrange [0.5:40]
-set ytics (0.5, 1, 1.5, 2, 3, 5, 10, 20, 40)
+set yrange [0.2:100]
+set ytics (0.2, 0.5, 1, 1.5, 2, 3, 5, 10, 20, 40, 100)
 set grid ytics
 set xtics rotate by -35 scale 0
 set ylabel "ratio"
@@ -56,6 +58,7 @@ set label "1.10 (one-node targets)" at graph 0.01, first 1.16 left tc rgb "#2a7f
 set label "3.0 (two-node target)" at graph 0.01, first 3.2 left tc rgb "#b22222"
 set label "1.5 (goal)" at graph 0.01, first 1.58 left tc rgb "#555555"
 plot "$data" using 2:xtic(1) title "1cpu: all on CPU 0" lc rgb "#4477aa", \
-     "" using 3 title "2cpu: node1 on CPU 0, node2 on CPU 1" lc rgb "#ee8866"
+     "" using 3 title "2cpu: node1 on CPU 0, node2 on CPU 1" lc rgb "#ee8866", \
+     "" using 4 title "unpinned" lc rgb "#99aa33"
 EOF
 echo "plot.sh: wrote $out"

@@ -7,8 +7,10 @@
 # taskset). It starts its own 2-node cluster in a fresh directory under /tmp, runs every
 # benchmark program as the unprivileged user nobody (a remote call from root would run as
 # nobody at the owner anyway, unless remote_root is set), and always tears the cluster
-# down (EXIT trap). Every wait is bounded; a run takes about 90 seconds, and no new
-# measurement starts after BENCH_BUDGET_S seconds (default 165).
+# down (EXIT trap). Every wait is bounded; a run takes about 5 minutes, and no new
+# measurement starts after BENCH_BUDGET_S seconds (default 420). The side-by-side cases
+# (ZeroMQ, Open MPI) run when bench/ext was built (scripts/deps.sh --bench installs the
+# libraries; then rebuild). bench/all.sh runs this, bench/dsm.sh and bench/scale.sh in one go.
 #
 # Method: for each case the DIPC program and its baseline program run at the same time but
 # take turns (benchutil.h, --turn-in/--turn-out over two FIFOs): after a warm-up each,
@@ -17,19 +19,33 @@
 # default "--warm 100 --dur 100 --reps 15"); a case reports both medians and their ratio.
 #
 # Environment:
-#   BENCH_LAYOUTS  "1cpu 2cpu" (default), or one of them:
+#   BENCH_LAYOUTS  "unpinned 1cpu 2cpu" (default), or some of them:
+#                  unpinned: nothing pinned, as a user runs it (the scheduler places
+#                        every process and daemon thread; a hop that lands on the other
+#                        CPU pays a cross-CPU wake-up)
 #                  1cpu: every process and both dipcd pinned to CPU 0 (every hop is a
 #                        context switch: the figures add up the CPU work of the path)
 #                  2cpu: node1 (its dipcd and its processes) on CPU 0, node2 on CPU 1
 #                        (every node-to-node hop is also a cross-CPU wake-up, which on
 #                        this kind of VM costs tens of microseconds: a stand-in network)
 #   BENCH_TIMING, BENCH_BUDGET_S: see above.
+#   BENCH_DSM=0    skip the distributed-shared-memory cases (bench/dsm.sh, run last, on a
+#                  cluster of its own, in the pinned layouts; about a minute per layout).
+#   BENCH_SHIM_B   another libdipc.so (say, built before a change): each layout then also
+#                  runs msg-c 8B and sem-e with this build's shim against that one, same
+#                  cluster, taking turns (lines ab-msg-c, ab-sem-e; baseline = BENCH_SHIM_B).
+#   BENCH_TPUT_K   the K of the throughput section ("1 4 16 64"; "" skips it);
+#   BENCH_TPUT_TIMING its timing ("--warm 200 --dur 200 --reps 5").
 #   KEEP_DIR=1     keep the cluster directory (logs) after the run.
 #
 # Output: one line per case, e.g.
 #   msg-a  8B   shim     3.05 us   baseline     3.02 us   ratio  1.01   (target <= 1.05) ok
-# then, for layout 1cpu, each piece of a remote call timed on its own. docs/benchmarks.md
-# describes the cases and discusses the results; bench/plot.sh draws the ratios.
+# and per layout a "floor" line (a Unix socket round trip plus the TCP round trip between
+# the nodes: what a remote call costs at least with a dipcd between a process and the
+# network, against sem-e); then, for layout 1cpu, each piece of a remote call timed on its
+# own; then the throughput section (calls per second of K processes, against K TCP
+# clients, and node1's own semop time meanwhile). docs/benchmarks.md describes the cases
+# and discusses the results; bench/plot.sh draws the ratios.
 set -uo pipefail
 
 BUILD=${1:-/work/main/build}
@@ -40,15 +56,15 @@ BUILD=$(cd "$BUILD" 2>/dev/null && pwd) || {
 DIPC=$BUILD/bin/dipc
 SHIM=$BUILD/lib/libdipc.so
 BENCH=$BUILD/bench
-LAYOUTS=${BENCH_LAYOUTS:-1cpu 2cpu}
+LAYOUTS=${BENCH_LAYOUTS:-unpinned 1cpu 2cpu}
 TIMING=${BENCH_TIMING:---warm 100 --dur 100 --reps 15}
 read -ra TM <<<"$TIMING"
-BUDGET=${BENCH_BUDGET_S:-165}
+BUDGET=${BENCH_BUDGET_S:-420}
 NB=(setpriv --reuid=nobody --regid=nogroup --clear-groups)
 T0=$SECONDS
 
 for f in "$DIPC" "$BUILD/sbin/dipcd" "$SHIM" "$BENCH/msgbench" "$BENCH/sembench" \
-  "$BENCH/tcppingpong" "$BENCH/hops"; do
+  "$BENCH/tcppingpong" "$BENCH/hops" "$BENCH/tput"; do
   [[ -e "$f" ]] || {
     echo "run.sh: $f is missing: build first (ninja -C $BUILD)" >&2
     exit 2
@@ -122,7 +138,8 @@ bg_wait() {
   return $rc
 }
 
-# measure CMD...: runs CMD (a benchmark program) and prints its median_us, or logs the
+# measure CMD...: runs CMD (a benchmark program) and prints its median_us (or the field
+# MFIELD names; with MSAVE set, a copy of its whole output goes to that file), or logs the
 # failure and prints nothing (and, when CMD was taking turns, passes the token on so that
 # the other side is not left waiting).
 measure() {
@@ -134,7 +151,8 @@ measure() {
       prev=$a
     done
   fi
-  awk '$1 == "median_us" { print $2; exit }' <<<"$out"
+  [[ -n "${MSAVE:-}" ]] && printf '%s\n' "$out" >"$MSAVE"
+  awk -v f="${MFIELD:-median_us}" '$1 == f { print $2; exit }' <<<"$out"
 }
 
 # duel FN_DIPC FN_BASE: runs the two case functions at once, taking turns (each function
@@ -210,9 +228,13 @@ if ! timeout 10 "$DIPC" cluster exec node2 --dir "$DIR" -- "$DIPC" ls 2>/dev/nul
 fi
 on node1 "$BENCH/sembench" rm --key "$KEY" || exit 1
 
-# pin_daemons CPU1 CPU2: every thread of node1's and node2's dipcd (new workers inherit).
+# pin_daemons CPU1 CPU2: every thread of node1's and node2's dipcd (new workers inherit);
+# -1 lets them run on every CPU again (layout unpinned).
 pin_daemons() {
-  taskset -a -p -c "$1" "$P1" >/dev/null && taskset -a -p -c "$2" "$P2" >/dev/null
+  local c1=$1 c2=$2
+  ((c1 < 0)) && c1=0-$((NCPU - 1))
+  ((c2 < 0)) && c2=0-$((NCPU - 1))
+  taskset -a -p -c "$c1" "$P1" >/dev/null && taskset -a -p -c "$c2" "$P2" >/dev/null
 }
 
 # ---- the cases; C0 is node1's CPU, C1 node2's; SZ the message size. Each takes
@@ -261,26 +283,54 @@ b_dipc() {
 }
 b_plain() { a2_shim "$@"; }
 
-# Raw TCP round trip of SZ bytes between a process of node1 (pinging, C0) and one of node2
-# (echoing, C1) over 127.0.0.1, the path dipcd's links take.
-tcp_rt() {
-  local pf port i
-  pf=$DIR/scratch/port.$RANDOM$RANDOM
-  bg_on node2 "$BENCH/tcppingpong" serve --portfile "$pf" --size "$SZ" --cpu "$C1" --limit 25
+# wait_port FILE: the port a server wrote to FILE, waited for (bounded: 4 s), or "".
+wait_port() {
+  local i
   for ((i = 0; i < 200; i++)); do
-    [[ -s "$pf" ]] && break
+    [[ -s "$1" ]] && break
     sleep 0.02
   done
-  port=$(cat "$pf" 2>/dev/null)
+  cat "$1" 2>/dev/null
+}
+
+# server_rt PROG TURN_IN TURN_OUT: a round trip of SZ bytes between PROG ping on node1
+# (C0) and PROG serve on node2 (C1) over 127.0.0.1 (tcppingpong and zmqpingpong take the
+# same options).
+server_rt() {
+  local prog=$1 pf port
+  shift
+  pf=$DIR/scratch/port.$RANDOM$RANDOM
+  bg_on node2 "$BENCH/$prog" serve --portfile "$pf" --size "$SZ" --cpu "$C1" --limit 25
+  port=$(wait_port "$pf")
   if [[ -z "$port" ]]; then
-    log "tcp server never wrote its port"
+    log "$prog serve never wrote its port"
     kill "$BG" 2>/dev/null
     printf t >"$2" # let the other side go on alone
   else
-    measure on node1 "$BENCH/tcppingpong" ping --port "$port" --size "$SZ" --cpu "$C0" \
+    measure on node1 "$BENCH/$prog" ping --port "$port" --size "$SZ" --cpu "$C0" \
       "${TM[@]}" --turn-in "$1" --turn-out "$2"
   fi
   bg_wait
+}
+
+# Raw TCP round trip of SZ bytes between a process of node1 (pinging, C0) and one of node2
+# (echoing, C1) over 127.0.0.1, the path dipcd's links take.
+tcp_rt() { server_rt tcppingpong "$@"; }
+# Side by side (when built, bench/ext): a ZeroMQ REQ/REP round trip, REQ on node1, REP on
+# node2.
+zmq_rt() { server_rt zmqpingpong "$@"; }
+
+# An Open MPI ping-pong of SZ bytes, TCP transport only, rank 0 on C0 and rank 1 on C1.
+# mpirun starts both ranks itself, outside the nodes' IPC namespaces (MPI uses none of
+# their objects, and the nodes of this cluster share the loopback network), as root. The
+# ranks yield the CPU while they poll (mpi_yield_when_idle): on 2 shared vCPUs, ranks that
+# spin flat out took 4 to 100 times longer.
+mpi_rt() {
+  measure timeout 60 env OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 \
+    OMPI_MCA_btl=tcp,self OMPI_MCA_btl_tcp_if_include=lo OMPI_MCA_pml=ob1 \
+    OMPI_MCA_mpi_yield_when_idle=1 \
+    mpirun -np 2 --oversubscribe --bind-to none "$BENCH/mpipingpong" --size "$SZ" \
+    --cpu "$C0" --cpu2 "$C1" "${TM[@]}" --turn-in "$1" --turn-out "$2"
 }
 
 # (c) node1 pings, node2 echoes, through distributed queues. LAYOUT:
@@ -293,9 +343,9 @@ c_dipc() {
   a=$KEY
   b=$((KEY + 1))
   if [[ $LAYOUT == mailbox ]]; then cp=rx; else cp=none cr=both; fi
-  bg_on node2 "$BENCH/msgbench" pong --rx "$b" --tx "$a" --create "$cp" --size "$SZ" \
+  bg_on node2 "${PRE[@]}" "$BENCH/msgbench" pong --rx "$b" --tx "$a" --create "$cp" --size "$SZ" \
     --cpu "$C1" --limit 25
-  measure on node1 "$BENCH/msgbench" ping --rx "$a" --tx "$b" --create "$cr" --size "$SZ" \
+  measure on node1 "${PRE[@]}" "$BENCH/msgbench" ping --rx "$a" --tx "$b" --create "$cr" --size "$SZ" \
     --cpu "$C0" "${TM[@]}" --turn-in "$1" --turn-out "$2"
   bg_wait
 }
@@ -320,7 +370,7 @@ e_dipc() {
     printf t >"$2"
     return 0
   }
-  measure on node2 "$BENCH/sembench" pv --open --key "$KEY" --cpu "$C1" "${TM[@]}" \
+  measure on node2 "${PRE[@]}" "$BENCH/sembench" pv --open --key "$KEY" --cpu "$C1" "${TM[@]}" \
     --turn-in "$1" --turn-out "$2"
   on node1 "$BENCH/sembench" rm --key "$KEY" 2>/dev/null
 }
@@ -336,10 +386,55 @@ f_dipc() {
 
 SEM_LOCAL=""
 E_1CPU=""
+# PRE: words put before a DIPC case's program (the A/B cases set it to another shim).
+PRE=()
+SHIM_B=${BENCH_SHIM_B:-}
+c_shimB() {
+  PRE=(env LD_PRELOAD="$SHIM_B")
+  c_dipc "$@"
+}
+e_shimB() {
+  PRE=(env LD_PRELOAD="$SHIM_B")
+  e_dipc "$@"
+}
+
+# target_of CASE LAYOUT: the ratio target of a two-node case (issue 11; "" for none).
+target_of() {
+  case "$1 $2" in
+  "msg-c unpinned") echo 6 ;;
+  "msg-c 1cpu") echo 5 ;;
+  "msg-c 2cpu") echo 1.2 ;;
+  "sem-e 1cpu") echo 3 ;;
+  "sem-e 2cpu") echo 1.1 ;;
+  *) echo "" ;;
+  esac
+}
+
+# floor_report LAYOUT: the floor of this architecture, from D and B of the sem-e duel just
+# run. With a dipcd between a process and the network, a remote call is at least one local
+# round trip (shim <-> its dipcd: a Unix socket round trip on node2's CPU) plus one
+# node-to-node round trip (the TCP baseline B): prints both, their sum and sem-e against it.
+floor_report() {
+  local e=$D tcp=$B unix
+  unix=$(measure timeout 30 unshare --ipc "${NB[@]}" "$BENCH/tcppingpong" pair --unix --size 64 \
+    --cpu "$C1" --cpu2 "$C1" "${TM[@]}")
+  if [[ -z "$e" || -z "$tcp" || -z "$unix" ]]; then
+    echo "floor     1op  NOT MEASURED"
+    return
+  fi
+  awk -v e="$e" -v t="$tcp" -v u="$unix" 'BEGIN {
+    f = u + t
+    printf "floor     1op  unix rt %.2f + tcp rt %.2f = %8.2f us   sem-e %8.2f us   sem-e/floor %5.2f   tcp/floor %5.2f\n", u, t, f, e, e / f, t / f
+  }'
+}
 
 run_layout() {
   local lay=$1 desc
-  if [[ $lay == 1cpu ]]; then
+  if [[ $lay == unpinned ]]; then
+    C0=-1
+    C1=-1
+    desc="nothing pinned (as a user runs it)"
+  elif [[ $lay == 1cpu ]]; then
     C0=0
     C1=0
     desc="every process and both dipcd pinned to CPU 0"
@@ -359,7 +454,7 @@ run_layout() {
   echo "== layout $lay: $desc =="
   # One-node targets are judged in layout 1cpu (see report).
   local star=""
-  [[ $lay == 2cpu ]] && star="*"
+  [[ $lay != 1cpu ]] && star="*"
   for SZ in 8 4096; do
     duel a_shim a_plain
     report msg-a "$(size_name $SZ)" shim "1.05$star"
@@ -380,12 +475,24 @@ run_layout() {
   LAYOUT=mailbox
   for SZ in 8 4096; do
     duel c_dipc tcp_rt
-    report msg-c "$(size_name $SZ)" dipc 3.0
+    report msg-c "$(size_name $SZ)" dipc "$(target_of msg-c "$lay")"
   done
   LAYOUT=node1
   SZ=8
   duel c_dipc tcp_rt
-  report msg-c-n1 8B dipc 3.0
+  report msg-c-n1 8B dipc "$(target_of msg-c "$lay")"
+  if [[ -x $BENCH/zmqpingpong ]]; then
+    for SZ in 8 4096; do
+      duel zmq_rt tcp_rt
+      report zmq-rr "$(size_name $SZ)" zmq ""
+    done
+  fi
+  if [[ -x $BENCH/mpipingpong ]] && command -v mpirun >/dev/null; then
+    for SZ in 8 4096; do
+      duel mpi_rt tcp_rt
+      report mpi-pp "$(size_name $SZ)" mpi ""
+    done
+  fi
   if [[ $lay == 1cpu ]]; then
     duel d_dipc d_plain
     report sem-d 1op dipc 1.10
@@ -393,10 +500,21 @@ run_layout() {
   fi
   SZ=8
   duel e_dipc tcp_rt
-  report sem-e 1op dipc 3.0
+  report sem-e 1op dipc "$(target_of sem-e "$lay")"
   [[ $lay == 1cpu ]] && E_1CPU=$D
+  floor_report "$lay"
   duel f_dipc tcp_rt
   report sem-f rt dipc ""
+  if [[ -n $SHIM_B ]]; then
+    # A/B: this build's shim against BENCH_SHIM_B (a shim built before a change), same
+    # cluster, same run, taking turns; the baseline column is SHIM_B.
+    LAYOUT=mailbox
+    SZ=8
+    duel c_dipc c_shimB
+    report ab-msg-c 8B new ""
+    duel e_dipc e_shimB
+    report ab-sem-e 1op new ""
+  fi
 }
 
 echo "DIPC benchmarks $(date -u +%Y-%m-%dT%H:%MZ), Linux $(uname -r), $NCPU CPU" \
@@ -421,22 +539,151 @@ if [[ " $LAYOUTS " == *" 1cpu "* ]] && ! over_budget; then
   nsso=$(measure timeout 30 "$BENCH/hops" nss-owner --user nobody --cpu 0 "${TM[@]}")
   ident=$(measure timeout 30 "$BENCH/hops" ident --user nobody --cpu 0 "${TM[@]}")
   hand=$(measure timeout 30 "$BENCH/hops" handoff --cpu 0 "${TM[@]}")
+  # The NSS lookups are cached in dipcd (identity.cc, 10 s) since commit b4b90a9: shown,
+  # but not part of the sum of what every call pays.
   awk -v e="$E_1CPU" -v u="$unix" -v t="$tcp" -v nc="$nssc" -v no="$nsso" -v id="$ident" \
     -v h="$hand" -v s="$SEM_LOCAL" 'BEGIN {
     printf "%-58s %7.2f us\n", "unix socket round trip, 64 B (shim <-> dipcd)", u
     printf "%-58s %7.2f us\n", "TCP loopback round trip, 64 B (dipcd <-> dipcd)", t
-    printf "%-58s %7.2f us\n", "caller node: getpwuid_r + getgrouplist", nc
-    printf "%-58s %7.2f us\n", "owner node: getpwnam_r + getpwuid_r + getgrouplist", no
     printf "%-58s %7.2f us\n", "owner: identity switch there and back (6 system calls)", id
     printf "%-58s %7.2f us\n", "the semop itself (sem-d baseline)", s
-    sum = u + t + nc + no + id + s
+    sum = u + t + id + s
     printf "%-58s %7.2f us\n", "sum of the pieces", sum
     if (e != "") {
       printf "%-58s %7.2f us\n", "measured remote semop (sem-e)", e
       printf "%-58s %7.2f us\n", "rest (asio, framing, extra system calls and wake-ups)", e - sum
     }
+    printf "%-58s %7.2f us\n", "(not per call: caller node getpwuid_r + getgrouplist)", nc
+    printf "%-58s %7.2f us\n", "(not per call: owner getpwnam_r + getpwuid_r + getgrouplist)", no
     printf "%-58s %7.2f us\n", "(a call that must wait adds: io -> worker -> io hand-off)", h
   }'
 fi
+# ---- throughput (layout unpinned): K processes on node2 calling objects owned by node1,
+# against K processes doing request/response over TCP to one server on node1 ----
+TP_KS=${BENCH_TPUT_K-1 4 16 64}
+read -ra TTM <<<"${BENCH_TPUT_TIMING:---warm 200 --dur 200 --reps 5}"
+TPUT=$BENCH/tput
+SLICES=$DIR/scratch/slices
+
+# tp_side LABEL TURN_IN TURN_OUT CMD...: measure CMD (tput on node2) for calls/s, append its
+# slices to SLICES as "CASE K LABEL T0 T1".
+tp_side() {
+  local label=$1 tin=$2 tout=$3 save
+  shift 3
+  save=$DIR/scratch/tp.$label.$BASHPID
+  MFIELD=median_cps MSAVE=$save measure on node2 "$TPUT" "$@" "${TTM[@]}" \
+    --turn-in "$tin" --turn-out "$tout"
+  [[ -f $save ]] && awk -v c="$TP_CASE" -v k="$TP_K" -v l="$label" \
+    '$1 == "slice" { print c, k, l, $2, $3 }' "$save" >>"$SLICES"
+}
+
+tp_dipc() {
+  local b=$KEY n=1 cmd drain=""
+  KEY=$((KEY + 128))
+  case $TP_CASE in
+  msg-one) cmd=(msg --procs "$TP_K" --key "$b") ;;
+  msg-many)
+    n=$TP_K
+    cmd=(msg --many --procs "$TP_K" --key "$b")
+    ;;
+  sem)
+    n=$TP_K
+    cmd=(sem --procs "$TP_K" --key "$b")
+    ;;
+  esac
+  local what=msg
+  [[ $TP_CASE == sem ]] && what=sem
+  if ! on node1 "$TPUT" "make-$what" --key "$b" --n "$n" >/dev/null 2>"$DIR/scratch/err.$BASHPID"; then
+    log "tput make-$what failed: $(head -c 300 "$DIR/scratch/err.$BASHPID")"
+    printf t >"$2"
+    return 0
+  fi
+  if [[ $what == msg ]]; then
+    bg_on node1 "$TPUT" drain --key "$b" --n "$n" --limit 60
+    drain=$BG
+  fi
+  tp_side dipc "$1" "$2" "${cmd[@]}"
+  on node1 "$TPUT" "rm-$what" --key "$b" --n "$n" 2>/dev/null
+  [[ -n $drain ]] && bg_wait
+}
+
+tp_tcp() {
+  local pf port
+  pf=$DIR/scratch/port.$RANDOM$RANDOM
+  bg_on node1 "$TPUT" tcp-serve --portfile "$pf" --limit 60
+  port=$(wait_port "$pf")
+  if [[ -z "$port" ]]; then
+    log "tput tcp-serve never wrote its port"
+    kill "$BG" 2>/dev/null
+    printf t >"$2"
+  else
+    tp_side tcp "$1" "$2" tcp --procs "$TP_K" --port "$port"
+  fi
+  bg_wait
+}
+
+if [[ -n "$TP_KS" ]] && ! over_budget; then
+  pin_daemons -1 -1 || log "could not unpin the daemons"
+  echo "== throughput (layout unpinned): K processes on node2, objects owned by node1; baseline:" \
+    "K processes doing 8 B request/response over TCP to one epoll server on node1 =="
+  : >"$SLICES"
+  next_key
+  PKEY=$KEY
+  KEY=$((KEY + 16))
+  pstop=$DIR/scratch/probe.stop
+  pready=$DIR/scratch/probe.ready
+  timeout 900 "$DIPC" cluster exec node1 --dir "$DIR" -- "${NB[@]}" "$TPUT" probe --key "$PKEY" \
+    --stop "$pstop" --ready "$pready" --idle-ms 1000 --limit 890 >"$DIR/scratch/probe.out" \
+    2>"$DIR/scratch/probe.err" &
+  PROBE=$!
+  BG_PIDS+=("$PROBE")
+  for ((i = 0; i < 500; i++)); do
+    [[ -e $pready ]] && break
+    kill -0 "$PROBE" 2>/dev/null || break
+    sleep 0.02
+  done
+  [[ -e $pready ]] || log "the probe on node1 did not start: $(head -c 300 "$DIR/scratch/probe.err")"
+  for TP_K in $TP_KS; do
+    for TP_CASE in msg-one msg-many sem; do
+      duel tp_dipc tp_tcp
+      if [[ -z "$D" || -z "$B" ]]; then
+        printf 'tput %-8s K=%-3s NOT MEASURED (dipc %s, tcp %s)\n' "$TP_CASE" "$TP_K" "${D:--}" "${B:--}"
+        continue
+      fi
+      awk -v c="$TP_CASE" -v k="$TP_K" -v d="$D" -v b="$B" 'BEGIN {
+        r = d / b; v = ""
+        if (k == 16) v = (r >= 0.5) ? " ok" : " MISSED"
+        printf "tput %-8s K=%-3s dipc %9.0f calls/s   tcp %9.0f calls/s   ratio %5.2f   (target >= 0.5 at K=16)%s\n", c, k, d, b, r, v
+      }'
+    done
+  done
+  : >"$pstop"
+  wait "$PROBE" 2>/dev/null
+  echo "-- node1's own calls meanwhile (a P+V every 0.5 ms on a set node1 owns, us per semop; idle: before the runs) --"
+  awk '
+    FNR == NR { if ($1 == "sample") { n++; st[n] = $2; sd[n] = $3 } else if ($1 == "idle_us") idle = $2; next }
+    { key = $1 " K=" $2; side = $3; t0 = $4; t1 = $5
+      for (i = 1; i <= n; i++) if (st[i] >= t0 && st[i] <= t1) { T[key, side] += sd[i]; N[key, side]++ }
+      if (!(key in seen)) { seen[key] = ++m; order[m] = key }
+    }
+    END {
+      printf "probe idle %.3f us\n", idle
+      for (j = 1; j <= m; j++) {
+        k = order[j]
+        a = (N[k, "dipc"] > 0) ? T[k, "dipc"] / N[k, "dipc"] / 2000 : -1
+        b = (N[k, "tcp"] > 0) ? T[k, "tcp"] / N[k, "tcp"] / 2000 : -1
+        if (a < 0 || b < 0) { printf "probe %-14s n/a\n", k; continue }
+        printf "probe %-14s during dipc %7.3f us   during tcp %7.3f us   ratio %5.2f   (vs idle %5.2f)   samples %d / %d\n", k, a, b, a / b, a / idle, N[k, "dipc"], N[k, "tcp"]
+      }
+    }' "$DIR/scratch/probe.out" "$SLICES"
+fi
+# ---- distributed shared memory (bench/dsm.sh: its own cluster, the pinned layouts) ----
+dsm_layouts=$(tr ' ' '\n' <<<"$LAYOUTS" | grep -xE '1cpu|2cpu' | tr '\n' ' ')
+if [[ ${BENCH_DSM:-1} == 1 && -n ${dsm_layouts// /} ]]; then
+  echo "== distributed shared memory (bench/dsm.sh, layouts $dsm_layouts) =="
+  BENCH_LAYOUTS="$dsm_layouts" bash "$(dirname "${BASH_SOURCE[0]}")/dsm.sh" "$BUILD"
+fi
+
 echo "load average at end: $(cut -d' ' -f1-3 /proc/loadavg)"
 log "done in $((SECONDS - T0)) s"
+

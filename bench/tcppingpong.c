@@ -8,10 +8,12 @@
  *       the peer closes.
  *   tcppingpong ping --port P [--size N] [timing]
  *       Connects to 127.0.0.1:P and times write(N) + read(N).
- *   tcppingpong pair [--unix] [--size N] [timing]
+ *   tcppingpong pair [--unix] [--poll] [--size N] [timing]
  *       Both ends in one program: forks the echoing child (pinned to --cpu2), the parent
  *       (pinned to --cpu) measures; TCP loopback, or a Unix stream socket pair with --unix
- *       (the hop between a process's shim and its dipcd).
+ *       (the hop between a process's shim and its dipcd). With --poll the measuring side
+ *       waits for each answer in poll(POLLIN) before its read, as the shim does (a reader
+ *       blocked in read on a Unix stream socket is also woken when its peer reads).
  *
  * Timing options (benchutil.h): --warm MS --dur MS --reps R --cpu C --cpu2 C --limit S,
  * --turn-in FIFO --turn-out FIFO (take turns with another benchmark).
@@ -21,6 +23,7 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <poll.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 
@@ -64,9 +67,16 @@ static int read_all(int fd, char* p, size_t n) {
   return 0;
 }
 
+static int g_poll; /* --poll: the measuring side waits in poll(POLLIN) before each read */
+
 static int ping_once(void* v) {
   struct pp* p = v;
   if (write_all(p->fd, p->out, p->size) != 0) return -1;
+  if (g_poll) {
+    struct pollfd pf = {.fd = p->fd, .events = POLLIN};
+    while (poll(&pf, 1, -1) < 0)
+      if (errno != EINTR) return -1;
+  }
   int r = read_all(p->fd, p->in, p->size);
   if (r == 1) errno = EPIPE;
   return r == 0 ? 0 : -1;
@@ -89,7 +99,7 @@ static void usage(void) {
   fprintf(stderr,
           "usage: tcppingpong serve --portfile F [--size N] [--cpu C] [--limit S]\n"
           "       tcppingpong ping --port P [--size N] [timing]\n"
-          "       tcppingpong pair [--unix] [--size N] [timing]\n"
+          "       tcppingpong pair [--unix] [--poll] [--size N] [timing]\n"
           "timing: --warm MS --dur MS --reps R --cpu C --cpu2 C --limit S --turn-in F --turn-out F\n");
   exit(2);
 }
@@ -108,6 +118,7 @@ int main(int argc, char** argv) {
     if (bu_common_opt(&o, argc, argv, &i)) continue;
     const char* a = argv[i];
     if (!strcmp(a, "--unix")) use_unix = 1;
+    else if (!strcmp(a, "--poll")) g_poll = 1;
     else if (i + 1 >= argc) usage();
     else if (!strcmp(a, "--size")) size = bu_int(argv[++i], a);
     else if (!strcmp(a, "--port")) port = bu_int(argv[++i], a);
@@ -130,12 +141,7 @@ int main(int argc, char** argv) {
     if (ls < 0 || bind(ls, (struct sockaddr*)&sa, sizeof sa) != 0 || listen(ls, 1) != 0 ||
         getsockname(ls, (struct sockaddr*)&sa, &len) != 0)
       bu_die("listen: %s", strerror(errno));
-    char tmp[4096];
-    snprintf(tmp, sizeof tmp, "%s.tmp", portfile);
-    FILE* f = fopen(tmp, "w");
-    if (f == NULL) bu_die("%s: %s", tmp, strerror(errno));
-    fprintf(f, "%d\n", ntohs(sa.sin_port));
-    if (fclose(f) != 0 || rename(tmp, portfile) != 0) bu_die("%s: %s", portfile, strerror(errno));
+    bu_write_portfile(portfile, ntohs(sa.sin_port));
     p->fd = accept(ls, NULL, NULL);
     if (p->fd < 0) bu_die("accept: %s", strerror(errno));
     close(ls);

@@ -45,6 +45,15 @@ void answer(const std::shared_ptr<LocalClient>& c, uint64_t reqid, int err,
 
 // The content of an object this node owns, read from the kernel here (dipcd sees every
 // object of its node, as ipcs does).
+// A segment's content fields from the IpcStat its owner's shmctl(IPC_STAT) gives.
+void fill_shm(proto::ObjectRow& row, const proto::IpcStat& st) {
+  row.nattch = st.qnum;  // shm_nattch, cluster-wide
+  row.lspid = st.lspid;  // shm_cpid
+  row.lrpid = st.lrpid;  // shm_lpid
+  row.ctime = st.ctime;
+  row.stat_err = 0;
+}
+
 void local_stat(proto::ObjectRow& row) {
   switch (row.kind) {
     case proto::Kind::kMsg: {
@@ -66,13 +75,21 @@ void local_stat(proto::ObjectRow& row) {
       return;
     }
     case proto::Kind::kShm: {
-      shmid_ds ds{};
-      if (sysv::shmctl(row.id, IPC_STAT, &ds) < 0) break;
-      row.nattch = ds.shm_nattch;
-      row.lspid = ds.shm_cpid;
-      row.lrpid = ds.shm_lpid;
-      row.ctime = ds.shm_ctime;
-      row.stat_err = 0;
+      // As shmctl(IPC_STAT) answers a program: attachments on every node (the fault
+      // server's count), not the kernel's, which counts dipcd's own mapping.
+      OwnedOp op;
+      op.kind = proto::Kind::kShm;
+      op.op = proto::Op::kShmCtl;
+      op.id = row.id;
+      op.arg1 = IPC_STAT;
+      OpResult r = run_op(op);
+      proto::IpcStat st;
+      proto::Reader rd(reinterpret_cast<const uint8_t*>(r.data.data()), r.data.size());
+      if (r.ret < 0 || !st.decode(rd)) {
+        errno = r.ret < 0 ? r.err : EBADMSG;
+        break;
+      }
+      fill_shm(row, st);
       return;
     }
   }
@@ -148,8 +165,6 @@ void Admin::list(const std::shared_ptr<LocalClient>& c, uint64_t reqid) {
         row.stat_err = EHOSTUNREACH;
         if (r.owner == p_.cfg.node_name) {
           local_stat(row);
-        } else if (r.kind == proto::Kind::kShm) {
-          row.stat_err = EOPNOTSUPP;  // remote shared memory has no IPC_STAT path yet
         } else {
           job->remote.emplace_back(job->rows.size(), ri);
         }
@@ -191,6 +206,7 @@ void Admin::stat_next(const std::shared_ptr<Listing>& job) {
                             row.lrpid = st.lrpid;
                           }
                           row.ctime = st.ctime;
+                          if (row.kind == proto::Kind::kShm) fill_shm(row, st);
                         }
                         stat_next(job);
                       });
@@ -312,6 +328,7 @@ std::string Admin::status_text() {
   o << "objects:   " << p_.table.owned().size() << " owned, " << p_.table.placeholders().size()
     << " placeholders, " << p_.owner.busy() << " calls running for others, " << p_.remote.pending()
     << " calls waiting on others\n";
+  if (dsm_status) o << "dsm:       " << dsm_status() << "\n";
   o << "links:\n";
   if (p_.links.links().empty()) o << "  (none)\n";
   auto now = Clock::now();

@@ -49,6 +49,7 @@ class Admin {
     service_ = service;
   }
   std::function<std::string()> state;  // the node's state, for status
+  std::function<std::string()> dsm_status;  // shared memory's line in status
   // A node declared dead: status shows it, with when and why, until it links again.
   void node_dead(const std::string& name, const std::string& why);
 

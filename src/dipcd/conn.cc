@@ -323,7 +323,7 @@ std::string Conn::flush_locked() {
       if (off < hs) iov[n++] = {f.head.data() + off, hs - off};
       if (!f.body.empty()) {
         size_t bo = off > hs ? off - hs : 0;
-        if (bo < f.body.size()) iov[n++] = {f.body.data() + bo, f.body.size() - bo};
+        if (bo < f.body.size()) iov[n++] = {f.body.mutable_data() + bo, f.body.size() - bo};
       }
       off = 0;
       if (n >= 62) break;

@@ -43,6 +43,7 @@
 #include <string>
 #include <vector>
 
+#include "dipcd/bytes.h"
 #include "proto/wire.h"
 
 namespace dipc::daemon {
@@ -65,7 +66,7 @@ struct Frame {
 // A frame to send: head (header and fixed fields) and an optional body sent after it.
 struct OutFrame {
   std::vector<uint8_t> head;
-  std::string body;
+  Bytes body;  // data passed on (a message's text, a relayed answer), not copied
   std::vector<int> fds;  // sent with the frame (SCM_RIGHTS), not owned: the sender keeps them
   size_t size() const { return head.size() + body.size(); }
   bool empty() const { return head.empty(); }

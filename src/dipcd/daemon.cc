@@ -53,6 +53,7 @@ Daemon::Daemon(asio::io_context& io, Config cfg, AllowList allow, std::string se
   holder_.set_referee(referee_);
   admin_.set_referee(referee_, service_.get());
   admin_.state = [this] { return state_; };
+  admin_.dsm_status = [this] { return dsm_.status_line(); };
   referee_->on_joined = [this] { rejoined(); };
   referee_->on_removed = [this](proto::Kind kind, int32_t key, const std::string& owner,
                                 int32_t id) { holder_.object_gone(kind, key, owner, id); };

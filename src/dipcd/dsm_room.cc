@@ -13,7 +13,7 @@ namespace {
 
 bool owner_to_holder(FrameType t) {
   return t == FrameType::kDsmGrant || t == FrameType::kDsmFail || t == FrameType::kDsmRecall ||
-         t == FrameType::kDsmData;
+         t == FrameType::kDsmData || t == FrameType::kDsmGrantData;
 }
 
 }  // namespace
@@ -22,7 +22,8 @@ DsmRoom::DsmRoom(asio::io_context& io, const Config& cfg, PeerLinks& links)
     : io_(io), cfg_(cfg), links_(links) {
   for (auto t : {FrameType::kDsmAcquire, FrameType::kDsmGrant, FrameType::kDsmFail,
                  FrameType::kDsmRecall, FrameType::kDsmRecallAck, FrameType::kDsmData,
-                 FrameType::kDsmJoin, FrameType::kDsmGone, FrameType::kDsmDataToOwner}) {
+                 FrameType::kDsmJoin, FrameType::kDsmGone, FrameType::kDsmDataToOwner,
+                 FrameType::kDsmGrantData}) {
     links_.on(t, [this](const std::shared_ptr<Link>& l, Frame& f) {
       if (!fs_) return;  // no DSM here: nothing of ours to talk about
       FrameType type = f.header.type;
@@ -39,20 +40,34 @@ bool DsmRoom::start() {
   if (!dsm::FaultServer::kernel_check(why)) {
     spdlog::warn("distributed shared memory is unavailable: {}; shmget with IPC_DIPC fails "
                  "with ENOSYS", why);
+    unavailable_ = why;
     return false;
   }
   dsm::Options o{cfg_.node_name, cfg_.run_dir, cfg_.dsm_segment_mode, cfg_.dsm_quantum,
                  cfg_.peer_timeout, [this](std::function<void()> f) { asio::post(io_, f); }};
   fs_ = std::make_unique<dsm::FaultServer>(
-      o, [this](const std::string& n, bool to_owner, std::vector<uint8_t> f) {
-        send(n, to_owner, std::move(f));
+      o, [this](const std::string& n, std::vector<uint8_t> f) {
+        send(n, std::move(f));
       });
   if (!fs_->start(why)) {
     spdlog::warn("distributed shared memory is unavailable: {}", why);
+    unavailable_ = why;
     fs_.reset();
     return false;
   }
   return true;
+}
+
+std::string DsmRoom::status_line() const {
+  if (!fs_) return "unavailable (" + unavailable_ + "): shmget with IPC_DIPC fails with ENOSYS";
+  const auto& c = fs_->counters();
+  auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(cfg_.dsm_quantum).count();
+  return fmt::format("{} mode, quantum {} ms; faults {} read {} write; requests {} answers {} "
+                     "recalls {}; frames {} out {} in; pages {} out {} in",
+                     cfg_.dsm_segment_mode ? "segment" : "page", ms, c.read_faults.load(),
+                     c.write_faults.load(), c.requests.load(), c.answers.load(),
+                     c.recalls.load(), c.frames_out.load(), c.frames_in.load(),
+                     c.pages_out.load(), c.pages_in.load());
 }
 
 void DsmRoom::stop() {
@@ -75,8 +90,7 @@ void DsmRoom::node_dead(const std::string& node) {
 }
 
 // On the fault server's thread.
-void DsmRoom::send(const std::string& node, bool to_owner, std::vector<uint8_t> frame) {
-  (void)to_owner;  // the frame's type says which way it goes (see the header)
+void DsmRoom::send(const std::string& node, std::vector<uint8_t> frame) {
   if (frame.size() < proto::kHeaderSize) return;
   {
     std::lock_guard g(mu_);

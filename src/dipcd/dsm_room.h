@@ -7,8 +7,8 @@
 //
 // Frames: both directions between two nodes share their one link, and each node may own
 // segments the other holds, so a frame's direction (owner to holder, or holder to owner)
-// comes from its type: kDsmGrant, kDsmFail, kDsmRecall and kDsmData go from an owner to a
-// holder; kDsmAcquire, kDsmRecallAck, kDsmJoin, kDsmGone and kDsmDataToOwner (a page
+// comes from its type: kDsmGrant, kDsmGrantData, kDsmFail, kDsmRecall and kDsmData go from
+// an owner to a holder; kDsmAcquire, kDsmRecallAck, kDsmJoin, kDsmGone and kDsmDataToOwner (a page
 // given back) from a holder to its owner.
 // Sending: the fault server hands frames from its thread; once a peer's link is known and
 // nothing handed to the io thread for it is still on its way, the frame is written by the
@@ -48,14 +48,17 @@ class DsmRoom {
   void segment_known(int32_t local_id, const std::string& owner, int32_t owner_id, uint64_t size);
   void segment_removed(int32_t local_id);
   void node_dead(const std::string& node);
+  // One line for `dipc status`: the mode and quantum, and the fault server's counters.
+  std::string status_line() const;
 
  private:
-  void send(const std::string& node, bool to_owner, std::vector<uint8_t> frame);
+  void send(const std::string& node, std::vector<uint8_t> frame);
 
   asio::io_context& io_;
   const Config& cfg_;
   PeerLinks& links_;
   std::unique_ptr<dsm::FaultServer> fs_;
+  std::string unavailable_;  // why start() failed
   struct Route {
     std::weak_ptr<Link> link;
     std::weak_ptr<Conn> conn;

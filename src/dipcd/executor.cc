@@ -13,8 +13,6 @@ namespace dipc::daemon {
 namespace {
 
 constexpr int kCancelSignal = SIGUSR2;
-// A worker idle this long ends (threads and their stacks are given back after a burst).
-constexpr auto kIdleTimeout = std::chrono::seconds(30);
 thread_local const std::atomic<bool>* t_cancel = nullptr;
 
 void on_cancel_signal(int) {}
@@ -68,8 +66,9 @@ struct OwnerExecutor::Worker {
   bool quit = false;
 };
 
-OwnerExecutor::OwnerExecutor(asio::io_context& io, size_t max_threads)
-    : io_(io), max_threads_(max_threads) {
+OwnerExecutor::OwnerExecutor(asio::io_context& io, size_t max_threads,
+                             std::chrono::milliseconds idle_timeout)
+    : io_(io), max_threads_(max_threads), idle_timeout_(idle_timeout) {
   install_cancel_handler();
 }
 
@@ -173,7 +172,7 @@ void OwnerExecutor::worker_loop(Worker* w) {
     uint64_t ticket;
     {
       std::unique_lock lk(w->mu);
-      if (!w->cv.wait_for(lk, kIdleTimeout, [w] { return w->quit || w->work; })) {
+      if (!w->cv.wait_for(lk, idle_timeout_, [w] { return w->quit || w->work; })) {
         // Idle for a while: give the thread back, unless it is being handed work now.
         lk.unlock();
         std::unique_ptr<Worker> self;

@@ -26,6 +26,7 @@
 
 #include <asio.hpp>
 #include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <cstdint>
 #include <functional>
@@ -65,7 +66,11 @@ class OwnerExecutor {
   // without waking the io thread first. Must be safe on any thread.
   using ReplyNow = std::function<void(const OpResult&)>;
 
-  explicit OwnerExecutor(asio::io_context& io, size_t max_threads = 4096);
+  // A worker idle for idle_timeout ends (threads and their stacks are given back after a
+  // burst of blocked calls).
+  static constexpr std::chrono::milliseconds kIdleTimeout{30'000};
+  explicit OwnerExecutor(asio::io_context& io, size_t max_threads = 4096,
+                         std::chrono::milliseconds idle_timeout = kIdleTimeout);
   ~OwnerExecutor();
   OwnerExecutor(const OwnerExecutor&) = delete;
   OwnerExecutor& operator=(const OwnerExecutor&) = delete;
@@ -94,6 +99,7 @@ class OwnerExecutor {
 
   asio::io_context& io_;
   size_t max_threads_;
+  std::chrono::milliseconds idle_timeout_;
   std::mutex mu_;
   std::vector<std::unique_ptr<Worker>> all_;
   std::vector<Worker*> idle_;

@@ -37,7 +37,7 @@ Holder::Holder(asio::io_context& io, const Config& cfg, LocalServer& local, Peer
     auto r = f.reader();
     uint64_t reqid = f.header.request_id;
     if (!req.decode(r)) return c->conn->send(reply_frame(reqid, OpResult::error(EINVAL)));
-    OwnedOp op = OwnedOp::from(req);
+    OwnedOp op = OwnedOp::from(req, std::move(f.payload));
     // The call is made with the credentials the calling thread has now (Linux checks each
     // call), not those it connected with; req.pid is the thread the shim says it is.
     Identity now{c->cred.uid, c->cred.gid, {}, {}};
@@ -82,16 +82,26 @@ void Holder::local_op(const std::shared_ptr<LocalClient>& c, uint64_t reqid, Own
   if (const Placeholder* p = table_.placeholder(id)) {
     op.id = p->owner_id;
     std::string owner = p->owner;
-    if (is_rmid(op)) {
-      // This node learns of the removal from the answer, not later from the referee: the
+    bool rmid = is_rmid(op);
+    ObjKey key = p->key;
+    // The owner's answer goes to the caller as it came, only its request id changed; done
+    // gets the failures that come without an answer.
+    RemoteCalls::Relay relay = [this, wc, reqid, rmid, key](const proto::OpReply& rep, Frame& f) {
+      // This node learns of a removal from the answer, not later from the referee: the
       // caller's next look-up of the key must not find the placeholder.
-      ObjKey key = p->key;
-      done = [this, key, done](OpResult r) {
-        if (r.ret == 0) table_.drop_placeholder(key);
-        done(std::move(r));
-      };
-    }
-    if (op.op == Op::kSemOp && has_undo(decode_sops(op.data))) watch_process(op.pid, owner);
+      if (rmid && rep.ret == 0) table_.drop_placeholder(key);
+      auto c = wc.lock();
+      if (!c) return;
+      c->cancels.erase(reqid);
+      OutFrame out;
+      out.head.resize(proto::kHeaderSize);
+      proto::Header h = f.header;
+      h.request_id = reqid;
+      proto::encode_header(h, out.head.data());
+      out.body = Bytes::tail_of(std::move(f.payload), 0);
+      c->conn->send(std::move(out));
+    };
+    if (op.op == Op::kSemOp && has_undo(op.sops)) watch_process(op.pid, owner);
     auto still_wanted = [wc] {
       auto c = wc.lock();
       return c && c->conn->is_open();
@@ -102,7 +112,8 @@ void Holder::local_op(const std::shared_ptr<LocalClient>& c, uint64_t reqid, Own
       if (c->unacked.size() >= LocalClient::kMaxUnacked) c->unacked.erase(c->unacked.begin());
       c->unacked[reqid] = std::move(give_back);
     };
-    auto cancel = remote_.forward(owner, "", 0, op, done, still_wanted, on_handed);
+    auto cancel = remote_.forward(owner, "", 0, std::move(op), done, still_wanted, std::move(relay),
+                                  on_handed);
     if (c->conn->is_open()) c->cancels[reqid] = std::move(cancel);
     return;
   }

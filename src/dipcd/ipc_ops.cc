@@ -14,7 +14,24 @@ using proto::IpcStat;
 using proto::Kind;
 using proto::Op;
 
-OwnedOp OwnedOp::from(const proto::OpRequest& r) {
+std::vector<sembuf> decode_sops(std::string_view data) {
+  std::vector<sembuf> sops(data.size() / 6);
+  proto::Reader r(reinterpret_cast<const uint8_t*>(data.data()), data.size());
+  for (auto& s : sops) {
+    s.sem_num = r.u16();
+    s.sem_op = r.i16();
+    s.sem_flg = r.i16();
+  }
+  return sops;
+}
+
+bool has_undo(const std::vector<sembuf>& sops) {
+  for (auto& s : sops)
+    if (s.sem_flg & SEM_UNDO) return true;
+  return false;
+}
+
+OwnedOp OwnedOp::from(const proto::OpRequest& r, std::vector<uint8_t>&& payload) {
   OwnedOp o;
   o.kind = r.kind;
   o.op = r.op;
@@ -26,7 +43,15 @@ OwnedOp OwnedOp::from(const proto::OpRequest& r) {
   o.arg3 = r.arg3;
   o.user = std::string(r.user);
   o.pid = r.pid;
-  o.data = std::string(r.data);
+  auto at = reinterpret_cast<const uint8_t*>(r.data.data());
+  if (!r.data.empty() && at >= payload.data() && at + r.data.size() == payload.data() + payload.size())
+    o.data = Bytes::tail_of(std::move(payload), size_t(at - payload.data()));
+  else
+    o.data = Bytes(r.data);  // not the payload's tail (never so on the wire): a copy
+  // nsops comes from the wire: bounded before it sizes anything.
+  if (o.op == proto::Op::kSemOp && o.arg1 >= 0 && o.arg1 <= int64_t(proto::kMaxSops) &&
+      o.data.size() == uint64_t(o.arg1) * 6)
+    o.sops = decode_sops(o.data);
   return o;
 }
 
@@ -66,7 +91,7 @@ IpcStat perm_stat(const ipc_perm& p) {
   return s;
 }
 
-bool decode_stat(const std::string& data, IpcStat& s) {
+bool decode_stat(std::string_view data, IpcStat& s) {
   proto::Reader r(reinterpret_cast<const uint8_t*>(data.data()), data.size());
   return s.decode(r) && r.at_end();
 }
@@ -112,13 +137,20 @@ OpResult do_get(const OwnedOp& op) {
   return OpResult::sys(r);
 }
 
-OpResult do_msgsnd(const OwnedOp& op) {
-  std::vector<char> buf(sizeof(long) + op.data.size());
+OpResult do_msgsnd(const OwnedOp& op, int flags) {
+  // The kernel wants `long mtype` right before the text: written in the data's headroom
+  // (the request's fixed fields) when there is one, so the text is not copied.
   long mtype = long(op.arg1);
-  std::memcpy(buf.data(), &mtype, sizeof mtype);
-  std::memcpy(buf.data() + sizeof(long), op.data.data(), op.data.size());
+  const char* msg = op.data.with_prefix(&mtype, sizeof mtype);
+  std::vector<char> buf;
+  if (!msg) {
+    buf.resize(sizeof(long) + op.data.size());
+    std::memcpy(buf.data(), &mtype, sizeof mtype);
+    if (!op.data.empty()) std::memcpy(buf.data() + sizeof(long), op.data.data(), op.data.size());
+    msg = buf.data();
+  }
   if (OwnerExecutor::cancelled()) return OpResult::error(EINTR);
-  long r = syscall(SYS_msgsnd, op.id, buf.data(), op.data.size(), op.flags);
+  long r = syscall(SYS_msgsnd, op.id, msg, op.data.size(), flags);
   return OpResult::sys(r);
 }
 
@@ -128,13 +160,13 @@ OpResult do_msgsnd(const OwnedOp& op) {
 // is then taken with a buffer of msgsz and IPC_NOWAIT. If another receiver took it in
 // between (ENOMSG), this waits again, as if it had not been woken. The answer is Linux's:
 // the message whole, E2BIG for one longer than msgsz, or truncated with MSG_NOERROR.
-OpResult do_msgrcv(const OwnedOp& op) {
+OpResult do_msgrcv(const OwnedOp& op, int flags) {
   int64_t want = op.arg2;
   long type = long(op.arg1);
   // A negative size goes to the kernel as it is, which rejects it as it would locally.
   if (want < 0) {
     long mtype;
-    long r = syscall(SYS_msgrcv, op.id, &mtype, size_t(want), type, op.flags);
+    long r = syscall(SYS_msgrcv, op.id, &mtype, size_t(want), type, flags);
     return r < 0 ? OpResult::error(errno) : OpResult::sys(r);
   }
   size_t cap = size_t(std::min<int64_t>(want, proto::kMaxData));
@@ -153,21 +185,21 @@ OpResult do_msgrcv(const OwnedOp& op) {
     if (first == cap || tries == 100) {
       // msgsz is small, or the long messages keep going to others: one plain call.
       buf.resize(sizeof(long) + cap);
-      long r = syscall(SYS_msgrcv, op.id, buf.data(), cap, type, op.flags);
+      long r = syscall(SYS_msgrcv, op.id, buf.data(), cap, type, flags);
       return r < 0 ? OpResult::error(errno) : answer(r);
     }
-    long r = syscall(SYS_msgrcv, op.id, buf.data(), first, type, op.flags & ~MSG_NOERROR);
+    long r = syscall(SYS_msgrcv, op.id, buf.data(), first, type, flags & ~MSG_NOERROR);
     if (r >= 0) return answer(r);
     if (errno != E2BIG) return OpResult::error(errno);
     // Longer than the first buffer: take it with a buffer of msgsz, now, or wait again.
     std::vector<char> whole(sizeof(long) + cap);
     if (OwnerExecutor::cancelled()) return OpResult::error(EINTR);
-    r = syscall(SYS_msgrcv, op.id, whole.data(), cap, type, op.flags | IPC_NOWAIT);
+    r = syscall(SYS_msgrcv, op.id, whole.data(), cap, type, flags | IPC_NOWAIT);
     if (r >= 0) {
       buf.swap(whole);
       return answer(r);
     }
-    if (errno != ENOMSG || (op.flags & IPC_NOWAIT)) return OpResult::error(errno);
+    if (errno != ENOMSG || (flags & IPC_NOWAIT)) return OpResult::error(errno);
   }
 }
 
@@ -203,22 +235,25 @@ OpResult do_msgctl(const OwnedOp& op) {
   return OpResult::error(EINVAL);
 }
 
-OpResult do_semop(const OwnedOp& op) {
-  // nsops comes from the wire: bound it before it sizes anything.
-  if (op.arg1 < 0 || op.arg1 > int64_t(proto::kMaxSops) || op.data.size() % 6 != 0 ||
-      op.data.size() / 6 != uint64_t(op.arg1))
+OpResult do_semop(const OwnedOp& op, bool nowait) {
+  // op.sops are empty unless the sembufs came well formed (OwnedOp::from).
+  if (op.arg1 <= 0 || op.sops.size() != uint64_t(op.arg1)) {
+    if (op.arg1 == 0 && op.data.empty()) {
+      // nsops 0: the kernel's own answer (EINVAL), as for the caller on one machine.
+      return OpResult::sys(syscall(SYS_semtimedop, op.id, nullptr, 0, nullptr));
+    }
     return OpResult::error(EINVAL);
-  size_t n = size_t(op.arg1);
-  std::vector<sembuf> sops(n);
-  proto::Reader r(reinterpret_cast<const uint8_t*>(op.data.data()), op.data.size());
-  for (auto& s : sops) {
-    s.sem_num = r.u16();
-    s.sem_op = r.i16();
-    s.sem_flg = r.i16();
+  }
+  std::vector<sembuf> tried;
+  const sembuf* sops = op.sops.data();
+  if (nowait) {
+    tried = op.sops;
+    for (auto& s : tried) s.sem_flg |= IPC_NOWAIT;
+    sops = tried.data();
   }
   timespec ts{time_t(op.arg2), long(op.arg3)};
   if (OwnerExecutor::cancelled()) return OpResult::error(EINTR);
-  long rc = syscall(SYS_semtimedop, op.id, sops.data(), n, op.flags & 1 ? &ts : nullptr);
+  long rc = syscall(SYS_semtimedop, op.id, sops, op.sops.size(), op.flags & 1 ? &ts : nullptr);
   return OpResult::sys(rc);
 }
 
@@ -286,13 +321,15 @@ OpResult do_semctl(const OwnedOp& op) {
 
 }  // namespace
 
-OpResult run_op(const OwnedOp& op) {
+OpResult run_op(const OwnedOp& op, bool nowait) {
   switch (op.op) {
     case Op::kGet: return do_get(op);
-    case Op::kMsgSnd: return do_msgsnd(op);
-    case Op::kMsgRcv: return do_msgrcv(op);
+    case Op::kMsgSnd: return do_msgsnd(op, op.flags | (nowait ? IPC_NOWAIT : 0));
+    case Op::kMsgRcv:
+      // MSG_COPY without IPC_NOWAIT is EINVAL, and with it cannot wait: left as it is.
+      return do_msgrcv(op, op.flags | (nowait && !(op.flags & MSG_COPY) ? IPC_NOWAIT : 0));
     case Op::kMsgCtl: return do_msgctl(op);
-    case Op::kSemOp: return do_semop(op);
+    case Op::kSemOp: return do_semop(op, nowait);
     case Op::kSemCtl: return do_semctl(op);
     case Op::kShmCtl: return dsm::run_shmctl(op);  // DSM hook
   }
@@ -301,19 +338,6 @@ OpResult run_op(const OwnedOp& op) {
 
 bool may_block(const OwnedOp& op) {
   return op.op == Op::kMsgSnd || op.op == Op::kMsgRcv || op.op == Op::kSemOp;
-}
-
-OwnedOp nowait_variant(const OwnedOp& op) {
-  OwnedOp o = op;
-  // MSG_COPY without IPC_NOWAIT is EINVAL, and with it cannot wait: left as it is.
-  if (op.op == Op::kMsgRcv && (op.flags & MSG_COPY)) return o;
-  if (op.op == Op::kSemOp) {
-    // Every sembuf gets IPC_NOWAIT; its flags are the last 2 of each 6 bytes.
-    for (size_t i = 4; i + 1 < o.data.size(); i += 6) o.data[i] |= char((IPC_NOWAIT >> 8) & 0xff);
-  } else {
-    o.flags |= IPC_NOWAIT;
-  }
-  return o;
 }
 
 bool would_block(const OwnedOp& original, const OpResult& r) {

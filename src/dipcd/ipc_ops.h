@@ -16,7 +16,9 @@
 #include <unistd.h>
 
 #include <string>
+#include <vector>
 
+#include "dipcd/bytes.h"
 #include "dipcd/executor.h"
 #include "proto/wire.h"
 
@@ -44,11 +46,20 @@ struct OwnedOp {
   int64_t arg1 = 0, arg2 = 0, arg3 = 0;
   std::string user;
   int32_t pid = 0;
-  std::string data;
+  Bytes data;  // what travels: message text, sembufs as on the wire, an encoded IpcStat
+  // kSemOp: the sembufs decoded once, when they are well formed (nsops = arg1, at most
+  // proto::kMaxSops, six bytes each), else empty. The owner runs these, not data.
+  std::vector<sembuf> sops;
 
-  static OwnedOp from(const proto::OpRequest& r);
+  // From a decoded request and the payload it was decoded from (req's views point into
+  // it): the data stays in that buffer, uncopied.
+  static OwnedOp from(const proto::OpRequest& req, std::vector<uint8_t>&& payload);
   proto::OpRequest view() const;
 };
+
+// sembufs as they travel (u16 num, i16 op, i16 flg each), and back.
+std::vector<sembuf> decode_sops(std::string_view data);
+bool has_undo(const std::vector<sembuf>& sops);
 
 // The control call of a kind (msgctl, semctl, shmctl), and whether op removes an object.
 inline proto::Op ctl_op(proto::Kind kind) {
@@ -59,12 +70,11 @@ inline proto::Op ctl_op(proto::Kind kind) {
 inline bool is_rmid(const OwnedOp& op) { return op.op == ctl_op(op.kind) && op.arg1 == IPC_RMID; }
 
 // Performs op on the real object (op.id is this node's id) as the current thread's identity.
-OpResult run_op(const OwnedOp& op);
-
-// For a call that may block (msgsnd, msgrcv, semop): the same call with IPC_NOWAIT, to try
-// on the io thread first. would_block(result) says the real call must wait on a worker.
+// With nowait, a call that may block (msgsnd, msgrcv, semop) is made with IPC_NOWAIT (on
+// every sembuf), to try it on the io thread first; would_block(op, result) then says the
+// real call must wait on a worker.
+OpResult run_op(const OwnedOp& op, bool nowait = false);
 bool may_block(const OwnedOp& op);
-OwnedOp nowait_variant(const OwnedOp& op);
 bool would_block(const OwnedOp& original, const OpResult& r);
 
 // Reads mode, uid, gid and size (nsems, bytes) of a local object; false if it is gone.

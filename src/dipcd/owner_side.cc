@@ -20,32 +20,6 @@ using proto::Kind;
 using proto::Op;
 using Clock = std::chrono::steady_clock;
 
-std::vector<sembuf> decode_sops(const std::string& data) {
-  std::vector<sembuf> sops(data.size() / 6);
-  proto::Reader r(reinterpret_cast<const uint8_t*>(data.data()), data.size());
-  for (auto& s : sops) {
-    s.sem_num = r.u16();
-    s.sem_op = r.i16();
-    s.sem_flg = r.i16();
-  }
-  return sops;
-}
-
-namespace {
-
-std::string encode_sops(const std::vector<sembuf>& sops) {
-  std::string out(sops.size() * 6, '\0');
-  proto::Writer w(reinterpret_cast<uint8_t*>(out.data()), out.size());
-  for (auto& s : sops) {
-    w.u16(s.sem_num);
-    w.i16(s.sem_op);
-    w.i16(s.sem_flg);
-  }
-  return out;
-}
-
-}  // namespace
-
 std::vector<uint8_t> reply_frame(uint64_t reqid, const OpResult& r) {
   proto::OpReply rep;
   rep.ret = r.ret;
@@ -63,12 +37,6 @@ std::vector<uint8_t> reply_frame(uint64_t reqid, const OpResult& r) {
   return f;
 }
 
-bool has_undo(const std::vector<sembuf>& sops) {
-  for (auto& s : sops)
-    if (s.sem_flg & SEM_UNDO) return true;
-  return false;
-}
-
 OwnerSide::OwnerSide(asio::io_context& io, const Config& cfg, PeerLinks& links, ObjectTable& table,
                      IdentityCache& identities, OwnerExecutor& executor)
     : io_(io), cfg_(cfg), links_(links), table_(table), identities_(identities), executor_(executor) {
@@ -81,7 +49,7 @@ OwnerSide::OwnerSide(asio::io_context& io, const Config& cfg, PeerLinks& links, 
     if (req.user.empty()) return links_.drop(l, "malformed operation without a caller's login name");
     if (req.op == Op::kGet && (req.flags & (IPC_CREAT | IPC_EXCL)))
       return links_.drop(l, "malformed operation that would create an object at another node");
-    peer_op(l, f.header.request_id, req);
+    peer_op(l, f.header.request_id, OwnedOp::from(req, std::move(f.payload)));
   });
   links_.on(FrameType::kCancel, [this](const std::shared_ptr<Link>& l, Frame& f) {
     auto it = peer_running_.find({l->serial, f.header.request_id});
@@ -107,8 +75,7 @@ OwnerSide::OwnerSide(asio::io_context& io, const Config& cfg, PeerLinks& links, 
 }
 
 // An operation from another node on an object this node owns.
-void OwnerSide::peer_op(const std::shared_ptr<Link>& l, uint64_t reqid, const proto::OpRequest& req) {
-  OwnedOp op = OwnedOp::from(req);
+void OwnerSide::peer_op(const std::shared_ptr<Link>& l, uint64_t reqid, OwnedOp op) {
   std::weak_ptr<Link> wl = l;
   uint64_t serial = l->serial;
   std::string node = l->name;
@@ -175,20 +142,16 @@ uint64_t OwnerSide::run_here(const Identity& who, OwnedOp op, const SemUndo::Pro
   // SEM_UNDO for a process of another node is kept here, not in dipcd's kernel undo list.
   std::vector<sembuf> undo_sops;
   bool remote_caller = origin.first != cfg_.node_name;
-  if (op.op == Op::kSemOp && remote_caller) {
-    auto sops = decode_sops(op.data);
-    if (has_undo(sops)) {
-      if (!undo_.in_range(origin, id, sops)) {
-        if (int e = undo_.range_error(origin, id, sops, who)) {
-          if (reply_now) reply_now(OpResult::error(e));
-          done(OpResult::error(e));
-          return 0;
-        }
+  if (op.op == Op::kSemOp && remote_caller && has_undo(op.sops)) {
+    if (!undo_.in_range(origin, id, op.sops)) {
+      if (int e = undo_.range_error(origin, id, op.sops, who)) {
+        if (reply_now) reply_now(OpResult::error(e));
+        done(OpResult::error(e));
+        return 0;
       }
-      undo_sops = sops;
-      for (auto& s : sops) s.sem_flg &= short(~SEM_UNDO);
-      op.data = encode_sops(sops);
     }
+    undo_sops = op.sops;
+    for (auto& s : op.sops) s.sem_flg &= short(~SEM_UNDO);  // what the kernel gets
   }
   if (rmid && reply_now) {
     // A removal is answered only once the cluster has been told, so that the caller's next
@@ -222,8 +185,7 @@ uint64_t OwnerSide::run_here(const Identity& who, OwnedOp op, const SemUndo::Pro
     finish(std::move(r));
     return 0;
   }
-  OwnedOp quick = nowait_variant(op);
-  OpResult r = OwnerExecutor::run_as(who, [&quick] { return run_op(quick); });
+  OpResult r = OwnerExecutor::run_as(who, [&op] { return run_op(op, /*nowait=*/true); });
   if (!would_block(op, r)) {
     if (reply_now) reply_now(r);
     finish(std::move(r));

@@ -73,7 +73,7 @@ class OwnerSide {
   size_t busy() const { return executor_.busy(); }
 
  private:
-  void peer_op(const std::shared_ptr<Link>& l, uint64_t reqid, const proto::OpRequest& req);
+  void peer_op(const std::shared_ptr<Link>& l, uint64_t reqid, OwnedOp op);
   void process_exited(const SemUndo::Proc& p);
   struct HandedOut {
     int32_t qid = 0;
@@ -113,8 +113,5 @@ class OwnerSide {
 
 // The kOpReply frame of a result.
 std::vector<uint8_t> reply_frame(uint64_t reqid, const OpResult& r);
-// sembufs as they travel (u16 num, i16 op, i16 flg each).
-std::vector<sembuf> decode_sops(const std::string& data);
-bool has_undo(const std::vector<sembuf>& sops);
 
 }  // namespace dipc::daemon

@@ -6,6 +6,7 @@
 #include <cerrno>
 #include <chrono>
 
+#include "dipcd/conn.h"
 #include "dipcd/peer_links.h"
 
 namespace dipc::daemon {
@@ -32,39 +33,51 @@ RemoteCalls::RemoteCalls(PeerLinks& links) : links_(links) {
           l->send(make_empty_frame(FrameType::kRequeue, reqid));
       });
     }
+    if (call->relay) return call->relay(rep, f);
     (*call)(OpResult{rep.ret, rep.err, rep.aux, std::string(rep.data)});
   });
 }
 
 std::function<void()> RemoteCalls::forward(const std::string& owner, const std::string& addr,
-                                           uint16_t port, const OwnedOp& op, OpDone done,
-                                           std::function<bool()> still_wanted,
+                                           uint16_t port, OwnedOp op, OpDone done,
+                                           std::function<bool()> still_wanted, Relay relay,
                                            std::function<void(GiveBack)> on_handed) {
   DIPC_ON_THREAD(thread_);
   ++per_node_[owner].calls;
-  done = [this, owner, op_code = op.op, id = op.id, t0 = std::chrono::steady_clock::now(),
-          done = std::move(done)](OpResult r) {
+  // Counted and logged once per call, whichever way it completes.
+  auto account = [this, owner, op_code = op.op, id = op.id,
+                  t0 = std::chrono::steady_clock::now()](int64_t ret, int err, bool answered) {
     NodeCalls& n = per_node_[owner];
-    if (r.ret < 0 && (r.err == ENOLINK || r.err == EIDRM)) {
+    if (!answered) {
       ++n.errors;
       spdlog::debug("call op {} id {} at {}: failed without an answer (errno {})", int(op_code), id,
-                    owner, r.err);
-    } else {
-      auto us = uint64_t(std::chrono::duration_cast<std::chrono::microseconds>(
-                             std::chrono::steady_clock::now() - t0)
-                             .count());
-      ++n.answered;
-      n.latency_us_sum += us;
-      n.latency_us_max = std::max(n.latency_us_max, us);
-      spdlog::debug("call op {} id {} at {}: ret {} errno {} in {} us", int(op_code), id, owner,
-                    r.ret, r.err, us);
+                    owner, err);
+      return;
     }
+    auto us = uint64_t(std::chrono::duration_cast<std::chrono::microseconds>(
+                           std::chrono::steady_clock::now() - t0)
+                           .count());
+    ++n.answered;
+    n.latency_us_sum += us;
+    n.latency_us_max = std::max(n.latency_us_max, us);
+    spdlog::debug("call op {} id {} at {}: ret {} errno {} in {} us", int(op_code), id, owner, ret,
+                  err, us);
+  };
+  done = [account, done = std::move(done)](OpResult r) {
+    account(r.ret, r.err, !(r.ret < 0 && (r.err == ENOLINK || r.err == EIDRM)));
     done(std::move(r));
   };
+  if (relay) {
+    relay = [account, relay = std::move(relay)](const proto::OpReply& rep, Frame& f) {
+      account(rep.ret, rep.err, true);
+      relay(rep, f);
+    };
+  }
   bool takes_message = op.op == proto::Op::kMsgRcv && !(op.flags & MSG_COPY);
   uint64_t reqid = pending_.add(
-      Tag{owner, 0}, Call{std::move(done), takes_message ? std::move(still_wanted) : nullptr,
-                          takes_message ? std::move(on_handed) : nullptr});
+      Tag{owner, 0},
+      Call{std::move(done), takes_message ? std::move(still_wanted) : nullptr, std::move(relay),
+           takes_message ? std::move(on_handed) : nullptr});
   auto fail = [this, reqid](int err) {
     if (auto d = pending_.take(reqid)) (*d)(OpResult::error(err));
   };
@@ -85,7 +98,7 @@ std::function<void()> RemoteCalls::forward(const std::string& owner, const std::
       fail(EINVAL);
       return [] {};
     }
-    frame.body = op.data;
+    frame.body = std::move(op.data);
   }
   auto f = std::make_shared<OutFrame>(std::move(frame));
   links_.with_link(owner, addr, port, [this, reqid, owner, f, fail](const LinkResult& r) {

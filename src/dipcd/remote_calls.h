@@ -12,6 +12,9 @@
 // told to put the message back on its queue (kRequeue). When it is still wanted, on_handed
 // gets a function that does the same later (the caller's node keeps it until the process
 // says the message reached it, kTaken, and calls it if the process dies first).
+// Relay: a caller that passes the answer on as it came (the holder, to its local process)
+// gives a relay function, which gets the answer's frame itself (its payload checked well
+// formed) instead of a decoded copy; failures that come without an answer still go to done.
 // Thread safety: io thread only.
 #pragma once
 
@@ -27,17 +30,22 @@
 namespace dipc::daemon {
 
 class PeerLinks;
+struct Frame;
 
 class RemoteCalls {
  public:
   using OpDone = std::function<void(OpResult)>;
   using GiveBack = std::function<void()>;
+  // The owner's answer: rep is decoded from f's payload (its views point there).
+  using Relay = std::function<void(const proto::OpReply& rep, Frame& f)>;
   explicit RemoteCalls(PeerLinks& links);
-  // Returns the call's cancel function. on_handed (msgrcv only) runs before done when the
-  // answer brought a message for a caller still wanted.
+  // Returns the call's cancel function. op's data leaves as the frame's body, uncopied.
+  // on_handed (msgrcv only) runs before done or relay when the answer brought a message for
+  // a caller still wanted.
   std::function<void()> forward(const std::string& owner, const std::string& addr, uint16_t port,
-                                const OwnedOp& op, OpDone done,
+                                OwnedOp op, OpDone done,
                                 std::function<bool()> still_wanted = nullptr,
+                                Relay relay = nullptr,
                                 std::function<void(GiveBack)> on_handed = nullptr);
   void node_dead(const std::string& name);
   // The link with serial was closed as superseded: its calls' outcome is unknown (ECOMM).
@@ -61,6 +69,7 @@ class RemoteCalls {
   struct Call {
     OpDone done;
     std::function<bool()> still_wanted;  // for a msgrcv that takes its message
+    Relay relay;                         // set: the answer goes here, not to done
     std::function<void(GiveBack)> on_handed;
     void operator()(OpResult r) const { done(std::move(r)); }
   };

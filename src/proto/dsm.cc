@@ -50,6 +50,22 @@ bool DsmGrant::decode(Reader& r) {
   return true;
 }
 
+void DsmGrantData::encode(Writer& w) const {
+  grant.range.encode(w);
+  w.u8(uint8_t(grant.access));
+  w.bytes(bytes.data(), uint32_t(bytes.size()));
+}
+bool DsmGrantData::decode(Reader& r) {
+  bool ok = grant.range.decode_fields(r);
+  uint8_t a = r.u8();
+  bytes = r.bytes(kDsmMaxChunk);
+  if (!ok || !r.done() || !valid_access(a) || grant.range.npages == 0 ||
+      bytes.size() != uint64_t(grant.range.npages) * kDsmPage)
+    return false;
+  grant.access = DsmAccess(a);
+  return true;
+}
+
 void DsmFail::encode(Writer& w) const {
   range.encode(w);
   w.i32(err);

@@ -10,6 +10,9 @@
 //   kDsmRecallAck holder -> owner  seg first npages
 //   kDsmData      either           seg first bytes           (before the grant or ack it
 //                                                             belongs to; <= kDsmMaxChunk)
+//   kDsmGrantData owner -> holder  seg first npages access bytes  a grant with its pages,
+//                                                             when they fit one chunk: a
+//                                                             fault's answer in one frame
 //   kDsmJoin      holder -> owner  seg pid attach(1)/detach(0) nattch  (shm_nattch, RMID)
 //   kDsmGone      owner -> holder  seg                       (the segment was destroyed)
 // seg is the owner's shmid; pages are 4 KiB units counted from the segment's start. The
@@ -40,7 +43,7 @@ enum class DsmRecallMode : uint8_t { kDowngrade = 1, kInvalidate = 2 };
 
 // kDsmAcquire: the holder wants access to the unit that holds page, and for reading
 // (read-ahead) to the units of the npages - 1 pages after it too (at most kDsmMaxAhead).
-inline constexpr uint32_t kDsmMaxAhead = 64;
+inline constexpr uint32_t kDsmMaxAhead = 256;  // one chunk: the answer is one frame
 struct DsmAcquire {
   int32_t seg = 0;
   uint64_t page = 0;
@@ -68,6 +71,15 @@ struct DsmGrant {
   DsmAccess access{};
   static constexpr size_t kSize = DsmRange::kSize + 1;
   void encode(Writer& w) const;
+  bool decode(Reader& r);
+};
+
+// kDsmGrantData: the grant and the npages * 4 KiB bytes of its pages (at most kDsmMaxChunk).
+struct DsmGrantData {
+  DsmGrant grant;
+  std::string_view bytes;
+  static constexpr size_t kFixedSize = DsmGrant::kSize + 4;
+  void encode(Writer& w) const;  // the bytes' length included: the shape of encode_fixed
   bool decode(Reader& r);
 };
 

@@ -37,6 +37,7 @@ bool is_known_frame_type(uint16_t t) {
     case FrameType::kDsmJoin:
     case FrameType::kDsmGone:
     case FrameType::kDsmDataToOwner:
+    case FrameType::kDsmGrantData:
       return true;
   }
   return false;

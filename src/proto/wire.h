@@ -85,6 +85,8 @@ enum class FrameType : uint16_t {
   // link between two nodes, each of which may own segments the other holds, the type says
   // which way a page travels.
   kDsmDataToOwner = 58,
+  // A grant carrying its pages (owner -> holder): the whole answer to a fault in one frame.
+  kDsmGrantData = 59,
 };
 inline bool is_dsm_frame_type(FrameType t) { return uint16_t(t) >= 50 && uint16_t(t) <= 69; }
 

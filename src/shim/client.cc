@@ -2,6 +2,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdlib.h>
@@ -213,10 +214,17 @@ bool send_cancel(int fd, uint64_t id) {
 
 // Reads exactly n bytes. An interrupted wait in an interruptible call sends the cancel
 // (once) and goes on waiting for the final reply.
+// The wait itself is a poll for POLLIN, then the recv: a task blocked in recv on a Unix
+// stream socket is also woken when the peer reads what it sent (the kernel's write-space
+// wake-up, which reaches every sleeper on the socket) and goes back to sleep, one needless
+// pair of context switches per remote call; poll's wake-ups are filtered by event. Like the
+// receive timeout, poll is never restarted after a signal handler (EINTR).
 bool recv_all(int fd, void* buf, size_t n, CallMode mode, uint64_t id, bool* cancelled) {
   char* p = static_cast<char*>(buf);
   while (n > 0) {
-    ssize_t r = recv(fd, p, n, 0);
+    pollfd pf{fd, POLLIN, 0};
+    ssize_t r = poll(&pf, 1, -1);
+    if (r > 0) r = recv(fd, p, n, MSG_DONTWAIT);
     if (r > 0) {
       p += r;
       n -= size_t(r);

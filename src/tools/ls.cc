@@ -91,7 +91,7 @@ const Column kColumns[] = {
      [](auto& r, auto&) { return r.kind == Kind::kMsg && known(r) ? num(r.qnum) : ""; }},
     {"USEDBYTES", "bytes used by the queue's messages", true,
      [](auto& r, auto&) { return r.kind == Kind::kMsg && known(r) ? num(r.cbytes) : ""; }},
-    {"NATTCH", "processes attached to the segment at its owner", true,
+    {"NATTCH", "processes attached to the segment, on every node", true,
      [](auto& r, auto&) { return r.kind == Kind::kShm && known(r) ? num(r.nattch) : ""; }},
     {"LSPID", "last sender (msg) or creator (shm), a pid at the owner", true,
      [](auto& r, auto&) { return r.kind != Kind::kSem && known(r) ? num(uint32_t(r.lspid)) : ""; }},

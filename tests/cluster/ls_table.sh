@@ -6,6 +6,8 @@
 #  - -q/-s/-m filter by type, -i by id, -k by key (hex or decimal), -o picks columns and
 #    +LIST adds to the default ones, -n drops the header, --raw and --json work (the JSON
 #    parses, unknown content is null), -P gives octal permissions;
+#  - a segment's NATTCH counts the attachments on every node (not dipcd's own mapping),
+#    from the owner node and from another node alike;
 #  - an unknown column is a usage error (exit 2), a bad key too.
 set -euo pipefail
 # shellcheck source=lib.sh
@@ -53,6 +55,16 @@ q = q[0]
 assert q["type"] == "msg" and q["owner"] == "node2" and q["msgs"] == 2 and q["usedbytes"] == 11, q
 assert q["size"] == 16384 and q["nattch"] is None, q
 PY
+
+# A segment owned by node1, attached by one process on node2: NATTCH 1 from both nodes.
+expect_eq "$(on node1 "$PROGS/shmtool" mk 0x5200 8192)" OK "segment 0x5200 on node1"
+bg_on node2 "$PROGS/shmtool" hold 0x5200 0 7 "$SCRATCH/held"
+wait_for '[[ -e $SCRATCH/held ]]' 20 || fail "the holder on node2 did not attach"
+for n in node1 node2; do
+  out=$(on "$n" "$DIPC" ls -n -m -o KEY,OWNER,NATTCH,HOLDERS)
+  expect_eq "$(awk '{$1=$1; print}' <<<"$out")" "0x00005200 node1 1 node2" "segment listed on $n"
+done
+kill "$BG_PID" 2>/dev/null || true
 
 # Usage errors.
 rc=0

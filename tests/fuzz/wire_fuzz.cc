@@ -86,6 +86,9 @@ bool Same(const DsmFail& a, const DsmFail& b) { return Same(a.range, b.range) &&
 bool Same(const DsmRecall& a, const DsmRecall& b) {
   return Same(a.range, b.range) && a.mode == b.mode && a.with_data == b.with_data;
 }
+bool Same(const DsmGrantData& a, const DsmGrantData& b) {
+  return Same(a.grant, b.grant) && a.bytes == b.bytes;
+}
 bool Same(const DsmData& a, const DsmData& b) {
   return a.seg == b.seg && a.first_page == b.first_page && a.bytes == b.bytes;
 }
@@ -144,6 +147,7 @@ void FuzzPayload(const uint8_t* data, size_t size) {
   RoundTrip<DsmFail>(data, size, "DsmFail");
   RoundTrip<DsmRecall>(data, size, "DsmRecall");
   RoundTrip<DsmData>(data, size, "DsmData");
+  RoundTrip<DsmGrantData>(data, size, "DsmGrantData");
   RoundTrip<DsmJoin>(data, size, "DsmJoin");
   RoundTrip<DsmLocalRequest>(data, size, "DsmLocalRequest");
   RoundTrip<DsmLocalReply>(data, size, "DsmLocalReply");
@@ -338,6 +342,8 @@ int main(int argc, char** argv) {
   WriteSeed(dir, "dsm_ack", FrameType::kDsmRecallAck, 0, DsmRange{3, 0, 64});
   static const char page[kDsmPage] = {'x'};
   WriteSeed(dir, "dsm_data", FrameType::kDsmData, 0, DsmData{3, 17, std::string_view(page, kDsmPage)});
+  WriteSeed(dir, "dsm_grant_data", FrameType::kDsmGrantData, 12,
+            DsmGrantData{{{3, 17, 1}, DsmAccess::kRead}, std::string_view(page, kDsmPage)});
   WriteSeed(dir, "dsm_join", FrameType::kDsmJoin, 0, DsmJoin{3, 99, 1, 1});
   return 0;
 }

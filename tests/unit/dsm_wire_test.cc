@@ -30,8 +30,9 @@ TEST(DsmWire, FrameTypeNumbersArePinned) {
   EXPECT_EQ(uint16_t(FrameType::kDsmJoin), 56);
   EXPECT_EQ(uint16_t(FrameType::kDsmGone), 57);
   EXPECT_EQ(uint16_t(FrameType::kDsmDataToOwner), 58);
-  for (uint16_t t = 50; t <= 58; ++t) EXPECT_TRUE(is_known_frame_type(t)) << t;
-  EXPECT_FALSE(is_known_frame_type(59));
+  EXPECT_EQ(uint16_t(FrameType::kDsmGrantData), 59);
+  for (uint16_t t = 50; t <= 59; ++t) EXPECT_TRUE(is_known_frame_type(t)) << t;
+  EXPECT_FALSE(is_known_frame_type(60));
   EXPECT_TRUE(is_dsm_frame_type(FrameType(69)));
   EXPECT_FALSE(is_dsm_frame_type(FrameType(70)));
   EXPECT_FALSE(is_dsm_frame_type(FrameType::kAdminReply));
@@ -56,11 +57,13 @@ TEST(DsmWire, Acquire) {
   // Read-ahead: several pages for reading, never for writing, at most kDsmMaxAhead.
   Bytes ahead = want;
   ahead[12] = 0x01;
-  ahead[16] = 64;
+  ahead[15] = 0x01;  // 256 pages: one chunk, the most a request may ask for
+  ahead[16] = 0;
   ASSERT_TRUE(Decode(ahead, b));
-  EXPECT_EQ(b.npages, 64u);
-  ahead[16] = 65;
+  EXPECT_EQ(b.npages, 256u);
+  ahead[16] = 1;  // 257
   EXPECT_FALSE(Decode(ahead, b));
+  ahead[15] = 0;
   ahead[16] = 0;
   EXPECT_FALSE(Decode(ahead, b));
   Bytes wide = want;
@@ -137,6 +140,37 @@ TEST(DsmWire, Data) {
   Bytes big(kDsmMaxChunk + kDsmPage, 0);
   DsmData d3{9, 0, std::string_view(reinterpret_cast<const char*>(big.data()), big.size())};
   EXPECT_FALSE(Decode(Encode(d3), d2));
+}
+
+TEST(DsmWire, GrantData) {
+  EXPECT_EQ(uint16_t(FrameType::kDsmGrantData), 59);
+  Bytes pages(2 * kDsmPage, 0xCD);
+  DsmGrantData g{{{9, 5, 2}, DsmAccess::kRead},
+                 std::string_view(reinterpret_cast<const char*>(pages.data()), pages.size())};
+  Bytes enc = Encode(g);
+  Bytes head = {0, 0, 0, 9, 0, 0, 0, 0, 0, 0, 0, 5, 0, 0, 0, 2, 0x01, 0, 0, 0x20, 0x00};
+  ASSERT_EQ(head.size(), DsmGrantData::kFixedSize);
+  ASSERT_EQ(enc.size(), head.size() + 2 * kDsmPage);
+  EXPECT_TRUE(std::equal(head.begin(), head.end(), enc.begin()));
+  DsmGrantData g2;
+  ASSERT_TRUE(Decode(enc, g2));
+  EXPECT_EQ(g2.grant.range.first, 5u);
+  EXPECT_EQ(g2.grant.range.npages, 2u);
+  EXPECT_EQ(g2.grant.access, DsmAccess::kRead);
+  EXPECT_EQ(g2.bytes.size(), 2 * kDsmPage);
+  // The bytes must be exactly the granted pages.
+  Bytes fewer = enc;
+  fewer[15] = 3;  // three pages granted, two carried
+  EXPECT_FALSE(Decode(fewer, g2));
+  Bytes none = enc;
+  none[15] = 0;
+  EXPECT_FALSE(Decode(none, g2));
+  Bytes access = enc;
+  access[16] = 3;
+  EXPECT_FALSE(Decode(access, g2));
+  Bytes cut = enc;
+  cut.pop_back();
+  EXPECT_FALSE(Decode(cut, g2));
 }
 
 TEST(DsmWire, JoinAndLocal) {

@@ -112,5 +112,57 @@ TEST_F(ExecutorTest, PastItsThreadsACallGetsEagain) {
   small.shutdown();
 }
 
+// Workers idle past the time-out end, so a burst of blocked calls does not keep its threads
+// for ever, and the pool grows again on demand afterwards.
+TEST(ExecutorIdle, IdleWorkersEndAndThePoolGrowsAgain) {
+  asio::io_context io;
+  OwnerExecutor ex(io, 64, std::chrono::milliseconds(200));
+  int q = msgget(IPC_PRIVATE, IPC_CREAT | 0600);
+  ASSERT_GE(q, 0);
+  auto run_until = [&io](auto pred, std::chrono::seconds limit) {
+    auto end = std::chrono::steady_clock::now() + limit;
+    while (!pred() && std::chrono::steady_clock::now() < end) {
+      io.run_for(std::chrono::milliseconds(5));
+      io.restart();
+    }
+    return pred();
+  };
+  auto receive = [q] {
+    struct {
+      long t;
+      char b[8];
+    } m;
+    if (OwnerExecutor::cancelled()) return OpResult::error(EINTR);
+    return OpResult::sys(syscall(SYS_msgrcv, q, &m, sizeof m.b, 1L, 0));
+  };
+  // Four calls blocked at once take four threads.
+  int done = 0;
+  std::vector<uint64_t> tickets;
+  for (int i = 0; i < 4; ++i)
+    tickets.push_back(ex.submit(Identity{}, receive, [&](OpResult) { ++done; }));
+  ASSERT_TRUE(run_until([&] { return ex.busy() == 4; }, std::chrono::seconds(5)));
+  EXPECT_EQ(ex.threads(), 4u);
+  for (auto t : tickets) ex.cancel(t);
+  ASSERT_TRUE(run_until([&] { return done == 4; }, std::chrono::seconds(5)));
+  // Idle now: every thread ends within a few time-outs.
+  EXPECT_TRUE(run_until([&] { return ex.threads() == 0; }, std::chrono::seconds(10)))
+      << ex.threads() << " workers still alive";
+  // And a new call still gets a worker.
+  OpResult got;
+  struct {
+    long t;
+    char b[8];
+  } m{1, "hi"};
+  ASSERT_EQ(syscall(SYS_msgsnd, q, &m, 3, 0), 0);
+  ex.submit(Identity{}, receive, [&](OpResult r) {
+    got = r;
+    ++done;
+  });
+  ASSERT_TRUE(run_until([&] { return done == 5; }, std::chrono::seconds(5)));
+  EXPECT_EQ(got.ret, 3);
+  ex.shutdown();
+  msgctl(q, IPC_RMID, nullptr);
+}
+
 }  // namespace
 }  // namespace dipc::daemon

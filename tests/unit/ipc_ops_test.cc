@@ -180,5 +180,96 @@ TEST_F(MsgRcvTest, ABlockedOneMebibyteReceiveHoldsLittleMemory) {
   EXPECT_LT(held, size_t(256 * 1024)) << "a blocked receive of 1 MiB holds " << held << " bytes";
 }
 
+// A request as the wire brings it, decoded, and made an OwnedOp from its payload.
+OwnedOp FromWire(const proto::OpRequest& req) {
+  std::vector<uint8_t> payload(req.fixed_size() + req.data.size());
+  proto::Writer w(payload.data(), payload.size());
+  req.encode(w);
+  EXPECT_TRUE(w.ok());
+  proto::Reader r(payload.data(), payload.size());
+  proto::OpRequest got;
+  EXPECT_TRUE(got.decode(r));
+  return OwnedOp::from(got, std::move(payload));
+}
+
+std::string Sops(std::initializer_list<sembuf> l) {
+  std::string out(l.size() * 6, '\0');
+  proto::Writer w(reinterpret_cast<uint8_t*>(out.data()), out.size());
+  for (auto& s : l) {
+    w.u16(s.sem_num);
+    w.i16(s.sem_op);
+    w.i16(s.sem_flg);
+  }
+  return out;
+}
+
+// The message text stays in the frame's buffer, and msgsnd finds `long mtype` before it.
+TEST_F(MsgRcvTest, MsgsndFromAFramesPayloadSendsTheTextAsItCame) {
+  std::string text = Text(3000, 'm');
+  proto::OpRequest req;
+  req.kind = proto::Kind::kMsg;
+  req.op = proto::Op::kMsgSnd;
+  req.id = q_;
+  req.arg1 = 42;
+  req.user = "root";
+  req.data = text;
+  OwnedOp op = FromWire(req);
+  ASSERT_EQ(op.data.view(), text);
+  OpResult r = run_op(op, /*nowait=*/true);
+  ASSERT_EQ(r.ret, 0) << strerror(r.err);
+  OpResult got = Receive(8192);
+  EXPECT_EQ(got.aux, 42);
+  EXPECT_EQ(got.data, text);
+}
+
+// sembufs are decoded once, when they come; malformed ones never reach the kernel.
+TEST_F(MsgRcvTest, SembufsAreDecodedOnceAndMalformedOnesAreRefused) {
+  int s = int(syscall(SYS_semget, IPC_PRIVATE, 2, IPC_CREAT | 0600));
+  ASSERT_GE(s, 0);
+  proto::OpRequest req;
+  req.kind = proto::Kind::kSem;
+  req.op = proto::Op::kSemOp;
+  req.id = s;
+  req.user = "root";
+  std::string sops = Sops({{1, 3, 0}, {0, 1, SEM_UNDO}});
+  req.data = sops;
+  req.arg1 = 2;
+  OwnedOp op = FromWire(req);
+  ASSERT_EQ(op.sops.size(), 2u);
+  EXPECT_EQ(op.sops[0].sem_num, 1);
+  EXPECT_EQ(op.sops[0].sem_op, 3);
+  EXPECT_EQ(op.sops[1].sem_flg, SEM_UNDO);
+  EXPECT_TRUE(has_undo(op.sops));
+  op.sops[1].sem_flg = 0;  // as the owner does for a remote caller's SEM_UNDO
+  ASSERT_EQ(run_op(op).ret, 0);
+  EXPECT_EQ(syscall(SYS_semctl, s, 1, GETVAL, 0), 3);
+  EXPECT_EQ(syscall(SYS_semctl, s, 0, GETVAL, 0), 1);
+  // Waiting with nowait: EAGAIN instead of blocking (semaphore 0 is 1, -2 would wait).
+  req.data = Sops({{0, -2, 0}});
+  req.arg1 = 1;
+  OwnedOp wait = FromWire(req);
+  OpResult r = run_op(wait, /*nowait=*/true);
+  EXPECT_EQ(r.ret, -1);
+  EXPECT_EQ(r.err, EAGAIN);
+  // nsops that does not match the bytes, or above the limit: EINVAL, nothing applied.
+  req.data = sops;
+  req.arg1 = 3;
+  OwnedOp bad = FromWire(req);
+  EXPECT_TRUE(bad.sops.empty());
+  r = run_op(bad);
+  EXPECT_EQ(r.err, EINVAL);
+  req.arg1 = int64_t(proto::kMaxSops) + 1;
+  r = run_op(FromWire(req));
+  EXPECT_EQ(r.err, EINVAL);
+  // nsops 0: the kernel's own answer.
+  req.data = {};
+  req.arg1 = 0;
+  r = run_op(FromWire(req));
+  EXPECT_EQ(r.ret, -1);
+  EXPECT_EQ(r.err, EINVAL);
+  EXPECT_EQ(syscall(SYS_semctl, s, 1, GETVAL, 0), 3);
+  syscall(SYS_semctl, s, 0, IPC_RMID, 0);
+}
+
 }  // namespace
 }  // namespace dipc::daemon

@@ -126,11 +126,11 @@ TEST(WireHeader, FrameTypeNumbersArePinned) {
   EXPECT_EQ(uint16_t(FrameType::kAdminReply), 41);
   EXPECT_EQ(uint16_t(FrameType::kAdminMore), 42);
   EXPECT_EQ(uint16_t(FrameType::kAdminRows), 43);
-  // Shared memory (pinned with their payloads in dsm_wire_test.cc): 50..58.
-  EXPECT_EQ(uint16_t(FrameType::kDsmDataToOwner), 58);
+  // Shared memory (pinned with their payloads in dsm_wire_test.cc): 50..59.
+  EXPECT_EQ(uint16_t(FrameType::kDsmGrantData), 59);
   int known = 0;
   for (uint32_t t = 0; t <= 0xFFFF; ++t) known += is_known_frame_type(uint16_t(t));
-  EXPECT_EQ(known, 24 + 9);
+  EXPECT_EQ(known, 24 + 10);
 }
 
 // A valid header's bytes, to be damaged by the rejection tests.

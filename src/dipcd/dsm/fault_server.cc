@@ -28,8 +28,31 @@ using proto::FrameType;
 using proto::kDsmPage;
 
 
+namespace {
+
+// The pages a DSM frame carries (by its header's type and length).
+uint64_t pages_in_frame(FrameType type, size_t payload) {
+  size_t fixed = type == FrameType::kDsmGrantData                                  ? proto::DsmGrantData::kFixedSize
+                 : type == FrameType::kDsmData || type == FrameType::kDsmDataToOwner ? proto::DsmData::kFixedSize
+                                                                                     : payload;
+  return payload > fixed ? (payload - fixed) / kDsmPage : 0;
+}
+
+}  // namespace
+
 FaultServer::FaultServer(Options opt, SendFn send)
-    : opt_(std::move(opt)), send_(std::move(send)) {}
+    : opt_(std::move(opt)),
+      send_([this, send = std::move(send)](const std::string& node, std::vector<uint8_t> frame) {
+        proto::Header h;
+        if (frame.size() >= proto::kHeaderSize &&
+            proto::decode_header(frame.data(), h) == proto::HeaderError::kNone) {
+          counters_.frames_out.fetch_add(1, std::memory_order_relaxed);
+          if (h.type == FrameType::kDsmAcquire)
+            counters_.requests.fetch_add(1, std::memory_order_relaxed);
+          counters_.pages_out.fetch_add(pages_in_frame(h.type, h.length), std::memory_order_relaxed);
+        }
+        send(node, std::move(frame));
+      }) {}
 
 FaultServer::~FaultServer() { stop(); }
 
@@ -360,6 +383,8 @@ void FaultServer::fault(Process* p, uint64_t addr, uint64_t flags) {
   if (!at) return uffd_wake(p->uffd, pa, kDsmPage);  // detached meanwhile
   Segment& seg = *at->seg;
   uint64_t page = (pa - at->base) / kDsmPage;
+  (flags & UFFD_PAGEFAULT_FLAG_WRITE ? counters_.write_faults : counters_.read_faults)
+      .fetch_add(1, std::memory_order_relaxed);
   log_(spdlog::level::debug, "fault pid {} seg {} page {} flags {:x} state {}", p->pid, seg.local_id,
                 (pa - at->base) / kDsmPage, flags, int(seg.state[(pa - at->base) / kDsmPage]));
   Waiter w{p,        p->uffd,    pa, (flags & UFFD_PAGEFAULT_FLAG_WRITE) != 0,
@@ -406,23 +431,24 @@ void FaultServer::request(Segment& s, uint64_t page, Access need, Waiter w) {
     it->second.waiters.push_back(w);  // a read request in flight serves a writer next
     return;
   }
-  acquire(s, page, need, &w, 1);
-  // Read-ahead: a read fault right after one on the page before also asks, in the same
-  // request, for the run of pages after it that this node lacks (no one waits on them), so
-  // a sequential reader takes one round trip per window.
+  // Read-ahead: a read fault right after one on the page before is sequential, and its
+  // request also asks for the run of pages after it that this node lacks (no one waits on
+  // them yet), so a sequential reader takes one round trip per window; the window doubles
+  // while the run goes on.
+  uint64_t n = 0;
   if (need == Access::kRead && !s.owned && page == s.last_read + 1) {
-    uint64_t n = 0;
-    while (n < kReadAhead && page + 1 + n < s.pages) {
+    while (n < s.ahead && page + 1 + n < s.pages) {
       uint64_t q = page + 1 + n;
       if (s.state[q] == kStLost || s.access(q) != Access::kNone || s.pending.count(q)) break;
       ++n;
     }
-    if (n) acquire(s, page + 1, Access::kRead, nullptr, n);
-    // The next fault, on the page after the window, continues the run.
-    s.last_read = page + n;
-    return;
+    s.ahead = std::min<uint64_t>(2 * s.ahead + 1, kReadAheadMax);
+  } else if (need == Access::kRead) {
+    s.ahead = kReadAheadFirst;
   }
-  if (need == Access::kRead) s.last_read = page;
+  acquire(s, page, need, &w, 1 + n);
+  // The next fault, on the page after the window, continues the run.
+  if (need == Access::kRead) s.last_read = page + n;
 }
 
 // Asks for pages [page, page+n) (n > 1 only for reading) in one request.
@@ -447,7 +473,7 @@ void FaultServer::acquire(Segment& s, uint64_t page, Access need, const Waiter* 
   proto::DsmAcquire q{s.owner_id, page,
                       need == Access::kWrite ? proto::DsmAccess::kWrite : proto::DsmAccess::kRead,
                       uint32_t(n)};
-  send_(s.owner, true, make_frame(FrameType::kDsmAcquire, reqid, q, proto::DsmAcquire::kSize));
+  send_(s.owner, make_frame(FrameType::kDsmAcquire, reqid, q, proto::DsmAcquire::kSize));
 }
 
 // Write-protects pages [first, first+n) in every process that has them attached.
@@ -515,6 +541,18 @@ void FaultServer::expire(Time now) {
   }
 }
 
+namespace {
+
+// Reads pages [first, first+n) of memfd into dst; what lies past the file's end is zero.
+void read_pages(int memfd, uint64_t first, uint64_t n, uint8_t* dst) {
+  size_t bytes = size_t(n * kDsmPage);
+  ssize_t got = pread(memfd, dst, bytes, off_t(first * kDsmPage));
+  if (got < 0) got = 0;
+  if (size_t(got) < bytes) memset(dst + got, 0, bytes - size_t(got));
+}
+
+}  // namespace
+
 std::vector<std::vector<uint8_t>> FaultServer::data_frames(Segment& s, uint64_t first,
                                                            uint64_t n, FrameType type) {
   std::vector<std::vector<uint8_t>> out;
@@ -527,16 +565,40 @@ std::vector<std::vector<uint8_t>> FaultServer::data_frames(Segment& s, uint64_t 
     w.i32(s.owner_id);
     w.u64(p);
     w.u32(uint32_t(bytes));
-    uint8_t* dst = f.data() + proto::kHeaderSize + proto::DsmData::kFixedSize;
-    ssize_t got = pread(s.memfd, dst, bytes, off_t(p * kDsmPage));
-    if (got < 0) got = 0;
-    if (size_t(got) < bytes) memset(dst + got, 0, bytes - size_t(got));
+    read_pages(s.memfd, p, k, f.data() + proto::kHeaderSize + proto::DsmData::kFixedSize);
     proto::Header h;
     h.type = type;
     h.length = uint32_t(proto::DsmData::kFixedSize + bytes);
     proto::encode_header(h, f.data());
     out.push_back(std::move(f));
   }
+  return out;
+}
+
+std::vector<std::vector<uint8_t>> FaultServer::grant_frames(Segment& s, uint64_t first, uint64_t n,
+                                                            Access a, uint64_t reqid,
+                                                            bool with_data) {
+  proto::DsmGrant g{{s.owner_id, first, uint32_t(n)},
+                    a == Access::kWrite ? proto::DsmAccess::kWrite : proto::DsmAccess::kRead};
+  std::vector<std::vector<uint8_t>> out;
+  if (with_data && n * kDsmPage <= proto::kDsmMaxChunk) {
+    // The usual answer to a fault: one frame, the pages read straight into it.
+    size_t bytes = size_t(n * kDsmPage);
+    std::vector<uint8_t> f(proto::kHeaderSize + proto::DsmGrantData::kFixedSize + bytes);
+    proto::Writer w(f.data() + proto::kHeaderSize, proto::DsmGrantData::kFixedSize);
+    g.encode(w);
+    w.u32(uint32_t(bytes));
+    read_pages(s.memfd, first, n, f.data() + proto::kHeaderSize + proto::DsmGrantData::kFixedSize);
+    proto::Header h;
+    h.type = FrameType::kDsmGrantData;
+    h.request_id = reqid;
+    h.length = uint32_t(proto::DsmGrantData::kFixedSize + bytes);
+    proto::encode_header(h, f.data());
+    out.push_back(std::move(f));
+    return out;
+  }
+  if (with_data) out = data_frames(s, first, n, FrameType::kDsmData);
+  out.push_back(make_frame(FrameType::kDsmGrant, reqid, g, proto::DsmGrant::kSize));
   return out;
 }
 
@@ -561,9 +623,9 @@ void FaultServer::holder_recall(Segment& s, uint64_t first, uint64_t n, RecallMo
   for (uint64_t p = first; p < first + n; ++p)
     if (s.state[p] != kStLost && (to == Access::kNone || s.access(p) != Access::kNone))
       s.set(p, to);
-  for (auto& f : frames) send_(s.owner, true, std::move(f));
+  for (auto& f : frames) send_(s.owner, std::move(f));
   proto::DsmRange ack{s.owner_id, first, uint32_t(n)};
-  send_(s.owner, true, make_frame(FrameType::kDsmRecallAck, 0, ack, proto::DsmRange::kSize));
+  send_(s.owner, make_frame(FrameType::kDsmRecallAck, 0, ack, proto::DsmRange::kSize));
 }
 
 // The owner carries out its directory's decisions.
@@ -578,11 +640,8 @@ void FaultServer::run_actions(Segment& s, std::vector<Action>& acts) {
   } batch;
   auto flush = [&] {
     if (batch.n == 0) return;
-    std::vector<std::vector<uint8_t>> frames;
-    if (batch.with_data) frames = data_frames(s, batch.first, batch.n, FrameType::kDsmData);
-    proto::DsmGrant g{{s.owner_id, batch.first, uint32_t(batch.n)}, proto::DsmAccess::kRead};
-    for (auto& f : frames) send_(batch.node, false, std::move(f));
-    send_(batch.node, false, make_frame(FrameType::kDsmGrant, batch.reqid, g, proto::DsmGrant::kSize));
+    for (auto& f : grant_frames(s, batch.first, batch.n, Access::kRead, batch.reqid, batch.with_data))
+      send_(batch.node, std::move(f));
     batch.n = 0;
   };
   for (size_t i = 0; i < acts.size(); ++i) {
@@ -615,8 +674,7 @@ void FaultServer::run_actions(Segment& s, std::vector<Action>& acts) {
           holder_grant(s, first, n, a.access);
           break;
         }
-        std::vector<std::vector<uint8_t>> frames;
-        if (a.with_data) frames = data_frames(s, first, n, FrameType::kDsmData);
+        auto frames = grant_frames(s, first, n, a.access, a.reqid, a.with_data);
         if (a.access == Access::kWrite) {
           // The writer elsewhere has the only copy from now on; drop ours before the grant
           // leaves, so no local process reads past the new writer's first store.
@@ -624,11 +682,7 @@ void FaultServer::run_actions(Segment& s, std::vector<Action>& acts) {
           for (uint64_t p = first; p < first + n; ++p)
             if (s.state[p] != kStLost) s.set(p, Access::kNone);
         }
-        proto::DsmGrant g{{s.owner_id, first, uint32_t(n)},
-                          a.access == Access::kWrite ? proto::DsmAccess::kWrite
-                                                     : proto::DsmAccess::kRead};
-        for (auto& f : frames) send_(node, false, std::move(f));
-        send_(node, false, make_frame(FrameType::kDsmGrant, a.reqid, g, proto::DsmGrant::kSize));
+        for (auto& f : frames) send_(node, std::move(f));
         break;
       }
       case Action::Type::kRecall: {
@@ -643,7 +697,7 @@ void FaultServer::run_actions(Segment& s, std::vector<Action>& acts) {
                            a.mode == RecallMode::kInvalidate ? proto::DsmRecallMode::kInvalidate
                                                              : proto::DsmRecallMode::kDowngrade,
                            uint8_t(a.with_data)};
-        send_(node, false, make_frame(FrameType::kDsmRecall, 0, r, proto::DsmRecall::kSize));
+        send_(node, make_frame(FrameType::kDsmRecall, 0, r, proto::DsmRecall::kSize));
         break;
       }
       case Action::Type::kFail: {
@@ -652,7 +706,7 @@ void FaultServer::run_actions(Segment& s, std::vector<Action>& acts) {
           break;
         }
         proto::DsmFail f{{s.owner_id, first, uint32_t(n)}, EHOSTDOWN};
-        send_(node, false, make_frame(FrameType::kDsmFail, a.reqid, f, proto::DsmFail::kSize));
+        send_(node, make_frame(FrameType::kDsmFail, a.reqid, f, proto::DsmFail::kSize));
         break;
       }
       case Action::Type::kFill:
@@ -670,6 +724,11 @@ void FaultServer::run_actions(Segment& s, std::vector<Action>& acts) {
 
 void FaultServer::on_frame(const std::string& node, bool on_our_link, FrameType type,
                            uint64_t reqid, const std::vector<uint8_t>& payload) {
+  counters_.frames_in.fetch_add(1, std::memory_order_relaxed);
+  if (on_our_link)
+    (type == FrameType::kDsmRecall ? counters_.recalls : counters_.answers)
+        .fetch_add(1, std::memory_order_relaxed);
+  counters_.pages_in.fetch_add(pages_in_frame(type, payload.size()), std::memory_order_relaxed);
   proto::Reader r(payload.data(), payload.size());
   auto bad = [&](const char* what) {
     log_(spdlog::level::warn, "dsm: {} from {} refused", what, node);
@@ -690,6 +749,15 @@ void FaultServer::on_frame(const std::string& node, bool on_our_link, FrameType 
           return bad("data for an unknown segment");
         (void)!pwrite(s->memfd, d.bytes.data(), d.bytes.size(), off_t(d.first_page * kDsmPage));
         return;
+      }
+      case FrameType::kDsmGrantData: {
+        proto::DsmGrantData gd;
+        if (!gd.decode(r)) return bad("malformed grant");
+        const proto::DsmRange& g = gd.grant.range;
+        Segment* s = find(g.seg);
+        if (!s || g.first + g.npages > s->pages) return bad("grant of an unknown segment");
+        (void)!pwrite(s->memfd, gd.bytes.data(), gd.bytes.size(), off_t(g.first * kDsmPage));
+        return holder_grant(*s, g.first, g.npages, to_access(gd.grant.access));
       }
       case FrameType::kDsmGrant: {
         proto::DsmGrant g;
@@ -713,7 +781,7 @@ void FaultServer::on_frame(const std::string& node, bool on_our_link, FrameType 
         if (!s || c.range.first + c.range.npages > s->pages) {
           // Gone here already: nothing to give back, but the owner must hear so.
           proto::DsmRange ack = c.range;
-          send_(node, true, make_frame(FrameType::kDsmRecallAck, 0, ack, proto::DsmRange::kSize));
+          send_(node, make_frame(FrameType::kDsmRecallAck, 0, ack, proto::DsmRange::kSize));
           return;
         }
         return holder_recall(*s, c.range.first, c.range.npages,
@@ -737,7 +805,7 @@ void FaultServer::on_frame(const std::string& node, bool on_our_link, FrameType 
       Segment* s = find(q.seg);
       if (!s || q.page >= s->pages || id >= kMaxNodes) {
         proto::DsmFail f{{q.seg, q.page, 1}, s ? ENOSPC : EIDRM};
-        send_(node, false, make_frame(FrameType::kDsmFail, reqid, f, proto::DsmFail::kSize));
+        send_(node, make_frame(FrameType::kDsmFail, reqid, f, proto::DsmFail::kSize));
         return;
       }
       s->holders.insert(id);

@@ -17,7 +17,7 @@
 // must post the frame to the io thread (it is called on the fault server's thread).
 //
 // Every DSM frame between a holder and an owner travels on the holder's link to the owner
-// (SendFn's to_owner says which way), so that grants and recalls keep one order.
+// (the frame's type says which way: DsmRoom), so that grants and recalls keep one order.
 #pragma once
 
 #include <sys/types.h>
@@ -55,10 +55,8 @@ struct Options {
 
 class FaultServer {
  public:
-  // node: the peer; to_owner: true to send on our link to node (we hold, it owns), false to
-  // answer on node's link to us (we own, it holds).
-  using SendFn = std::function<void(const std::string& node, bool to_owner,
-                                    std::vector<uint8_t> frame)>;
+  // Sends a DSM frame to node, on the one link with it.
+  using SendFn = std::function<void(const std::string& node, std::vector<uint8_t> frame)>;
   FaultServer(Options opt, SendFn send);
   ~FaultServer();
   FaultServer(const FaultServer&) = delete;
@@ -83,6 +81,19 @@ class FaultServer {
   void peer_frame(const std::string& node, bool on_our_link, proto::FrameType type,
                   uint64_t reqid, std::vector<uint8_t> payload);
   void node_dead(const std::string& node);
+  // Counters since start (any thread may read them): faults taken for this node's
+  // processes; requests sent to owners (kDsmAcquire) and the answers that came back
+  // (grants, with or without their pages, data and failures), recalls received; DSM frames
+  // of any kind and the pages they carried. On a node that only holds, the messages of a
+  // remote fault are (requests + answers) / faults.
+  struct Counters {
+    std::atomic<uint64_t> read_faults{0}, write_faults{0};
+    std::atomic<uint64_t> requests{0}, answers{0}, recalls{0};
+    std::atomic<uint64_t> frames_out{0}, frames_in{0};
+    std::atomic<uint64_t> pages_out{0}, pages_in{0};
+  };
+  const Counters& counters() const { return counters_; }
+
   // Attachments through the shim of segment local_id: on every node when it is owned here,
   // on this node otherwise; -1 when it is not a distributed segment of the running fault
   // server (for IPC_STAT's shm_nattch). Any thread: a counter under a lock.
@@ -133,11 +144,16 @@ class FaultServer {
   // Pages as data frames: kDsmData from the owner, kDsmDataToOwner given back to it.
   std::vector<std::vector<uint8_t>> data_frames(Segment& s, uint64_t first, uint64_t n,
                                                 proto::FrameType type);
+  // A grant of pages [first, first+n) to a holder, with their data if asked: one
+  // kDsmGrantData when they fit one chunk, else kDsmData chunks and then the kDsmGrant.
+  std::vector<std::vector<uint8_t>> grant_frames(Segment& s, uint64_t first, uint64_t n, Access a,
+                                                 uint64_t reqid, bool with_data);
   NodeId node_id(const std::string& name);
   Time next_deadline() const;
 
   Options opt_;
-  SendFn send_;
+  Counters counters_;
+  SendFn send_;  // counts, then sends
   int epoll_ = -1, event_ = -1, listen_ = -1, devfd_ = -1;
   std::thread thread_;
   std::atomic<bool> stopping_{false};

@@ -35,8 +35,11 @@ constexpr uint8_t kStDefault = 0;  // owner: write; elsewhere: none
 constexpr uint8_t kStLost = 4;     // could not be had: every access raises SIGBUS
 constexpr uint64_t kTagListen = 1, kTagEvent = 2, kTagSession = 3, kTagUffd = 4;
 constexpr size_t kMaxSessions = 65536;  // attachments on this node, all processes together
-constexpr uint64_t kReadAhead = proto::kDsmMaxAhead - 1;  // pages asked for after two
-                                                          // sequential read faults
+// Read-ahead: the pages asked for after a sequential read fault start at kReadAheadFirst and
+// double with each window the reader goes on into, up to kReadAheadMax (one request and its
+// answer, one 1 MiB frame, per window).
+constexpr uint64_t kReadAheadFirst = 15;
+constexpr uint64_t kReadAheadMax = proto::kDsmMaxAhead - 1;
 
 inline uint64_t tag(uint64_t t, int fd) { return (t << 32) | uint32_t(fd); }
 
@@ -112,6 +115,7 @@ struct FaultServer::Segment {
   std::set<Session*> attachments;
   void* sysv = nullptr;  // dipcd's own attachment of the System V segment
   uint64_t last_read = ~uint64_t(0) - 1;  // the page of the last read fault (read-ahead)
+  uint64_t ahead = kReadAheadFirst;       // the next read-ahead window, in pages
   bool owner_dead = false;
   bool removed = false;  // the System V object is gone or marked for destruction
   // Owned here:

@@ -234,7 +234,7 @@ void FaultServer::close_session(Session* s) {
 void FaultServer::send_join(Segment& s, int32_t pid, bool attach) {
   if (s.owned || s.owner_dead || pid <= 0) return;
   proto::DsmJoin j{s.owner_id, pid, uint8_t(attach), uint32_t(s.attachments.size())};
-  send_(s.owner, true, make_frame(FrameType::kDsmJoin, 0, j, proto::DsmJoin::kSize));
+  send_(s.owner, make_frame(FrameType::kDsmJoin, 0, j, proto::DsmJoin::kSize));
 }
 
 }  // namespace dipc::daemon::dsm
