@@ -100,7 +100,9 @@ for layout in $LAYOUTS; do
   [[ $layout == 2cpu ]] && c1=1
   DIR=$(mktemp -d /tmp/dipc-dsmbench.XXXXXX)
   chmod 755 "$DIR"
-  timeout 90 "$DIPC" cluster up --nodes 3 --dir "$DIR" >/dev/null 2>&1 || { echo "cluster up failed"; exit 1; }
+  # No secret, as bench/run.sh: the baselines are plain TCP (what encryption costs is
+  # bench/secret.sh's).
+  timeout 90 "$DIPC" cluster up --nodes 3 --no-secret --dir "$DIR" >/dev/null 2>&1 || { echo "cluster up failed"; exit 1; }
   pin node3 $c1
   pin node1 $c0
   pin node2 $c1

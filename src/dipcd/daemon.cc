@@ -61,6 +61,7 @@ Daemon::Daemon(asio::io_context& io, Config cfg, AllowList allow, std::string se
     if (s != state_) write_state(s);
   };
   holder_.shm_available = [this] { return dsm_.available(); };
+  holder_.shm_sync = [this] { dsm_.sync(); };
   holder_.on_known = [this](proto::Kind kind, int32_t id, const std::string& owner,
                             int32_t owner_id, uint64_t size) {
     if (kind == proto::Kind::kShm) dsm_.segment_known(id, owner, owner_id, size);

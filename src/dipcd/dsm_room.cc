@@ -83,6 +83,10 @@ void DsmRoom::segment_removed(int32_t local_id) {
   if (fs_) fs_->segment_removed(local_id);
 }
 
+void DsmRoom::sync() {
+  if (fs_) fs_->sync();
+}
+
 void DsmRoom::node_dead(const std::string& node) {
   if (fs_) fs_->node_dead(node);
   std::lock_guard g(mu_);

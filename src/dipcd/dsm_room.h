@@ -47,6 +47,8 @@ class DsmRoom {
   void stop();
   void segment_known(int32_t local_id, const std::string& owner, int32_t owner_id, uint64_t size);
   void segment_removed(int32_t local_id);
+  // Waits (bounded) until the fault server has handled what is ready (FaultServer::sync).
+  void sync();
   void node_dead(const std::string& node);
   // One line for `dipc status`: the mode and quantum, and the fault server's counters.
   std::string status_line() const;

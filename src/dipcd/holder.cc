@@ -78,18 +78,27 @@ void Holder::local_op(const std::shared_ptr<LocalClient>& c, uint64_t reqid, Own
   OpDone done = [this, wc, reqid](OpResult r) {
     if (auto c = wc.lock()) reply(c, reqid, r);
   };
+  // shm_nattch: attachments of this node's processes that exited before this call are
+  // counted (and told to the owner) first.
+  if (op.op == Op::kShmCtl && op.arg1 == IPC_STAT && shm_sync) shm_sync();
   ObjId id{op.kind, op.id};
   if (const Placeholder* p = table_.placeholder(id)) {
     op.id = p->owner_id;
     std::string owner = p->owner;
     bool rmid = is_rmid(op);
     ObjKey key = p->key;
+    // shmat checks permission here, against the placeholder: an IPC_SET made through this
+    // node is taken by it too (one made on a third node is not seen).
+    int32_t local = id.id;
+    std::string set_data = op.op == Op::kShmCtl && op.arg1 == IPC_SET ? op.data.str() : "";
     // The owner's answer goes to the caller as it came, only its request id changed; done
     // gets the failures that come without an answer.
-    RemoteCalls::Relay relay = [this, wc, reqid, rmid, key](const proto::OpReply& rep, Frame& f) {
+    RemoteCalls::Relay relay = [this, wc, reqid, rmid, key, local, set_data](
+                                   const proto::OpReply& rep, Frame& f) {
       // This node learns of a removal from the answer, not later from the referee: the
       // caller's next look-up of the key must not find the placeholder.
       if (rmid && rep.ret == 0) table_.drop_placeholder(key);
+      if (rep.ret == 0 && !set_data.empty()) take_shm_set(local, set_data);
       auto c = wc.lock();
       if (!c) return;
       c->cancels.erase(reqid);
@@ -210,6 +219,18 @@ void Holder::local_get(const std::shared_ptr<LocalClient>& c, uint64_t reqid, Ow
                       finish(OpResult::ok(id));
                     });
   });
+}
+
+// The owner, mode and group an IPC_SET gave a segment at its owner, taken by its placeholder.
+void Holder::take_shm_set(int32_t local_id, const std::string& data) {
+  proto::IpcStat s;
+  proto::Reader rd(reinterpret_cast<const uint8_t*>(data.data()), data.size());
+  if (!s.decode(rd)) return;
+  shmid_ds ds{};
+  ds.shm_perm.uid = s.uid;
+  ds.shm_perm.gid = s.gid;
+  ds.shm_perm.mode = (unsigned short)s.mode;
+  sysv::shmctl(local_id, IPC_SET, &ds);
 }
 
 void Holder::object_gone(Kind kind, int32_t key, const std::string& owner, int32_t id) {

@@ -43,6 +43,9 @@ class Holder {
   // and the event that a distributed object became known on this node (created here, or a
   // placeholder made for another node's object; owner_id is then the owner's id).
   std::function<bool()> shm_available;
+  // Set by the daemon root: waits until the fault server has handled what is ready, so that
+  // an IPC_STAT counts the attachments of processes that have just exited.
+  std::function<void()> shm_sync;
   std::function<void(proto::Kind, int32_t local_id, const std::string& owner, int32_t owner_id,
                      uint64_t size)>
       on_known;
@@ -58,6 +61,7 @@ class Holder {
   void local_get(const std::shared_ptr<LocalClient>& c, uint64_t reqid, OwnedOp op,
                  const Identity& who);
   void reply(const std::shared_ptr<LocalClient>& c, uint64_t reqid, const OpResult& r);
+  void take_shm_set(int32_t local_id, const std::string& data);
   void watch_process(int32_t pid, const std::string& owner);
   void process_exited(int32_t pid);
 

@@ -25,6 +25,17 @@ std::vector<sembuf> decode_sops(std::string_view data) {
   return sops;
 }
 
+std::string encode_sops(const std::vector<sembuf>& sops) {
+  std::string out(sops.size() * 6, '\0');
+  proto::Writer w(reinterpret_cast<uint8_t*>(out.data()), out.size());
+  for (auto& s : sops) {
+    w.u16(s.sem_num);
+    w.i16(s.sem_op);
+    w.i16(s.sem_flg);
+  }
+  return out;
+}
+
 bool has_undo(const std::vector<sembuf>& sops) {
   for (auto& s : sops)
     if (s.sem_flg & SEM_UNDO) return true;

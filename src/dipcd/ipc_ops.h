@@ -59,6 +59,7 @@ struct OwnedOp {
 
 // sembufs as they travel (u16 num, i16 op, i16 flg each), and back.
 std::vector<sembuf> decode_sops(std::string_view data);
+std::string encode_sops(const std::vector<sembuf>& sops);
 bool has_undo(const std::vector<sembuf>& sops);
 
 // The control call of a kind (msgctl, semctl, shmctl), and whether op removes an object.

@@ -86,10 +86,13 @@ bool ObjectTable::drop_placeholder(ObjKey key) {
   int32_t id = it->second;
   placeholder_by_key_.erase(it);
   placeholders_.erase(ObjId{key.kind, id});
-  ids_.clear(key.kind, id);
+  // The kernel object goes first (for a segment, with dipcd's own attachment when nothing
+  // else has it), and only then the id's entry: a call made meanwhile still comes to
+  // dipcd (EINVAL), never to a removed placeholder that the kernel still has.
   remove_object(key.kind, id);
-  save_lists();
   if (on_placeholder_dropped) on_placeholder_dropped(key.kind, id);
+  ids_.clear(key.kind, id);
+  save_lists();
   spdlog::info("placeholder {} key {} id {} dropped", kind_name(key.kind), key.key, id);
   return true;
 }

@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cstdio>
 #include <cstring>
 
 #include "dipcd/identity.h"
@@ -53,7 +54,9 @@ OwnerSide::OwnerSide(asio::io_context& io, const Config& cfg, PeerLinks& links, 
   });
   links_.on(FrameType::kCancel, [this](const std::shared_ptr<Link>& l, Frame& f) {
     auto it = peer_running_.find({l->serial, f.header.request_id});
-    if (it != peer_running_.end()) executor_.cancel(it->second.second);
+    if (it == peer_running_.end()) return;
+    it->second.cancelled = true;
+    executor_.cancel(it->second.ticket);
   });
   links_.on(FrameType::kRequeue, [this](const std::shared_ptr<Link>& l, Frame& f) {
     auto it = handed_out_.find({l->serial, f.header.request_id});
@@ -124,14 +127,21 @@ void OwnerSide::peer_op(const std::shared_ptr<Link>& l, uint64_t reqid, OwnedOp 
       }
       sent->store(conn->send_now(reply_frame(reqid, r)));
     };
+    // A call that waits again under a new ticket (wait_for_range) keeps its cancel.
+    auto retick = [this, key, node](uint64_t ticket) {
+      Running& r = peer_running_[key];
+      r.node = node;
+      r.ticket = ticket;
+      if (r.cancelled) executor_.cancel(ticket);
+    };
     SemUndo::Proc origin{node, op.pid};
-    uint64_t ticket = run_here(*who, std::move(op), origin, done, reply_now);
-    if (ticket) peer_running_[key] = {node, ticket};
+    uint64_t ticket = run_here(*who, std::move(op), origin, done, reply_now, retick);
+    if (ticket) retick(ticket);
   });
 }
 
 uint64_t OwnerSide::run_here(const Identity& who, OwnedOp op, const SemUndo::Proc& origin,
-                             OpDone done, OwnerExecutor::ReplyNow reply_now) {
+                             OpDone done, OwnerExecutor::ReplyNow reply_now, Retick retick) {
   DIPC_ON_THREAD(thread_);
   Kind kind = op.kind;
   int32_t id = op.id;
@@ -143,13 +153,11 @@ uint64_t OwnerSide::run_here(const Identity& who, OwnedOp op, const SemUndo::Pro
   std::vector<sembuf> undo_sops;
   bool remote_caller = origin.first != cfg_.node_name;
   if (op.op == Op::kSemOp && remote_caller && has_undo(op.sops)) {
-    if (!undo_.in_range(origin, id, op.sops)) {
-      if (int e = undo_.range_error(origin, id, op.sops, who)) {
-        if (reply_now) reply_now(OpResult::error(e));
-        done(OpResult::error(e));
-        return 0;
-      }
-    }
+    undo_.open_list(origin, id);
+    int k = undo_.first_out_of_range(origin, id, op.sops);
+    if (k >= 0 && !SemUndo::refused_first(id, op.sops, who))
+      return wait_for_range(who, std::move(op), origin, size_t(k), std::move(done),
+                            std::move(reply_now), std::move(retick));
     undo_sops = op.sops;
     for (auto& s : op.sops) s.sem_flg &= short(~SEM_UNDO);  // what the kernel gets
   }
@@ -167,13 +175,10 @@ uint64_t OwnerSide::run_here(const Identity& who, OwnedOp op, const SemUndo::Pro
     if (r.ret >= 0) {
       if (rmid) object_removed(kind, id);
       if (setval) undo_.clear(id, semnum);
-      if (!undo_sops.empty()) {
-        undo_.record(origin, id, undo_sops);
-        // The process exited while its call was on its way: undo at once.
-        if (exited_.count(origin))
-          for (auto& a : undo_.take(origin)) apply_adjustment(a);
-      }
+      if (!undo_sops.empty()) undo_.record(origin, id, undo_sops);
     }
+    // The process exited while its call was on its way: undo at once.
+    if (!undo_sops.empty() && exited_.count(origin)) apply_exit(undo_.take(origin));
     done(std::move(r));
   };
   // A call that can complete at once is made right here, as the caller, saving two thread
@@ -215,6 +220,67 @@ uint64_t OwnerSide::run_here(const Identity& who, OwnedOp op, const SemUndo::Pro
                           std::move(reply_now));
 }
 
+// A remote semop whose SEM_UNDO adjustment would leave its range at operation k. Linux
+// evaluates the operations in order: while one before the range check (k's own value check
+// included) would block, it waits, and then it says ERANGE, changing nothing; unless
+// SETVAL or SETALL cleared the adjustments meanwhile, when the call may now go through.
+// The owner's kernel waits with SemUndo::range_wait (which can only end in ERANGE or an error
+// of the wait itself: EAGAIN, EINTR, EIDRM, a time-out), then the range is checked again
+// here and, if it is now in range, the call is made as any other, in the time that is left.
+uint64_t OwnerSide::wait_for_range(const Identity& who, OwnedOp op, const SemUndo::Proc& origin,
+                                   size_t k, OpDone done, OwnerExecutor::ReplyNow reply_now,
+                                   Retick retick) {
+  auto reply = [&done, &reply_now](OpResult r) {
+    if (reply_now) reply_now(r);
+    done(std::move(r));
+  };
+  std::vector<sembuf> wait = SemUndo::range_wait(op.sops, k);
+  if (wait.size() > semopm()) {
+    // Too many operations with the one or two added: ERANGE at once (docs/errors.md).
+    reply(OpResult::error(ERANGE));
+    return 0;
+  }
+  OwnedOp w = op;
+  w.data = encode_sops(wait);
+  w.sops = wait;
+  w.arg1 = int64_t(wait.size());
+  auto started = Clock::now();
+  auto after = [this, who, op = std::move(op), origin, done = std::move(done),
+                reply_now = std::move(reply_now), retick, started](OpResult r) mutable {
+    if (r.ret >= 0 || r.err == ERANGE) {
+      if (!undo_.in_range(origin, op.id, op.sops)) r = OpResult::error(ERANGE);
+      else {
+        if (op.flags & 1) {  // semtimedop: only the time that is left
+          auto left = std::chrono::seconds(op.arg2) + std::chrono::nanoseconds(op.arg3) -
+                      (Clock::now() - started);
+          auto ns = std::max<int64_t>(0, std::chrono::duration_cast<std::chrono::nanoseconds>(left).count());
+          op.arg2 = ns / 1000000000;
+          op.arg3 = ns % 1000000000;
+        }
+        uint64_t t = run_here(who, std::move(op), origin, std::move(done), std::move(reply_now), retick);
+        if (t && retick) retick(t);
+        return;
+      }
+    }
+    // The process exited while its call waited: its undo list goes now.
+    if (exited_.count(origin)) apply_exit(undo_.take(origin));
+    if (reply_now) reply_now(r);
+    done(std::move(r));
+  };
+  return run_here(who, std::move(w), origin, std::move(after), nullptr, retick);
+}
+
+size_t OwnerSide::semopm() {
+  // The third field of /proc/sys/kernel/sem; the kernel's default if it cannot be read.
+  size_t v = 500;
+  if (FILE* f = fopen("/proc/sys/kernel/sem", "re")) {
+    unsigned long msl, mns, opm;
+    if (fscanf(f, "%lu %lu %lu", &msl, &mns, &opm) == 3) v = opm;
+    fclose(f);
+  }
+  return v;
+}
+
 std::function<void()> OwnerSide::execute(const Identity& who, OwnedOp op, OpDone done) {
   SemUndo::Proc origin{cfg_.node_name, op.pid};
   uint64_t ticket = run_here(who, std::move(op), origin, std::move(done));
@@ -225,9 +291,11 @@ std::function<void()> OwnerSide::execute(const Identity& who, OwnedOp op, OpDone
 void OwnerSide::object_removed(Kind kind, int32_t id) {
   auto key = table_.owned_key(ObjId{kind, id});
   if (!key) return;
+  // A segment nothing has attached is gone from the kernel (on_removed waits for the fault
+  // server) before the id's entry goes: a local call made meanwhile still comes to dipcd.
+  if (on_removed) on_removed(kind, id);
   table_.remove_owned(ObjId{kind, id});
   if (kind == Kind::kSem) undo_.drop_set(id);
-  if (on_removed) on_removed(kind, id);
   spdlog::info("{} key {} id {} removed", kind_name(kind), *key, id);
   if (referee_) referee_->remove(kind, *key);
 }
@@ -235,14 +303,14 @@ void OwnerSide::object_removed(Kind kind, int32_t id) {
 // A process of another node has exited: apply its adjustments here.
 void OwnerSide::process_exited(const SemUndo::Proc& p) {
   exited_[p] = Clock::now();
-  for (auto& a : undo_.take(p)) apply_adjustment(a);
+  apply_exit(undo_.take(p));
 }
 
 void OwnerSide::node_dead(const std::string& name) {
-  for (auto& a : undo_.take_node(name)) apply_adjustment(a);
+  apply_exit(undo_.take_node(name));
   for (auto it = peer_running_.begin(); it != peer_running_.end();) {
-    if (it->second.first == name) {
-      executor_.cancel(it->second.second);
+    if (it->second.node == name) {
+      executor_.cancel(it->second.ticket);
       it = peer_running_.erase(it);
     } else {
       ++it;

@@ -58,8 +58,11 @@ class OwnerSide {
   // removal and SEM_UNDO bookkeeping in step. reply_now, when given, sends the answer from
   // whichever thread has it; done then only finishes the bookkeeping. Returns the executor
   // ticket (0 when the call completed or failed at once).
+  // retick, when given, hears of each new ticket of a call that waits a second time
+  // (wait_for_range), so that a cancel still reaches it.
+  using Retick = std::function<void(uint64_t ticket)>;
   uint64_t run_here(const Identity& who, OwnedOp op, const SemUndo::Proc& origin, OpDone done,
-                    OwnerExecutor::ReplyNow reply_now = nullptr);
+                    OwnerExecutor::ReplyNow reply_now = nullptr, Retick retick = nullptr);
   // run_here for a process of this node; returns its cancel function.
   std::function<void()> execute(const Identity& who, OwnedOp op, OpDone done);
   void cancel(uint64_t ticket) { executor_.cancel(ticket); }
@@ -75,6 +78,9 @@ class OwnerSide {
  private:
   void peer_op(const std::shared_ptr<Link>& l, uint64_t reqid, OwnedOp op);
   void process_exited(const SemUndo::Proc& p);
+  uint64_t wait_for_range(const Identity& who, OwnedOp op, const SemUndo::Proc& origin, size_t k,
+                          OpDone done, OwnerExecutor::ReplyNow reply_now, Retick retick);
+  static size_t semopm();
   struct HandedOut {
     int32_t qid = 0;
     int64_t mtype = 0;
@@ -104,8 +110,14 @@ class OwnerSide {
   std::unique_ptr<asio::steady_timer> requeue_timer_;
   std::map<uid_t, size_t> waiting_by_user_;
   std::map<std::string, size_t> waiting_by_node_;
-  // Calls running for other nodes: (link serial, request id) -> (node, executor ticket).
-  std::map<std::pair<uint64_t, uint64_t>, std::pair<std::string, uint64_t>> peer_running_;
+  // Calls running for other nodes: (link serial, request id) -> its node, executor ticket,
+  // and whether its caller asked to cancel it (kept for a call that waits again).
+  struct Running {
+    std::string node;
+    uint64_t ticket = 0;
+    bool cancelled = false;
+  };
+  std::map<std::pair<uint64_t, uint64_t>, Running> peer_running_;
   // Remote processes that exited in the last 10 s: a call of theirs still on its way when
   // the exit notice came is undone as soon as it completes. Short, because pids are reused.
   std::map<SemUndo::Proc, std::chrono::steady_clock::time_point> exited_;

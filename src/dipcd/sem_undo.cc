@@ -10,9 +10,10 @@
 
 namespace dipc::daemon {
 
-bool SemUndo::in_range(const Proc& p, int semid, const std::vector<sembuf>& sops) const {
+int SemUndo::first_out_of_range(const Proc& p, int semid, const std::vector<sembuf>& sops) const {
   std::map<int, int> next;
-  for (auto& s : sops) {
+  for (size_t i = 0; i < sops.size(); ++i) {
+    const sembuf& s = sops[i];
     if (!(s.sem_flg & SEM_UNDO)) continue;
     auto it = next.find(s.sem_num);
     if (it == next.end()) {
@@ -20,9 +21,9 @@ bool SemUndo::in_range(const Proc& p, int semid, const std::vector<sembuf>& sops
       it = next.emplace(s.sem_num, cur == adj_.end() ? 0 : cur->second).first;
     }
     it->second -= s.sem_op;
-    if (it->second < kMinAdj || it->second > kMaxAdj) return false;
+    if (it->second < kMinAdj || it->second > kMaxAdj) return int(i);
   }
-  return true;
+  return -1;
 }
 
 namespace {
@@ -44,40 +45,32 @@ bool permitted(const Identity& who, const ipc_perm& perm, bool alter) {
 
 }  // namespace
 
-int SemUndo::range_error(const Proc& p, int semid, const std::vector<sembuf>& sops,
-                         const Identity& who) const {
+bool SemUndo::refused_first(int semid, const std::vector<sembuf>& sops, const Identity& who) {
   semid_ds ds{};
-  if (sysv::semctl(semid, 0, IPC_STAT, &ds) < 0) return 0;
-  std::vector<unsigned short> vals(ds.sem_nsems);
-  if (sysv::semctl(semid, 0, GETALL, vals.data()) < 0) return 0;
+  if (sysv::semctl(semid, 0, IPC_STAT, &ds) < 0) return true;
   bool alter = false;
   for (auto& s : sops) {
-    if (s.sem_num >= vals.size()) return 0;  // EFBIG
+    if (s.sem_num >= ds.sem_nsems) return true;  // EFBIG
     alter |= s.sem_op != 0;
   }
-  if (!permitted(who, ds.sem_perm, alter)) return 0;  // EACCES
-  std::map<int, int> adj;
-  for (auto& s : sops) {
-    int val = vals[s.sem_num];
-    bool blocks = s.sem_op == 0 ? val != 0 : val + s.sem_op < 0;
-    if (blocks) return (s.sem_flg & IPC_NOWAIT) ? EAGAIN : ERANGE;
-    int result = val + s.sem_op;
-    if (result > kMaxAdj) return ERANGE;  // SEMVMX, the same number
-    if (s.sem_flg & SEM_UNDO) {
-      auto it = adj.find(s.sem_num);
-      if (it == adj.end()) {
-        auto cur = adj_.find({p.first, p.second, semid, s.sem_num});
-        it = adj.emplace(s.sem_num, cur == adj_.end() ? 0 : cur->second).first;
-      }
-      it->second -= s.sem_op;
-      if (it->second < kMinAdj || it->second > kMaxAdj) return ERANGE;
-    }
-    vals[s.sem_num] = static_cast<unsigned short>(result);
-  }
-  return ERANGE;
+  return !permitted(who, ds.sem_perm, alter);  // EACCES
 }
 
+std::vector<sembuf> SemUndo::range_wait(const std::vector<sembuf>& sops, size_t k) {
+  std::vector<sembuf> w(sops.begin(), sops.begin() + long(k) + 1);
+  for (auto& s : w) s.sem_flg &= short(~SEM_UNDO);
+  unsigned short num = sops[k].sem_num;
+  // After a positive operation k its semaphore is at least 1, and one +32767 overflows;
+  // after a negative one it may be 0, and the second does.
+  w.push_back(sembuf{num, short(kMaxAdj), 0});
+  if (sops[k].sem_op < 0) w.push_back(sembuf{num, short(kMaxAdj), 0});
+  return w;
+}
+
+void SemUndo::open_list(const Proc& p, int semid) { lists_.emplace(p.first, p.second, semid); }
+
 void SemUndo::record(const Proc& p, int semid, const std::vector<sembuf>& sops) {
+  open_list(p, semid);
   for (auto& s : sops) {
     if (!(s.sem_flg & SEM_UNDO) || s.sem_op == 0) continue;
     auto k = std::make_tuple(p.first, p.second, semid, int(s.sem_num));
@@ -92,46 +85,114 @@ void SemUndo::clear(int semid, int semnum) {
   });
 }
 
-void SemUndo::drop_set(int semid) { clear(semid, -1); }
+void SemUndo::drop_set(int semid) {
+  clear(semid, -1);
+  std::erase_if(lists_, [&](const auto& l) { return std::get<2>(l) == semid; });
+}
 
-std::vector<SemUndo::Adjust> SemUndo::take(const Proc& p) {
+template <typename Match>
+std::vector<SemUndo::Adjust> SemUndo::take_if(Match match) {
   std::vector<Adjust> out;
+  std::set<std::tuple<std::string, int32_t, int>> with_adjustments;
   for (auto it = adj_.begin(); it != adj_.end();) {
-    if (std::get<0>(it->first) == p.first && std::get<1>(it->first) == p.second) {
-      out.push_back({std::get<2>(it->first), std::get<3>(it->first), it->second});
+    auto& [node, pid, semid, semnum] = it->first;
+    if (match(node, pid)) {
+      out.push_back({semid, semnum, it->second});
+      with_adjustments.emplace(node, pid, semid);
       it = adj_.erase(it);
     } else {
       ++it;
     }
   }
+  for (auto it = lists_.begin(); it != lists_.end();) {
+    auto& [node, pid, semid] = *it;
+    if (match(node, pid)) {
+      if (!with_adjustments.count(*it)) out.push_back({semid, -1, 0});
+      it = lists_.erase(it);
+    } else {
+      ++it;
+    }
+  }
   return out;
+}
+
+std::vector<SemUndo::Adjust> SemUndo::take(const Proc& p) {
+  return take_if([&p](const std::string& node, int32_t pid) { return node == p.first && pid == p.second; });
 }
 
 std::vector<SemUndo::Adjust> SemUndo::take_node(const std::string& node) {
-  std::vector<Adjust> out;
-  for (auto it = adj_.begin(); it != adj_.end();) {
-    if (std::get<0>(it->first) == node) {
-      out.push_back({std::get<2>(it->first), std::get<3>(it->first), it->second});
-      it = adj_.erase(it);
-    } else {
-      ++it;
-    }
-  }
-  return out;
+  return take_if([&node](const std::string& n, int32_t) { return n == node; });
 }
 
-void apply_adjustment(const SemUndo::Adjust& a) {
-  // Read, clamp, apply with IPC_NOWAIT; a concurrent change makes the semop fail with
-  // EAGAIN (or overshoot ERANGE), and we read again. Bounded: values only move so often.
+namespace {
+
+// Runs ops as one semop with IPC_NOWAIT, reading the values again when a concurrent change
+// made them fail (EAGAIN, or an overshoot's ERANGE). Bounded: values only move so often.
+// make(val) gives the operations for the semaphore's current value, or nothing to do.
+template <typename Make>
+bool semop_at_value(int semid, int semnum, Make make) {
   for (int attempt = 0; attempt < 100; ++attempt) {
-    int val = sysv::semctl(a.semid, a.semnum, GETVAL, nullptr);
-    if (val < 0) return;  // the set is gone
-    int target = std::clamp(val + a.adj, 0, SemUndo::kMaxAdj);  // SEMVMX
-    if (target == val) return;
-    sembuf op{static_cast<unsigned short>(a.semnum), static_cast<short>(target - val), IPC_NOWAIT};
-    if (syscall(SYS_semtimedop, a.semid, &op, 1, nullptr) == 0) return;
-    if (errno != EAGAIN && errno != ERANGE) return;
+    int val = sysv::semctl(semid, semnum, GETVAL, nullptr);
+    if (val < 0) return false;  // the set is gone
+    std::vector<sembuf> ops = make(val);
+    if (ops.empty()) return false;
+    if (syscall(SYS_semtimedop, semid, ops.data(), ops.size(), nullptr) == 0) return true;
+    if (errno != EAGAIN && errno != ERANGE) return false;
   }
+  return false;
+}
+
+// A semop that leaves the value as it is (+1 then -1, or -1 then +1 at the maximum): it sets
+// the semaphore's sempid and the set's sem_otime, as the kernel's exit does.
+bool net_zero(int semid, int semnum) {
+  auto num = static_cast<unsigned short>(semnum);
+  return semop_at_value(semid, semnum, [num](int val) {
+    short first = val < SemUndo::kMaxAdj ? 1 : -1;
+    return std::vector<sembuf>{{num, first, IPC_NOWAIT}, {num, short(-first), IPC_NOWAIT}};
+  });
+}
+
+// Adds a.adj with the value clamped to 0..32767 (SEMVMX).
+bool add_clamped(const SemUndo::Adjust& a) {
+  bool done = false;
+  bool ok = semop_at_value(a.semid, a.semnum, [&a, &done](int val) {
+    int target = std::clamp(val + a.adj, 0, SemUndo::kMaxAdj);
+    if (target == val) {
+      done = true;  // the value stays: only sempid and sem_otime move, below
+      return std::vector<sembuf>{};
+    }
+    return std::vector<sembuf>{
+        {static_cast<unsigned short>(a.semnum), static_cast<short>(target - val), IPC_NOWAIT}};
+  });
+  return ok || (done && net_zero(a.semid, a.semnum));
+}
+
+// sem_otime of a set whose list had no adjustment, with a net-zero semop on a semaphore that
+// already has a sempid (the first 256 are looked at), so that no sempid goes from 0 to set;
+// when none has one, semaphore 0 gets dipcd's (where the kernel's exit leaves it 0).
+void touch_otime(int semid) {
+  semid_ds ds{};
+  if (sysv::semctl(semid, 0, IPC_STAT, &ds) < 0) return;
+  int num = 0;
+  for (int i = 0; i < int(std::min<unsigned long>(ds.sem_nsems, 256)); ++i) {
+    if (sysv::semctl(semid, i, GETPID, nullptr) > 0) {
+      num = i;
+      break;
+    }
+  }
+  net_zero(semid, num);
+}
+
+}  // namespace
+
+void apply_exit(const std::vector<SemUndo::Adjust>& adj) {
+  std::map<int, bool> otime_set;  // semid -> a semop on it succeeded (it set sem_otime)
+  for (auto& a : adj) {
+    bool& set = otime_set[a.semid];
+    if (a.semnum >= 0 && a.adj != 0 && add_clamped(a)) set = true;
+  }
+  for (auto& [semid, set] : otime_set)
+    if (!set) touch_otime(semid);
 }
 
 }  // namespace dipc::daemon

@@ -132,7 +132,7 @@ bool DsmLocalRequest::decode(Reader& r) {
   addr = r.u64();
   size = r.u64();
   uffd_attached = r.u8();
-  if (!r.done() || o < 1 || o > 3 || uffd_attached > 1) return false;
+  if (!r.done() || o < 1 || o > 4 || uffd_attached > 1) return false;
   op = DsmLocalOp(o);
   return true;
 }

@@ -130,6 +130,8 @@ enum class DsmLocalOp : uint8_t {
   kRegister = 2,  // the mapping at addr/size is registered on the uffd sent along (or the
                   // process's known one); the connection then stays open for its lifetime
   kInherit = 3,   // a forked child's copy of an attachment, registered on its new uffd
+  kDetach = 4,    // on a registered connection, after the munmap: answered once the
+                  // detach is counted (shm_nattch), then the connection closes
 };
 struct DsmLocalRequest {
   DsmLocalOp op{};

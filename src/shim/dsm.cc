@@ -158,6 +158,47 @@ bool register_range(int uffd, uintptr_t base, size_t len, bool rdonly) {
   return ioctl(uffd, UFFDIO_WRITEPROTECT, &wp) == 0;
 }
 
+// Whether [a, a + n) meets a mapping of this process (/proc/self/maps). Linux's shmat looks
+// for one (EINVAL) before it maps, where mmap would first say ENOMEM for a range that goes
+// past the top of user space.
+bool overlaps_mapping(uintptr_t a, size_t n) {
+  if (a + n < a) return true;  // wraps: EINVAL too
+  int fd = open("/proc/self/maps", O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return false;
+  char buf[4096];
+  size_t have = 0;
+  bool hit = false;
+  for (;;) {
+    ssize_t k = read(fd, buf + have, sizeof buf - have);
+    if (k <= 0) break;
+    have += size_t(k);
+    size_t start = 0;
+    for (size_t i = 0; i < have; ++i) {
+      if (buf[i] != '\n') continue;
+      uintptr_t lo = 0, hi = 0;
+      size_t j = start;
+      auto hex = [&](uintptr_t& v) {
+        for (; j < i; ++j) {
+          char c = buf[j];
+          int d = c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+          if (d < 0) break;
+          v = v * 16 + uintptr_t(d);
+        }
+      };
+      hex(lo);
+      ++j;  // '-'
+      hex(hi);
+      if (lo < a + n && a < hi) hit = true;
+      start = i + 1;
+    }
+    memmove(buf, buf + start, have - start);
+    have -= start;
+    if (hit || have == sizeof buf) break;
+  }
+  close(fd);
+  return hit;
+}
+
 int free_slot() {
   for (int i = 0; i < kMaxAttachments; ++i)
     if (!g_att[i].used) return i;
@@ -219,6 +260,8 @@ void* attach_locked(int shmid, const void* shmaddr, int shmflg, bool* fallback) 
   if (p == MAP_FAILED || (addr && reinterpret_cast<uintptr_t>(p) != addr)) {
     if (p != MAP_FAILED) munmap(p, len);  // an old kernel ignoring MAP_FIXED_NOREPLACE
     close(fd);
+    if (p == MAP_FAILED && e == ENOMEM && !(shmflg & SHM_REMAP) && overlaps_mapping(addr, rep.size))
+      e = EEXIST;
     errno = (p == MAP_FAILED && e != EEXIST) ? e : EINVAL;
     return reinterpret_cast<void*>(-1);
   }
@@ -302,8 +345,24 @@ int dsm_detach(const void* shmaddr) {
   for (auto& a : g_att) {
     if (!a.used || a.base != addr) continue;
     munmap(reinterpret_cast<void*>(a.base), a.len);
-    close(a.fd);  // dipcd sees the detach
+    // Returns once dipcd has counted the detach (shm_nattch right after shmdt is exact, as
+    // on Linux); whatever the answer, closing the connection is the detach.
+    DsmLocalRequest req{DsmLocalOp::kDetach, a.shmid, a.shmflg, a.base, a.len, 0};
+    DsmLocalReply rep;
+    int fds[2];
+    if (exchange(a.fd, req, -1, &rep, fds))
+      for (int f : fds)
+        if (f >= 0) close(f);
+    close(a.fd);
     a.used = false;
+    // dipcd lets go of a process's userfaultfd with its last attachment: the next attach
+    // makes and sends a new one (without this it would name one dipcd no longer has).
+    bool any = false;
+    for (auto& b : g_att) any = any || b.used;
+    if (!any && g_uffd >= 0) {
+      close(g_uffd);
+      g_uffd = -1;
+    }
     unlock();
     return 1;
   }

@@ -42,30 +42,41 @@ DIPC_EXPORT int shmctl(int shmid, int cmd, struct shmid_ds* buf) {
   uint32_t f = id_flags(Kind::kShm, shmid);
   // IPC_RMID goes through dipcd so the cluster hears of it (the segment then lives on
   // until the last detach on every node); IPC_STAT is answered by the owner, whose counts
-  // cover every node; IPC_SET of a remote segment is made at its owner, as the caller.
-  // SHM_LOCK/SHM_UNLOCK and the index-based SHM_STAT, SHM_INFO, IPC_INFO stay local.
+  // cover every node; IPC_SET, SHM_LOCK and SHM_UNLOCK of a remote segment are made at its
+  // owner, as the caller (so that IPC_STAT shows SHM_LOCKED). The index-based SHM_STAT,
+  // SHM_INFO, IPC_INFO stay local.
   bool remote = (f & dipc::idtable::kFlagDistributed) && !(f & dipc::idtable::kFlagOwnedHere);
-  bool via_dipcd =
-      f != 0 && (cmd == IPC_RMID || cmd == IPC_STAT || (remote && cmd == IPC_SET));
+  bool via_dipcd = f != 0 && (cmd == IPC_RMID || cmd == IPC_STAT ||
+                              (remote && (cmd == IPC_SET || cmd == SHM_LOCK || cmd == SHM_UNLOCK)));
   if (__builtin_expect(!via_dipcd, 1)) return real().shmctl(shmid, cmd, buf);
-  if (cmd != IPC_RMID && buf == nullptr) {
-    errno = EFAULT;
-    return -1;
-  }
   IpcStat set, s;
-  if (cmd == IPC_SET) perm_to_stat(buf->shm_perm, set);
+  if (cmd == IPC_SET) {
+    // As the kernel: IPC_SET reads its buffer before anything else.
+    shmid_ds in;
+    if (!user_read(&in, buf, sizeof in)) {
+      errno = EFAULT;
+      return -1;
+    }
+    perm_to_stat(in.shm_perm, set);
+  }
   long r = ctl_call(Kind::kShm, Op::kShmCtl, shmid, cmd, cmd == IPC_SET ? &set : nullptr, &s, f);
   if (r == -2) return real().shmctl(shmid, cmd, buf);  // our own segment, no dipcd to tell
   if (r >= 0 && cmd == IPC_STAT) {
-    memset(buf, 0, sizeof *buf);
-    stat_to_perm(s, buf->shm_perm);
-    buf->shm_segsz = s.qbytes;
-    buf->shm_atime = s.otime;
-    buf->shm_dtime = s.rtime;
-    buf->shm_ctime = s.ctime;
-    buf->shm_cpid = s.lspid;
-    buf->shm_lpid = s.lrpid;
-    buf->shm_nattch = s.qnum;
+    shmid_ds ds;
+    memset(&ds, 0, sizeof ds);
+    stat_to_perm(s, ds.shm_perm);
+    ds.shm_segsz = s.qbytes;
+    ds.shm_atime = s.otime;
+    ds.shm_dtime = s.rtime;
+    ds.shm_ctime = s.ctime;
+    ds.shm_cpid = s.lspid;
+    ds.shm_lpid = s.lrpid;
+    ds.shm_nattch = s.qnum;
+    // Written after the owner answered, as the kernel copies out last (EACCES comes first).
+    if (!user_write(buf, &ds, sizeof ds)) {
+      errno = EFAULT;
+      return -1;
+    }
   }
   return int(r);
 }

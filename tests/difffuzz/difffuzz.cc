@@ -1,5 +1,5 @@
-// difffuzz: a differential fuzzer of DIPC against plain Linux, for message queues and
-// semaphores (shared memory joins when DSM lands).
+// difffuzz: a differential fuzzer of DIPC against plain Linux, for message queues,
+// semaphores and shared memory.
 //
 //   difffuzz agent --socket PATH
 //       On the owner node, under the shim: creates and removes objects with IPC_DIPC when
@@ -26,12 +26,14 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <setjmp.h>
 #include <sched.h>
 #include <signal.h>
 #include <sys/ipc.h>
 #include <sys/mman.h>
 #include <sys/msg.h>
 #include <sys/sem.h>
+#include <sys/shm.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -63,8 +65,21 @@ constexpr size_t kData = (2u << 20) + (64u << 10);
 char* g_base = nullptr;  // data region
 char* g_guard = nullptr; // PROT_NONE, right after the data region
 char* g_ro = nullptr;    // PROT_READ
+// Reserved (PROT_NONE) for shmat at a fixed address: segments of up to kHintSize.
+constexpr size_t kHintSize = 8u << 20;
+char* g_hint = nullptr;
+
+// Keeps [p, p + n) of the hint region reserved again (after a detach there).
+void reserve_hint(char* p, size_t n) {
+  if (p < g_hint || p >= g_hint + kHintSize) return;
+  n = std::min(n, size_t(g_hint + kHintSize - p));
+  mmap(p, n, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE | MAP_NORESERVE, -1, 0);
+}
 
 bool map_arena() {
+  void* h = mmap(nullptr, kHintSize, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+  if (h == MAP_FAILED) return false;
+  g_hint = static_cast<char*>(h);
   size_t total = kData + 3 * kPage;
   void* p = mmap(nullptr, total, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
   if (p == MAP_FAILED) return false;
@@ -128,6 +143,10 @@ struct Api {
   virtual int semop(int id, sembuf* s, size_t n) = 0;
   virtual int semtimedop(int id, sembuf* s, size_t n, const timespec* t) = 0;
   virtual int semctl(int id, int num, int cmd, unsigned long arg) = 0;
+  virtual int shmget(key_t k, size_t n, int f) = 0;
+  virtual void* shmat(int id, const void* a, int f) = 0;
+  virtual int shmdt(const void* a) = 0;
+  virtual int shmctl(int id, int cmd, void* buf) = 0;
 };
 
 // Plain Linux: the system calls themselves, as glibc makes them on x86_64.
@@ -148,6 +167,14 @@ struct PlainApi : Api {
   int semctl(int id, int num, int cmd, unsigned long arg) override {
     return int(syscall(SYS_semctl, id, num, cmd, arg));
   }
+  int shmget(key_t k, size_t n, int f) override {
+    return int(syscall(SYS_shmget, k, n, f & ~IPC_DIPC));
+  }
+  void* shmat(int id, const void* a, int f) override {
+    return reinterpret_cast<void*>(syscall(SYS_shmat, id, a, f));
+  }
+  int shmdt(const void* a) override { return int(syscall(SYS_shmdt, a)); }
+  int shmctl(int id, int cmd, void* buf) override { return int(syscall(SYS_shmctl, id, cmd, buf)); }
 };
 
 // DIPC: the libc calls, which the preloaded shim interposes. *get always says IPC_DIPC.
@@ -177,29 +204,58 @@ struct DipcApi : Api {
       u.ptr = reinterpret_cast<void*>(arg);
     return ::semctl(id, num, cmd, u);
   }
+  int shmget(key_t k, size_t n, int f) override { return ::shmget(k, n, f | IPC_DIPC); }
+  void* shmat(int id, const void* a, int f) override { return ::shmat(id, a, f); }
+  int shmdt(const void* a) override { return ::shmdt(a); }
+  int shmctl(int id, int cmd, void* buf) override {
+    return ::shmctl(id, cmd, static_cast<shmid_ds*>(buf));
+  }
 };
 
 // ---------------------------------------------------------------------------------------
 // The owner of the objects: this namespace itself (plain), or the agent on another node.
 
+// Kinds of object: 'm' message queue, 's' semaphore set, 'h' shared memory segment.
+char slot_kind(int slot) { return is_msg_slot(slot) ? 'm' : is_shm_slot(slot) ? 'h' : 's'; }
+
 struct Owner {
   virtual ~Owner() = default;
-  // "ok" or an errno name.
-  virtual std::string create(bool msg, key_t key, int mode, int nsems) = 0;
-  virtual std::string remove(bool msg, key_t key) = 0;
+  // "ok" or an errno name. size: nsems, or a segment's size.
+  virtual std::string create(char kind, key_t key, int mode, int64_t size) = 0;
+  virtual std::string remove(char kind, key_t key) = 0;
+  // Attaches segment key, writes n bytes (pattern seed) at off, detaches.
+  virtual std::string write(key_t key, int64_t off, int64_t n, int seed) = 0;
 };
 
-std::string owner_create(Api& api, bool msg, key_t key, int mode, int nsems) {
+std::string owner_create(Api& api, char kind, key_t key, int mode, int64_t size) {
   int f = IPC_CREAT | IPC_EXCL | mode;
-  int r = msg ? api.msgget(key, f) : api.semget(key, nsems, f);
+  int r = kind == 'm'   ? api.msgget(key, f)
+          : kind == 'h' ? api.shmget(key, size_t(size), f)
+                        : api.semget(key, int(size), f);
   return r < 0 ? err_name(errno) : "ok";
 }
 
-std::string owner_remove(Api& api, bool msg, key_t key) {
-  int id = msg ? api.msgget(key, 0) : api.semget(key, 0, 0);
+std::string owner_remove(Api& api, char kind, key_t key) {
+  int id = kind == 'm' ? api.msgget(key, 0) : kind == 'h' ? api.shmget(key, 0, 0) : api.semget(key, 0, 0);
   if (id < 0) return err_name(errno);
-  int r = msg ? api.msgctl(id, IPC_RMID, nullptr) : api.semctl(id, 0, IPC_RMID, 0);
+  int r = kind == 'm'   ? api.msgctl(id, IPC_RMID, nullptr)
+          : kind == 'h' ? api.shmctl(id, IPC_RMID, nullptr)
+                        : api.semctl(id, 0, IPC_RMID, 0);
   return r < 0 ? err_name(errno) : "ok";
+}
+
+char pattern(int64_t i, int seed) { return char(i * 31 + seed * 7 + 3); }
+
+std::string owner_write(Api& api, key_t key, int64_t off, int64_t n, int seed) {
+  int id = api.shmget(key, 0, 0);
+  if (id < 0) return "shmget " + err_name(errno);
+  shmid_ds ds{};
+  if (api.shmctl(id, IPC_STAT, &ds) < 0) return "IPC_STAT " + err_name(errno);
+  void* p = api.shmat(id, nullptr, 0);
+  if (p == reinterpret_cast<void*>(-1)) return "shmat " + err_name(errno);
+  int64_t end = std::min<int64_t>(off + n, int64_t(ds.shm_segsz));
+  for (int64_t i = off; i < end; ++i) static_cast<char*>(p)[i] = pattern(i, seed);
+  return api.shmdt(p) < 0 ? "shmdt " + err_name(errno) : "ok";
 }
 
 // The caller's effective ids: root or nobody (with nobody's groups, as dipcd's owner side
@@ -230,11 +286,14 @@ struct PlainOwner : Owner {
     if (was) become(true);
     return r;
   }
-  std::string create(bool msg, key_t key, int mode, int nsems) override {
-    return as_root([&] { return owner_create(api, msg, key, mode, nsems); });
+  std::string create(char kind, key_t key, int mode, int64_t size) override {
+    return as_root([&] { return owner_create(api, kind, key, mode, size); });
   }
-  std::string remove(bool msg, key_t key) override {
-    return as_root([&] { return owner_remove(api, msg, key); });
+  std::string remove(char kind, key_t key) override {
+    return as_root([&] { return owner_remove(api, kind, key); });
+  }
+  std::string write(key_t key, int64_t off, int64_t n, int seed) override {
+    return as_root([&] { return owner_write(api, key, off, n, seed); });
   }
 };
 
@@ -275,14 +334,19 @@ std::string ask(int fd, const std::string& line) {
 
 struct AgentOwner : Owner {
   int fd = -1;
-  std::string create(bool msg, key_t key, int mode, int nsems) override {
+  std::string create(char kind, key_t key, int mode, int64_t size) override {
     char b[128];
-    snprintf(b, sizeof b, "create %c %d %d %d", msg ? 'm' : 's', key, mode, nsems);
+    snprintf(b, sizeof b, "create %c %d %d %lld", kind, key, mode, (long long)size);
     return ask(fd, b);
   }
-  std::string remove(bool msg, key_t key) override {
+  std::string remove(char kind, key_t key) override {
     char b[64];
-    snprintf(b, sizeof b, "remove %c %d", msg ? 'm' : 's', key);
+    snprintf(b, sizeof b, "remove %c %d", kind, key);
+    return ask(fd, b);
+  }
+  std::string write(key_t key, int64_t off, int64_t n, int seed) override {
+    char b[128];
+    snprintf(b, sizeof b, "write %d %lld %lld %d", key, (long long)off, (long long)n, seed);
     return ask(fd, b);
   }
 };
@@ -314,13 +378,20 @@ void arm_timer(int ms) {
 constexpr int kCallBoundMs = 1000;
 
 struct Exec {
+  Exec(Api& a, Owner& o, key_t k) : api(a), owner(o), keybase(k) {}
   Api& api;
   Owner& owner;
   key_t keybase;
-  int id[kSlots] = {-1, -1, -1, -1};
-  int stale[kSlots] = {-1, -1, -1, -1};
-  // sem_otime of the slot's set is not compared any more (see run_undo_child).
-  bool otime_unchecked[kSlots] = {false, false, false, false};
+  int id[kSlots] = {-1, -1, -1, -1, -1, -1};
+  int stale[kSlots] = {-1, -1, -1, -1, -1, -1};
+  // GETPID of semaphore 0 of the slot's set is not compared any more (see run_undo_child).
+  bool pid0_unchecked[kSlots] = {};
+  // Attachments made by shmat, in order: address and mapped length.
+  struct Attachment {
+    char* addr;
+    size_t len;
+  };
+  std::vector<Attachment> att;
   int step_no = 0;
 };
 
@@ -469,12 +540,12 @@ std::string show_msqid(const Exec& x, const msqid_ds& d) {
   return b;
 }
 
-std::string show_semid(const Exec& x, const semid_ds& d, int slot) {
+std::string show_semid(const Exec& x, const semid_ds& d) {
   char b[256];
   snprintf(b, sizeof b, " key=+%d uid=%u gid=%u cuid=%u cgid=%u mode=0%o nsems=%lu otime=%s ctime=%s",
            d.sem_perm.__key - x.keybase, d.sem_perm.uid, d.sem_perm.gid, d.sem_perm.cuid,
            d.sem_perm.cgid, d.sem_perm.mode, (unsigned long)d.sem_nsems,
-           x.otime_unchecked[slot] ? "unchecked" : set_state(d.sem_otime).c_str(),
+           set_state(d.sem_otime).c_str(),
            set_state(d.sem_ctime).c_str());
   return b;
 }
@@ -534,30 +605,43 @@ std::string run_msgrcv(Exec& x, const Step& s) {
   return out + finish_partner(pr);
 }
 
-std::string run_msgctl(Exec& x, const Step& s) {
+// msgctl or shmctl (Ds: its struct): IPC_SET fills the fields set(d) sets, IPC_STAT shows
+// what show(d) prints.
+template <typename Ds, typename Set, typename Call, typename Show>
+std::string run_ctl(Exec& x, const Step& s, Set set, Call call, Show show) {
   int id = resolve(x, s);
   char* p = pointer(s.ptr, 16);
   if (s.ptr == Ptr::kValid) {
-    memset(p, 0x5a, sizeof(msqid_ds) + 64);
+    memset(p, 0x5a, sizeof(Ds) + 64);
     if (s.cmd == IPC_SET) {
-      msqid_ds d{};
-      d.msg_perm.uid = s.uid;
-      d.msg_perm.gid = s.gid;
-      d.msg_perm.mode = (unsigned short)s.mode;
-      d.msg_qbytes = s.qbytes;
+      Ds d{};
+      set(d);
       memcpy(p, &d, sizeof d);
     }
   }
   errno = 0;
-  int r = x.api.msgctl(id, s.cmd, p);
+  int r = call(id, s.cmd, p);
   int e = errno;
   std::string out = result(r, e);
   if (s.ptr == Ptr::kValid && r >= 0 && s.cmd == IPC_STAT) {
-    msqid_ds d;
+    Ds d;
     memcpy(&d, p, sizeof d);
-    out += show_msqid(x, d);
+    out += show(d);
   }
   return out;
+}
+
+std::string run_msgctl(Exec& x, const Step& s) {
+  return run_ctl<msqid_ds>(
+      x, s,
+      [&s](msqid_ds& d) {
+        d.msg_perm.uid = s.uid;
+        d.msg_perm.gid = s.gid;
+        d.msg_perm.mode = (unsigned short)s.mode;
+        d.msg_qbytes = s.qbytes;
+      },
+      [&x](int id, int cmd, void* p) { return x.api.msgctl(id, cmd, p); },
+      [&x](const msqid_ds& d) { return show_msqid(x, d); });
 }
 
 std::string run_semop(Exec& x, const Step& s) {
@@ -622,18 +706,37 @@ std::string run_semctl(Exec& x, const Step& s) {
   int e = errno;
   std::string out = result(r, e);
   if (s.cmd == GETPID && r > 0) out = "pid";  // the owner's dipcd for a remote caller
+  if (s.cmd == GETPID && r >= 0 && s.semnum == 0 && s.id == IdRef::kSlot && x.pid0_unchecked[s.slot])
+    out = "pid=unchecked";
   if (s.cmd == GETALL && win) out += std::string(" mem=") + hex(fnv(p, win));
   if (s.cmd == IPC_STAT && r >= 0 && s.ptr == Ptr::kValid) {
     semid_ds d;
     memcpy(&d, p, sizeof d);
-    out += show_semid(x, d, s.slot);
+    out += show_semid(x, d);
   }
   return out;
+}
+
+// Whether every semaphore of the set (the first 256) has sempid 0; false when unknown.
+bool all_pids_zero(Exec& x, int id) {
+  semid_ds d{};
+  if (x.api.semctl(id, 0, IPC_STAT, reinterpret_cast<unsigned long>(&d)) < 0) return false;
+  for (int i = 0; i < int(std::min<unsigned long>(d.sem_nsems, 256)); ++i)
+    if (x.api.semctl(id, i, GETPID, 0) != 0) return false;
+  return true;
+}
+
+int64_t sem_otime(Exec& x, int id) {
+  semid_ds d{};
+  if (x.api.semctl(id, 0, IPC_STAT, reinterpret_cast<unsigned long>(&d)) < 0) return -1;
+  return d.sem_otime;
 }
 
 std::string run_undo_child(Exec& x, const Step& s) {
   int id = x.id[s.slot];
   int before = x.api.semctl(id, s.semnum, GETVAL, 0);
+  int64_t otime_before = sem_otime(x, id);
+  bool pids_zero = all_pids_zero(x, id);
   pid_t pid = fork();
   if (pid == 0) {
     sembuf b{(unsigned short)s.semnum, short(s.b), SEM_UNDO | IPC_NOWAIT};
@@ -650,18 +753,172 @@ std::string run_undo_child(Exec& x, const Step& s) {
     return "child TIMEOUT";
   }
   int code = WIFEXITED(st) ? WEXITSTATUS(st) : 255;
-  // Linux gives a process an undo list for the set even when its SEM_UNDO call fails, and
-  // its exit then sets sem_otime; dipcd keeps no list for a call that failed
-  // (docs/errors.md). Said in the output rather than left to differ.
-  if (code != 0 && s.id == IdRef::kSlot) x.otime_unchecked[s.slot] = true;
+  // Linux gives a process an undo list for the set at its SEM_UNDO call even when the call
+  // fails (all but EINVAL), and its exit then sets sem_otime; dipcd does the same for a
+  // remote process with a net-zero semop, which gives a semaphore dipcd's pid: when every
+  // sempid was 0, semaphore 0's is no longer compared (docs/errors.md).
+  bool list = code != EINVAL && code != 255;
+  if (code != 0 && list && pids_zero && s.id == IdRef::kSlot) x.pid0_unchecked[s.slot] = true;
   // The kernel undoes at exit, before the parent hears of it; a remote owner hears of the
-  // exit from the caller's dipcd a moment later: wait (bounded) for the value to come back.
+  // exit from the caller's dipcd a moment later: wait (bounded) for the value to come back,
+  // and for sem_otime to be set.
   int v = x.api.semctl(id, s.semnum, GETVAL, 0);
-  for (int i = 0; i < 200 && code == 0 && before >= 0 && v != before; ++i) {
+  int64_t otime = sem_otime(x, id);
+  for (int i = 0; i < 200 && ((code == 0 && before >= 0 && v != before) ||
+                              (list && otime_before == 0 && otime == 0));
+       ++i) {
     sleep_ms(5);
     v = x.api.semctl(id, s.semnum, GETVAL, 0);
+    otime = sem_otime(x, id);
   }
-  return "child=" + (code ? err_name(code) : std::string("ok")) + " val=" + result(v, errno);
+  std::string out = "child=" + (code ? err_name(code) : std::string("ok")) + " val=" + result(v, errno);
+  return out + " otime=" + (otime < 0 ? "?" : set_state(otime));
+}
+
+// ---------------------------------------------------------------------------------------
+// Shared memory.
+
+// The length of the mapping that starts at p (from /proc/self/maps), 0 if none does.
+size_t mapping_length(const void* p) {
+  FILE* f = fopen("/proc/self/maps", "re");
+  if (!f) return 0;
+  char line[512];
+  size_t len = 0;
+  uintptr_t want = reinterpret_cast<uintptr_t>(p);
+  while (fgets(line, sizeof line, f)) {
+    unsigned long a, b;
+    if (sscanf(line, "%lx-%lx", &a, &b) == 2 && a == want) {
+      len = b - a;
+      break;
+    }
+  }
+  fclose(f);
+  return len;
+}
+
+const void* shmat_address(Addr a) {
+  switch (a) {
+    case Addr::kNull: return nullptr;
+    case Addr::kHint: return g_hint;
+    case Addr::kHintOdd: return g_hint + 123;
+    case Addr::kMapped: return g_base + 2 * kPage;
+    case Addr::kLow: return reinterpret_cast<void*>(0x10000);
+    case Addr::kTop: return reinterpret_cast<void*>(0x7fffffffe000ul);
+  }
+  return nullptr;
+}
+
+std::string run_shmat(Exec& x, const Step& s) {
+  int id = resolve(x, s);
+  const void* want = shmat_address(s.addr);
+  errno = 0;
+  void* p = x.api.shmat(id, want, s.flags);
+  int e = errno;
+  if (p == reinterpret_cast<void*>(-1)) return result(-1, e);
+  size_t len = mapping_length(p);
+  x.att.push_back({static_cast<char*>(p), len});
+  std::string at = "";
+  if (want) {
+    uintptr_t rounded = reinterpret_cast<uintptr_t>(want) & ~uintptr_t(kPage - 1);
+    at = p == want ? " at=addr" : reinterpret_cast<uintptr_t>(p) == rounded ? " at=rounded" : " at=other";
+  }
+  return "attached" + at + " len=" + std::to_string(len) + " n=" + std::to_string(x.att.size());
+}
+
+std::string run_shmdt(Exec& x, const Step& s) {
+  size_t i = x.att.empty() ? 0 : size_t(s.semnum) % x.att.size();
+  char* start = x.att.empty() ? g_base : x.att[i].addr;
+  char* p = start;
+  switch (s.dt) {
+    case DtAddr::kStart: break;
+    case DtAddr::kPlusOne: p = start + 1; break;
+    case DtAddr::kInside: p = start + kPage; break;
+    case DtAddr::kNotAttached: p = g_base; break;
+    case DtAddr::kNull: p = nullptr; break;
+  }
+  errno = 0;
+  int r = x.api.shmdt(p);
+  int e = errno;
+  if (r == 0 && !x.att.empty() && p == start) {
+    size_t len = x.att[i].len;
+    x.att.erase(x.att.begin() + long(i));
+    reserve_hint(start, len);
+  }
+  return result(r, e) + " n=" + std::to_string(x.att.size());
+}
+
+std::string show_shmid(const Exec& x, const shmid_ds& d) {
+  char b[320];
+  snprintf(b, sizeof b,
+           " key=%s uid=%u gid=%u cuid=%u cgid=%u mode=0%o segsz=%lu nattch=%lu atime=%s "
+           "dtime=%s ctime=%s cpid=%s lpid=%s",
+           d.shm_perm.__key == IPC_PRIVATE ? "PRIVATE"
+                                           : ("+" + std::to_string(d.shm_perm.__key - x.keybase)).c_str(),
+           d.shm_perm.uid, d.shm_perm.gid, d.shm_perm.cuid, d.shm_perm.cgid, d.shm_perm.mode,
+           (unsigned long)d.shm_segsz, (unsigned long)d.shm_nattch, set_state(d.shm_atime).c_str(),
+           set_state(d.shm_dtime).c_str(), set_state(d.shm_ctime).c_str(),
+           set_state(d.shm_cpid).c_str(), set_state(d.shm_lpid).c_str());
+  return b;
+}
+
+std::string run_shmctl(Exec& x, const Step& s) {
+  return run_ctl<shmid_ds>(
+      x, s,
+      [&s](shmid_ds& d) {
+        d.shm_perm.uid = s.uid;
+        d.shm_perm.gid = s.gid;
+        d.shm_perm.mode = (unsigned short)s.mode;
+      },
+      [&x](int id, int cmd, void* p) { return x.api.shmctl(id, cmd, p); },
+      [&x](const shmid_ds& d) { return show_shmid(x, d); });
+}
+
+sigjmp_buf g_fault_jmp;
+volatile sig_atomic_t g_fault_sig = 0;
+void on_fault(int sig) {
+  g_fault_sig = sig;
+  siglongjmp(g_fault_jmp, 1);
+}
+
+// The bytes done and the hash of those read, kept where a fault's siglongjmp leaves them.
+volatile size_t g_done = 0;
+volatile uint64_t g_hash = 0;
+
+__attribute__((noinline)) void access_bytes(volatile char* base, size_t off, size_t n,
+                                            bool write, int seed) {
+  for (size_t i = 0; i < n; ++i) {
+    if (write)
+      base[i] = pattern(int64_t(off + i), seed);
+    else
+      g_hash = (g_hash ^ static_cast<unsigned char>(base[i])) * 1099511628211ull;
+    g_done = i + 1;
+  }
+}
+
+// Reads or writes through an attachment, within its mapping; a fault (a store through
+// SHM_RDONLY) is caught and reported with the offset it came at.
+std::string run_shm_access(Exec& x, const Step& s) {
+  if (x.att.empty()) return "no attachment";
+  auto& a = x.att[size_t(s.semnum) % x.att.size()];
+  if (a.len == 0) return "no mapping";
+  size_t off = size_t(s.a) < a.len ? size_t(s.a) : a.len - 1;
+  size_t n = std::min(size_t(s.b), a.len - off);
+  struct sigaction sa {}, old_segv, old_bus;
+  sa.sa_handler = on_fault;
+  sigemptyset(&sa.sa_mask);
+  sa.sa_flags = SA_NODEFER;
+  sigaction(SIGSEGV, &sa, &old_segv);
+  sigaction(SIGBUS, &sa, &old_bus);
+  g_done = 0;
+  g_hash = 1469598103934665603ull;
+  g_fault_sig = 0;
+  if (sigsetjmp(g_fault_jmp, 1) == 0) access_bytes(a.addr + off, off, n, s.flags != 0, x.step_no);
+  sigaction(SIGSEGV, &old_segv, nullptr);
+  sigaction(SIGBUS, &old_bus, nullptr);
+  std::string out = s.flags ? "wrote" : std::string("read ") + hex(g_hash);
+  out += " " + std::to_string(size_t(g_done)) + " of " + std::to_string(n);
+  if (g_fault_sig) out += g_fault_sig == SIGSEGV ? " SIGSEGV" : g_fault_sig == SIGBUS ? " SIGBUS" : " SIG?";
+  return out;
 }
 
 std::string run_step(Exec& x, const Step& s) {
@@ -669,11 +926,18 @@ std::string run_step(Exec& x, const Step& s) {
   key_t key = x.keybase + s.slot;
   bool msg = is_msg_slot(s.slot);
   switch (s.type) {
-    case Type::kOwnerCreate: return x.owner.create(msg, key, int(s.a), int(s.b));
-    case Type::kOwnerRemove: return x.owner.remove(msg, key);
+    case Type::kOwnerCreate: return x.owner.create(slot_kind(s.slot), key, int(s.a), s.b);
+    case Type::kOwnerRemove: return x.owner.remove(slot_kind(s.slot), key);
+    case Type::kOwnerWrite: return x.owner.write(key, s.a, s.b, x.step_no);
+    case Type::kShmAt: return run_shmat(x, s);
+    case Type::kShmDt: return run_shmdt(x, s);
+    case Type::kShmCtl: return run_shmctl(x, s);
+    case Type::kShmAccess: return run_shm_access(x, s);
     case Type::kGet: {
       errno = 0;
-      int r = msg ? x.api.msgget(key, s.flags) : x.api.semget(key, int(s.a), s.flags);
+      int r = msg                    ? x.api.msgget(key, s.flags)
+               : is_shm_slot(s.slot) ? x.api.shmget(key, size_t(s.a), s.flags)
+                                     : x.api.semget(key, int(s.a), s.flags);
       int e = errno;
       if (r < 0) return result(r, e);
       if (x.id[s.slot] != r) {
@@ -736,7 +1000,7 @@ void child_main(Side side, const Script& sc, key_t keybase, int out_fd) {
   }
   become(false);
   g_nobody = false;
-  Exec x{*api, *owner, keybase};
+  Exec x(*api, *owner, keybase);
   for (const Step& s : sc) {
     std::string line = run_step(x, s) + "\n";
     if (write(out_fd, line.data(), line.size()) != ssize_t(line.size())) _exit(2);
@@ -799,7 +1063,7 @@ std::vector<std::string> run_side(Side side, const Script& sc, key_t keybase) {
 uint32_t g_runs = 0;
 key_t next_keybase() {
   ++g_runs;
-  return key_t(0x40000000u | ((uint32_t(getpid()) & 0x3fffu) << 16) | ((g_runs & 0x3fffu) << 2));
+  return key_t(0x40000000u | ((uint32_t(getpid()) & 0x3fffu) << 16) | ((g_runs & 0x1fffu) << 3));
 }
 
 struct Pair {
@@ -809,19 +1073,35 @@ struct Pair {
   int known_at = -1;
 };
 
-// The differences docs/errors.md documents, recognised by the step and the two results.
-// The script is not compared past one (the two sides' states differ from there on).
-const char* known_difference(const Step& s, const std::string& plain, const std::string& dipc) {
-  if (s.type == Type::kSemOp && dipc.rfind("-1 ERANGE", 0) == 0 &&
-      plain.rfind("-1 ERANGE", 0) != 0) {
-    bool undo = false, waits = false;
-    for (auto& o : s.sops) {
-      undo |= (o.sem_flg & SEM_UNDO) != 0;
-      waits |= !(o.sem_flg & IPC_NOWAIT);
+// The differences docs/errors.md documents, recognised by the step, the steps before it and
+// the two results. The script is not compared past one (the two sides' states differ from
+// there on).
+const char* known_difference(const Script& sc, size_t i, const std::string& plain,
+                             const std::string& dipc) {
+  const Step& s = sc[i];
+  if (s.type == Type::kShmAt && s.id == IdRef::kSlot && plain == "-1 EINVAL" &&
+      dipc.rfind("attached", 0) == 0) {
+    // The owner removed the segment a step or two before, and no other node's call has
+    // made this node hear of it yet.
+    for (size_t j = i; j-- > 0 && j + 4 > i;) {
+      if (sc[j].slot != s.slot) continue;
+      if (sc[j].type == Type::kOwnerRemove)
+        return "a shmat on another node right after the owner removed the segment may still "
+               "attach it: the removal reaches that node a moment later (docs/errors.md)";
+      if (sc[j].type != Type::kShmAt && sc[j].type != Type::kShmAccess) break;
     }
-    if (undo && waits)
-      return "a remote semop that would wait and whose SEM_UNDO adjustment is out of range "
-             "fails at once with ERANGE (docs/errors.md)";
+  }
+  if (s.type == Type::kShmAt && s.id == IdRef::kSlot && plain.rfind("attached", 0) == 0 &&
+      dipc == "-1 EINVAL") {
+    // Linux lets a segment removed while attached be attached again by its id.
+    for (size_t j = i; j-- > 0;) {
+      const Step& p = sc[j];
+      if (p.slot != s.slot) continue;
+      if (p.type == Type::kOwnerCreate || p.type == Type::kGet) break;
+      if (p.type == Type::kOwnerRemove || (p.type == Type::kShmCtl && p.cmd == IPC_RMID))
+        return "a segment removed while attached cannot be attached again by its id "
+               "(docs/errors.md)";
+    }
   }
   return nullptr;
 }
@@ -848,7 +1128,7 @@ Pair run_pair(const Script& sc) {
     const std::string a = i < p.plain.size() ? p.plain[i] : "<none>";
     const std::string b = i < p.other.size() ? p.other[i] : "<none>";
     if (a != b) {
-      if (i < sc.size() && !g_cfg.self_check && (p.known = known_difference(sc[i], a, b))) {
+      if (i < sc.size() && !g_cfg.self_check && (p.known = known_difference(sc, i, a, b))) {
         p.known_at = int(i);
         break;
       }
@@ -981,15 +1261,17 @@ int cmd_run() {
 std::string agent_line(const std::string& line) {
   DipcApi api;
   char kind = 0;
-  int key = 0, mode = 0, nsems = 0;
-  if (sscanf(line.c_str(), "create %c %d %d %d", &kind, &key, &mode, &nsems) == 4)
-    return owner_create(api, kind == 'm', key, mode & 0777, nsems);
-  if (sscanf(line.c_str(), "remove %c %d", &kind, &key) == 2)
-    return owner_remove(api, kind == 'm', key);
+  int key = 0, mode = 0, seed = 0;
+  long long size = 0, off = 0;
+  if (sscanf(line.c_str(), "create %c %d %d %lld", &kind, &key, &mode, &size) == 4)
+    return owner_create(api, kind, key, mode & 0777, size);
+  if (sscanf(line.c_str(), "remove %c %d", &kind, &key) == 2) return owner_remove(api, kind, key);
+  if (sscanf(line.c_str(), "write %d %lld %lld %d", &key, &off, &size, &seed) == 4)
+    return owner_write(api, key, off, size, seed);
   if (sscanf(line.c_str(), "clean %d", &key) == 1) {
     for (int s = 0; s < kSlots; ++s)
-      for (bool msg : {true, false}) {
-        std::string r = owner_remove(api, msg, key + s);
+      for (char k : {'m', 's', 'h'}) {
+        std::string r = owner_remove(api, k, key + s);
         if (r != "ok" && r != "ENOENT") return "clean " + std::to_string(key + s) + ": " + r;
       }
     return "ok";

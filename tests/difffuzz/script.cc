@@ -5,6 +5,7 @@
 
 #include <sys/ipc.h>
 #include <sys/msg.h>
+#include <sys/shm.h>
 
 #include <climits>
 #include <cstdio>
@@ -84,6 +85,86 @@ uint32_t user(Rng& r) { return r.chance(70) ? 0 : 65534; }
 
 int msg_slot(Rng& r) { return r.below(2); }
 int sem_slot(Rng& r) { return 2 + r.below(2); }
+int shm_slot(Rng& r) { return 4 + r.below(2); }
+
+// Segment sizes: 0, 1 (SHMMIN), around pages, and past SHMMAX (ULONG_MAX - 2^24 by
+// default) and SHMALL; the huge ones that would succeed are left out (the runner attaches
+// what it gets).
+int64_t shm_size(Rng& r) {
+  const int64_t v[] = {0,    0,     1,     100,   4095,  4096,     4096,     4097,
+                       8192, 10000, 65536, kMiB,  -1,    INT64_MAX, int64_t(1) << 46,
+                       -int64_t(1) << 24};
+  return r.pick(v);
+}
+
+Step shm_step(Rng& r) {
+  Step s;
+  s.slot = shm_slot(r);
+  s.id = idref(r);
+  int x = r.below(100);
+  if (x < 16) {
+    s.type = Type::kGet;
+    s.id = IdRef::kSlot;
+    s.a = r.chance(40) ? 0 : shm_size(r);
+    const int f[] = {0, 0, 0, IPC_CREAT, IPC_CREAT | IPC_EXCL, IPC_EXCL};
+    const int m[] = {0, 0, 0600, 0666, 0400, 0200, 0644};
+    s.flags = r.pick(f) | r.pick(m);
+  } else if (x < 40) {
+    s.type = Type::kShmAt;
+    int a = r.below(100);
+    s.addr = a < 45   ? Addr::kNull
+             : a < 65 ? Addr::kHint
+             : a < 77 ? Addr::kHintOdd
+             : a < 85 ? Addr::kMapped
+             : a < 92 ? Addr::kLow
+                      : Addr::kTop;
+    if (r.chance(30)) s.flags |= SHM_RDONLY;
+    if (r.chance(25)) s.flags |= SHM_RND;
+    // SHM_REMAP only where replacing a mapping harms nothing: the reserved region, or no
+    // address at all (EINVAL).
+    bool remap_ok = s.addr == Addr::kNull || s.addr == Addr::kHint || s.addr == Addr::kHintOdd;
+    if (remap_ok && r.chance(25)) s.flags |= SHM_REMAP;
+    if (r.chance(5)) s.flags |= SHM_EXEC;
+    if (r.chance(3)) s.flags |= 0100000;  // a bit shmat does not know
+  } else if (x < 52) {
+    s.type = Type::kShmDt;
+    int d = r.below(100);
+    s.dt = d < 60   ? DtAddr::kStart
+           : d < 70 ? DtAddr::kPlusOne
+           : d < 80 ? DtAddr::kInside
+           : d < 90 ? DtAddr::kNotAttached
+                    : DtAddr::kNull;
+    s.semnum = r.below(4);
+  } else if (x < 72) {
+    s.type = Type::kShmCtl;
+    int c = r.below(20);
+    s.cmd = c < 9    ? IPC_STAT
+            : c < 14 ? IPC_SET
+            : c < 17 ? IPC_RMID
+            : c < 18 ? 99
+            : c < 19 ? SHM_LOCK
+                     : SHM_UNLOCK;
+    s.ptr = ptr(r, true);
+    s.uid = user(r);
+    s.gid = user(r);
+    s.mode = mode(r);
+  } else if (x < 93) {
+    s.type = Type::kShmAccess;
+    s.semnum = r.below(4);
+    s.flags = r.chance(50) ? 1 : 0;
+    const int64_t off[] = {0, 0, 1, 100, 4095, 4096, 8000, 8191, 9999, 65535};
+    const int64_t len[] = {1, 8, 64, 64, 4096, 100000};
+    s.a = r.pick(off);
+    s.b = r.pick(len);
+  } else {
+    s.type = Type::kOwnerWrite;
+    const int64_t off[] = {0, 100, 4096, 8000};
+    const int64_t len[] = {1, 64, 4096};
+    s.a = r.pick(off);
+    s.b = r.pick(len);
+  }
+  return s;
+}
 
 sembuf one_sop(Rng& r) {
   const short ops[] = {-1, -1, 1, 1, 0, 2, -2, 3, 32767, -32767, -32768, 16384, 100};
@@ -97,6 +178,7 @@ sembuf one_sop(Rng& r) {
 }
 
 Step step(Rng& r) {
+  if (r.chance(25)) return shm_step(r);
   Step s;
   int x = r.below(100);
   if (x < 20) {
@@ -189,7 +271,7 @@ Step step(Rng& r) {
     }
   } else if (x < 91) {
     s.type = Type::kGet;
-    s.slot = r.below(kSlots);
+    s.slot = r.below(4);
     const int f[] = {0, 0, 0, IPC_CREAT, IPC_CREAT | IPC_EXCL, IPC_EXCL};
     const int m[] = {0, 0, 0600, 0666, 0400, 0200, 0644};
     s.flags = r.pick(f) | r.pick(m);
@@ -200,7 +282,8 @@ Step step(Rng& r) {
     s.slot = r.below(kSlots);
     s.a = mode(r) & 0777;
     const int64_t nsems[] = {1, 2, 3, 250};
-    s.b = r.pick(nsems);
+    const int64_t sizes[] = {1, 4096, 10000, 65536};
+    s.b = is_shm_slot(s.slot) ? r.pick(sizes) : r.pick(nsems);
   } else if (x < 97) {
     s.type = Type::kSetUser;
     s.a = r.chance(50) ? 1 : 0;
@@ -233,7 +316,8 @@ Script generate(uint64_t seed, uint64_t n) {
     const uint32_t modes[] = {0666, 0666, 0600, 0644, 0660, 0622, 0400};
     c.a = r.pick(modes);
     const int64_t nsems[] = {1, 2, 2, 3, 5, 250};
-    c.b = r.pick(nsems);
+    const int64_t sizes[] = {1, 4096, 4096, 8192, 10000, 65536};
+    c.b = is_shm_slot(slot) ? r.pick(sizes) : r.pick(nsems);
     sc.push_back(c);
     Step g;
     g.type = Type::kGet;
@@ -302,6 +386,22 @@ Step semop_call(int slot, std::vector<sembuf> sops, Ptr p, Timeout t = Timeout::
   s.sops = std::move(sops);
   s.ptr = p;
   s.timeout = t;
+  return s;
+}
+
+Step shmat_call(int slot, Addr a, int flags) {
+  Step s;
+  s.type = Type::kShmAt;
+  s.slot = slot;
+  s.addr = a;
+  s.flags = flags;
+  return s;
+}
+
+Step shmdt_call(int attachment) {
+  Step s;
+  s.type = Type::kShmDt;
+  s.semnum = attachment;
   return s;
 }
 
@@ -385,6 +485,83 @@ std::vector<Regression> regressions() {
                  {owner_create(s2, 0622), get(s2), become(true), setall, become(false),
                   ctl(Type::kSemCtl, s2, GETALL, Ptr::kValid)}});
   }
+  {
+    // Adjustment +32767 on semaphore 0 (value 32767 taken with SEM_UNDO, then 1 given
+    // without), then a call whose operation on 0 would take it to 32768, after one on 1
+    // that must wait (the partner's SETVAL of 1 releases it and leaves 0's adjustment).
+    Step setval = ctl(Type::kSemCtl, s2, SETVAL, Ptr::kValid);
+    setval.a = 32767;
+    Step wait = semop_call(s2, {{1, -1, 0}, {0, -1, short(undo | nowait)}}, Ptr::kValid);
+    wait.partner = Partner::kUnblock;
+    r.push_back({"a semop that must wait, with a SEM_UNDO adjustment out of range: waits, then "
+                 "ERANGE",
+                 {owner_create(s2, 0666), get(s2), setval,
+                  semop_call(s2, {{0, -32767, short(undo | nowait)}}, Ptr::kValid),
+                  semop_call(s2, {{0, 1, nowait}}, Ptr::kValid), wait,
+                  ctl(Type::kSemCtl, s2, GETALL, Ptr::kValid),
+                  ctl(Type::kSemCtl, s2, IPC_STAT, Ptr::kValid)}});
+    // The partner's SETVAL of semaphore 0 clears the adjustment: the call then goes through.
+    Step cleared = semop_call(s2, {{0, -1, undo}}, Ptr::kValid);
+    cleared.partner = Partner::kUnblock;
+    r.push_back({"a semop waiting with a SEM_UNDO adjustment out of range that SETVAL clears: "
+                 "it goes through",
+                 {owner_create(s2, 0666), get(s2), setval,
+                  semop_call(s2, {{0, -32767, short(undo | nowait)}}, Ptr::kValid), cleared,
+                  ctl(Type::kSemCtl, s2, GETALL, Ptr::kValid)}});
+  }
+  {
+    Step child;
+    child.type = Type::kUndoChild;
+    child.slot = s3;
+    child.b = -1;  // the value is 0: EAGAIN
+    r.push_back({"the exit of a process whose SEM_UNDO call failed sets sem_otime",
+                 {owner_create(s3, 0666), get(s3), child,
+                  ctl(Type::kSemCtl, s3, IPC_STAT, Ptr::kValid)}});
+  }
+  {
+    const int m4 = 4;
+    Step create = owner_create(m4, 0600, 10000);
+    r.push_back({"shmctl(IPC_STAT) into a bad pointer: EFAULT; into NULL without permission: "
+                 "EACCES; IPC_SET from a bad pointer: EFAULT",
+                 {create, get(m4), ctl(Type::kShmCtl, m4, IPC_STAT, Ptr::kBad),
+                  ctl(Type::kShmCtl, m4, IPC_SET, Ptr::kEdge), become(true),
+                  ctl(Type::kShmCtl, m4, IPC_STAT, Ptr::kNull)}});
+  }
+  {
+    const int m4 = 4, m5 = 5;
+    Step write;
+    write.type = Type::kOwnerWrite;
+    write.slot = m4;
+    write.a = 100;
+    write.b = 64;
+    Step read;
+    read.type = Type::kShmAccess;
+    read.a = 0;
+    read.b = 4096;
+    Step set = ctl(Type::kShmCtl, m5, IPC_SET, Ptr::kValid);
+    set.mode = 0666;
+    r.push_back({"a process that detached its last segment attaches again (the owner writes, "
+                 "the caller reads)",
+                 {owner_create(m4, 0666, 8192), get(m4), write, write,
+                  shmat_call(m4, Addr::kNull, 0), shmdt_call(0), shmat_call(m4, Addr::kNull, 0),
+                  read}});
+    r.push_back({"shmat with SHM_EXEC needs execute permission: EACCES before the address",
+                 {owner_create(m4, 0666, 8192), get(m4), become(true),
+                  shmat_call(m4, Addr::kMapped, SHM_RND | SHM_EXEC)}});
+    r.push_back({"IPC_RMID twice of a segment nobody attached: EINVAL; SHM_LOCK shows in IPC_STAT",
+                 {owner_create(m4, 0666, 8192), get(m4), owner_create(m5, 0600, 4096), get(m5),
+                  ctl(Type::kShmCtl, m5, SHM_LOCK, Ptr::kValid),
+                  ctl(Type::kShmCtl, m5, IPC_STAT, Ptr::kValid),
+                  ctl(Type::kShmCtl, m4, IPC_RMID, Ptr::kValid),
+                  ctl(Type::kShmCtl, m4, IPC_RMID, Ptr::kValid)}});
+    r.push_back({"shmat after IPC_SET let nobody in; shm_nattch right after shmat and shmdt",
+                 {owner_create(m5, 0600, 4096), get(m5), set, become(true),
+                  shmat_call(m5, Addr::kNull, 0), ctl(Type::kShmCtl, m5, IPC_STAT, Ptr::kValid),
+                  shmdt_call(0), ctl(Type::kShmCtl, m5, IPC_STAT, Ptr::kValid)}});
+    r.push_back({"shmat over a mapping that also runs past the top of user space: EINVAL",
+                 {owner_create(m4, 0666, 65536), get(m4), owner_create(m5, 0660, 4096), get(m5),
+                  shmat_call(m5, Addr::kTop, SHM_RDONLY), shmat_call(m4, Addr::kTop, 0)}});
+  }
   return r;
 }
 
@@ -401,8 +578,12 @@ const char* ptr_name(Ptr p) {
   return "?";
 }
 
+std::string slot_name(int slot) {
+  return (is_msg_slot(slot) ? "q" : is_shm_slot(slot) ? "m" : "s") + std::to_string(slot);
+}
+
 std::string id_name(const Step& s) {
-  std::string base = (is_msg_slot(s.slot) ? "q" : "s") + std::to_string(s.slot);
+  std::string base = slot_name(s.slot);
   switch (s.id) {
     case IdRef::kSlot: return base;
     case IdRef::kStale: return base + "(stale)";
@@ -412,22 +593,21 @@ std::string id_name(const Step& s) {
   return "?";
 }
 
-std::string flag_names(int f) {
+struct FlagName {
+  int bit;
+  const char* name;
+};
+
+// "A|B|0100" for the named bits of f (in the order given) and the rest in octal.
+template <size_t N>
+std::string names_of(int f, const FlagName (&names)[N]) {
   std::string out;
-  auto add = [&](int bit, const char* name) {
-    if (f & bit) {
-      out += out.empty() ? "" : "|";
-      out += name;
-      f &= ~bit;
-    }
-  };
-  add(IPC_NOWAIT, "NOWAIT");
-  add(MSG_NOERROR, "NOERROR");
-  add(MSG_EXCEPT, "EXCEPT");
-  add(MSG_COPY, "COPY");
-  add(IPC_CREAT, "CREAT");
-  add(IPC_EXCL, "EXCL");
-  add(SEM_UNDO, "UNDO");
+  for (auto& n : names) {
+    if (!(f & n.bit)) continue;
+    out += out.empty() ? "" : "|";
+    out += n.name;
+    f &= ~n.bit;
+  }
   char rest[32];
   if (f) {
     snprintf(rest, sizeof rest, "%s0%o", out.empty() ? "" : "|", unsigned(f));
@@ -436,11 +616,48 @@ std::string flag_names(int f) {
   return out.empty() ? "0" : out;
 }
 
+std::string flag_names(int f) {
+  static const FlagName names[] = {{IPC_NOWAIT, "NOWAIT"}, {MSG_NOERROR, "NOERROR"},
+                                   {MSG_EXCEPT, "EXCEPT"}, {MSG_COPY, "COPY"},
+                                   {IPC_CREAT, "CREAT"},   {IPC_EXCL, "EXCL"},
+                                   {SEM_UNDO, "UNDO"}};
+  return names_of(f, names);
+}
+
 // sem_flg has its own bits (SEM_UNDO has MSG_NOERROR's value).
 std::string sem_flag_names(int f) {
   std::string out = (f & IPC_NOWAIT) ? "NOWAIT" : "";
   if (f & SEM_UNDO) out += out.empty() ? "UNDO" : "|UNDO";
   return out.empty() ? "0" : out;
+}
+
+std::string shm_flag_names(int f) {
+  static const FlagName names[] = {
+      {SHM_RDONLY, "RDONLY"}, {SHM_RND, "RND"}, {SHM_REMAP, "REMAP"}, {SHM_EXEC, "EXEC"}};
+  return names_of(f, names);
+}
+
+const char* addr_name(Addr a) {
+  switch (a) {
+    case Addr::kNull: return "NULL";
+    case Addr::kHint: return "free";
+    case Addr::kHintOdd: return "free+123";
+    case Addr::kMapped: return "mapped";
+    case Addr::kLow: return "64K";
+    case Addr::kTop: return "top";
+  }
+  return "?";
+}
+
+const char* dt_name(DtAddr d) {
+  switch (d) {
+    case DtAddr::kStart: return "start";
+    case DtAddr::kPlusOne: return "start+1";
+    case DtAddr::kInside: return "start+4096";
+    case DtAddr::kNotAttached: return "not attached";
+    case DtAddr::kNull: return "NULL";
+  }
+  return "?";
 }
 
 const char* partner_name(Partner p) {
@@ -466,6 +683,15 @@ const char* timeout_name(Timeout t) {
   return "";
 }
 
+std::string ctl_name(int cmd);
+
+// shmctl's own commands share numbers with semctl's (SHM_LOCK is GETPID's 11).
+std::string shm_ctl_name(int cmd) {
+  if (cmd == SHM_LOCK) return "SHM_LOCK";
+  if (cmd == SHM_UNLOCK) return "SHM_UNLOCK";
+  return ctl_name(cmd);
+}
+
 std::string ctl_name(int cmd) {
   switch (cmd) {
     case IPC_STAT: return "IPC_STAT";
@@ -486,9 +712,14 @@ std::string ctl_name(int cmd) {
 
 std::string describe(const Step& s) {
   char b[512];
-  std::string slot = (is_msg_slot(s.slot) ? "q" : "s") + std::to_string(s.slot);
+  std::string slot = slot_name(s.slot);
   switch (s.type) {
     case Type::kOwnerCreate:
+      if (is_shm_slot(s.slot)) {
+        snprintf(b, sizeof b, "owner: create %s size=%lld mode=0%o", slot.c_str(),
+                 (long long)s.b, unsigned(s.a));
+        return b;
+      }
       if (is_msg_slot(s.slot))
         snprintf(b, sizeof b, "owner: create %s mode=0%o", slot.c_str(), unsigned(s.a));
       else
@@ -496,7 +727,34 @@ std::string describe(const Step& s) {
                  (long long)s.b, unsigned(s.a));
       return b;
     case Type::kOwnerRemove: return "owner: remove " + slot;
+    case Type::kShmAt:
+      snprintf(b, sizeof b, "shmat(%s addr=%s %s)", id_name(s).c_str(), addr_name(s.addr),
+               shm_flag_names(s.flags).c_str());
+      return b;
+    case Type::kShmDt:
+      snprintf(b, sizeof b, "shmdt(%s of attachment %d)", dt_name(s.dt), s.semnum);
+      return b;
+    case Type::kShmCtl:
+      snprintf(b, sizeof b, "shmctl(%s %s ptr=%s", id_name(s).c_str(), shm_ctl_name(s.cmd).c_str(),
+               ptr_name(s.ptr));
+      if (s.cmd == IPC_SET)
+        snprintf(b + strlen(b), sizeof b - strlen(b), " uid=%u gid=%u mode=0%o", s.uid, s.gid,
+                 s.mode);
+      return std::string(b) + ")";
+    case Type::kShmAccess:
+      snprintf(b, sizeof b, "%s attachment %d at %lld, %lld bytes", s.flags ? "write" : "read",
+               s.semnum, (long long)s.a, (long long)s.b);
+      return b;
+    case Type::kOwnerWrite:
+      snprintf(b, sizeof b, "owner: write %s at %lld, %lld bytes", slot.c_str(), (long long)s.a,
+               (long long)s.b);
+      return b;
     case Type::kGet:
+      if (is_shm_slot(s.slot)) {
+        snprintf(b, sizeof b, "shmget(%s size=%lld %s)", slot.c_str(), (long long)s.a,
+                 flag_names(s.flags).c_str());
+        return b;
+      }
       if (is_msg_slot(s.slot))
         snprintf(b, sizeof b, "msgget(%s %s)", slot.c_str(), flag_names(s.flags).c_str());
       else

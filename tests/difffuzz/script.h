@@ -3,8 +3,9 @@
 //
 // A script is plain data (a vector of Step), generated from (seed, script number) alone, so
 // a failing script can be shrunk by dropping steps and run again, on both sides, as it is.
-// Slots 0 and 1 are message queues, slots 2 and 3 semaphore sets; slot s has key
-// keybase + s. Single-threaded: used by the runner and the processes it forks.
+// Slots 0 and 1 are message queues, slots 2 and 3 semaphore sets, slots 4 and 5 shared
+// memory segments; slot s has key keybase + s. Single-threaded: used by the runner and the
+// processes it forks.
 #pragma once
 
 #include <sys/sem.h>
@@ -15,8 +16,9 @@
 
 namespace difffuzz {
 
-inline constexpr int kSlots = 4;
+inline constexpr int kSlots = 6;
 inline bool is_msg_slot(int s) { return s < 2; }
+inline bool is_shm_slot(int s) { return s >= 4; }
 
 // How a call's pointer argument is made. kEdge: the first bytes are valid, the rest lies on an
 // inaccessible page (a message text, an array, a struct that runs off the end of memory).
@@ -33,6 +35,16 @@ enum class Partner : uint8_t { kNone, kUnblock, kSignal, kRemove };
 // semtimedop's timeout argument (kNoTimeout: semop itself).
 enum class Timeout : uint8_t { kNoTimeout, kNull, kZero, kShort, kBadNsec, kNegative, kBadPtr };
 
+// shmat's address: NULL, the start of a region the runner keeps reserved (PROT_NONE) for
+// attaching at a fixed address, that address plus 123 (for SHM_RND), an address inside the
+// runner's own data (always mapped), 64 KiB (mmap_min_addr), and the last page below the
+// top of user space.
+enum class Addr : uint8_t { kNull, kHint, kHintOdd, kMapped, kLow, kTop };
+
+// shmdt's address, relative to attachment `semnum` (mod the number of attachments): its
+// start, start + 1, start + 4096, or an address never attached (the runner's data), NULL.
+enum class DtAddr : uint8_t { kStart, kPlusOne, kInside, kNotAttached, kNull };
+
 enum class Type : uint8_t {
   kOwnerCreate,  // the owner creates the slot's object (IPC_CREAT|IPC_EXCL, mode, nsems)
   kOwnerRemove,  // the owner removes the slot's object by key
@@ -44,6 +56,11 @@ enum class Type : uint8_t {
   kSemCtl,
   kSetUser,    // the caller's effective ids become nobody's (a = 1) or root's (a = 0)
   kUndoChild,  // a child makes one semop with SEM_UNDO and exits; the caller reads the value
+  kShmAt,      // shmat(slot's id, addr, flags); a success is remembered as an attachment
+  kShmDt,      // shmdt of an attachment (dt) or of another address
+  kShmCtl,     // shmctl(cmd)
+  kShmAccess,  // reads (a = offset, b = length) or writes (flags = 1) attachment semnum
+  kOwnerWrite, // the owner attaches the slot's segment, writes b bytes at a, detaches
 };
 
 struct Step {
@@ -56,8 +73,10 @@ struct Step {
   int flags = 0;
   int cmd = 0;
   int semnum = 0;
-  int64_t a = 0;  // msgsnd/msgrcv size, semget nsems, SETVAL value, create mode
-  int64_t b = 0;  // mtype / msgtyp, create nsems
+  int64_t a = 0;  // msgsnd/msgrcv size, semget nsems, shmget size, SETVAL value, create mode
+  int64_t b = 0;  // mtype / msgtyp, create nsems or size
+  Addr addr = Addr::kNull;
+  DtAddr dt = DtAddr::kStart;
   // IPC_SET fields.
   uint32_t uid = 0, gid = 0, mode = 0;
   uint64_t qbytes = 0;

@@ -92,7 +92,7 @@ struct Harness {
   void echo(const Frame& f, int times) {
     for (int i = 0; i < times && conn->is_open(); ++i) {
       OutFrame o;
-      o.body.assign(f.payload.begin(), f.payload.end());
+      o.body = daemon::Bytes::tail_of(std::vector<uint8_t>(f.payload), 0);
       proto::OpReply rep;
       rep.ret = int64_t(f.payload.size());
       rep.data = o.body;
@@ -313,18 +313,18 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
 
 namespace {
 
-using Bytes = std::vector<uint8_t>;
+using Buf = std::vector<uint8_t>;
 
-void Append(Bytes& b, const std::vector<uint8_t>& f) { b.insert(b.end(), f.begin(), f.end()); }
+void Append(Buf& b, const std::vector<uint8_t>& f) { b.insert(b.end(), f.begin(), f.end()); }
 
-Bytes Hello(const char* name) {
+Buf Hello(const char* name) {
   proto::Hello h;
   h.node = name;
   h.listen_port = 7002;
   return make_frame(FrameType::kHello, 0, h, 256);
 }
 
-Bytes Reg(FrameType t, uint64_t id, int32_t key, int32_t flags, const char* owner = "",
+Buf Reg(FrameType t, uint64_t id, int32_t key, int32_t flags, const char* owner = "",
           int32_t obj = 0) {
   RegRecord r;
   r.kind = proto::Kind::kMsg;
@@ -336,7 +336,7 @@ Bytes Reg(FrameType t, uint64_t id, int32_t key, int32_t flags, const char* owne
   return make_frame(t, id, r, 4096);
 }
 
-Bytes Op(uint64_t id, const std::string& text) {
+Buf Op(uint64_t id, const std::string& text) {
   proto::OpRequest q;
   q.kind = proto::Kind::kMsg;
   q.op = proto::Op::kMsgSnd;
@@ -347,14 +347,14 @@ Bytes Op(uint64_t id, const std::string& text) {
   return make_frame(FrameType::kOp, id, q, text.size() + 256);
 }
 
-Bytes AdminFrame(uint64_t id, const char* cmd) {
+Buf AdminFrame(uint64_t id, const char* cmd) {
   proto::Admin a;
   a.command = cmd;
   return make_frame(FrameType::kAdmin, id, a, 256);
 }
 
 void Write(const std::string& dir, const char* name, uint8_t mode, uint8_t chunk,
-           const Bytes& body) {
+           const Buf& body) {
   std::string path = dir + "/" + name;
   FILE* f = std::fopen(path.c_str(), "wb");
   if (!f) {
@@ -376,16 +376,16 @@ int main(int argc, char** argv) {
   }
   std::string dir = argv[1];
   // The local crash: a burst of requests never read, then a frame the socket does not take.
-  Bytes burst;
+  Buf burst;
   for (int i = 1; i <= 40; ++i) Append(burst, AdminFrame(uint64_t(i), "status"));
   Append(burst, Hello("node2"));
   Write(dir, "local_burst_then_hello", 0, 255, burst);
-  Bytes ops;
+  Buf ops;
   for (int i = 1; i <= 8; ++i) Append(ops, Op(uint64_t(i), std::string(size_t(i) * 300, 'm')));
   Append(ops, make_empty_frame(FrameType::kCancel, 3));
   Write(dir, "local_ops_read", 4, 7, ops);
   // A peer link: hello, then every referee request.
-  Bytes peer = Hello("node2");
+  Buf peer = Hello("node2");
   Append(peer, Reg(FrameType::kRegLookup, 1, 100, IPC_CREAT | 0666));
   Append(peer, Reg(FrameType::kRegCommit, 0, 100, 0, "", 5));
   Append(peer, Reg(FrameType::kRegLookup, 2, 1, 0));
@@ -399,7 +399,7 @@ int main(int argc, char** argv) {
   Append(peer, Op(5, "hello over the link"));
   Append(peer, Reg(FrameType::kRegRemove, 0, 100, 0));
   Write(dir, "peer_referee", 1 | 4, 3, peer);
-  Bytes locks = Hello("node3");
+  Buf locks = Hello("node3");
   for (int k = 0; k < 12; ++k)
     Append(locks, Reg(FrameType::kRegLookup, uint64_t(100 + k), 500 + k, IPC_CREAT | 0600));
   for (int k = 0; k < 12; ++k)
@@ -412,7 +412,7 @@ int main(int argc, char** argv) {
   proto::HelloAck ack;
   ack.accepted = 1;
   ack.node = "node9";
-  Bytes acc = make_frame(FrameType::kHelloAck, 0, ack, 256);
+  Buf acc = make_frame(FrameType::kHelloAck, 0, ack, 256);
   Append(acc, Reg(FrameType::kRegLookup, 1, 7, IPC_CREAT));
   Write(dir, "connector_accepted", 3 | 4, 255, acc);
   ack.accepted = 0;

@@ -191,7 +191,7 @@ TEST(DsmWire, JoinAndLocal) {
   ExpectTruncationsAndTrailingRejected<DsmLocalRequest>(qwant);
   DsmLocalRequest q2;
   Bytes badop = qwant;
-  badop[0] = 4;
+  badop[0] = 5;
   EXPECT_FALSE(Decode(badop, q2));
 
   DsmLocalReply p{0, 4096, 2};

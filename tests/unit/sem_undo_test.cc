@@ -4,7 +4,10 @@
 
 #include <gtest/gtest.h>
 #include <sys/ipc.h>
+#include <errno.h>
 #include <sys/sem.h>
+
+#include <utility>
 
 #include "dipcd/executor.h"
 
@@ -49,23 +52,81 @@ TEST_F(SemUndoTest, RangeIsTheKernelsMinus32768To32767) {
   EXPECT_TRUE(u_.in_range({"node2", 43}, id_, {op(0, 2)}));
 }
 
-TEST_F(SemUndoTest, RangeErrorFollowsTheKernelsOrder) {
-  set(0, 0);
-  u_.record(p_, id_, {op(1, 32767)});
-  // An operation that would block (IPC_NOWAIT) before the one out of range: EAGAIN.
-  EXPECT_EQ(u_.range_error(p_, id_, {op(0, -1, SEM_UNDO | IPC_NOWAIT), op(1, 1)}, root_), EAGAIN);
-  // The range is exceeded first: ERANGE.
-  EXPECT_EQ(u_.range_error(p_, id_, {op(1, 2), op(0, -1, SEM_UNDO | IPC_NOWAIT)}, root_), ERANGE);
-  // At the edge (-32768) it is still in range, and the blocking one decides.
-  EXPECT_EQ(u_.range_error(p_, id_, {op(1, 1), op(0, -1, SEM_UNDO | IPC_NOWAIT)}, root_), EAGAIN);
-  // A semaphore number past the set: the kernel's own answer (EFBIG), so 0 here.
-  EXPECT_EQ(u_.range_error(p_, id_, {op(5, 1)}, root_), 0);
+TEST_F(SemUndoTest, FirstOutOfRangeNamesTheOperation) {
+  u_.record(p_, id_, {op(1, 32767)});  // adjustment -32767
+  EXPECT_EQ(u_.first_out_of_range(p_, id_, {op(0, -1), op(1, 1), op(1, 1)}), 2);
+  EXPECT_EQ(u_.first_out_of_range(p_, id_, {op(1, 2), op(0, 1)}), 0);
+  EXPECT_EQ(u_.first_out_of_range(p_, id_, {op(1, 1)}), -1);
 }
 
-TEST_F(SemUndoTest, RangeErrorLeavesPermissionToTheKernel) {
-  u_.record(p_, id_, {op(1, 32767)});
+TEST_F(SemUndoTest, TheKernelAnswersFirstForSetsNumbersAndPermission) {
+  EXPECT_FALSE(SemUndo::refused_first(id_, {op(1, 2)}, root_));
+  EXPECT_TRUE(SemUndo::refused_first(id_, {op(1, 2), op(5, 1)}, root_));  // EFBIG
   Identity stranger{12345, 12345, {}, "stranger"};  // the set is 0600, root's
-  EXPECT_EQ(u_.range_error(p_, id_, {op(1, 2)}, stranger), 0);  // EACCES comes first
+  EXPECT_TRUE(SemUndo::refused_first(id_, {op(1, 2)}, stranger));  // EACCES
+  EXPECT_TRUE(SemUndo::refused_first(id_ + 1000000, {op(1, 2)}, root_));  // gone
+}
+
+// The wait stands for Linux's evaluation up to the range check: it blocks while that would
+// (and says EAGAIN where an IPC_NOWAIT operation would), then says ERANGE and changes nothing.
+TEST_F(SemUndoTest, RangeWaitBlocksAsLinuxThenSaysErangeChangingNothing) {
+  auto run = [this](std::vector<sembuf> w) {
+    for (auto& s : w) s.sem_flg |= IPC_NOWAIT;  // "would block" is EAGAIN here
+    return semop(id_, w.data(), w.size()) == 0 ? 0 : errno;
+  };
+  auto vals = [this] { return std::make_pair(semctl(id_, 0, GETVAL), semctl(id_, 1, GETVAL)); };
+  set(0, 0);
+  set(1, 0);
+  // Out of range at operation 1 (a negative one, value 0 after it); operation 0 blocks.
+  std::vector<sembuf> sops{op(0, -1), op(1, -1), op(1, 5)};
+  auto w = SemUndo::range_wait(sops, 1);
+  ASSERT_EQ(w.size(), 4u);
+  EXPECT_EQ(w[0].sem_flg & SEM_UNDO, 0);
+  EXPECT_EQ(run(w), EAGAIN);
+  set(0, 1);
+  EXPECT_EQ(run(w), EAGAIN);  // operation 1 blocks too
+  set(1, 1);
+  EXPECT_EQ(run(w), ERANGE);
+  EXPECT_EQ(vals(), std::make_pair(1, 1));
+  semid_ds ds{};
+  ASSERT_EQ(semctl(id_, 0, IPC_STAT, &ds), 0);
+  EXPECT_EQ(ds.sem_otime, 0);
+  EXPECT_EQ(semctl(id_, 0, GETNCNT), 0);
+  // A positive operation out of range: one overflow suffices, from any value.
+  auto up = SemUndo::range_wait({op(1, 3)}, 0);
+  EXPECT_EQ(up.size(), 2u);
+  set(1, 0);
+  EXPECT_EQ(run(up), ERANGE);
+  set(1, 32767);
+  EXPECT_EQ(run(up), ERANGE);
+  EXPECT_EQ(semctl(id_, 1, GETVAL), 32767);
+}
+
+// Linux gives a process an undo list for a set at its first SEM_UNDO call, whatever that
+// call's outcome, and its exit sets the set's sem_otime even with nothing to adjust.
+TEST_F(SemUndoTest, ExitSetsOtimeForEveryListAndClampsAdjustments) {
+  set(0, 5);
+  set(1, 2);
+  u_.open_list(p_, id_);  // a call that failed: a list without adjustments
+  auto exit = u_.take(p_);
+  ASSERT_EQ(exit.size(), 1u);
+  EXPECT_EQ(exit[0].semnum, -1);
+  EXPECT_EQ(u_.lists(), 0u);
+  apply_exit(exit);
+  semid_ds ds{};
+  ASSERT_EQ(semctl(id_, 0, IPC_STAT, &ds), 0);
+  EXPECT_NE(ds.sem_otime, 0);
+  EXPECT_EQ(semctl(id_, 0, GETVAL), 5);
+  EXPECT_EQ(semctl(id_, 1, GETVAL), 2);
+  // Adjustments: -3 on 0 (5 -> 2) and +32767 on 1 (clamped to 32767).
+  u_.record(p_, id_, {op(0, 3), op(1, -32767)});
+  apply_exit(u_.take(p_));
+  EXPECT_EQ(semctl(id_, 0, GETVAL), 2);
+  EXPECT_EQ(semctl(id_, 1, GETVAL), 32767);
+  // A list on a set that is gone is dropped with it.
+  u_.open_list(p_, id_);
+  u_.drop_set(id_);
+  EXPECT_TRUE(u_.take(p_).empty());
 }
 
 TEST_F(SemUndoTest, SetvalAndSetallClearAndNodesAreTakenWhole) {

@@ -16,7 +16,9 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <climits>
 #include <cstring>
+#include <ctime>
 
 #include "dipcd/conn.h"
 #include "dipcd/dsm/fault_server_state.h"
@@ -177,6 +179,15 @@ void FaultServer::post(std::function<void()> task) {
 
 void FaultServer::segment_known(int32_t local_id, const std::string& owner, int32_t owner_id,
                                 uint64_t size) {
+  {
+    // Counted from now on, on the caller's thread: another node's attach notice may come
+    // before the fault server's thread has taken the segment in.
+    std::lock_guard<std::mutex> g(nattch_mu_);
+    if (!nattch_.count(local_id)) {
+      nattch_[local_id] = Counts{};
+      nattch_[local_id].owned = owner == opt_.node_name;
+    }
+  }
   post([this, local_id, owner, owner_id, size] {
     if (local_.count(local_id)) return;
     auto s = std::make_shared<Segment>();
@@ -209,20 +220,26 @@ void FaultServer::segment_known(int32_t local_id, const std::string& owner, int3
       remote_[{owner, owner_id}] = s;
     }
     local_[local_id] = s;
-    std::lock_guard<std::mutex> g(nattch_mu_);
-    nattch_[local_id] = 0;
   });
 }
 
 void FaultServer::segment_removed(int32_t local_id) {
-  post([this, local_id] {
-    auto it = local_.find(local_id);
-    if (it == local_.end()) return;
+  // Done now, under the state lock (after the tasks posted before it): a removed segment
+  // that nothing has attached is gone (dipcd's own System V attachment let go) when the
+  // removal returns, as on Linux, where a second IPC_RMID or any call on its id is then
+  // EINVAL. Not on the fault server's thread.
+  std::lock_guard<std::mutex> g(state_mu_);
+  drain_tasks();
+  auto it = local_.find(local_id);
+  if (it != local_.end()) {
     // Attached processes keep it (and the owner keeps serving them) until they detach.
     auto s = it->second;
     s->removed = true;
     maybe_destroy(*s);
-  });
+  } else {
+    std::lock_guard<std::mutex> n(nattch_mu_);
+    nattch_.erase(local_id);  // one the fault server could not take in
+  }
 }
 
 std::shared_ptr<FaultServer::Segment> FaultServer::ref(Segment& s) {
@@ -231,19 +248,39 @@ std::shared_ptr<FaultServer::Segment> FaultServer::ref(Segment& s) {
 }
 
 std::mutex FaultServer::nattch_mu_;
-std::map<int32_t, int> FaultServer::nattch_;
+std::map<int32_t, FaultServer::Counts> FaultServer::nattch_;
 
-int FaultServer::cluster_nattch(int32_t local_id) {
+int FaultServer::Counts::total() const {
+  int64_t n = local;
+  for (auto& [node, k] : remote) n += k;  // a node's count is its own word: bounded here
+  return int(std::min<int64_t>(n, INT32_MAX));
+}
+
+template <typename Change>
+void FaultServer::recount(int32_t local_id, Change change) {
   std::lock_guard<std::mutex> g(nattch_mu_);
   auto it = nattch_.find(local_id);
-  return it == nattch_.end() ? -1 : it->second;
+  if (it == nattch_.end()) return;
+  int before = it->second.total();
+  change(it->second);
+  int after = it->second.total();
+  if (after == before) return;
+  int64_t now = int64_t(time(nullptr));
+  (after > before ? it->second.atime : it->second.dtime) = now;
+}
+
+bool FaultServer::attached(int32_t local_id, Attached& out) {
+  std::lock_guard<std::mutex> g(nattch_mu_);
+  auto it = nattch_.find(local_id);
+  if (it == nattch_.end()) return false;
+  out = {it->second.total(), it->second.atime, it->second.dtime};
+  return true;
 }
 
 void FaultServer::count_attachments(Segment& s) {
+  if (!local_.count(s.local_id)) return;
   int n = int(s.attachments.size());
-  for (auto& [node, k] : s.remote_nattch) n += int(k);
-  std::lock_guard<std::mutex> g(nattch_mu_);
-  if (local_.count(s.local_id)) nattch_[s.local_id] = n;
+  recount(s.local_id, [n](Counts& c) { c.local = n; });
 }
 
 // A removed segment goes once nothing uses it: no local attachment, and when owned here no
@@ -272,9 +309,32 @@ void FaultServer::forget_segment(int32_t local_id) {
 
 void FaultServer::peer_frame(const std::string& node, bool on_our_link, FrameType type,
                              uint64_t reqid, std::vector<uint8_t> payload) {
-  post([this, node, on_our_link, type, reqid, payload = std::move(payload)] {
-    on_frame(node, on_our_link, type, reqid, payload);
-  });
+  if (type == FrameType::kDsmJoin) {
+    // Counted here, on the thread the frames arrive on, for IPC_STAT (see attached()); the
+    // fault server's own count (for the last detach) follows on its thread. The segment is
+    // named by its owner's id, which is the local id of a segment owned here.
+    proto::DsmJoin j;
+    proto::Reader r(payload.data(), payload.size());
+    if (j.decode(r))
+      recount(j.seg, [&node, &j](Counts& c) {
+        if (!c.owned) return;
+        if (j.nattch) c.remote[node] = j.nattch;
+        else c.remote.erase(node);
+      });
+  }
+  // Handled here, on the calling (io) thread, under the state lock: a frame does not wait
+  // for a second thread to wake (a remote fault costs one hop fewer on each node). Tasks
+  // posted before it run first, so a segment announced before the frame is known to it.
+  std::lock_guard<std::mutex> g(state_mu_);
+  if (stopping_) return;
+  drain_tasks();
+  on_frame(node, on_our_link, type, reqid, payload);
+  // The fault server's thread sleeps until the deadline it saw: wake it for an earlier one
+  // (a recall now waiting for the quantum, a request's time-out).
+  if (next_deadline() < sleeping_until_) {
+    uint64_t one = 1;
+    (void)!write(event_, &one, sizeof one);
+  }
 }
 
 void FaultServer::node_dead(const std::string& node) {
@@ -312,10 +372,44 @@ Time FaultServer::next_deadline() const {
   return t;
 }
 
+void FaultServer::dispatch(const epoll_event* evs, int n) {
+  for (int i = 0; i < n && !stopping_; ++i) {
+    uint64_t t = evs[i].data.u64 >> 32;
+    int fd = int(uint32_t(evs[i].data.u64));
+    if (t == kTagEvent) {
+      uint64_t v;
+      (void)!read(event_, &v, sizeof v);
+      drain_tasks();
+    } else if (t == kTagListen) {
+      on_accept();
+    } else if (t == kTagSession) {
+      auto it = sessions_.find(fd);
+      if (it != sessions_.end()) on_session(it->second.get());
+    } else if (t == kTagUffd) {
+      auto it = uffds_.find(fd);
+      if (it != uffds_.end()) on_uffd(it->second.get());
+    }
+  }
+}
+
+void FaultServer::sync() {
+  // Under the state lock, on the calling thread: what the fault server's thread has not
+  // yet taken from its descriptors (an attach, a detach) is taken now.
+  std::lock_guard<std::mutex> g(state_mu_);
+  if (!thread_.joinable() || stopping_) return;
+  drain_tasks();
+  epoll_event evs[64];
+  timespec zero{};
+  int n = epoll_pwait2(epoll_, evs, 64, &zero, nullptr);
+  if (n > 0) dispatch(evs, n);
+}
+
 void FaultServer::run() {
   epoll_event evs[64];
+  std::unique_lock<std::mutex> lk(state_mu_);
   while (!stopping_) {
     Time due = next_deadline();
+    sleeping_until_ = due;
     timespec ts{}, *tp = nullptr;
     if (due != Time::max()) {
       auto left = due - std::chrono::steady_clock::now();
@@ -325,7 +419,9 @@ void FaultServer::run() {
       ts.tv_nsec = ns % 1000000000;
       tp = &ts;
     }
+    lk.unlock();  // the io thread handles peer frames meanwhile
     int n = epoll_pwait2(epoll_, evs, 64, tp, nullptr);
+    lk.lock();
     if (n < 0 && errno != EINTR) {
       spdlog::critical("fault server: epoll: {}", strerror(errno));
       return;
@@ -333,23 +429,7 @@ void FaultServer::run() {
     // Posted tasks first: a segment the io thread announced must be known before the
     // attach that learnt its id from the same announcement.
     drain_tasks();
-    for (int i = 0; i < n && !stopping_; ++i) {
-      uint64_t t = evs[i].data.u64 >> 32;
-      int fd = int(uint32_t(evs[i].data.u64));
-      if (t == kTagEvent) {
-        uint64_t v;
-        (void)!read(event_, &v, sizeof v);
-        drain_tasks();
-      } else if (t == kTagListen) {
-        on_accept();
-      } else if (t == kTagSession) {
-        auto it = sessions_.find(fd);
-        if (it != sessions_.end()) on_session(it->second.get());
-      } else if (t == kTagUffd) {
-        auto it = uffds_.find(fd);
-        if (it != uffds_.end()) on_uffd(it->second.get());
-      }
-    }
+    dispatch(evs, n);
     Time now = std::chrono::steady_clock::now();
     for (auto& [id, s] : local_) {
       if (!s->dir || s->dir->next_deadline() > now) continue;
@@ -858,7 +938,7 @@ void FaultServer::on_node_dead(const std::string& node) {
       s->dir->node_dead(it->second, now, acts);
       run_actions(*s, acts);
       s->remote_nattch.erase(it->second);
-      count_attachments(*s);
+      recount(s->local_id, [&node](Counts& c) { c.remote.erase(node); });
       maybe_destroy(*s);
     } else if (!s->owned && s->owner == node) {
       s->owner_dead = true;

@@ -12,14 +12,18 @@
 //
 // One thread runs an epoll loop over that socket, the attachment connections, the uffds
 // and an eventfd for posted tasks; it never blocks on anything but epoll, and a fault never
-// waits behind name service or file I/O (only memfd reads and writes). The io thread talks
-// to it only through the posting methods below; it talks back only through SendFn, which
-// must post the frame to the io thread (it is called on the fault server's thread).
+// waits behind name service or file I/O (only memfd reads and writes). Its state is
+// guarded by one mutex, which that thread holds except while it waits in epoll: the io
+// thread hands peer frames in through peer_frame(), which handles them at once under the
+// mutex (no second thread wakes for a grant or a request), and everything else through the
+// posting methods below. The fault server talks back only through SendFn, called with the
+// mutex held, on either thread; it must not call back into the fault server.
 //
 // Every DSM frame between a holder and an owner travels on the holder's link to the owner
 // (the frame's type says which way: DsmRoom), so that grants and recalls keep one order.
 #pragma once
 
+#include <sys/epoll.h>
 #include <sys/types.h>
 
 #include <atomic>
@@ -75,7 +79,9 @@ class FaultServer {
                      uint64_t size);
   // The System V object local_id was removed (IPC_RMID here, at the owner, or its owner is
   // dead). It stays usable for the processes that have it attached; once none has (and,
-  // for a segment owned here, no process of any node), dipcd lets go of it.
+  // for a segment owned here, no process of any node), dipcd lets go of it. Done on the
+  // calling thread under the state lock, so that a segment nothing had attached is gone
+  // from the kernel when this returns. Not on the fault server's thread.
   void segment_removed(int32_t local_id);
   // A DSM frame (is_dsm_frame_type) from node; on_our_link: it came on our link to node.
   void peer_frame(const std::string& node, bool on_our_link, proto::FrameType type,
@@ -95,9 +101,21 @@ class FaultServer {
   const Counters& counters() const { return counters_; }
 
   // Attachments through the shim of segment local_id: on every node when it is owned here,
-  // on this node otherwise; -1 when it is not a distributed segment of the running fault
-  // server (for IPC_STAT's shm_nattch). Any thread: a counter under a lock.
-  static int cluster_nattch(int32_t local_id);
+  // on this node otherwise, and the wall-clock times of the last attach and detach among
+  // them (for IPC_STAT's shm_nattch, shm_atime, shm_dtime). The counts of other nodes are
+  // taken from their kDsmJoin notices on the io thread as the frames arrive, so that an
+  // IPC_STAT that follows a notice on the same link sees it. False when local_id is not a
+  // distributed segment of the running fault server. Any thread: counters under a lock.
+  struct Attached {
+    int nattch = 0;
+    int64_t atime = 0, dtime = 0;
+  };
+  static bool attached(int32_t local_id, Attached& out);
+  // Handles, on the calling thread under the state lock, what is ready now: the exit
+  // of a process that held attachments (a forked child's, say) is then counted and told
+  // to owners, before an IPC_STAT made after its parent's waitpid leaves this node. Not on
+  // the fault server's thread.
+  void sync();
 
  private:
   struct Process;
@@ -107,6 +125,7 @@ class FaultServer {
   struct Pending;
 
   void post(std::function<void()> task);
+  void dispatch(const epoll_event* evs, int n);
   // A log line from the fault server's thread, formatted only when its level is on and
   // written by the io thread.
   template <typename... Args>
@@ -120,7 +139,8 @@ class FaultServer {
   void drain_tasks();
   void on_accept();
   void on_session(Session* s);
-  void close_session(Session* s);
+  // answer: the process asked (kDetach), and hears once the detach is counted.
+  void close_session(Session* s, bool answer = false);
   void on_uffd(Process* p);
   void fault(Process* p, uint64_t addr, uint64_t flags);
   void resolve(const Waiter& w, Access a);
@@ -157,6 +177,8 @@ class FaultServer {
   int epoll_ = -1, event_ = -1, listen_ = -1, devfd_ = -1;
   std::thread thread_;
   std::atomic<bool> stopping_{false};
+  std::mutex state_mu_;  // everything below but tasks_ (see the header)
+  Time sleeping_until_ = Time::max();  // the deadline the thread waits in epoll for
   std::mutex tasks_mu_;
   std::vector<std::function<void()>> tasks_;  // bounded by the io thread's own input
 
@@ -169,8 +191,20 @@ class FaultServer {
   std::map<std::string, NodeId> node_ids_;
   uint64_t next_reqid_ = 1;
   void count_attachments(Segment& s);
+  // Under nattch_mu_: local id -> this node's attachments, other nodes' (by name), times.
+  struct Counts {
+    bool owned = false;  // only an owner takes other nodes' counts
+    int local = 0;
+    std::map<std::string, uint32_t> remote;
+    int64_t atime = 0, dtime = 0;
+    int total() const;
+  };
+  // Changes the counts of local_id (if known) with change(Counts&), noting the time of an
+  // attach or detach. Any thread.
+  template <typename Change>
+  static void recount(int32_t local_id, Change change);
   static std::mutex nattch_mu_;
-  static std::map<int32_t, int> nattch_;  // local id -> attachments (read by other threads)
+  static std::map<int32_t, Counts> nattch_;
 };
 
 }  // namespace dipc::daemon::dsm

@@ -48,8 +48,9 @@ void FaultServer::on_accept() {
 
 namespace {
 
-// System V's permission rule (ipcperms) for the caller as SO_PEERCRED/SO_PEERGROUPS saw it.
-bool may_attach(const ucred& c, const std::vector<gid_t>& groups, const shmid_ds& ds, bool rdonly) {
+// System V's permission rule (ipcperms) for the caller as SO_PEERCRED/SO_PEERGROUPS saw it:
+// read, write unless SHM_RDONLY, execute with SHM_EXEC.
+bool may_attach(const ucred& c, const std::vector<gid_t>& groups, const shmid_ds& ds, int shmflg) {
   if (c.uid == 0) return true;
   unsigned mode = ds.shm_perm.mode;
   unsigned granted;
@@ -60,7 +61,8 @@ bool may_attach(const ucred& c, const std::vector<gid_t>& groups, const shmid_ds
     for (gid_t g : groups) in = in || g == ds.shm_perm.gid || g == ds.shm_perm.cgid;
     granted = in ? mode >> 3 : mode;
   }
-  unsigned need = rdonly ? 4 : 6;
+  unsigned need = (shmflg & SHM_RDONLY) ? 4 : 6;
+  if (shmflg & SHM_EXEC) need |= 1;
   return (need & ~granted & 7) == 0;
 }
 
@@ -129,6 +131,10 @@ void FaultServer::on_session(Session* s) {
     reply(s->fd, err, 0, nullptr, 0);
     close_session(s);
   };
+  if (req.op == proto::DsmLocalOp::kDetach) {
+    if (!s->registered) return fail(EINVAL);
+    return close_session(s, true);
+  }
   if (s->registered) return fail(EINVAL);  // one attachment per connection
   if (req.op == proto::DsmLocalOp::kAttach) {
     auto it = local_.find(req.shmid);
@@ -136,7 +142,7 @@ void FaultServer::on_session(Session* s) {
     shmid_ds ds{};
     if (syscall(SYS_shmctl, req.shmid, IPC_STAT, &ds) < 0) return fail(EINVAL);
     bool rdonly = (req.shmflg & SHM_RDONLY) != 0;
-    if (!may_attach(s->cred, s->groups, ds, rdonly)) return fail(EACCES);
+    if (!may_attach(s->cred, s->groups, ds, req.shmflg)) return fail(EACCES);
     s->seg = it->second;
     s->rdonly = rdonly;
     int fds[2];
@@ -198,7 +204,7 @@ void FaultServer::on_session(Session* s) {
   reply(s->fd, 0, seg.size, nullptr, 0);
 }
 
-void FaultServer::close_session(Session* s) {
+void FaultServer::close_session(Session* s, bool answer) {
   int fd = s->fd;
   epoll_ctl(epoll_, EPOLL_CTL_DEL, fd, nullptr);
   if (s->registered) {
@@ -221,6 +227,8 @@ void FaultServer::close_session(Session* s) {
     seg.attachments.erase(s);
     count_attachments(seg);
     send_join(seg, s->cred.pid, false);
+    // kDetach: shmdt returns once the count (and the owner's notice) is on its way.
+    if (answer) reply(fd, 0, 0, nullptr, 0);
     auto keep = s->seg;
     close(fd);
     sessions_.erase(fd);

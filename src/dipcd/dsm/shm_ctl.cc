@@ -1,6 +1,7 @@
 #include "dipcd/dsm/shm_ctl.h"
 
 #include <errno.h>
+#include <unistd.h>
 
 #include "dipcd/dsm/fault_server.h"
 
@@ -13,6 +14,8 @@ OpResult run_shmctl(const OwnedOp& op) {
   shmid_ds ds{};
   switch (cmd) {
     case IPC_RMID: return OpResult::sys(sysv::shmctl(op.id, IPC_RMID, nullptr));
+    case SHM_LOCK:
+    case SHM_UNLOCK: return OpResult::sys(sysv::shmctl(op.id, cmd, nullptr));
     case IPC_STAT: {
       if (sysv::shmctl(op.id, IPC_STAT, &ds) < 0) return OpResult::error(errno);
       IpcStat s;
@@ -24,16 +27,23 @@ OpResult run_shmctl(const OwnedOp& op) {
       s.mode = ds.shm_perm.mode;
       s.otime = ds.shm_atime;
       s.rtime = ds.shm_dtime;
+      s.lspid = ds.shm_cpid;
+      s.lrpid = ds.shm_lpid;
       s.ctime = ds.shm_ctime;
       s.qbytes = ds.shm_segsz;
       // The kernel counts dipcd's own attachment (and programs that attached without the
-      // shim); the fault server counts the shim's attachments on every node.
+      // shim); the fault server counts the shim's attachments on every node. Their times
+      // (and shm_lpid, dipcd's pid once any came) are those attaches' and detaches', not
+      // dipcd's own attach when the segment became known.
       uint64_t n = ds.shm_nattch;
-      int d = FaultServer::cluster_nattch(op.id);
-      if (d >= 0) n = (n > 0 ? n - 1 : 0) + uint64_t(d);
+      FaultServer::Attached a;
+      if (FaultServer::attached(op.id, a)) {
+        n = (n > 0 ? n - 1 : 0) + uint64_t(a.nattch);
+        s.otime = a.atime;
+        s.rtime = a.dtime;
+        s.lrpid = (a.atime || a.dtime) ? getpid() : 0;
+      }
       s.qnum = n;
-      s.lspid = ds.shm_cpid;
-      s.lrpid = ds.shm_lpid;
       uint8_t buf[IpcStat::kSize];
       proto::Writer w(buf, sizeof buf);
       s.encode(w);
