@@ -77,6 +77,11 @@ Daemon::Daemon(asio::io_context& io, Config cfg, AllowList allow, std::string se
     remote_.link_superseded(serial);
     if (remote_referee_) remote_referee_->link_superseded(serial, kept);
   };
+  links_.on_stalled = [this](std::chrono::milliseconds gap) {
+    start_over(fmt::format("it was stalled for {} ms", gap.count()));
+  };
+  if (remote_referee_)
+    remote_referee_->on_declared_dead = [this] { start_over("the referee declared it dead"); };
   links_.on_ready = [this](const std::shared_ptr<Link>& l) {
     if (service_) service_->node_ready(l->name, l->address, l->port);
   };
@@ -180,6 +185,29 @@ void Daemon::node_dead(const std::string& name, const std::string& why) {
   owner_.node_dead(name);
   if (service_) service_->node_dead(name, why);
   if (remote_referee_) remote_referee_->node_dead(name);
+}
+
+// Fail-stop for this node itself: the cluster has declared it dead (the referee forgot what
+// it owned and told the holders; blocked callers elsewhere got EIDRM), so it comes back as
+// a new node, as if dipcd had restarted: every link closed (each peer then declares the old
+// run dead, if it had not yet), what it owned removed from the kernel (local callers
+// blocked on those objects get EIDRM), its placeholders dropped, and a new incarnation.
+void Daemon::start_over(const std::string& why) {
+  if (stopping_) return;
+  size_t owned = table_.owned().size(), held = table_.placeholders().size();
+  spdlog::warn("this node was declared dead ({}): it starts over as a new node, removing "
+               "the {} objects it owned and its {} placeholders", why, owned, held);
+  links_.start_over("this node starts over as a new node");
+  if (remote_referee_) remote_referee_->forget_referee_run();
+  std::vector<ObjId> ids;
+  for (auto& [id, key] : table_.owned()) ids.push_back(id);
+  for (auto& id : ids) {
+    remove_object(id.kind, id.id);
+    owner_.object_removed(id.kind, id.id);
+  }
+  std::vector<ObjKey> keys;
+  for (auto& [id, p] : table_.placeholders()) keys.push_back(p.key);
+  for (auto& key : keys) table_.drop_placeholder(key);
 }
 
 // Rebuild the referee's table with what this node owns and holds (it may have restarted).

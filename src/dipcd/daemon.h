@@ -15,7 +15,9 @@
 //   BackgroundWorker, IdentityCache, OwnerExecutor: threads for work that may block.
 // Events: a node declared dead (PeerLinks::on_dead) reaches every room that keeps state
 // about nodes; a link ready reaches the referee; the referee's word that an object is gone
-// reaches Holder; joining the referee makes this node re-register what it owns.
+// reaches Holder; joining the referee makes this node re-register what it owns; the
+// cluster declaring this node dead (PeerLinks::on_stalled, RemoteReferee::on_declared_dead)
+// makes it start over as a new node.
 // The daemon also keeps RUN_DIR/state and RUN_DIR/dipcd.port (written atomically), and
 // sweeps the kernel once a second on the background worker for objects removed behind
 // dipcd's back, and gives memory back to the kernel there once a burst is over.
@@ -64,6 +66,7 @@ class Daemon {
  private:
   void node_dead(const std::string& name, const std::string& why);
   void rejoined();
+  void start_over(const std::string& why);
   void write_state(const std::string& s);
   void sweep();
 

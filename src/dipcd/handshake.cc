@@ -91,6 +91,7 @@ std::vector<std::vector<uint8_t>> Handshake::start() {
   proto::Hello h;
   h.node = s_.my_name;
   h.listen_port = s_.my_port;
+  h.incarnation = s_.incarnation;
   return {make_frame(FrameType::kHello, 0, h, 512)};
 }
 
@@ -119,6 +120,7 @@ Handshake::Step Handshake::accept() {
   proto::HelloAck ack;
   ack.accepted = 1;
   ack.node = s_.my_name;
+  ack.incarnation = s_.incarnation;
   s.send.push_back(make_frame(FrameType::kHelloAck, 0, ack, 1024));
   return s;
 }
@@ -145,6 +147,7 @@ Handshake::Step Handshake::accept_side(FrameType type, proto::Reader& r) {
   if (type != FrameType::kHello || !h.decode(r)) return fail("first frame is not a valid hello");
   peer_name_ = std::string(h.node);
   peer_port_ = h.listen_port;
+  peer_incarnation_ = h.incarnation;
   if (peer_name_ == s_.my_name)
     return refuse(fmt::format("node name '{}' is this node's own name", peer_name_));
   if (vet_) {
@@ -191,6 +194,7 @@ Handshake::Step Handshake::connect_side(FrameType type, proto::Reader& r) {
     return fail("authentication failed: the peer did not prove the cluster secret (does it "
                 "have [security] secret_file?)", true);
   peer_name_ = std::string(ack.node);
+  peer_incarnation_ = ack.incarnation;
   Step s;
   s.state = State::kReady;
   if (!s_.secret.empty()) {

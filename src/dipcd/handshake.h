@@ -1,6 +1,7 @@
 // Handshake: the opening of a peer link, as a state machine with no socket.
 //
-// The side that connects sends kHello (protocol version, node name, listening port). The
+// The side that connects sends kHello (protocol version, node name, listening port, its
+// incarnation: which run of the node it is; the acceptor's answer carries its own). The
 // side that accepts checks it (the owner's vet function: allow list, name in use) and, when
 // the cluster has a secret, challenges the connector (kAuth with a fresh nonce), which
 // answers with its own nonce and HMAC-SHA256(secret, "connector" | nonce | its name); the
@@ -38,6 +39,7 @@ class Handshake {
     uint16_t my_port = 0;
     std::string secret;       // empty: no authentication
     std::string secret_file;  // named in refusals
+    uint64_t incarnation = 0;  // this run of this node (proto::Hello)
   };
   // Acceptor side: "" when a node of that name may join now, else the refusal reason.
   using Vet = std::function<std::string(const std::string& peer_name)>;
@@ -70,6 +72,8 @@ class Handshake {
   // The acceptor challenged the peer's hello and waits for its proof of the secret.
   bool awaiting_proof() const { return role_ == Role::kAcceptor && !my_nonce_.empty() && !done_; }
   uint16_t peer_port() const { return peer_port_; }
+  // The peer's run (proto::Hello::incarnation), once ready.
+  uint64_t peer_incarnation() const { return peer_incarnation_; }
 
  private:
   Step accept_side(proto::FrameType type, proto::Reader& r);
@@ -82,6 +86,7 @@ class Handshake {
   Vet vet_;
   std::string peer_name_;
   uint16_t peer_port_ = 0;
+  uint64_t peer_incarnation_ = 0;
   std::optional<SessionKeys> derive(std::string_view peer_pk) const;
 
   std::string my_nonce_;      // the nonce this side sent: its ephemeral public key

@@ -6,6 +6,7 @@
 
 #include <cstring>
 
+#include "dipcd/caller_creds.h"
 #include "dipcd/identity.h"
 #include "dipcd/local_server.h"
 #include "dipcd/object_table.h"
@@ -37,16 +38,27 @@ Holder::Holder(asio::io_context& io, const Config& cfg, LocalServer& local, Peer
     uint64_t reqid = f.header.request_id;
     if (!req.decode(r)) return c->conn->send(reply_frame(reqid, OpResult::error(EINVAL)));
     OwnedOp op = OwnedOp::from(req, std::move(f.payload));
+    // The call is made with the credentials the calling thread has now (Linux checks each
+    // call), not those it connected with; req.pid is the thread the shim says it is.
+    Identity now{c->cred.uid, c->cred.gid, {}, {}};
+    bool fresh = read_caller_creds(c->cred.pid, req.pid, c->pidfd ? c->pidfd->native_handle() : -1,
+                                   now);
     op.pid = c->cred.pid;
     std::weak_ptr<LocalClient> wc = c;
-    identities_.for_uid(c->cred.uid, c->cred.gid,
-                        [this, wc, reqid, op = std::move(op)](const Identity& who) mutable {
+    identities_.for_uid(now.uid, now.gid,
+                        [this, wc, reqid, op = std::move(op), fresh,
+                         groups = std::move(now.groups)](const Identity& account) mutable {
                           auto c = wc.lock();
                           if (!c || !c->conn->is_open()) return;
+                          Identity who = account;
+                          if (fresh) who.groups = std::move(groups);
                           op.user = who.name;
                           if (op.op == Op::kGet) return local_get(c, reqid, std::move(op), who);
                           local_op(c, reqid, std::move(op), who);
                         });
+  });
+  local.on(FrameType::kTaken, [](const std::shared_ptr<LocalClient>& c, Frame& f) {
+    c->unacked.erase(f.header.request_id);
   });
   local.on(FrameType::kCancel, [](const std::shared_ptr<LocalClient>& c, Frame& f) {
     auto it = c->cancels.find(f.header.request_id);
@@ -103,7 +115,14 @@ void Holder::local_op(const std::shared_ptr<LocalClient>& c, uint64_t reqid, Own
       auto c = wc.lock();
       return c && c->conn->is_open();
     };
-    auto cancel = remote_.forward(owner, "", 0, std::move(op), done, still_wanted, std::move(relay));
+    auto on_handed = [wc, reqid](RemoteCalls::GiveBack give_back) {
+      auto c = wc.lock();
+      if (!c) return give_back();
+      if (c->unacked.size() >= LocalClient::kMaxUnacked) c->unacked.erase(c->unacked.begin());
+      c->unacked[reqid] = std::move(give_back);
+    };
+    auto cancel = remote_.forward(owner, "", 0, std::move(op), done, still_wanted, std::move(relay),
+                                  on_handed);
     if (c->conn->is_open()) c->cancels[reqid] = std::move(cancel);
     return;
   }

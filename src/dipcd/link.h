@@ -33,6 +33,7 @@ struct Link {
   std::string name;         // the peer's node name, once known
   std::string address;      // the peer's address
   uint16_t port = 0;        // its listening port
+  uint64_t incarnation = 0;  // the peer's run (proto::Hello), once ready
   std::chrono::steady_clock::time_point last_heard = std::chrono::steady_clock::now();
   // Callbacks waiting for the link to become ready (nullptr when it failed).
   std::vector<std::function<void(const LinkResult&)>> waiters;

@@ -90,6 +90,8 @@ void LocalServer::accept_loop() {
           // The process (or thread) is gone: interrupt what it was waiting for.
           auto cancels = std::move(c->cancels);
           for (auto& [id, cancel] : cancels) cancel();
+          auto unacked = std::move(c->unacked);
+          for (auto& [id, give_back] : unacked) give_back();
           if (c->pidfd) {
             std::error_code ignored;
             c->pidfd->close(ignored);
@@ -99,9 +101,18 @@ void LocalServer::accept_loop() {
     int pfd = int(syscall(SYS_pidfd_open, c->cred.pid, 0));
     if (pfd >= 0) {
       c->pidfd = std::make_unique<asio::posix::stream_descriptor>(io_, pfd);
-      c->pidfd->async_wait(asio::posix::stream_descriptor::wait_read, [wc](std::error_code ec) {
+      c->pidfd->async_wait(asio::posix::stream_descriptor::wait_read, [this, wc](std::error_code ec) {
         auto c = wc.lock();
-        if (!ec && c) c->conn->close("process exited", CloseKind::kQuiet);
+        if (ec || !c) return;
+        if (c->unacked.empty()) return c->conn->close("process exited", CloseKind::kQuiet);
+        // Its last acknowledgements may still be in the socket: read them first (the
+        // socket ends now unless a child it forked holds it; the grace bounds that case).
+        auto cancels = std::move(c->cancels);
+        for (auto& [id, cancel] : cancels) cancel();
+        auto t = std::make_shared<asio::steady_timer>(io_, kExitGrace);
+        t->async_wait([wc, t](std::error_code) {
+          if (auto c = wc.lock()) c->conn->close("process exited", CloseKind::kQuiet);
+        });
       });
     }
     accept_loop();

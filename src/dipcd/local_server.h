@@ -6,7 +6,9 @@
 // the cancel functions of its calls in flight. Frames are routed by type to the handler a
 // room registered with on(); any other type closes the client. When a client goes (its
 // connection closed, or its process exited even if a forked child still holds the socket)
-// every call it had in flight is cancelled.
+// every call it had in flight is cancelled, and every message taken for it that it had not
+// acknowledged (kTaken) is given back; a client whose process exited while such messages
+// wait is closed kExitGrace later, so that an acknowledgement already in its socket is read.
 //
 // Bounds: a frame begun must be finished within kPartialFrameTimeout (10 s); at most
 // kMaxClients connections (more are closed at once, with one log line per
@@ -35,6 +37,11 @@ struct LocalClient {
   // still holds the connection open.
   std::unique_ptr<asio::posix::stream_descriptor> pidfd;
   std::map<uint64_t, std::function<void()>> cancels;  // calls in flight, by request id
+  // Messages another node took off their queue for this client's msgrcv, answered but not
+  // yet said to have reached the process (kTaken): given back if the client goes first.
+  // At most kMaxUnacked (the oldest is forgotten: it is then at-most-once, as before).
+  static constexpr size_t kMaxUnacked = 64;
+  std::map<uint64_t, std::function<void()>> unacked;  // by request id
 };
 
 class LocalServer {
@@ -43,6 +50,7 @@ class LocalServer {
   static constexpr size_t kMaxClients = 4096;
   // A frame begun by a local client must be complete within this (Conn::set_partial_timeout).
   static constexpr std::chrono::milliseconds kPartialFrameTimeout{10000};
+  static constexpr std::chrono::milliseconds kExitGrace{200};
 
   explicit LocalServer(asio::io_context& io) : io_(io), backoff_(io) {}
   // Creates the socket at path (mode 0666: any local user may call; the kernel says who).

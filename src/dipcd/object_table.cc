@@ -24,7 +24,8 @@ const char* kind_name(proto::Kind k) {
 
 bool ObjectTable::open(std::string& err) {
   if (!ids_.open(run_dir_, err)) return false;
-  remove_stale_placeholders();
+  remove_stale("placeholders", "removed {} placeholders left by a previous dipcd");
+  remove_stale("owned", "removed {} objects a previous dipcd owned (fail-stop: they are gone)");
   return true;
 }
 
@@ -32,6 +33,7 @@ bool ObjectTable::add_owned(ObjId id, int32_t key) {
   DIPC_ON_THREAD(thread_);
   owned_[id] = key;
   owned_by_key_[ObjKey{id.kind, key}] = id.id;
+  save_lists();
   return ids_.set(id.kind, id.id, idtable::kFlagOwnedHere);
 }
 
@@ -55,6 +57,7 @@ void ObjectTable::remove_owned(ObjId id) {
   if (k != owned_by_key_.end() && k->second == id.id) owned_by_key_.erase(k);
   owned_.erase(it);
   ids_.clear(id.kind, id.id);
+  save_lists();
 }
 
 const Placeholder* ObjectTable::placeholder(ObjId id) const {
@@ -72,7 +75,7 @@ bool ObjectTable::add_placeholder(const Placeholder& p) {
   if (!ids_.set(p.key.kind, p.local_id, 0)) return false;
   placeholders_[ObjId{p.key.kind, p.local_id}] = p;
   placeholder_by_key_[p.key] = p.local_id;
-  save_placeholders();
+  save_lists();
   return true;
 }
 
@@ -89,7 +92,7 @@ bool ObjectTable::drop_placeholder(ObjKey key) {
   remove_object(key.kind, id);
   if (on_placeholder_dropped) on_placeholder_dropped(key.kind, id);
   ids_.clear(key.kind, id);
-  save_placeholders();
+  save_lists();
   spdlog::info("placeholder {} key {} id {} dropped", kind_name(key.kind), key.key, id);
   return true;
 }
@@ -111,35 +114,42 @@ void ObjectTable::clear_all() {
 }
 
 // Coalesced: every change of one io-thread turn leads to one rewrite, on the worker.
-void ObjectTable::save_placeholders() {
+void ObjectTable::save_lists() {
   if (save_pending_) return;
   save_pending_ = true;
   asio::post(bg_.io(), [this] {
     save_pending_ = false;
-    std::ostringstream o;
+    std::ostringstream ph, own;
     for (auto& [id, p] : placeholders_)
-      o << int(p.key.kind) << " " << p.key.key << " " << p.local_id << "\n";
-    std::string path = run_dir_ + "/placeholders";
-    if (!bg_.run([path, content = o.str()] { write_file_atomically(path, content); }))
-      spdlog::warn("background queue full: {} not rewritten this time", path);
+      ph << int(p.key.kind) << " " << p.key.key << " " << p.local_id << "\n";
+    for (auto& [id, key] : owned_) own << int(id.kind) << " " << key << " " << id.id << "\n";
+    std::string dir = run_dir_;
+    if (!bg_.run([dir, ph = ph.str(), own = own.str()] {
+          write_file_atomically(dir + "/placeholders", ph);
+          write_file_atomically(dir + "/owned", own);
+        }))
+      spdlog::warn("background queue full: {}/placeholders and owned not rewritten this time",
+                   dir);
   });
 }
 
-void ObjectTable::remove_stale_placeholders() {
-  std::ifstream f(run_dir_ + "/placeholders");
+// Lines "KIND KEY ID" of a previous run: each object is removed if it still has that key
+// (the id may have been reused since).
+void ObjectTable::remove_stale(const char* file, const char* removed_n) {
+  std::string path = run_dir_ + "/" + file;
+  std::ifstream f(path);
   int kind = 0;
   int32_t key = 0, id = 0;
   size_t n = 0;
   while (f >> kind >> key >> id) {
     if (!proto::is_valid_kind(uint8_t(kind))) continue;
     ObjectInfo info;
-    // Only if the object with that id still has that key: the id may have been reused.
     if (stat_object(proto::Kind(kind), id, info) && info.key == key &&
         remove_object(proto::Kind(kind), id) == 0)
       ++n;
   }
-  if (n) spdlog::info("removed {} placeholders left by a previous dipcd", n);
-  write_file_atomically(run_dir_ + "/placeholders", "");
+  if (n) spdlog::info(fmt::runtime(removed_n), n);
+  write_file_atomically(path, "");
 }
 
 }  // namespace dipc::daemon

@@ -5,9 +5,10 @@
 // found by ObjId (kind and local id: what a process names in a call) or by ObjKey (kind
 // and key: what a *get names); the two are distinct types so that one can never be passed
 // for the other. The table keeps the published id table (RUN_DIR/ids, read by the shim)
-// in step, and RUN_DIR/placeholders, so that a dipcd started after a crash can remove the
-// placeholders its predecessor left in the kernel; that file is rewritten by the
-// background worker, at most once per change burst, never on the io thread.
+// in step, and RUN_DIR/placeholders and RUN_DIR/owned, so that a dipcd started after a crash
+// can remove the placeholders and the objects its predecessor left in the kernel (fail-stop:
+// the cluster declared that run dead, so what it owned is gone); those files are rewritten
+// by the background worker, at most once per change burst, never on the io thread.
 // Thread safety: io thread only.
 #pragma once
 
@@ -48,7 +49,8 @@ struct Placeholder {
 class ObjectTable {
  public:
   ObjectTable(std::string run_dir, BackgroundWorker& bg) : run_dir_(std::move(run_dir)), bg_(bg) {}
-  // Opens the id table (and removes placeholders a previous dipcd left), before serving.
+  // Opens the id table (and removes the placeholders and owned objects a previous dipcd
+  // left), before serving.
   bool open(std::string& err);
 
   // Owned objects.
@@ -83,8 +85,8 @@ class ObjectTable {
   }
 
  private:
-  void save_placeholders();
-  void remove_stale_placeholders();
+  void save_lists();
+  void remove_stale(const char* file, const char* removed_n);
 
   std::string run_dir_;
   BackgroundWorker& bg_;

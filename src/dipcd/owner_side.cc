@@ -340,12 +340,33 @@ void OwnerSide::requeue(const HandedOut& h, const std::string& why) {
   long mtype = long(h.mtype);
   std::memcpy(buf.data(), &mtype, sizeof mtype);
   std::memcpy(buf.data() + sizeof mtype, h.text.data(), h.text.size());
-  if (syscall(SYS_msgsnd, h.qid, buf.data(), h.text.size(), IPC_NOWAIT) == 0)
+  if (syscall(SYS_msgsnd, h.qid, buf.data(), h.text.size(), IPC_NOWAIT) == 0) {
     spdlog::info("message of type {} ({} bytes) put back on queue id {}: {}", h.mtype,
                  h.text.size(), h.qid, why);
-  else
-    spdlog::warn("message of type {} ({} bytes) for queue id {} lost: {}, and it cannot be put "
-                 "back: {}", h.mtype, h.text.size(), h.qid, why, strerror(errno));
+    return;
+  }
+  int e = errno;
+  if (e == EAGAIN && Clock::now() - h.at < kHandedOutFor &&
+      requeue_waiting_.size() < kMaxHandedOut) {
+    // The queue is full: its receivers will make room; try again shortly, in order.
+    requeue_waiting_.emplace_back(h, why);
+    if (!requeue_timer_) {
+      requeue_timer_ = std::make_unique<asio::steady_timer>(io_, kRequeueRetry);
+      requeue_timer_->async_wait([this](std::error_code ec) {
+        if (!ec) retry_requeues();
+      });
+    }
+    return;
+  }
+  spdlog::warn("message of type {} ({} bytes) for queue id {} lost: {}, and it cannot be put "
+               "back: {}", h.mtype, h.text.size(), h.qid, why, strerror(e));
+}
+
+void OwnerSide::retry_requeues() {
+  requeue_timer_.reset();
+  auto waiting = std::move(requeue_waiting_);
+  requeue_waiting_.clear();
+  for (auto& [h, why] : waiting) requeue(h, why);
 }
 
 void OwnerSide::expire_exited() {

@@ -14,6 +14,7 @@
 
 #include <chrono>
 #include <functional>
+#include <deque>
 #include <map>
 #include <memory>
 #include <string>
@@ -87,8 +88,12 @@ class OwnerSide {
     std::chrono::steady_clock::time_point at;
   };
   void remember(uint64_t link, uint64_t reqid, HandedOut h);
-  // Puts a message back at the tail of its queue, as root, without waiting.
+  // Puts a message back at the tail of its queue, as root, without blocking the io thread:
+  // a queue that is full is tried again every kRequeueRetry until kHandedOutFor has passed
+  // since the message left it (at most kMaxHandedOut messages wait so).
   void requeue(const HandedOut& h, const std::string& why);
+  void retry_requeues();
+  static constexpr std::chrono::milliseconds kRequeueRetry{10};
 
   asio::io_context& io_;
   const Config& cfg_;
@@ -101,6 +106,8 @@ class OwnerSide {
   SemUndo undo_;
   std::map<std::pair<uint64_t, uint64_t>, HandedOut> handed_out_;  // (link, request id)
   size_t handed_out_bytes_ = 0;
+  std::deque<std::pair<HandedOut, std::string>> requeue_waiting_;  // queue full: try again
+  std::unique_ptr<asio::steady_timer> requeue_timer_;
   std::map<uid_t, size_t> waiting_by_user_;
   std::map<std::string, size_t> waiting_by_node_;
   // Calls running for other nodes: (link serial, request id) -> its node, executor ticket,

@@ -1,15 +1,21 @@
 #include "dipcd/peer_links.h"
 
 #include <netinet/tcp.h>
+#include <sodium.h>
 #include <spdlog/spdlog.h>
 #include <sys/socket.h>
 
 namespace dipc::daemon {
 
 using proto::FrameType;
-using Clock = std::chrono::steady_clock;
-
 namespace {
+
+uint64_t fresh_incarnation() {
+  uint64_t v = 0;
+  while (v == 0) randombytes_buf(&v, sizeof v);
+  return v;
+}
+
 
 // Nothing a peer may send before its hello needs more: a hello, an authentication step.
 constexpr uint32_t kMaxPayloadBeforeReady = 1024;
@@ -22,7 +28,9 @@ void set_no_delay(int fd) {
 }  // namespace
 
 PeerLinks::PeerLinks(asio::io_context& io, Settings s, AllowList allow)
-    : io_(io), s_(std::move(s)), allow_(std::move(allow)), accept_backoff_(io) {}
+    : io_(io), s_(std::move(s)), allow_(std::move(allow)), accept_backoff_(io), tick_timer_(io) {
+  if (s_.incarnation == 0) s_.incarnation = fresh_incarnation();
+}
 
 bool PeerLinks::listen(std::string& err) {
   std::error_code ec;
@@ -43,7 +51,44 @@ bool PeerLinks::listen(std::string& err) {
     return false;
   }
   accept_loop();
+  tick();
   return true;
+}
+
+// The stall detector's clock: a tick every heartbeat interval. A gap longer than the peer
+// time-out between the last tick and now means the io thread ran nothing in between.
+void PeerLinks::tick() {
+  if (stopping_) return;
+  stalled(Clock::now());
+  last_tick_ = Clock::now();
+  tick_timer_.expires_after(s_.heartbeat);
+  tick_timer_.async_wait([this](std::error_code ec) {
+    if (!ec) tick();
+  });
+}
+
+// A peer heard nothing from this node for between gap - heartbeat and gap + heartbeat, so
+// the bound errs on the side of starting over when a peer might have declared this node
+// dead (starting over then makes sure it did).
+bool PeerLinks::stalled(Clock::time_point now) {
+  auto gap = std::chrono::duration_cast<std::chrono::milliseconds>(now - last_tick_);
+  if (gap <= std::max(s_.peer_timeout - s_.heartbeat, 2 * s_.heartbeat)) return false;
+  last_tick_ = now;  // once per stall
+  spdlog::warn("this node ran nothing for {} ms (peer time-out {} ms): the other nodes have "
+               "declared it dead", gap.count(), s_.peer_timeout.count());
+  if (on_stalled)
+    on_stalled(gap);
+  else
+    start_over("this node was stalled");
+  return true;
+}
+
+void PeerLinks::start_over(const std::string& why) {
+  DIPC_ON_THREAD(thread_);
+  s_.incarnation = fresh_incarnation();
+  auto links = links_;
+  for (auto& l : links)
+    if (l->conn) l->conn->close(why);
 }
 
 void PeerLinks::shutdown() {
@@ -52,6 +97,7 @@ void PeerLinks::shutdown() {
   std::error_code ec;
   if (acceptor_) acceptor_->close(ec);
   accept_backoff_.cancel();
+  tick_timer_.cancel();
   auto links = links_;
   for (auto& l : links)
     if (l->conn) l->conn->close("shutting down", CloseKind::kQuiet);
@@ -124,7 +170,7 @@ void PeerLinks::start_link(const std::shared_ptr<Link>& l) {
   DIPC_ON_THREAD(thread_);
   std::weak_ptr<Link> wl = l;
   l->last_heard = Clock::now();
-  Handshake::Settings hs{s_.my_name, port_, s_.secret, s_.secret_file};
+  Handshake::Settings hs{s_.my_name, port_, s_.secret, s_.secret_file, s_.incarnation};
   l->handshake = std::make_unique<Handshake>(
       l->outgoing ? Handshake::Role::kConnector : Handshake::Role::kAcceptor, hs,
       [this](const std::string& name) { return vet(name); });
@@ -145,7 +191,7 @@ void PeerLinks::heartbeat(const std::shared_ptr<Link>& l) {
   l->timer.expires_after(s_.heartbeat);
   l->timer.async_wait([this, wl](std::error_code ec) {
     auto l = wl.lock();
-    if (ec || !l || !l->is_open()) return;
+    if (ec || !l || !l->is_open() || stalled(Clock::now())) return;
     auto silent = std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - l->last_heard);
     if (silent > s_.peer_timeout) {
       l->conn->close(fmt::format("silent for {} ms (peer time-out {} ms)", silent.count(),
@@ -165,7 +211,11 @@ void PeerLinks::drop(const std::shared_ptr<Link>& l, const std::string& why) {
 void PeerLinks::on_frame(const std::shared_ptr<Link>& l, Frame& f) {
   DIPC_ON_THREAD(thread_);
   if (l->stalled) return;  // an injected partition: nothing is heard
-  l->last_heard = Clock::now();
+  auto now = Clock::now();
+  // Frames that waited through a stall of this node are from peers that gave it up: the
+  // node starts over first (on_stalled closes this link too).
+  if (stalled(now) || !l->is_open()) return;
+  l->last_heard = now;
   if (!l->ready) return on_handshake(l, f);
   if (f.header.type == FrameType::kHeartbeat) return;
   auto it = routes_.find(f.header.type);
@@ -188,6 +238,7 @@ void PeerLinks::on_handshake(const std::shared_ptr<Link>& l, Frame& f) {
       // With a secret, everything after the handshake travels sealed.
       if (step.keys) l->conn->seal(step.keys->tx, step.keys->rx);
       l->name = l->handshake->peer_name();
+      l->incarnation = l->handshake->peer_incarnation();
       if (!l->outgoing) l->port = l->handshake->peer_port();
       l->handshake.reset();
       return bind(l);

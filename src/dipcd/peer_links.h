@@ -15,6 +15,12 @@
 // role check refuses (a referee answer from a node that is not the referee), closes the
 // link with a logged reason.
 //
+// Each run of a node has an incarnation (proto::Hello), drawn at start and again when the
+// node starts over; a ready link knows its peer's. PeerLinks also notices its own stalls:
+// when the io thread ran nothing for longer than the peer time-out (the process was stopped,
+// or starved), every peer has heard nothing from it for that long and has declared it dead;
+// on_stalled is then called before anything that arrived during the stall is handled.
+//
 // Thread safety: io thread only.
 #pragma once
 
@@ -34,6 +40,7 @@ namespace dipc::daemon {
 
 class PeerLinks {
  public:
+  using Clock = std::chrono::steady_clock;
   using Handler = std::function<void(const std::shared_ptr<Link>&, Frame&)>;
   using Accepts = std::function<bool(const Link&)>;
   using LinkCb = std::function<void(const LinkResult&)>;
@@ -48,6 +55,7 @@ class PeerLinks {
     std::chrono::milliseconds heartbeat{1000};
     std::chrono::milliseconds peer_timeout{5000};
     std::chrono::milliseconds connect_timeout{3000};
+    uint64_t incarnation = 0;  // 0: draw one
   };
 
   PeerLinks(asio::io_context& io, Settings s, AllowList allow);
@@ -81,6 +89,13 @@ class PeerLinks {
   void drop(const std::shared_ptr<Link>& l, const std::string& why);
 
   void reload_allow(AllowList allow);
+  // Called once when this node finds it was stalled for `gap`, longer than the peer time-out.
+  std::function<void(std::chrono::milliseconds gap)> on_stalled;
+  uint64_t incarnation() const { return s_.incarnation; }
+  // Fail-stop, this side: a new incarnation, and every link closed (each ready one is a
+  // node declared dead, through on_dead, as for any lost link).
+  void start_over(const std::string& why);
+
   // Fault injection for tests ([debug] fault_injection): mode "delay" (ms), "stall", "cut"
   // or "clear" on the link to node. Returns "" or why it could not be done.
   std::string inject(const std::string& node, const std::string& mode, int64_t ms);
@@ -101,6 +116,8 @@ class PeerLinks {
   void heartbeat(const std::shared_ptr<Link>& l);
   void fail_waiters(const std::shared_ptr<Link>& l, const LinkResult& r);
   std::string vet(const std::string& peer_name) const;
+  void tick();
+  bool stalled(Clock::time_point now);
   const std::string& initiator(const Link& l) const { return l.outgoing ? s_.my_name : l.name; }
 
   asio::io_context& io_;
@@ -109,6 +126,8 @@ class PeerLinks {
   ThreadCheck thread_;
   std::unique_ptr<asio::ip::tcp::acceptor> acceptor_;
   asio::steady_timer accept_backoff_;
+  asio::steady_timer tick_timer_;
+  Clock::time_point last_tick_ = Clock::now();
   uint16_t port_ = 0;
   std::map<proto::FrameType, Route> routes_;
   std::set<std::shared_ptr<Link>> links_;               // every link, ready or not

@@ -142,6 +142,14 @@ void RemoteReferee::connect() {
         }
         unreachable_logged_ = false;
         refused_ = false;
+        if (referee_run_ != 0 && r.link->incarnation == referee_run_ && on_declared_dead) {
+          spdlog::warn("the referee {} declared this node dead while it was away",
+                       r.link->describe());
+          referee_run_ = 0;
+          on_declared_dead();  // closes every link, this one too
+          return retry(std::chrono::seconds(1));
+        }
+        referee_run_ = r.link->incarnation;
         name_ = r.link->name;
         link_serial_ = r.link->serial;
         if (on_state) on_state("joined");

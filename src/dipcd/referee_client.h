@@ -5,6 +5,12 @@
 // on every join) and the in-process client of RefereeService (this node is the referee).
 // Callers never know which one they have.
 //
+// Fail-stop: when this node joins again the same run of the referee (the incarnation its
+// link says) after its link to it was lost, the referee has declared this node dead and
+// forgotten what it owned: on_declared_dead is called instead of on_joined, and this node
+// starts over as a new node (docs/errors.md). A referee of another run (it restarted) is
+// joined as usual: this node re-registers its objects there.
+//
 // Role checks: the remote implementation accepts referee answers (kRegReply, kRegRemoved,
 // kRegListReply, kRegMembersReply) only from the link to the node it joined as referee, and an answer only
 // for a request still pending on that link.
@@ -103,6 +109,10 @@ class RemoteReferee : public RefereeClient {
   void node_dead(const std::string& name);
   // The link to the referee was superseded by kept (both nodes connected at once).
   void link_superseded(uint64_t serial, const std::shared_ptr<Link>& kept);
+  // This node starts over: the next join is its first.
+  void forget_referee_run() { referee_run_ = 0; }
+  // Set by the daemon root: this node joined the referee run that had declared it dead.
+  std::function<void()> on_declared_dead;
 
   void lookup(proto::Kind kind, int32_t key, int32_t flags, Done done) override;
   void commit(const proto::RegRecord& r) override;
@@ -136,6 +146,7 @@ class RemoteReferee : public RefereeClient {
   asio::steady_timer timer_;
   std::string name_;          // the referee node's name, once joined
   uint64_t link_serial_ = 0;  // the link to it, while joined
+  uint64_t referee_run_ = 0;  // the incarnation of the referee run last joined
   bool refused_ = false;
   bool unreachable_logged_ = false;
   std::string last_error_;

@@ -26,6 +26,12 @@ RemoteCalls::RemoteCalls(PeerLinks& links) : links_(links) {
     if (rep.ret >= 0 && call->still_wanted && !call->still_wanted()) {
       // The message left its queue for a caller that is gone: it goes back.
       l->send(make_empty_frame(FrameType::kRequeue, f.header.request_id));
+    } else if (rep.ret >= 0 && call->still_wanted && call->on_handed) {
+      std::weak_ptr<Link> wl = l;
+      call->on_handed([wl, reqid = f.header.request_id] {
+        if (auto l = wl.lock(); l && l->is_open())
+          l->send(make_empty_frame(FrameType::kRequeue, reqid));
+      });
     }
     if (call->relay) return call->relay(rep, f);
     (*call)(OpResult{rep.ret, rep.err, rep.aux, std::string(rep.data)});
@@ -34,7 +40,8 @@ RemoteCalls::RemoteCalls(PeerLinks& links) : links_(links) {
 
 std::function<void()> RemoteCalls::forward(const std::string& owner, const std::string& addr,
                                            uint16_t port, OwnedOp op, OpDone done,
-                                           std::function<bool()> still_wanted, Relay relay) {
+                                           std::function<bool()> still_wanted, Relay relay,
+                                           std::function<void(GiveBack)> on_handed) {
   DIPC_ON_THREAD(thread_);
   ++per_node_[owner].calls;
   ++per_op_[OpKey{op.kind, op.op}].calls;
@@ -77,7 +84,8 @@ std::function<void()> RemoteCalls::forward(const std::string& owner, const std::
   bool takes_message = op.op == proto::Op::kMsgRcv && !(op.flags & MSG_COPY);
   uint64_t reqid = pending_.add(
       Tag{owner, 0},
-      Call{std::move(done), takes_message ? std::move(still_wanted) : nullptr, std::move(relay)});
+      Call{std::move(done), takes_message ? std::move(still_wanted) : nullptr, std::move(relay),
+           takes_message ? std::move(on_handed) : nullptr});
   auto fail = [this, reqid](int err) {
     if (auto d = pending_.take(reqid)) (*d)(OpResult::error(err));
   };

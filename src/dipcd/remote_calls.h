@@ -9,7 +9,9 @@
 // (kCancel), and still completes once, with the owner's last word.
 // Nothing taken is lost on the way back: when the answer to a msgrcv brings a message and
 // the caller no longer wants it (still_wanted says no: the process is gone), the owner is
-// told to put the message back on its queue (kRequeue).
+// told to put the message back on its queue (kRequeue). When it is still wanted, on_handed
+// gets a function that does the same later (the caller's node keeps it until the process
+// says the message reached it, kTaken, and calls it if the process dies first).
 // Relay: a caller that passes the answer on as it came (the holder, to its local process)
 // gives a relay function, which gets the answer's frame itself (its payload checked well
 // formed) instead of a decoded copy; failures that come without an answer still go to done.
@@ -34,14 +36,18 @@ struct Frame;
 class RemoteCalls {
  public:
   using OpDone = std::function<void(OpResult)>;
+  using GiveBack = std::function<void()>;
   // The owner's answer: rep is decoded from f's payload (its views point there).
   using Relay = std::function<void(const proto::OpReply& rep, Frame& f)>;
   explicit RemoteCalls(PeerLinks& links);
   // Returns the call's cancel function. op's data leaves as the frame's body, uncopied.
+  // on_handed (msgrcv only) runs before done or relay when the answer brought a message for
+  // a caller still wanted.
   std::function<void()> forward(const std::string& owner, const std::string& addr, uint16_t port,
                                 OwnedOp op, OpDone done,
                                 std::function<bool()> still_wanted = nullptr,
-                                Relay relay = nullptr);
+                                Relay relay = nullptr,
+                                std::function<void(GiveBack)> on_handed = nullptr);
   void node_dead(const std::string& name);
   // The link with serial was closed as superseded: its calls' outcome is unknown (ECOMM).
   void link_superseded(uint64_t serial);
@@ -78,6 +84,7 @@ class RemoteCalls {
     OpDone done;
     std::function<bool()> still_wanted;  // for a msgrcv that takes its message
     Relay relay;                         // set: the answer goes here, not to done
+    std::function<void(GiveBack)> on_handed;
     void operator()(OpResult r) const { done(std::move(r)); }
   };
   PeerLinks& links_;

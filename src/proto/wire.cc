@@ -10,6 +10,7 @@ bool is_known_frame_type(uint16_t t) {
     case FrameType::kOpReply:
     case FrameType::kCancel:
     case FrameType::kRequeue:
+    case FrameType::kTaken:
     case FrameType::kHello:
     case FrameType::kHelloAck:
     case FrameType::kHeartbeat:
@@ -218,12 +219,14 @@ void Hello::encode(Writer& w) const {
   w.u16(version);
   w.str(node);
   w.u16(listen_port);
+  w.u64(incarnation);
 }
 
 bool Hello::decode(Reader& r) {
   version = r.u16();
   node = r.bytes(kMaxName);
   listen_port = r.u16();
+  incarnation = r.u64();
   return r.done() && is_valid_node_name(node);
 }
 
@@ -231,12 +234,14 @@ void HelloAck::encode(Writer& w) const {
   w.u8(accepted);
   w.str(node);
   w.str(reason);
+  w.u64(incarnation);
 }
 
 bool HelloAck::decode(Reader& r) {
   accepted = r.u8();
   node = r.bytes(kMaxName);
   reason = r.bytes(kMaxName * 4);
+  incarnation = r.u64();
   return r.done() && accepted <= 1 && is_valid_node_name(node);
 }
 

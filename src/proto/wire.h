@@ -49,6 +49,7 @@ enum class FrameType : uint16_t {
   kOpReply = 2,
   kCancel = 3,  // request id = the request to interrupt
   kRequeue = 4,  // node to owner: the message of request id could not be delivered: put it back
+  kTaken = 5,    // shim to its dipcd: the message of request id (a msgrcv) reached the process
   // Peer links.
   kHello = 10,
   kHelloAck = 11,
@@ -255,7 +256,8 @@ struct OpRequest {
   int32_t flags = 0;
   int64_t arg1 = 0, arg2 = 0, arg3 = 0;
   std::string_view user;  // caller's login name (node to node)
-  int32_t pid = 0;        // caller's pid on its node (node to node)
+  int32_t pid = 0;        // caller's pid on its node (node to node); from the shim: the
+                          // calling thread's id, whose credentials the call is made with
   std::string_view data;
 
   void encode(Writer& w) const;
@@ -298,10 +300,14 @@ struct IpcStat {
 };
 
 // kHello: the first frame on a peer link, from the side that connected.
+// incarnation: a random number the sending dipcd drew when it started, and draws again when
+// it starts over as a new node (docs/errors.md, fail-stop): how a node tells the same run
+// of a peer from a new one.
 struct Hello {
   uint16_t version = kProtocolVersion;
   std::string_view node;  // the sender's node name
   uint16_t listen_port = 0;
+  uint64_t incarnation = 0;
   void encode(Writer& w) const;
   bool decode(Reader& r);
 };
@@ -311,6 +317,7 @@ struct HelloAck {
   uint8_t accepted = 0;
   std::string_view node;    // the answering node's name
   std::string_view reason;  // why it was refused
+  uint64_t incarnation = 0;  // the answering node's, as in Hello
   void encode(Writer& w) const;
   bool decode(Reader& r);
 };

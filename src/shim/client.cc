@@ -7,6 +7,7 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <sys/mman.h>
+#include <sys/msg.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -437,6 +438,21 @@ __attribute__((noinline)) int exchange(Conn& c, const proto::OpRequest& req, Rep
     return -1;
   }
   rep->data_len = done_len;
+  // A message taken off its queue has reached this process: say so, so that dipcd stops
+  // keeping it to give back should the process die before it read the answer. Before the
+  // caller sees it: a process killed before this line never had the message.
+  if (req.op == proto::Op::kMsgRcv && !(req.flags & MSG_COPY) && rep->ret >= 0) {
+    uint8_t th[kHeaderSize];
+    Header t;
+    t.type = FrameType::kTaken;
+    t.request_id = id;
+    t.length = 0;
+    proto::encode_header(t, th);
+    iovec tv[1] = {{th, sizeof th}};
+    if (!send_all(c.fd, tv, 1)) {
+      close_conn(c);  // the message is ours; the connection is not
+    }
+  }
   if (overflow) {
     rep->fault = false;
     rep->ret = -1;

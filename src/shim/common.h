@@ -3,6 +3,8 @@
 
 #include <errno.h>
 #include <sys/ipc.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 #include "shim/client.h"
 #include "shim/keys.h"
@@ -17,6 +19,8 @@ inline proto::OpRequest make_request(proto::Kind kind, proto::Op op, int id) {
   r.kind = kind;
   r.op = op;
   r.id = id;
+  // The calling thread: dipcd makes the call with that thread's credentials of now.
+  r.pid = int32_t(syscall(SYS_gettid));
   return r;
 }
 

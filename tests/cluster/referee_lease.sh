@@ -18,10 +18,11 @@ port=$(tr -dc '0-9' <"$DIR/node1/run/dipcd.port")
 hdr() { # TYPE(4 hex) LENGTH(8 hex): magic, version 1, type, request id 1, length
   printf '444950430001%s0000000000000001%s' "$1" "$2"
 }
-hello() { # NAME: a hello, version 1, port 0
+hello() { # NAME: a hello, version 1, port 0, incarnation 1
   local hex
   hex=$(printf '%s' "$1" | od -An -tx1 | tr -d ' \n')
-  printf '%s0001%08x%s0000' "$(hdr 000a "$(printf '%08x' $((8 + ${#1})))")" "${#1}" "$hex"
+  printf '%s0001%08x%s00000000000000000001' "$(hdr 000a "$(printf '%08x' $((16 + ${#1})))")" \
+    "${#1}" "$hex"
 }
 reg() { # TYPE KEY(8 hex) FLAGS(8 hex) ID(8 hex): a referee record for a queue
   printf '%s01%s%s000000000000000000000000000000%s000001b60000000000000000000000000000000000000000' \

@@ -34,32 +34,32 @@ op() { # KIND OP ID KEY FLAGS ARG1 USER: one kOp frame
   frame 0001 "$p"
 }
 attack() { # each from a node name of its own, so that no refusal of a duplicate interferes
-  timeout 10 "${NOBODY[@]}" "$RAW" "127.0.0.1:$port2" "$(frame 000a "0001$(hex_str "evil$BASHPID")0000")$1"
+  timeout 10 "${NOBODY[@]}" "$RAW" "127.0.0.1:$port2" "$(frame 000a "0001$(hex_str "evil$BASHPID")00000000000000000001")$1"
 }
 
-# Each refusal drops the link at once: the attacker gets the hello answer (34 bytes) and
+# Each refusal drops the link at once: the attacker gets the hello answer (42 bytes) and
 # nothing else (a link kept open would be closed only by the heartbeat time-out, later).
 # msgctl(IPC_RMID) as "root\0": the link is dropped before any look-up.
 r=$(attack "$(op 1 4 "$qid" 0 0 0 'root\000')")
-expect_eq "$r" "CLOSED 34" "a login name with a NUL byte"
+expect_eq "$r" "CLOSED 42" "a login name with a NUL byte"
 # The same with the NUL elsewhere, and names that are no names.
 for u in '\000root' 'ro\000ot' 'root ' '../root' '-root'; do
   r=$(attack "$(op 1 4 "$qid" 0 0 0 "$u")")
-  expect_eq "$r" "CLOSED 34" "login name '$u'"
+  expect_eq "$r" "CLOSED 42" "login name '$u'"
 done
 # No caller at all.
 r=$(attack "$(op 1 4 "$qid" 0 0 0 '')")
-expect_eq "$r" "CLOSED 34" "an operation without a caller"
+expect_eq "$r" "CLOSED 42" "an operation without a caller"
 # msgget(IPC_CREAT) at the owner: a node never creates at another node.
 r=$(attack "$(op 1 1 0 9602 $((0x200 | 0600)) 0 root)")
-expect_eq "$r" "CLOSED 34" "a remote msgget(IPC_CREAT)"
+expect_eq "$r" "CLOSED 42" "a remote msgget(IPC_CREAT)"
 kill -0 "$pid2" 2>/dev/null || fail "node2's dipcd died"
 
 # A valid "root" is mapped to nobody (remote_root is off): IPC_RMID is answered (EPERM)
-# and the link stays until the heartbeat time-out: at least the hello answer (34 bytes)
+# and the link stays until the heartbeat time-out: at least the hello answer (42 bytes)
 # and the reply (44 bytes) come back, where the refusals above got nothing.
 r=$(attack "$(op 1 4 "$qid" 0 0 0 root)")
-[[ "$r" =~ ^(OPEN|CLOSED)\ ([0-9]+)$ ]] && ((BASH_REMATCH[2] >= 78)) ||
+[[ "$r" =~ ^(OPEN|CLOSED)\ ([0-9]+)$ ]] && ((BASH_REMATCH[2] >= 86)) ||
   fail "a valid remote caller was not answered: $r"
 
 expect_eq "$(on node2 "$MW" count 9601)" 0 "root's queue is still there on node2"

@@ -69,6 +69,21 @@ TEST_F(HandshakeTest, WithoutSecretBothSidesAreReadyAndKnowEachOther) {
   EXPECT_EQ(a.peer_port(), 7710);
 }
 
+TEST_F(HandshakeTest, EachSideLearnsThePeersIncarnation) {
+  for (std::string secret : {std::string(), std::string(32, 'k')}) {
+    auto sc = node("node2", secret), sa = node("node1", secret);
+    sc.incarnation = 0x1122334455667788u;
+    sa.incarnation = 42;
+    Handshake c(Handshake::Role::kConnector, sc);
+    Handshake a(Handshake::Role::kAcceptor, sa, [](const std::string&) { return ""; });
+    auto [stc, sta] = run(c, a);
+    ASSERT_EQ(stc.state, State::kReady);
+    ASSERT_EQ(sta.state, State::kReady);
+    EXPECT_EQ(c.peer_incarnation(), 42u);
+    EXPECT_EQ(a.peer_incarnation(), 0x1122334455667788u);
+  }
+}
+
 TEST_F(HandshakeTest, SameSecretAuthenticatesBothWays) {
   std::string s(32, 'k');
   Handshake c(Handshake::Role::kConnector, node("node2", s));

@@ -106,6 +106,7 @@ TEST(WireHeader, FrameTypeNumbersArePinned) {
   EXPECT_EQ(uint16_t(FrameType::kOpReply), 2);
   EXPECT_EQ(uint16_t(FrameType::kCancel), 3);
   EXPECT_EQ(uint16_t(FrameType::kRequeue), 4);
+  EXPECT_EQ(uint16_t(FrameType::kTaken), 5);
   EXPECT_EQ(uint16_t(FrameType::kHello), 10);
   EXPECT_EQ(uint16_t(FrameType::kHelloAck), 11);
   EXPECT_EQ(uint16_t(FrameType::kHeartbeat), 12);
@@ -131,7 +132,7 @@ TEST(WireHeader, FrameTypeNumbersArePinned) {
   EXPECT_EQ(uint16_t(FrameType::kDsmGrantData), 59);
   int known = 0;
   for (uint32_t t = 0; t <= 0xFFFF; ++t) known += is_known_frame_type(uint16_t(t));
-  EXPECT_EQ(known, 25 + 10);
+  EXPECT_EQ(known, 26 + 10);
 }
 
 // A valid header's bytes, to be damaged by the rejection tests.
@@ -190,7 +191,7 @@ TEST(WireHeader, RejectsBadVersion) {
 }
 
 TEST(WireHeader, RejectsUnknownType) {
-  for (uint16_t t : {0, 5, 9, 16, 19, 29, 39, 44, 0x0100, 0xFFFF}) {
+  for (uint16_t t : {0, 6, 9, 16, 19, 29, 39, 44, 0x0100, 0xFFFF}) {
     Bytes b = ValidHeader();
     b[6] = uint8_t(t >> 8);
     b[7] = uint8_t(t);
@@ -543,18 +544,21 @@ const Bytes kHelloBytes = {
     0x00, 0x01,                        // version
     0x00, 0x00, 0x00, 0x02, 'n', '1',  // node
     0x1B, 0x58,                        // listen port 7000
+    0, 0, 0, 0, 0, 0, 0x30, 0x39,      // incarnation 12345
 };
 
 TEST(WireHello, EncodesExactBytesAndDecodesBack) {
   Hello m;
   m.node = "n1";
   m.listen_port = 7000;
+  m.incarnation = 12345;
   EXPECT_EQ(Encode(m), kHelloBytes);
   Hello back;
   ASSERT_TRUE(Decode(kHelloBytes, back));
   EXPECT_EQ(back.version, 1);
   EXPECT_EQ(back.node, "n1");
   EXPECT_EQ(back.listen_port, 7000);
+  EXPECT_EQ(back.incarnation, 12345u);
   ExpectEveryShortBufferFails(m, kHelloBytes.size());
 }
 
@@ -570,23 +574,24 @@ TEST(WireHello, Rejections) {
   ExpectEveryTruncationRejected<Hello>(kHelloBytes);
   EXPECT_FALSE(Decodes<Hello>(Concat(kHelloBytes, {0})));
   // An empty node name.
-  EXPECT_FALSE(Decodes<Hello>({0x00, 0x01, 0, 0, 0, 0, 0x1B, 0x58}));
+  EXPECT_FALSE(Decodes<Hello>({0x00, 0x01, 0, 0, 0, 0, 0x1B, 0x58, 0, 0, 0, 0, 0, 0, 0, 1}));
   // Name at and over the cap.
-  EXPECT_TRUE(Decodes<Hello>(Concat(Concat({0, 1}, Blob(kMaxNodeName)), {0, 1})));
-  EXPECT_FALSE(Decodes<Hello>(Concat(Concat({0, 1}, Blob(kMaxNodeName + 1)), {0, 1})));
-  EXPECT_FALSE(Decodes<Hello>(Concat(Concat({0, 1}, Blob(kMaxName + 1)), {0, 1})));
+  EXPECT_TRUE(Decodes<Hello>(Concat(Concat({0, 1}, Blob(kMaxNodeName)), {0, 1, 0, 0, 0, 0, 0, 0, 0, 1})));
+  EXPECT_FALSE(Decodes<Hello>(Concat(Concat({0, 1}, Blob(kMaxNodeName + 1)), {0, 1, 0, 0, 0, 0, 0, 0, 0, 1})));
+  EXPECT_FALSE(Decodes<Hello>(Concat(Concat({0, 1}, Blob(kMaxName + 1)), {0, 1, 0, 0, 0, 0, 0, 0, 0, 1})));
   // A name that is not a node name (a NUL, a space).
-  EXPECT_FALSE(Decodes<Hello>({0x00, 0x01, 0, 0, 0, 2, 'n', 0, 0x1B, 0x58}));
-  EXPECT_FALSE(Decodes<Hello>({0x00, 0x01, 0, 0, 0, 2, 'n', ' ', 0x1B, 0x58}));
+  EXPECT_FALSE(Decodes<Hello>({0x00, 0x01, 0, 0, 0, 2, 'n', 0, 0x1B, 0x58, 0, 0, 0, 0, 0, 0, 0, 1}));
+  EXPECT_FALSE(Decodes<Hello>({0x00, 0x01, 0, 0, 0, 2, 'n', ' ', 0x1B, 0x58, 0, 0, 0, 0, 0, 0, 0, 1}));
   // Name length larger than what is left.
-  EXPECT_FALSE(Decodes<Hello>({0x00, 0x01, 0, 0, 0, 5, 'n', '1', 0x1B, 0x58}));
-  EXPECT_FALSE(Decodes<Hello>({0x00, 0x01, 0xFF, 0xFF, 0xFF, 0xFF, 'n', '1', 0x1B, 0x58}));
+  EXPECT_FALSE(Decodes<Hello>({0x00, 0x01, 0, 0, 0, 5, 'n', '1', 0x1B, 0x58, 0, 0, 0, 0, 0, 0, 0, 1}));
+  EXPECT_FALSE(Decodes<Hello>({0x00, 0x01, 0xFF, 0xFF, 0xFF, 0xFF, 'n', '1', 0x1B, 0x58, 0, 0, 0, 0, 0, 0, 0, 1}));
 }
 
 const Bytes kHelloAckBytes = {
     0x00,                              // refused
     0x00, 0x00, 0x00, 0x02, 'n', '2',  // node
     0x00, 0x00, 0x00, 0x02, 'n', 'o',  // reason
+    0, 0, 0, 0, 0, 0, 0, 7,            // incarnation 7
 };
 
 TEST(WireHelloAck, EncodesExactBytesAndDecodesBack) {
@@ -594,16 +599,18 @@ TEST(WireHelloAck, EncodesExactBytesAndDecodesBack) {
   m.accepted = 0;
   m.node = "n2";
   m.reason = "no";
+  m.incarnation = 7;
   EXPECT_EQ(Encode(m), kHelloAckBytes);
   HelloAck back;
   ASSERT_TRUE(Decode(kHelloAckBytes, back));
   EXPECT_EQ(back.accepted, 0);
   EXPECT_EQ(back.node, "n2");
   EXPECT_EQ(back.reason, "no");
+  EXPECT_EQ(back.incarnation, 7u);
 
   m.accepted = 1;
   m.reason = "";
-  const Bytes accepted = {0x01, 0, 0, 0, 2, 'n', '2', 0, 0, 0, 0};
+  const Bytes accepted = {0x01, 0, 0, 0, 2, 'n', '2', 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 7};
   EXPECT_EQ(Encode(m), accepted);
   ASSERT_TRUE(Decode(accepted, back));
   EXPECT_EQ(back.accepted, 1);
@@ -619,7 +626,11 @@ TEST(WireHelloAck, Rejections) {
     b[0] = a;
     EXPECT_FALSE(Decodes<HelloAck>(b)) << int(a);
   }
-  EXPECT_TRUE(Decodes<HelloAck>(Concat(Concat({1}, Blob(kMaxNodeName)), Blob(kMaxName * 4))));
+  const Bytes run = {0, 0, 0, 0, 0, 0, 0, 1};
+  EXPECT_TRUE(
+      Decodes<HelloAck>(Concat(Concat(Concat({1}, Blob(kMaxNodeName)), Blob(kMaxName * 4)), run)));
+  // Without the incarnation (an older dipcd's answer).
+  EXPECT_FALSE(Decodes<HelloAck>(Concat(Concat({1}, Blob(kMaxNodeName)), Blob(kMaxName * 4))));
   EXPECT_FALSE(Decodes<HelloAck>(Concat(Concat({1}, Blob(kMaxNodeName + 1)), Blob(0))));
   EXPECT_FALSE(Decodes<HelloAck>(Concat(Concat({1}, Blob(kMaxName + 1)), Blob(0))));
   EXPECT_FALSE(Decodes<HelloAck>(Concat(Concat({1}, Blob(1)), Blob(kMaxName * 4 + 1))));

@@ -1,0 +1,99 @@
+// read_caller_creds: the credentials of a call read from procfs (status parsing, a live thread's
+// ids and groups, a changed group list, a process that is gone).
+#include "dipcd/caller_creds.h"
+
+#include <grp.h>
+#include <gtest/gtest.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <thread>
+
+namespace dipc::daemon {
+namespace {
+
+TEST(CallerCreds, ParsesTheEffectiveIdsAndGroups) {
+  Identity c;
+  ASSERT_TRUE(parse_status_creds(
+      "Name:\tx\nUid:\t0\t1000\t0\t1000\nGid:\t0\t100\t0\t100\nGroups:\t4 24 27 \nNgid:\t0\n", c));
+  EXPECT_EQ(c.uid, 1000u);
+  EXPECT_EQ(c.gid, 100u);
+  EXPECT_EQ(c.groups, (std::vector<gid_t>{4, 24, 27}));
+  ASSERT_TRUE(parse_status_creds("Uid:\t1\t2\t3\t4\nGid:\t5\t6\t7\t8\nGroups:\n", c));
+  EXPECT_EQ(c.uid, 2u);
+  EXPECT_TRUE(c.groups.empty());
+}
+
+TEST(CallerCreds, RefusesMissingOrMalformedLines) {
+  Identity c;
+  EXPECT_FALSE(parse_status_creds("Uid:\t0\t0\t0\t0\nGid:\t0\t0\t0\t0\n", c));  // no Groups
+  EXPECT_FALSE(parse_status_creds("Uid:\t0\t0\t0\nGid:\t0\t0\t0\t0\nGroups:\n", c));
+  EXPECT_FALSE(parse_status_creds("Uid:\t0\t0\t0\t0\nGid:\t0\tx\t0\t0\nGroups:\n", c));
+  EXPECT_FALSE(parse_status_creds("Uid:\t0\t0\t0\t0\nGid:\t0\t0\t0\t0\nGroups:\t1 -2\n", c));
+  EXPECT_FALSE(parse_status_creds("Uid:\t0\t0\t0\t0\nGid:\t0\t0\t0\t0\nGroups:\t99999999999\n", c));
+  // "XUid:" is not "Uid:".
+  EXPECT_FALSE(parse_status_creds("XUid:\t0\t0\t0\t0\nGid:\t0\t0\t0\t0\nGroups:\n", c));
+}
+
+int pidfd_of(pid_t pid) { return int(syscall(SYS_pidfd_open, pid, 0)); }
+
+TEST(CallerCreds, ReadsThisThreadAndSeesAGroupChange) {
+  if (geteuid() != 0) GTEST_SKIP() << "needs root (setgroups)";
+  int pfd = pidfd_of(getpid());
+  ASSERT_GE(pfd, 0);
+  // A thread of our own changes only its groups (the raw system call: this thread only).
+  std::thread t([&] {
+    pid_t tid = pid_t(syscall(SYS_gettid));
+    gid_t g[] = {4242, 4343};
+    ASSERT_EQ(syscall(SYS_setgroups, 2, g), 0);
+    Identity c;
+    ASSERT_TRUE(read_caller_creds(getpid(), tid, pfd, c));
+    EXPECT_EQ(c.uid, 0u);
+    EXPECT_EQ(c.groups, (std::vector<gid_t>{4242, 4343}));
+    ASSERT_EQ(syscall(SYS_setgroups, 0, nullptr), 0);
+    ASSERT_TRUE(read_caller_creds(getpid(), tid, pfd, c));
+    EXPECT_TRUE(c.groups.empty());
+    // A tid that is not a thread of the process: the process's own status is read.
+    ASSERT_TRUE(read_caller_creds(getpid(), 1, pfd, c));
+  });
+  t.join();
+  close(pfd);
+}
+
+TEST(CallerCreds, AProcessThatIsGoneHasNone) {
+  pid_t child = fork();
+  ASSERT_GE(child, 0);
+  if (child == 0) _exit(0);
+  int pfd = pidfd_of(child);
+  ASSERT_GE(pfd, 0);
+  int st = 0;
+  ASSERT_EQ(waitpid(child, &st, 0), child);
+  Identity c{7, 8, {9}, "x"};
+  EXPECT_FALSE(read_caller_creds(child, 0, pfd, c));
+  EXPECT_EQ(c.uid, 7u);  // untouched
+  EXPECT_EQ(c.groups, (std::vector<gid_t>{9}));
+  EXPECT_FALSE(read_caller_creds(getpid(), 0, -1, c));  // no pidfd: not believed
+  close(pfd);
+}
+
+// What one read costs (docs/security.md quotes it); bounded so that a slow machine does
+// not fail, generous so that a read that blocks would.
+TEST(CallerCreds, AReadIsCheap) {
+  int pfd = pidfd_of(getpid());
+  ASSERT_GE(pfd, 0);
+  pid_t tid = pid_t(syscall(SYS_gettid));
+  Identity c;
+  constexpr int kReads = 2000;
+  auto t0 = std::chrono::steady_clock::now();
+  for (int i = 0; i < kReads; ++i) ASSERT_TRUE(read_caller_creds(getpid(), tid, pfd, c));
+  auto us = std::chrono::duration_cast<std::chrono::microseconds>(
+                std::chrono::steady_clock::now() - t0).count();
+  std::printf("read_caller_creds: %.1f us per read\n", double(us) / kReads);
+  EXPECT_LT(us / kReads, 1000);
+  close(pfd);
+}
+
+}  // namespace
+}  // namespace dipc::daemon
