@@ -1103,10 +1103,10 @@ const char* known_difference(const Script& sc, size_t i, const std::string& plai
     }
     return false;
   };
-  if (s.type == Type::kShmAt && s.id == IdRef::kSlot && plain.rfind("attached", 0) == 0 &&
-      dipc == "-1 EINVAL" && removed_before())
-    return "a segment removed while attached cannot be attached again by its id "
-           "(docs/errors.md)";
+  bool shm_call = s.type == Type::kShmAt || s.type == Type::kShmCtl;
+  if (shm_call && s.id == IdRef::kSlot && dipc == "-1 EINVAL" && removed_before())
+    return "a segment removed while attached cannot be attached, changed or removed again "
+           "by its id (docs/errors.md)";
   if (s.type == Type::kShmCtl && s.cmd == IPC_STAT && s.id == IdRef::kSlot &&
       plain.find(" key=PRIVATE ") != std::string::npos && removed_before())
     return "IPC_STAT of a segment removed while attached is answered by the local kernel "
