@@ -179,8 +179,10 @@ uint64_t OwnerSide::run_here(const Identity& who, OwnedOp op, const SemUndo::Pro
       if (setval) undo_.clear(id, semnum);
       if (!undo_sops.empty()) undo_.record(origin, id, undo_sops);
     }
-    // The process exited while its call was on its way: undo at once.
-    if (!undo_sops.empty() && exited_.count(origin)) apply_exit(undo_.take(origin));
+    // The process exited while its call was on its way: undo at once. Only after a call
+    // that changed something: a pid reused within the memory of exits (kernel.pid_max can
+    // be 32768) must not have a live process's list applied for a call that failed.
+    if (r.ret >= 0 && !undo_sops.empty() && exited_.count(origin)) apply_exit(undo_.take(origin));
     done(std::move(r));
   };
   // A call that can complete at once is made right here, as the caller, saving two thread
@@ -264,8 +266,6 @@ uint64_t OwnerSide::wait_for_range(const Identity& who, OwnedOp op, const SemUnd
         return;
       }
     }
-    // The process exited while its call waited: its undo list goes now.
-    if (exited_.count(origin)) apply_exit(undo_.take(origin));
     if (reply_now) reply_now(r);
     done(std::move(r));
   };

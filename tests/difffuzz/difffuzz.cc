@@ -1091,18 +1091,26 @@ const char* known_difference(const Script& sc, size_t i, const std::string& plai
       if (sc[j].type != Type::kShmAt && sc[j].type != Type::kShmAccess) break;
     }
   }
-  if (s.type == Type::kShmAt && s.id == IdRef::kSlot && plain.rfind("attached", 0) == 0 &&
-      dipc == "-1 EINVAL") {
-    // Linux lets a segment removed while attached be attached again by its id.
+  // Whether the slot's segment was removed (by the owner or IPC_RMID) since it was made or
+  // found.
+  auto removed_before = [&sc, i, &s] {
     for (size_t j = i; j-- > 0;) {
       const Step& p = sc[j];
       if (p.slot != s.slot) continue;
-      if (p.type == Type::kOwnerCreate || p.type == Type::kGet) break;
+      if (p.type == Type::kOwnerCreate || p.type == Type::kGet) return false;
       if (p.type == Type::kOwnerRemove || (p.type == Type::kShmCtl && p.cmd == IPC_RMID))
-        return "a segment removed while attached cannot be attached again by its id "
-               "(docs/errors.md)";
+        return true;
     }
-  }
+    return false;
+  };
+  bool shm_call = s.type == Type::kShmAt || s.type == Type::kShmCtl;
+  if (shm_call && s.id == IdRef::kSlot && dipc == "-1 EINVAL" && removed_before())
+    return "a segment removed while attached cannot be attached, changed or removed again "
+           "by its id (docs/errors.md)";
+  if (s.type == Type::kShmCtl && s.cmd == IPC_STAT && s.id == IdRef::kSlot &&
+      plain.find(" key=PRIVATE ") != std::string::npos && removed_before())
+    return "IPC_STAT of a segment removed while attached is answered by the local kernel "
+           "(docs/errors.md)";
   return nullptr;
 }
 
