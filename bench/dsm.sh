@@ -67,8 +67,15 @@ restart() {  # NODE: kill and start again with its (edited) config, keeping node
     port=$(tr -dc '0-9' <"$DIR/node1/run/dipcd.port")
     sed -i "s/^listen_port *=.*/listen_port = $port/" "$DIR/node1/dipc.conf"
   fi
-  kill -9 "$(cat "$DIR/$n/dipcd.pid")" 2>/dev/null
-  for i in $(seq 50); do pgrep -f -- "^$BUILD/sbin/dipcd --config $DIR/$n/dipc.conf" >/dev/null || break; sleep 0.05; done
+  local pid
+  pid=$(cat "$DIR/$n/dipcd.pid")
+  kill -9 "$pid" 2>/dev/null
+  # Gone, or a zombie (its descriptors closed): a killed dipcd with much memory takes a
+  # while to exit, and its socket answers until then.
+  for i in $(seq 200); do
+    [[ -e /proc/$pid ]] && ! grep -q '^State:.*Z' "/proc/$pid/status" 2>/dev/null || break
+    sleep 0.05
+  done
   rm -f "$DIR/$n/run/state"
   setsid "$DIPC" cluster exec "$n" --dir "$DIR" -- "$BUILD/sbin/dipcd" --config "$DIR/$n/dipc.conf" \
     </dev/null >>"$DIR/$n/dipcd.log" 2>&1 &
