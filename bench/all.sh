@@ -18,7 +18,7 @@ rc=0
 "$here/dsm.sh" "$build" | tee "$out/dsm.txt" || rc=1
 SCALE_OUT=$out/scale.txt "$here/scale.sh" "$build" || rc=1
 if command -v gnuplot >/dev/null; then
-  "$here/plot.sh" "$out/run.txt" "$out/bench.png" || rc=1
+  "$here/plot.sh" "$out/run.txt" "$out/bench.png" "$out/bench-dsm.png" || rc=1
   "$here/plot_scale.sh" "$out/scale.txt" "$out/scale.png" || rc=1
 else
   echo "all.sh: gnuplot not installed: no plots (scripts/deps.sh --bench)" >&2
