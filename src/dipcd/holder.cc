@@ -1,6 +1,7 @@
 #include "dipcd/holder.h"
 
 #include <spdlog/spdlog.h>
+#include <poll.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -243,6 +244,13 @@ void Holder::node_dead(const std::string& name) {
 }
 
 void Holder::watch_process(int32_t pid, const std::string& owner) {
+  if (auto it = watches_.find(pid); it != watches_.end() && it->second.fd) {
+    // A watched process with this pid that has exited, its exit not yet handled, is an
+    // earlier process: this is a new one (pids are reused). The old one's adjustments are
+    // undone now, before the new one's call leaves, never the new one's with them.
+    pollfd p{it->second.fd->native_handle(), POLLIN, 0};
+    if (::poll(&p, 1, 0) > 0) process_exited(pid);
+  }
   auto& w = watches_[pid];
   w.owners.insert(owner);
   if (w.fd) return;
