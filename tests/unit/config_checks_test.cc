@@ -3,6 +3,8 @@
 #include "dipcd/config_checks.h"
 
 #include <gtest/gtest.h>
+#include <sys/wait.h>
+#include <grp.h>
 #include <stdlib.h>
 #include <unistd.h>
 
@@ -70,15 +72,34 @@ TEST(Preflight, EmptyAllowFileWarns) {
 }
 
 TEST(Preflight, NonRootWarnsItMayNotCreateRunDir) {
-  // access() says what this user may do: as root every directory is writable (cli.sh checks
-  // the warning with dipcd --check run as nobody).
-  if (geteuid() == 0) GTEST_SKIP() << "checked as another user only";
-  Config c = Base("/tmp");
-  c.run_dir = "/proc/dipc-run";
-  auto f = preflight(c, 1, false);
-  ASSERT_EQ(f.size(), 1u);
-  EXPECT_FALSE(f[0].fatal);
-  EXPECT_NE(f[0].message.find("may not create it in /proc"), std::string::npos) << f[0].message;
+  // access() says what this user may do: as root every directory is writable, so the check
+  // runs in a child that has become nobody (cli.sh checks the warning with dipcd --check
+  // run as nobody too). The child's exit status says which expectation failed.
+  auto check = [] {
+    Config c = Base("/tmp");
+    c.run_dir = "/proc/dipc-run";
+    auto f = preflight(c, 1, false);
+    if (f.size() != 1) return 1;
+    if (f[0].fatal) return 2;
+    if (f[0].message.find("may not create it in /proc") == std::string::npos) return 3;
+    return 0;
+  };
+  if (geteuid() != 0) {
+    EXPECT_EQ(check(), 0);
+    return;
+  }
+  pid_t pid = fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    if (setgroups(0, nullptr) != 0 || setresgid(65534, 65534, 65534) != 0 ||
+        setresuid(65534, 65534, 65534) != 0)
+      _exit(9);
+    _exit(check());
+  }
+  int status = 0;
+  ASSERT_EQ(waitpid(pid, &status, 0), pid);
+  ASSERT_TRUE(WIFEXITED(status));
+  EXPECT_EQ(WEXITSTATUS(status), 0) << "1: not one finding, 2: fatal, 3: wrong message, 9: could not become nobody";
 }
 
 TEST(AllowFileProblem, MissingFileNamesTheKeyAndAFix) {
