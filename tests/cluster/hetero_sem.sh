@@ -48,8 +48,9 @@ for n in "${NODES[@]}"; do
   PIDS[$n]=$BG_PID
   OUTS[$n]=$BG_OUT
 done
-# Every loop has started (qemu takes a moment) once each is blocked in its start wait.
-sleep 1
+# Every loop waits for the start file once it has written its GOFILE.PID.
+wait_for '[[ $(compgen -G "$go.*" | wc -l) -eq ${#NODES[@]} ]]' 60 ||
+  fail "not every lock loop reached its start wait"
 t0=$(now_ms)
 touch "$go"
 for n in "${NODES[@]}"; do

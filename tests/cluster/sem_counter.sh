@@ -45,7 +45,9 @@ for n in "${NODES[@]}"; do
   PIDS[$n]=$BG_PID
   OUTS[$n]=$BG_OUT
 done
-sleep 0.5 # every loop is waiting for the start file
+# Every loop waits for the start file once it has written its GOFILE.PID.
+wait_for '[[ $(compgen -G "$go.*" | wc -l) -eq ${#NODES[@]} ]]' 60 ||
+  fail "not every lock loop reached its start wait"
 t0=$(now_ms)
 touch "$go"
 for n in "${NODES[@]}"; do

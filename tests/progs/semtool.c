@@ -26,7 +26,7 @@
  *                                   0 at once (no V: SEM_UNDO gives the semaphore back),
  *                                   otherwise it sleeps until killed (TIMEOUT after
  *                                   TIMEOUT_S, default 60). A failing P prints its ERRNO.
- *   semtool lock S QKEY N [TIMEOUT_S [GOFILE]]
+ *   semtool lock S QKEY N [TIMEOUT_S [GOFILE]]   (with GOFILE: writes GOFILE.PID, then waits for GOFILE)
  *                                   With GOFILE: first waits (bounded by TIMEOUT_S) until
  *                                   that file exists, so that several nodes start together.
  *                                   Then N times: P(sem 0, SEM_UNDO); take the one message of the
@@ -117,6 +117,11 @@ static int loop_fail(const char* step, long i, int e) {
 static int cmd_lock(int id, int q, long n, const char* go) {
   struct msgbuf_small m;
   if (go) {
+    /* GOFILE.PID says this loop waits for the start, so the script starts all at once. */
+    char ready[4096];
+    snprintf(ready, sizeof ready, "%s.%d", go, (int)getpid());
+    int fd = open(ready, O_CREAT | O_WRONLY | O_CLOEXEC, 0644);
+    if (fd >= 0) close(fd);
     struct timespec pause_ = {0, 200 * 1000};
     while (access(go, F_OK) != 0) nanosleep(&pause_, NULL); /* SIGALRM bounds it */
   }
