@@ -222,16 +222,16 @@ void Holder::local_get(const std::shared_ptr<LocalClient>& c, uint64_t reqid, Ow
   });
 }
 
-// The owner, mode and group an IPC_SET gave a segment at its owner, taken by its placeholder.
+// The owner, mode and group an IPC_SET gave a segment at its owner, taken by its placeholder
+// (the same IPC_SET, made here).
 void Holder::take_shm_set(int32_t local_id, const std::string& data) {
-  proto::IpcStat s;
-  proto::Reader rd(reinterpret_cast<const uint8_t*>(data.data()), data.size());
-  if (!s.decode(rd)) return;
-  shmid_ds ds{};
-  ds.shm_perm.uid = s.uid;
-  ds.shm_perm.gid = s.gid;
-  ds.shm_perm.mode = (unsigned short)s.mode;
-  sysv::shmctl(local_id, IPC_SET, &ds);
+  OwnedOp set;
+  set.kind = Kind::kShm;
+  set.op = Op::kShmCtl;
+  set.id = local_id;
+  set.arg1 = IPC_SET;
+  set.data = Bytes(data);
+  run_op(set);
 }
 
 void Holder::object_gone(Kind kind, int32_t key, const std::string& owner, int32_t id) {
