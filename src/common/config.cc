@@ -48,7 +48,7 @@ constexpr std::array<SectionSpec, 9> kSections = {{
     {"timeouts", "heartbeat_ms, peer_timeout_ms, connect_timeout_ms"},
     {"log", "level, target"},
     {"distribute", "keys, all_keyed"},
-    {"dsm", "mode, quantum"},
+    {"dsm", "mode, quantum, attach"},
     {"debug", "fault_injection"},
     {"metrics", "listen"},
 }};
@@ -548,6 +548,11 @@ std::optional<Config> validate(const toml::table& root, const std::string& sourc
   int64_t quantum = cfg.dsm_quantum.count();
   r.integer("dsm", "quantum", 0, 60'000, quantum);
   cfg.dsm_quantum = std::chrono::milliseconds(quantum);
+  std::string attach = cfg.dsm_attach_whole ? "whole" : "fault";
+  r.string(
+      "dsm", "attach", "\"fault\" or \"whole\"",
+      [](const std::string& s) { return s == "fault" || s == "whole"; }, attach);
+  cfg.dsm_attach_whole = attach == "whole";
 
   if (r.failed()) return std::nullopt;
   return cfg;

@@ -57,6 +57,10 @@ struct Config {
   // [dsm] distributed shared memory, for the segments this node owns
   bool dsm_segment_mode = false;                 // mode = "page" | "segment"
   std::chrono::milliseconds dsm_quantum{2};      // quantum: ms a grant is kept at least
+  // attach = "fault" | "whole": how this node's processes attach distributed segments
+  // (page faults through userfaultfd, or the whole segment held from shmat to shmdt; also
+  // what a node without a usable userfaultfd does)
+  bool dsm_attach_whole = false;
   // [metrics]: listen = "ADDR:PORT" serves Prometheus text at http://ADDR:PORT/metrics
   bool metrics = false;          // off unless listen is set
   std::string metrics_address;   // an IP literal

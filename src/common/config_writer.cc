@@ -64,6 +64,7 @@ void write_distribute(const Config& c, toml::table& t) {
 void write_dsm(const Config& c, toml::table& t) {
   t.insert("mode", c.dsm_segment_mode ? "segment" : "page");
   t.insert("quantum", int64_t{c.dsm_quantum.count()});
+  t.insert("attach", c.dsm_attach_whole ? "whole" : "fault");
 }
 
 void write_metrics(const Config& c, toml::table& t) {

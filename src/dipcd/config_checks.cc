@@ -95,6 +95,7 @@ std::vector<std::string> keys_needing_restart(const Config& a, const Config& b) 
   check(!(a.distribute == b.distribute), "[distribute]");
   check(a.dsm_segment_mode != b.dsm_segment_mode, "[dsm] mode");
   check(a.dsm_quantum != b.dsm_quantum, "[dsm] quantum");
+  check(a.dsm_attach_whole != b.dsm_attach_whole, "[dsm] attach");
   check(a.fault_injection != b.fault_injection, "[debug] fault_injection");
   check(a.metrics != b.metrics || a.metrics_address != b.metrics_address ||
             a.metrics_port != b.metrics_port,

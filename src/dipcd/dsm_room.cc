@@ -37,8 +37,8 @@ DsmRoom::~DsmRoom() { stop(); }
 
 bool DsmRoom::start() {
   std::string why;
-  bool local_attach = dsm::FaultServer::kernel_check(why);
-  if (!local_attach) {
+  bool whole = cfg_.dsm_attach_whole;
+  if (!whole && !dsm::FaultServer::kernel_check(why)) {
     std::string serve_why;
     if (!dsm::FaultServer::serve_check(serve_why)) {
       spdlog::warn("distributed shared memory is unavailable: {}; shmget with IPC_DIPC fails "
@@ -46,14 +46,21 @@ bool DsmRoom::start() {
       unavailable_ = serve_why;
       return false;
     }
-    // No userfaultfd (qemu-user, docs/hetero.md): this node owns and serves segments, but
-    // its processes can't attach them.
-    spdlog::warn("distributed shared memory without attaching here: {}; this node owns and "
-                 "serves segments, shmat of one here fails with ENOSYS", why);
+    // No userfaultfd (qemu-user, docs/hetero.md): processes here attach whole segments.
+    spdlog::warn("distributed shared memory without userfaultfd here: {}; this node's "
+                 "processes attach whole segments (as with [dsm] attach = \"whole\": the "
+                 "pages are held from shmat to shmdt)", why);
+    whole = true;
+  } else if (whole && !dsm::FaultServer::serve_check(why)) {
+    spdlog::warn("distributed shared memory is unavailable: {}; shmget with IPC_DIPC fails "
+                 "with ENOSYS", why);
+    unavailable_ = why;
+    return false;
   }
+  attach_whole_ = whole;
   dsm::Options o{cfg_.node_name, cfg_.run_dir, cfg_.dsm_segment_mode, cfg_.dsm_quantum,
                  cfg_.peer_timeout, [this](std::function<void()> f) { asio::post(io_, f); }};
-  o.local_attach = local_attach;
+  o.attach_whole = whole;
   fs_ = std::make_unique<dsm::FaultServer>(
       o, [this](const std::string& n, std::vector<uint8_t> f) {
         send(n, std::move(f));
@@ -71,9 +78,10 @@ std::string DsmRoom::status_line() const {
   if (!fs_) return "unavailable (" + unavailable_ + "): shmget with IPC_DIPC fails with ENOSYS";
   const auto& c = fs_->counters();
   auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(cfg_.dsm_quantum).count();
-  return fmt::format("{} mode, quantum {} ms; faults {} read {} write; requests {} answers {} "
+  return fmt::format("{} mode, quantum {} ms, attach {}; faults {} read {} write; requests {} answers {} "
                      "recalls {}; frames {} out {} in; pages {} out {} in",
-                     cfg_.dsm_segment_mode ? "segment" : "page", ms, c.read_faults.load(),
+                     cfg_.dsm_segment_mode ? "segment" : "page", ms,
+                     attach_whole_ ? "whole" : "fault", c.read_faults.load(),
                      c.write_faults.load(), c.requests.load(), c.answers.load(),
                      c.recalls.load(), c.frames_out.load(), c.frames_in.load(),
                      c.pages_out.load(), c.pages_in.load());

@@ -67,6 +67,7 @@ class DsmRoom {
   PeerLinks& links_;
   std::unique_ptr<dsm::FaultServer> fs_;
   std::string unavailable_;  // why start() failed
+  bool attach_whole_ = false;  // processes here attach whole segments ([dsm] attach)
   struct Route {
     std::weak_ptr<Link> link;
     std::weak_ptr<Conn> conn;

@@ -143,12 +143,14 @@ void DsmLocalReply::encode(Writer& w) const {
   w.i32(err);
   w.u64(size);
   w.u8(fds);
+  w.u8(whole);
 }
 bool DsmLocalReply::decode(Reader& r) {
   err = r.i32();
   size = r.u64();
   fds = r.u8();
-  return r.done() && fds <= 2;
+  whole = r.u8();
+  return r.done() && fds <= 2 && whole <= 1;
 }
 
 }  // namespace dipc::proto

@@ -21,7 +21,7 @@
 //
 // Local (shim <-> fault server, SOCK_SEQPACKET, descriptors in SCM_RIGHTS):
 //   DsmLocalRequest  op shmid shmflg addr size uffd_attached
-//   DsmLocalReply    err size fds  (+ memfd, and /dev/userfaultfd when asked for)
+//   DsmLocalReply    err size fds whole  (+ memfd, and /dev/userfaultfd when asked for)
 // Everything is big-endian and field by field like wire.h; like wire.h this header is used
 // by the shim, so it allocates nothing. Thread safety: none needed.
 #pragma once
@@ -148,7 +148,11 @@ struct DsmLocalReply {
   int32_t err = 0;   // 0, or the errno for the caller
   uint64_t size = 0;  // the segment's size (kAttach)
   uint8_t fds = 0;    // descriptors attached: memfd, then /dev/userfaultfd
-  static constexpr size_t kSize = 4 + 8 + 1;
+  // kAttach on a node that attaches whole segments ([dsm] attach = "whole", or no usable
+  // userfaultfd): dipcd holds the access the mapping needs to every page until the detach,
+  // so the process maps the memfd and registers nothing; kRegister then carries no uffd.
+  uint8_t whole = 0;
+  static constexpr size_t kSize = 4 + 8 + 1 + 1;
   void encode(Writer& w) const;
   bool decode(Reader& r);
 };

@@ -38,6 +38,7 @@ struct Attachment {
   int shmid;
   int shmflg;
   int fd;  // the connection that is the attachment
+  bool whole;  // dipcd holds the whole segment for it: no userfaultfd registration
 };
 
 Attachment g_att[kMaxAttachments];
@@ -236,7 +237,8 @@ void* attach_locked(int shmid, const void* shmaddr, int shmflg, bool* fallback) 
     close(fd);
     return reinterpret_cast<void*>(-1);
   }
-  if (rep.err || fds[0] < 0 || (!have_uffd && fds[1] < 0)) {
+  bool whole = rep.whole != 0;
+  if (rep.err || fds[0] < 0 || (!have_uffd && !whole && fds[1] < 0)) {
     for (int f : fds)
       if (f >= 0) close(f);
     close(fd);
@@ -265,6 +267,21 @@ void* attach_locked(int shmid, const void* shmaddr, int shmflg, bool* fallback) 
     errno = (p == MAP_FAILED && e != EEXIST) ? e : EINVAL;
     return reinterpret_cast<void*>(-1);
   }
+  uintptr_t base = reinterpret_cast<uintptr_t>(p);
+  if (whole) {
+    // The node attaches whole segments ([dsm] attach = "whole", or no userfaultfd): the
+    // mapping is the memfd itself, coherent while dipcd holds every page for it.
+    DsmLocalRequest reg{DsmLocalOp::kRegister, shmid, shmflg, base, len, 0};
+    if (!exchange(fd, reg, -1, &rep, fds) || rep.err) {
+      e = rep.err ? rep.err : errno;
+      munmap(p, len);
+      close(fd);
+      errno = e;
+      return reinterpret_cast<void*>(-1);
+    }
+    g_att[slot] = {true, base, len, shmid, shmflg, fd, true};
+    return p;
+  }
   int send_uffd = -1;
   if (!have_uffd) {
     if (g_uffd >= 0) close(g_uffd);  // a parent's, inherited through a fork we missed
@@ -272,7 +289,6 @@ void* attach_locked(int shmid, const void* shmaddr, int shmflg, bool* fallback) 
     g_uffd_pid = getpid();
     send_uffd = g_uffd;
   }
-  uintptr_t base = reinterpret_cast<uintptr_t>(p);
   DsmLocalRequest reg{DsmLocalOp::kRegister, shmid, shmflg, base, len, uint8_t(send_uffd >= 0)};
   if (g_uffd < 0 || !register_range(g_uffd, base, len, rdonly) ||
       !exchange(fd, reg, send_uffd, &rep, fds) || rep.err) {
@@ -282,7 +298,7 @@ void* attach_locked(int shmid, const void* shmaddr, int shmflg, bool* fallback) 
     errno = e;
     return reinterpret_cast<void*>(-1);
   }
-  g_att[slot] = {true, base, len, shmid, shmflg, fd};
+  g_att[slot] = {true, base, len, shmid, shmflg, fd, false};
   return p;
 }
 
@@ -291,11 +307,14 @@ void* attach_locked(int shmid, const void* shmaddr, int shmflg, bool* fallback) 
 // the child's own userfaultfd over its own connection; one that cannot be is made
 // inaccessible rather than left incoherent.
 void on_fork_child() {
-  bool any = false;
-  for (auto& a : g_att) any = any || a.used;
+  bool any = false, faulting = false;
+  for (auto& a : g_att) {
+    any = any || a.used;
+    faulting = faulting || (a.used && !a.whole);
+  }
   if (!any) return unlock();
   if (g_uffd >= 0) close(g_uffd);  // the parent's
-  g_uffd = make_uffd();
+  g_uffd = faulting ? make_uffd() : -1;
   g_uffd_pid = getpid();
   bool sent = false;
   for (auto& a : g_att) {
@@ -303,14 +322,16 @@ void on_fork_child() {
     close(a.fd);  // our copy of the parent's connection
     a.fd = -1;
     bool rdonly = (a.shmflg & SHM_RDONLY) != 0;
-    bool ok = g_uffd >= 0 && register_range(g_uffd, a.base, a.len, rdonly);
+    // A whole attachment needs no registration: the child holds it on its own connection.
+    bool ok = a.whole || (g_uffd >= 0 && register_range(g_uffd, a.base, a.len, rdonly));
     int fd = ok ? connect_server() : -1;
     if (fd >= 0) {
-      DsmLocalRequest req{DsmLocalOp::kInherit, a.shmid, a.shmflg, a.base, a.len, uint8_t(!sent)};
+      bool with_uffd = !a.whole && !sent;
+      DsmLocalRequest req{DsmLocalOp::kInherit, a.shmid, a.shmflg, a.base, a.len, uint8_t(with_uffd)};
       DsmLocalReply rep;
       int fds[2];
-      ok = exchange(fd, req, sent ? -1 : g_uffd, &rep, fds) && rep.err == 0;
-      if (ok) sent = true;
+      ok = exchange(fd, req, with_uffd ? g_uffd : -1, &rep, fds) && rep.err == 0;
+      if (ok && with_uffd) sent = true;
     } else {
       ok = false;
     }

@@ -110,7 +110,7 @@ bool Same(const DsmLocalRequest& a, const DsmLocalRequest& b) {
          a.size == b.size && a.uffd_attached == b.uffd_attached;
 }
 bool Same(const DsmLocalReply& a, const DsmLocalReply& b) {
-  return a.err == b.err && a.size == b.size && a.fds == b.fds;
+  return a.err == b.err && a.size == b.size && a.fds == b.fds && a.whole == b.whole;
 }
 
 // Decodes data as a T; on success checks the round trip. Returns the bytes consumed, or 0.

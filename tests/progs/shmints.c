@@ -6,6 +6,7 @@
  *   shmints mk KEY N         shmget(KEY, 4*N, IPC_DIPC|IPC_CREAT|0666): OK or the errno name
  *   shmints write KEY N      attach; word i = htonl(i * 2654435761 + 7) for i < N; detach:
  *                            "WROTE N" or the errno name
+ *   shmints zero KEY N       attach; words 0 .. N-1 = 0; detach: "ZEROED N"
  *   shmints read KEY N       attach; checks every word with ntohl: "OK N SUM" (SUM: the sum
  *                            of the values mod 2^32) or "BAD i VALUE"; detach
  *   shmints raw KEY          attach; word 1 as this machine reads it without conversion, in
@@ -35,7 +36,7 @@ static int fail(const char* call) {
 
 int main(int argc, char** argv) {
   if (argc < 3) {
-    fprintf(stderr, "usage: shmints mk|write|read KEY N | raw|rm KEY\n");
+    fprintf(stderr, "usage: shmints mk|write|zero|read KEY N | raw|rm KEY\n");
     return 2;
   }
   const char* cmd = argv[1];
@@ -54,12 +55,16 @@ int main(int argc, char** argv) {
     printf("OK\n");
     return 0;
   }
-  uint32_t* w = shmat(id, NULL, strcmp(cmd, "write") == 0 ? 0 : SHM_RDONLY);
+  int writes = strcmp(cmd, "write") == 0 || strcmp(cmd, "zero") == 0;
+  uint32_t* w = shmat(id, NULL, writes ? 0 : SHM_RDONLY);
   if (w == (void*)-1) return fail("shmat");
   int rc = 0;
   if (strcmp(cmd, "write") == 0) {
     for (long i = 0; i < n; i++) w[i] = htonl(value((uint32_t)i));
     printf("WROTE %ld\n", n);
+  } else if (strcmp(cmd, "zero") == 0) {
+    for (long i = 0; i < n; i++) w[i] = 0;
+    printf("ZEROED %ld\n", n);
   } else if (strcmp(cmd, "read") == 0) {
     uint32_t sum = 0;
     for (long i = 0; i < n && rc == 0; i++) {

@@ -489,6 +489,7 @@ Config FullConfig() {
   c.distribute.all_keyed = true;
   c.dsm_segment_mode = true;
   c.dsm_quantum = std::chrono::milliseconds(7);
+  c.dsm_attach_whole = true;
   c.metrics = true;
   c.metrics_address = "::1";
   c.metrics_port = 9710;
@@ -515,7 +516,7 @@ TEST(ConfigWriterTest, EveryFieldRoundTrips) {
   // value other than its default in FullConfig(), and name it here.
   const auto& [name, listen_address, listen_port, run_dir, referee, referee_host, referee_port,
                allow_file, remote_root, secret_file, heartbeat, peer_timeout, connect_timeout,
-               log_level, log_target, distribute, dsm_segment_mode, dsm_quantum, metrics,
+               log_level, log_target, distribute, dsm_segment_mode, dsm_quantum, dsm_attach_whole, metrics,
                metrics_address, metrics_port, fault_injection, source] = full;
   EXPECT_NE(name, def.node_name);
   EXPECT_NE(listen_address, def.listen_address);
@@ -536,6 +537,7 @@ TEST(ConfigWriterTest, EveryFieldRoundTrips) {
   EXPECT_NE(distribute.all_keyed, def.distribute.all_keyed);
   EXPECT_NE(dsm_segment_mode, def.dsm_segment_mode);
   EXPECT_NE(dsm_quantum, def.dsm_quantum);
+  EXPECT_NE(dsm_attach_whole, def.dsm_attach_whole);
   EXPECT_NE(metrics, def.metrics);
   EXPECT_NE(metrics_address, def.metrics_address);
   EXPECT_NE(metrics_port, def.metrics_port);
@@ -739,6 +741,11 @@ TEST(ConfigTest, DsmKeys) {
   ASSERT_TRUE(cfg.has_value()) << err.to_string();
   EXPECT_TRUE(cfg->dsm_segment_mode);
   EXPECT_EQ(cfg->dsm_quantum.count(), 0);
+  EXPECT_FALSE(cfg->dsm_attach_whole);
+  cfg = Parse(std::string(kMinimal) + "[dsm]\nattach = \"whole\"\n", err);
+  ASSERT_TRUE(cfg.has_value()) << err.to_string();
+  EXPECT_TRUE(cfg->dsm_attach_whole);
+  ExpectError(std::string(kMinimal) + "[dsm]\nattach = \"all\"\n", 6, "\"fault\" or \"whole\"");
   ExpectError(std::string(kMinimal) + "[dsm]\nmode = \"pages\"\n", 6, "\"page\" or \"segment\"");
   ExpectError(std::string(kMinimal) + "[dsm]\nquantum = -1\n", 6, "quantum");
   ExpectError(std::string(kMinimal) + "[dsm]\nquantum = 60001\n", 6, "quantum");

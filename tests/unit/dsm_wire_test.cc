@@ -194,14 +194,17 @@ TEST(DsmWire, JoinAndLocal) {
   badop[0] = 5;
   EXPECT_FALSE(Decode(badop, q2));
 
-  DsmLocalReply p{0, 4096, 2};
-  Bytes pwant = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x10, 0, 2};
+  DsmLocalReply p{0, 4096, 2, 1};
+  Bytes pwant = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x10, 0, 2, 1};
   EXPECT_EQ(Encode(p), pwant);
   ExpectTruncationsAndTrailingRejected<DsmLocalReply>(pwant);
   DsmLocalReply p2;
   Bytes threefds = pwant;
-  threefds.back() = 3;
+  threefds[12] = 3;
   EXPECT_FALSE(Decode(threefds, p2));
+  Bytes badwhole = pwant;
+  badwhole.back() = 2;
+  EXPECT_FALSE(Decode(badwhole, p2));
 }
 
 }  // namespace

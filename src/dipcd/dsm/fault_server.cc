@@ -113,8 +113,8 @@ bool FaultServer::kernel_check(std::string& err) {
 }
 
 bool FaultServer::start(std::string& err) {
-  devfd_ = opt_.local_attach ? open("/dev/userfaultfd", O_RDWR | O_CLOEXEC) : -1;
-  if (opt_.local_attach && devfd_ < 0) {
+  devfd_ = opt_.attach_whole ? -1 : open("/dev/userfaultfd", O_RDWR | O_CLOEXEC);
+  if (!opt_.attach_whole && devfd_ < 0) {
     err = fmt::format("cannot open /dev/userfaultfd: {}", strerror(errno));
     return false;
   }
@@ -147,9 +147,10 @@ bool FaultServer::start(std::string& err) {
   ev.data.u64 = tag(kTagEvent, event_);
   epoll_ctl(epoll_, EPOLL_CTL_ADD, event_, &ev);
   thread_ = std::thread([this] { run(); });
-  spdlog::info("distributed shared memory: {} mode, quantum {} ms, on {}",
+  spdlog::info("distributed shared memory: {} mode, quantum {} ms, attach {}, on {}",
                opt_.segment_mode ? "segment" : "page",
-               std::chrono::duration_cast<std::chrono::milliseconds>(opt_.quantum).count(), path);
+               std::chrono::duration_cast<std::chrono::milliseconds>(opt_.quantum).count(),
+               opt_.attach_whole ? "whole" : "fault", path);
   return true;
 }
 
@@ -373,6 +374,7 @@ Time FaultServer::next_deadline() const {
   for (auto& [id, s] : local_) {
     if (s->dir) t = std::min(t, s->dir->next_deadline());
     for (auto& [page, pd] : s->pending) t = std::min(t, pd.deadline);
+    for (const Session* at : s->pin_waiting) t = std::min(t, at->pin_deadline);
   }
   return t;
 }
@@ -442,8 +444,10 @@ void FaultServer::run() {
     drain_tasks();
     dispatch(evs, n);
     Time now = std::chrono::steady_clock::now();
-    for (auto& [id, s] : local_) {
-      if (!s->dir || s->dir->next_deadline() > now) continue;
+    std::vector<std::shared_ptr<Segment>> due_segs;  // a copy: see expire()
+    for (auto& [id, s] : local_)
+      if (s->dir && s->dir->next_deadline() <= now) due_segs.push_back(s);
+    for (auto& s : due_segs) {
       std::vector<Action> acts;
       s->dir->tick(now, acts);
       run_actions(*s, acts);
@@ -570,7 +574,7 @@ void FaultServer::acquire(Segment& s, uint64_t page, Access need, const Waiter* 
 // Write-protects pages [first, first+n) in every process that has them attached.
 void FaultServer::protect_all(Segment& s, uint64_t first, uint64_t n) {
   for (Session* at : s.attachments)
-    if (!at->rdonly &&
+    if (at->proc && !at->rdonly &&
         !uffd_protect(at->proc->uffd, at->base + first * kDsmPage, n * kDsmPage, true, false))
       log_(spdlog::level::warn, "UFFDIO_WRITEPROTECT for pid {}: {}", at->proc->pid, strerror(errno));
 }
@@ -603,6 +607,7 @@ void FaultServer::holder_grant(Segment& s, uint64_t first, uint64_t n, Access a)
       else resolve(w, a);
     }
   }
+  if (!s.pin_waiting.empty()) pin_progress(s);
 }
 
 void FaultServer::holder_fail(Segment& s, uint64_t first, uint64_t n) {
@@ -617,10 +622,16 @@ void FaultServer::holder_fail(Segment& s, uint64_t first, uint64_t n) {
     it = s.pending.erase(it);
     for (auto& w : ws) poison(w, s, page);
   }
+  // A whole attachment waiting for these pages does not get them (lost, or a time-out).
+  if (!s.pin_waiting.empty()) pin_fail(s, ENOLINK);
 }
 
 void FaultServer::expire(Time now) {
-  for (auto& [id, s] : local_) {
+  // A copy: a failure may end a whole attachment, and with it a removed segment.
+  std::vector<std::shared_ptr<Segment>> segs;
+  for (auto& [id, s] : local_) segs.push_back(s);
+  for (auto& s : segs) {
+    int32_t id = s->local_id;
     std::vector<uint64_t> late;
     for (auto& [page, pd] : s->pending)
       if (pd.deadline <= now) late.push_back(page);
@@ -629,6 +640,9 @@ void FaultServer::expire(Time now) {
                    std::chrono::duration_cast<std::chrono::milliseconds>(opt_.fault_timeout).count());
       holder_fail(*s, page, 1);
     }
+    bool late_pin = false;
+    for (const Session* at : s->pin_waiting) late_pin = late_pin || at->pin_deadline <= now;
+    if (late_pin) pin_fail(*s, ENOLINK);
   }
 }
 
@@ -780,8 +794,8 @@ void FaultServer::run_actions(Segment& s, std::vector<Action>& acts) {
         if (a.node == kOwner) {
           // Done at once; what the directory decides next joins this list, so that the
           // read grants of a read-ahead still leave together.
-          holder_recall(s, first, n, a.mode, a.with_data);
-          s.dir->recall_done(kOwner, a.unit, std::chrono::steady_clock::now(), acts);
+          if (holder_recall_or_defer(s, first, n, a.mode, a.with_data))
+            s.dir->recall_done(kOwner, a.unit, std::chrono::steady_clock::now(), acts);
           break;
         }
         proto::DsmRecall r{{s.owner_id, first, uint32_t(n)},
@@ -875,10 +889,11 @@ void FaultServer::on_frame(const std::string& node, bool on_our_link, FrameType 
           send_(node, make_frame(FrameType::kDsmRecallAck, 0, ack, proto::DsmRange::kSize));
           return;
         }
-        return holder_recall(*s, c.range.first, c.range.npages,
-                             c.mode == proto::DsmRecallMode::kInvalidate ? RecallMode::kInvalidate
-                                                                         : RecallMode::kDowngrade,
-                             c.with_data != 0);
+        holder_recall_or_defer(*s, c.range.first, c.range.npages,
+                               c.mode == proto::DsmRecallMode::kInvalidate ? RecallMode::kInvalidate
+                                                                           : RecallMode::kDowngrade,
+                               c.with_data != 0);
+        return;
       }
       default: return bad("frame of a holder");
     }
@@ -958,6 +973,7 @@ void FaultServer::on_node_dead(const std::string& node) {
         for (auto& w : pd.waiters) poison(w, *s, page);
       }
       s->pending.clear();
+      if (!s->pin_waiting.empty()) pin_fail(*s, EIDRM);
     }
   }
 }

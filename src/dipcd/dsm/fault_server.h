@@ -55,10 +55,10 @@ struct Options {
   // Runs a task on the io thread: the fault server's log lines are written there, so that
   // no fault waits behind a write to the log file. Empty: log in place (tests).
   std::function<void(std::function<void()>)> post_io;
-  // False on a node without a usable userfaultfd (qemu-user: docs/hetero.md): it still owns
-  // segments and serves their pages to other nodes, but its processes can't attach them
-  // (shmat fails with ENOSYS).
-  bool local_attach = true;
+  // Processes of this node attach whole segments: no userfaultfd; dipcd takes the access an
+  // attachment needs to every page at shmat and holds it until shmdt ([dsm] attach =
+  // "whole", and on a node without a usable userfaultfd such as qemu-user: docs/hetero.md).
+  bool attach_whole = false;
 };
 
 class FaultServer {
@@ -164,6 +164,19 @@ class FaultServer {
   void on_node_dead(const std::string& node);
   void expire(Time now);
   void send_join(Segment& s, int32_t pid, bool attach);
+  // Whole attachments (Options::attach_whole; local_attach.cc): start holding every page
+  // of the session's segment; go on once grants came (answering the sessions whose pages
+  // are all held); give up on the waiting ones (err for the process); let go of one.
+  void pin_start(Session* s);
+  void pin_progress(Segment& s);
+  void pin_fail(Segment& s, int err);
+  void unpin(Session* s);
+  void pin_ready(Session* s);
+  void register_whole(Session* s);  // counted as attached (kRegister, or a ready kInherit)
+  // A recall of pages [first, first+n): carried out now (true), or held back while a
+  // whole attachment here needs them (false; replayed by unpin).
+  bool holder_recall_or_defer(Segment& s, uint64_t first, uint64_t n, RecallMode mode,
+                              bool with_data);
   void maybe_destroy(Segment& s);
   void forget_segment(int32_t local_id);
   std::shared_ptr<Segment> ref(Segment& s);

@@ -81,6 +81,16 @@ struct FaultServer::Session {
   bool rdonly = false;
   bool registered = false;
   uint64_t base = 0, len = 0;
+  // A whole attachment (Options::attach_whole): no process uffd; the segment's pages are
+  // held with the access it needs (pin_need) from the kAttach (or kInherit) until the
+  // session ends. pinned: counted in the segment's pins; pin_ready: every page is held (the
+  // answer went out); pin_next: the pages before it were found held; pin_attach: a
+  // kAttach (answered with the memfd) rather than a kInherit; pin_deadline: when waiting
+  // for the pages gives up.
+  bool whole = false, pinned = false, pin_ready = false, pin_attach = false;
+  Access pin_need = Access::kNone;
+  uint64_t pin_next = 0;
+  Time pin_deadline{};
 };
 
 struct FaultServer::Waiter {
@@ -116,6 +126,22 @@ struct FaultServer::Segment {
   void* sysv = nullptr;  // dipcd's own attachment of the System V segment
   uint64_t last_read = ~uint64_t(0) - 1;  // the page of the last read fault (read-ahead)
   uint64_t ahead = kReadAheadFirst;       // the next read-ahead window, in pages
+  // Whole attachments of this node (Session::whole): how many need write, how many only
+  // read; those still waiting for their pages; and the recalls held back meanwhile
+  // (bounded: at most one outstanding per unit from the owner, docs/design.md).
+  int pins_write = 0, pins_read = 0;
+  std::vector<Session*> pin_waiting;
+  struct Deferred {
+    uint64_t first, n;
+    RecallMode mode;
+    bool with_data;
+  };
+  std::vector<Deferred> deferred;
+  bool pin_busy = false, pin_again = false;  // pin_progress() running, and called again
+  // A recall in this mode would take away access a whole attachment holds.
+  bool pin_blocks(RecallMode m) const {
+    return pins_write > 0 || (pins_read > 0 && m == RecallMode::kInvalidate);
+  }
   bool owner_dead = false;
   bool removed = false;  // the System V object is gone or marked for destruction
   // Owned here:
@@ -136,6 +162,11 @@ struct FaultServer::Segment {
     return Access(b - 1);
   }
   void set(uint64_t p, Access a) { state[p] = uint8_t(a) + 1; }
+  // This node may access page p as need asks.
+  bool held(uint64_t p, Access need) const {
+    Access a = access(p);
+    return need == Access::kWrite ? a == Access::kWrite : a != Access::kNone;
+  }
   uint64_t unit_of(uint64_t page) const { return page / unit_pages; }
   uint64_t first_of(uint64_t unit) const { return unit * unit_pages; }
   uint64_t count_of(uint64_t unit) const {

@@ -1,6 +1,9 @@
 // The fault server's local socket (RUN_DIR/dipcd-dsm.sock): one connection per
 // attachment, through which a process gets the segment's memfd and /dev/userfaultfd and
-// hands its userfaultfd back; the connection's end is the detach. Fault server's thread.
+// hands its userfaultfd back; the connection's end is the detach. Also the whole
+// attachments of a node that attaches without userfaultfd (Options::attach_whole): the
+// pages held from the attach to the detach, and the recalls held back meanwhile. Fault
+// server's thread (or a thread holding its state lock).
 #include <spdlog/spdlog.h>
 #include <sys/epoll.h>
 #include <sys/ipc.h>
@@ -75,10 +78,10 @@ bool maps_memfd(pid_t pid, uint64_t base, uint64_t len, dev_t dev, ino_t ino) {
   return stat(path, &st) == 0 && st.st_dev == dev && st.st_ino == ino;
 }
 
-void reply(int fd, int err, uint64_t size, const int* fds, int nfds) {
+void reply(int fd, int err, uint64_t size, const int* fds, int nfds, bool whole = false) {
   uint8_t buf[proto::DsmLocalReply::kSize];
   proto::Writer w(buf, sizeof buf);
-  proto::DsmLocalReply r{err, size, uint8_t(nfds)};
+  proto::DsmLocalReply r{err, size, uint8_t(nfds), uint8_t(whole)};
   r.encode(w);
   iovec iov{buf, w.size()};
   msghdr mh{};
@@ -136,8 +139,10 @@ void FaultServer::on_session(Session* s) {
     return close_session(s, true);
   }
   if (s->registered) return fail(EINVAL);  // one attachment per connection
+  // A whole attachment waiting for its pages takes nothing more; once answered, only
+  // its kRegister.
+  if (s->whole && (!s->pin_ready || req.op != proto::DsmLocalOp::kRegister)) return fail(EINVAL);
   if (req.op == proto::DsmLocalOp::kAttach) {
-    if (!opt_.local_attach) return fail(ENOSYS);  // no userfaultfd here: serve only
     auto it = local_.find(req.shmid);
     if (it == local_.end() || it->second->removed) return fail(EINVAL);
     shmid_ds ds{};
@@ -146,6 +151,12 @@ void FaultServer::on_session(Session* s) {
     if (!may_attach(s->cred, s->groups, ds, req.shmflg)) return fail(EACCES);
     s->seg = it->second;
     s->rdonly = rdonly;
+    if (opt_.attach_whole) {
+      // Answered with the memfd once every page is held (pin_ready).
+      s->whole = true;
+      s->pin_attach = true;
+      return pin_start(s);
+    }
     int fds[2];
     int nfds = 0;
     int mfd = -1;
@@ -177,6 +188,16 @@ void FaultServer::on_session(Session* s) {
   if (req.size != len || req.addr % kDsmPage != 0 ||
       !maps_memfd(s->cred.pid, req.addr, len, seg.dev, seg.ino))
     return fail(EINVAL);
+  if (opt_.attach_whole) {
+    if (passed >= 0) return fail(EINVAL);  // a whole attachment has no uffd
+    s->base = req.addr;
+    s->len = len;
+    if (req.op == proto::DsmLocalOp::kRegister) return register_whole(s);
+    // A forked child's copy: held on its own from now on (its parent's still holds the
+    // pages, so this is answered at once).
+    s->whole = true;
+    return pin_start(s);
+  }
   std::shared_ptr<Process> proc;
   if (passed >= 0) {
     proc = std::make_shared<Process>();
@@ -208,6 +229,20 @@ void FaultServer::on_session(Session* s) {
 void FaultServer::close_session(Session* s, bool answer) {
   int fd = s->fd;
   epoll_ctl(epoll_, EPOLL_CTL_DEL, fd, nullptr);
+  if (s->registered && !s->proc) {  // a whole attachment
+    Segment& seg = *s->seg;
+    seg.attachments.erase(s);
+    count_attachments(seg);
+    send_join(seg, s->cred.pid, false);
+    if (answer) reply(fd, 0, 0, nullptr, 0);
+    auto keep = s->seg;
+    unpin(s);
+    close(fd);
+    sessions_.erase(fd);
+    maybe_destroy(*keep);
+    return;
+  }
+  if (s->whole) unpin(s);  // waiting for its pages, or between kAttach and kRegister
   if (s->registered) {
     auto& v = s->proc->sessions;
     v.erase(std::remove(v.begin(), v.end(), s), v.end());
@@ -244,6 +279,161 @@ void FaultServer::send_join(Segment& s, int32_t pid, bool attach) {
   if (s.owned || s.owner_dead || pid <= 0) return;
   proto::DsmJoin j{s.owner_id, pid, uint8_t(attach), uint32_t(s.attachments.size())};
   send_(s.owner, make_frame(FrameType::kDsmJoin, 0, j, proto::DsmJoin::kSize));
+}
+
+// ---------------------------------------------------------------------------------------
+// Whole attachments (Options::attach_whole)
+//
+// A node that attaches without userfaultfd cannot see its processes' accesses, so it holds
+// what any access could need for as long as a process has the segment attached: every page
+// with write access (read access for SHM_RDONLY). The attach is answered once all of them
+// are held; recalls that would take them away wait (Segment::deferred) until the last
+// whole attachment that needs them detaches. Another node's access to such a page waits
+// meanwhile, and fails as any fault does after peer_timeout (docs/hetero.md).
+
+void FaultServer::pin_start(Session* s) {
+  Segment& seg = *s->seg;
+  if (!seg.owned && seg.owner_dead) {
+    reply(s->fd, EIDRM, 0, nullptr, 0);
+    return close_session(s);
+  }
+  s->pin_need = s->rdonly ? Access::kRead : Access::kWrite;
+  s->pinned = true;
+  (s->rdonly ? seg.pins_read : seg.pins_write)++;
+  s->pin_next = 0;
+  s->pin_deadline = std::chrono::steady_clock::now() + opt_.fault_timeout;
+  seg.pin_waiting.push_back(s);
+  pin_progress(seg);
+}
+
+namespace {
+
+// Pages asked for at once by the whole attachments of one segment (requests in flight).
+constexpr size_t kPinInFlight = proto::kDsmMaxAhead;
+
+}  // namespace
+
+void FaultServer::pin_progress(Segment& s) {
+  if (s.pin_busy) {  // called again from a grant made while asking (the owner's own)
+    s.pin_again = true;
+    return;
+  }
+  auto keep = s.pin_waiting.empty() ? nullptr : s.pin_waiting.front()->seg;
+  s.pin_busy = true;
+  // Bounded: a round either answers a session, or asks for pages and ends unless one of
+  // its own requests was granted at once (a segment owned here).
+  for (int round = 0; round < 16 && !s.pin_waiting.empty(); ++round) {
+    s.pin_again = false;
+    std::vector<Session*> ready;
+    Access need = Access::kRead;
+    uint64_t from = s.pages;
+    for (Session* at : s.pin_waiting) {
+      while (at->pin_next < s.pages && s.held(at->pin_next, at->pin_need)) ++at->pin_next;
+      if (at->pin_next == s.pages) {
+        ready.push_back(at);
+        continue;
+      }
+      from = std::min(from, at->pin_next);
+      if (at->pin_need == Access::kWrite) need = Access::kWrite;
+    }
+    for (Session* at : ready) pin_ready(at);
+    for (uint64_t p = from; p < s.pages && !s.pin_waiting.empty() && s.pending.size() < kPinInFlight;) {
+      if (s.held(p, need) || s.pending.count(p)) {
+        ++p;
+        continue;
+      }
+      if (s.state[p] == kStLost) {
+        pin_fail(s, ENOLINK);
+        break;
+      }
+      uint64_t k = 1;
+      if (s.owned) {
+        k = s.first_of(s.unit_of(p)) + s.count_of(s.unit_of(p)) - p;  // one unit
+      } else if (need == Access::kRead) {
+        while (k < proto::kDsmMaxAhead && p + k < s.pages && !s.held(p + k, need) &&
+               !s.pending.count(p + k) && s.state[p + k] != kStLost)
+          ++k;
+      }
+      acquire(s, p, need, nullptr, k);
+      p += k;
+    }
+    if (!s.pin_again) break;
+  }
+  s.pin_busy = false;
+}
+
+void FaultServer::pin_ready(Session* s) {
+  Segment& seg = *s->seg;
+  std::erase(seg.pin_waiting, s);
+  s->pin_ready = true;
+  if (!s->pin_attach) return register_whole(s);  // a forked child's copy
+  int mfd = seg.memfd;
+  if (s->rdonly) {
+    char p[48];
+    snprintf(p, sizeof p, "/proc/self/fd/%d", seg.memfd);
+    mfd = open(p, O_RDONLY | O_CLOEXEC);
+    if (mfd < 0) {
+      reply(s->fd, ENOMEM, 0, nullptr, 0);
+      return close_session(s);
+    }
+  }
+  reply(s->fd, 0, seg.size, &mfd, 1, true);
+  if (mfd != seg.memfd) close(mfd);
+}
+
+void FaultServer::register_whole(Session* s) {
+  Segment& seg = *s->seg;
+  s->registered = true;
+  seg.attachments.insert(s);
+  count_attachments(seg);
+  send_join(seg, s->cred.pid, true);
+  reply(s->fd, 0, seg.size, nullptr, 0);
+}
+
+void FaultServer::pin_fail(Segment& s, int err) {
+  auto waiting = s.pin_waiting;
+  for (Session* at : waiting) {
+    log_(spdlog::level::warn, "shared memory id {}: attach of pid {} gave up: {}", s.local_id,
+         at->cred.pid, strerror(err));
+    reply(at->fd, err, 0, nullptr, 0);
+    close_session(at);
+  }
+}
+
+void FaultServer::unpin(Session* s) {
+  if (!s->pinned) return;
+  s->pinned = false;
+  auto keep = s->seg;
+  Segment& seg = *keep;
+  (s->pin_need == Access::kWrite ? seg.pins_write : seg.pins_read)--;
+  std::erase(seg.pin_waiting, s);
+  // The recalls held back for it, unless another whole attachment still needs the pages.
+  auto held_back = std::move(seg.deferred);
+  seg.deferred.clear();
+  for (auto& d : held_back) {
+    if (!holder_recall_or_defer(seg, d.first, d.n, d.mode, d.with_data) || !seg.owned) continue;
+    std::vector<Action> acts;
+    seg.dir->recall_done(kOwner, seg.unit_of(d.first), std::chrono::steady_clock::now(), acts);
+    run_actions(seg, acts);
+  }
+}
+
+bool FaultServer::holder_recall_or_defer(Segment& s, uint64_t first, uint64_t n, RecallMode mode,
+                                         bool with_data) {
+  if (!s.pin_blocks(mode)) {
+    holder_recall(s, first, n, mode, with_data);
+    return true;
+  }
+  // At most one recall per unit is outstanding from an honest owner; more is refused.
+  if (s.deferred.size() >= s.pages + 64) {
+    log_(spdlog::level::warn, "dsm: recall of shared memory id {} refused: {} held back already",
+         s.local_id, s.deferred.size());
+    return false;
+  }
+  log_(spdlog::level::debug, "recall seg {} pages {}+{} held back for a whole attachment",
+       s.local_id, first, n);
+  s.deferred.push_back({first, n, mode, with_data});
+  return false;
 }
 
 }  // namespace dipc::daemon::dsm

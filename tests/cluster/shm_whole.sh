@@ -1,0 +1,109 @@
+#!/usr/bin/env bash
+# shm_whole: a node whose processes attach whole segments ([dsm] attach = "whole", what a
+# node without a usable userfaultfd does, such as an emulated s390x node: docs/hetero.md).
+# node2 attaches that way; node1 and node3 fault page by page. What this checks:
+#   - node2's status says "attach whole";
+#   - values written on node1 are read on node2, values written on node2 are read on node1
+#     and node3, for a segment node1 owns and for one node2 owns;
+#   - a page node3's live process holds for writing is taken back for node2's attach, and
+#     node3's process sees node2's value afterwards;
+#   - while node2 holds the segment, a store on node1 waits (its fault is counted at node1)
+#     and goes through once node2 detaches; node2 read its own view meanwhile;
+#   - held longer than peer_timeout, the other node's access raises SIGBUS there, and works
+#     again once node2 detached;
+#   - a forked child on node2 shares its parent's attachment; SHM_RDONLY stores raise
+#     SIGSEGV; shm_nattch counts node2's attachment; IPC_RMID waits for its detach.
+set -euo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+source "$(dirname "${BASH_SOURCE[0]}")/semlib.sh"
+source "$(dirname "${BASH_SOURCE[0]}")/shmlib.sh"
+
+# write_faults NODE: the write faults counted on NODE's "dsm:" status line.
+write_faults() {
+  on "$1" "$DIPC" status | sed -nE 's/^dsm:.*faults [0-9]+ read ([0-9]+) write.*/\1/p'
+}
+
+cluster_up 3
+dsm_config node2 attach '"whole"'
+for n in node1 node2 node3; do dsm_debug $n; done
+on node2 "$DIPC" status | grep -q '^dsm:.*attach whole' ||
+  fail "node2's status does not say attach whole: $(on node2 "$DIPC" status | grep '^dsm:')"
+on node1 "$DIPC" status | grep -q '^dsm:.*attach fault' || fail "node1 does not attach by faults"
+
+K=0x7a01
+shm_mk node1 $K 16384
+expect_eq "$(on node1 "$SHM" put $K 0 11)" OK "stored on node1 (owner)"
+expect_eq "$(on node2 "$SHM" peek $K 0)" 11 "read on node2 (whole)"
+expect_eq "$(on node2 "$SHM" put $K 8 22)" OK "stored on node2 (whole)"
+expect_eq "$(on node3 "$SHM" peek $K 8)" 22 "node2's value read on node3"
+expect_eq "$(on node1 "$SHM" peek $K 8)" 22 "node2's value read on node1"
+
+# A live writer on node3 gives its page up to node2's attach, and sees node2's store.
+f3=$SCRATCH/hold3
+bg_on node3 "$SHM" attwait $K "$f3"
+p3=$BG_PID o3=$BG_OUT
+wait_for "[[ -e '$f3' ]]" 15 || fail "node3 did not attach"
+expect_eq "$(on node3 "$SHM" put $K 0 33)" OK "node3 holds page 0 for writing"
+expect_eq "$(on node2 "$SHM" put $K 0 34)" OK "node2 took page 0 over"
+rm -f "$f3"
+bg_wait $p3 15 || fail "node3's attwait failed: $(cat "$o3")"
+expect_eq "$(cat "$o3")" 34 "node3's live attachment reads node2's value"
+
+# node2 holds the whole segment: a store on node1 waits for it.
+f2=$SCRATCH/hold2
+bg_on node2 "$SHM" attwait $K "$f2"
+p2=$BG_PID o2=$BG_OUT
+wait_for "[[ -e '$f2' ]]" 15 || fail "node2 did not attach"
+expect_eq "$(on node1 "$SHM" stat $K)" "nattch=1 dest=0 size=16384" "node2's attachment counted at the owner"
+w0=$(write_faults node1)
+bg_on node1 "$SHM" put $K 0 55
+p1=$BG_PID o1=$BG_OUT
+wait_for "(( \$(write_faults node1) > $w0 ))" 10 || fail "node1's store did not fault"
+bg_running $p1 || fail "node1's store went through while node2 held the segment: $(cat "$o1")"
+rm -f "$f2"
+bg_wait $p2 15 || fail "node2's attwait failed: $(cat "$o2")"
+expect_eq "$(cat "$o2")" 34 "node2 read its own view while holding"
+bg_wait $p1 15 || fail "node1's store failed: $(cat "$o1")"
+expect_eq "$(cat "$o1")" OK "node1's store went through after node2 detached"
+expect_eq "$(on node2 "$SHM" peek $K 0)" 55 "node1's store read on node2"
+
+# Held longer than peer_timeout (2 s here): the access elsewhere raises SIGBUS, and only
+# for that wait.
+bg_on node2 "$SHM" attwait $K "$f2"
+p2=$BG_PID o2=$BG_OUT
+wait_for "[[ -e '$f2' ]]" 15 || fail "node2 did not attach again"
+t0=$(now_ms)
+expect_eq "$(on node3 "$SHM" peek $K 0)" SIGBUS "node3's read while node2 holds past peer_timeout"
+log "node3's read gave up after $(($(now_ms) - t0)) ms"
+rm -f "$f2"
+bg_wait $p2 15 || fail "node2's attwait failed: $(cat "$o2")"
+expect_eq "$(cat "$o2")" 55 "node2's held view"
+wait_for "[[ \$(on node3 '$SHM' peek $K 0) == 55 ]]" 10 || fail "node3 cannot read page 0 after node2 let go"
+
+# fork, SHM_RDONLY.
+expect_eq "$(on node1 "$SHM" put $K 4096 70)" OK "stored on node1 at page 1"
+expect_eq "$(on node2 "$SHM" fork $K 4096)" 71 "a forked child on node2 reads and writes its parent's attachment"
+expect_eq "$(on node1 "$SHM" peek $K 4104)" 71 "the child's store read on node1"
+expect_eq "$(on node2 "$SHM" peekro $K 4104)" 71 "read through SHM_RDONLY on node2"
+expect_eq "$(on node2 "$SHM" storero $K 0)" SIGSEGV "a store through SHM_RDONLY on node2"
+
+# A segment owned by the whole node itself.
+K2=0x7a02
+shm_mk node2 $K2 8192
+expect_eq "$(on node1 "$SHM" put $K2 0 5)" OK "stored on node1 into node2's segment"
+expect_eq "$(on node2 "$SHM" peek $K2 0)" 5 "read on node2, its owner"
+expect_eq "$(on node2 "$SHM" put $K2 4096 6)" OK "stored on node2, its owner"
+expect_eq "$(on node3 "$SHM" peek $K2 4096)" 6 "node2's store read on node3"
+
+# IPC_RMID while node2 is attached: the segment lives until it detaches.
+bg_on node2 "$SHM" attwait $K "$f2"
+p2=$BG_PID o2=$BG_OUT
+wait_for "[[ -e '$f2' ]]" 15 || fail "node2 did not attach for the removal"
+expect_eq "$(on node1 "$SHM" rmid $K)" OK "IPC_RMID on node1 with node2 attached"
+expect_eq "$(on node1 "$SHM" get $K 0)" ENOENT "the key is free at once"
+rm -f "$f2"
+bg_wait $p2 15 || fail "node2's attwait failed after the removal: $(cat "$o2")"
+expect_eq "$(cat "$o2")" 55 "node2 still read the removed segment"
+expect_eq "$(on node2 "$SHM" rmid $K2)" OK "IPC_RMID of node2's segment"
+wait_for "ls_absent node1 shm $((K)) && ls_absent node1 shm $((K2))" 10 || fail "segments still listed"
+log "ok"
