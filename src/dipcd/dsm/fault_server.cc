@@ -408,6 +408,7 @@ void FaultServer::sync() {
   epoll_event evs[64];
   timespec zero{};
   int n = epoll_pwait2(epoll_, evs, 64, &zero, nullptr);
+  if (n < 0 && errno == ENOSYS) n = epoll_wait(epoll_, evs, 64, 0);  // qemu-user 7.2
   if (n > 0) dispatch(evs, n);
 }
 
