@@ -6,9 +6,12 @@
 // with the faults waiting on them, and for segments owned here the PageDirectory (the
 // manager). It also owns every attached process's userfaultfd and the local socket
 // RUN_DIR/dipcd-dsm.sock through which the shim gets the memfd and /dev/userfaultfd and
-// hands its userfaultfd back (docs/design.md, "Distributed shared memory"). The loop, the
-// faults and the protocol are in fault_server.cc, the local socket in local_attach.cc,
-// their shared structures in fault_server_state.h.
+// hands its userfaultfd back (docs/design.md, "Distributed shared memory"). Its rooms, each
+// a source file: the loop, the segments' lifecycle and the frames' way in (fault_server.cc);
+// this node as a holder: faults, requests, grants, recalls (holder_side.cc); this node as an
+// owner: carrying out the directory's decisions and the holders' frames (manager.cc); the
+// local socket and whole attachments (local_attach.cc); their shared structures in
+// fault_server_state.h.
 //
 // One thread runs an epoll loop over that socket, the attachment connections, the uffds
 // and an eventfd for posted tasks; it never blocks on anything but epoll, and a fault never
@@ -161,6 +164,10 @@ class FaultServer {
   void run_actions(Segment& s, std::vector<Action>& acts);
   void on_frame(const std::string& node, bool on_our_link, proto::FrameType type, uint64_t reqid,
                 const std::vector<uint8_t>& payload);
+  void on_holder_frame(const std::string& node, proto::FrameType type, uint64_t reqid,
+                       const std::vector<uint8_t>& payload);  // from an owner: holder_side.cc
+  void on_owner_frame(const std::string& node, proto::FrameType type, uint64_t reqid,
+                      const std::vector<uint8_t>& payload);   // from a holder: manager.cc
   void on_node_dead(const std::string& node);
   void expire(Time now);
   void send_join(Segment& s, int32_t pid, bool attach);

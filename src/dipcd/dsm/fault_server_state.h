@@ -1,7 +1,8 @@
 // The fault server's own state (src/dipcd/dsm/fault_server.h): the structures behind its
-// private declarations and the few constants and userfaultfd calls its two source files
-// share (fault_server.cc: the loop, faults and the protocol; local_attach.cc: the socket
-// through which processes attach). Internal to those two files; fault server's thread only.
+// private declarations and the few constants and userfaultfd calls its source files share
+// (fault_server.cc, holder_side.cc, manager.cc, local_attach.cc: the rooms named in
+// fault_server.h). Internal to those files; fault server's thread, or a thread holding its
+// state lock.
 #pragma once
 
 #include <errno.h>

@@ -1,0 +1,307 @@
+// The fault server as a holder (src/dipcd/dsm/fault_server.h): this node's access to the
+// pages of every distributed segment it knows, the faults of its processes (resolved here,
+// sent to the owner as requests, or poisoned into SIGBUS), the grants, failures and recalls
+// that come back, and the time-outs of requests in flight. The owner node is a holder of
+// its own segments too: its requests go to its own directory (manager.cc) without the
+// network. Fault server's thread, or a thread holding its state lock.
+#include <errno.h>
+#include <fcntl.h>
+#include <spdlog/spdlog.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstring>
+
+#include "dipcd/conn.h"
+#include "dipcd/dsm/fault_server_state.h"
+#include "proto/dsm.h"
+
+namespace dipc::daemon::dsm {
+
+using proto::FrameType;
+using proto::kDsmPage;
+
+// ---------------------------------------------------------------------------------------
+// Faults
+
+void FaultServer::on_uffd(Process* p) {
+  uffd_msg msgs[16];
+  for (;;) {
+    ssize_t n = read(p->uffd, msgs, sizeof msgs);
+    if (n <= 0) return;  // EAGAIN: poll may say readable with nothing to read
+    for (ssize_t i = 0; i < n / ssize_t(sizeof(uffd_msg)); ++i)
+      if (msgs[i].event == UFFD_EVENT_PAGEFAULT)
+        fault(p, msgs[i].arg.pagefault.address, msgs[i].arg.pagefault.flags);
+  }
+}
+
+void FaultServer::fault(Process* p, uint64_t addr, uint64_t flags) {
+  Session* at = nullptr;
+  for (Session* s : p->sessions)
+    if (addr >= s->base && addr < s->base + s->len) at = s;
+  uint64_t pa = addr & ~uint64_t(kDsmPage - 1);
+  if (!at) return uffd_wake(p->uffd, pa, kDsmPage);  // detached meanwhile
+  Segment& seg = *at->seg;
+  uint64_t page = (pa - at->base) / kDsmPage;
+  (flags & UFFD_PAGEFAULT_FLAG_WRITE ? counters_.write_faults : counters_.read_faults)
+      .fetch_add(1, std::memory_order_relaxed);
+  log_(spdlog::level::debug, "fault pid {} seg {} page {} flags {:x} state {}", p->pid, seg.local_id,
+                (pa - at->base) / kDsmPage, flags, int(seg.state[(pa - at->base) / kDsmPage]));
+  Waiter w{p,        p->uffd,    pa, (flags & UFFD_PAGEFAULT_FLAG_WRITE) != 0,
+           !(flags & UFFD_PAGEFAULT_FLAG_WP), at->rdonly, seg.memfd, page};
+  if (seg.state[page] == kStLost) return poison(w, seg, page);
+  Access a = seg.access(page);
+  if ((w.write && a == Access::kWrite) || (!w.write && a != Access::kNone)) return resolve(w, a);
+  request(seg, page, w.write ? Access::kWrite : Access::kRead, w);
+}
+
+// The process may go on: the page is valid here with access a.
+void FaultServer::resolve(const Waiter& w, Access a) {
+  if (w.missing) {
+    // Valid but absent: the owner's never-written page, which is zero. fallocate fills a
+    // hole with a zero page and leaves a present page alone, so it never overwrites data,
+    // and the page is in the memfd, where every process maps it and a recall reaches it.
+    fallocate(w.seg_fd, 0, off_t(w.page * kDsmPage), kDsmPage);
+  }
+  if (a == Access::kWrite && !w.rdonly && uffd_protect(w.uffd, w.addr, kDsmPage, false, true))
+    return;
+  uffd_wake(w.uffd, w.addr, kDsmPage);
+}
+
+// The page cannot be had: the access raises SIGBUS in that process (and later ones too).
+void FaultServer::poison(const Waiter& w, Segment& s, uint64_t page) {
+  if (s.state[page] != kStLost) {
+    // Drop this node's copy (if any): each process that touches the page is poisoned on its
+    // own fault, which needs the page absent.
+    drop_copy(s, page, 1);
+    s.state[page] = kStLost;
+  }
+  if (!w.rdonly) uffd_protect(w.uffd, w.addr, kDsmPage, false, false);  // POISON needs no WP
+  uffdio_poison p{};
+  p.range.start = w.addr;
+  p.range.len = kDsmPage;
+  if (ioctl(w.uffd, UFFDIO_POISON, &p) < 0 && errno != ESRCH)
+    log_(spdlog::level::warn, "UFFDIO_POISON: {} (pid {})", strerror(errno), w.proc ? w.proc->pid : 0);
+}
+
+void FaultServer::request(Segment& s, uint64_t page, Access need, Waiter w) {
+  if (s.owner_dead) return poison(w, s, page);
+  auto it = s.pending.find(page);
+  if (it != s.pending.end()) {
+    it->second.waiters.push_back(w);  // a read request in flight serves a writer next
+    return;
+  }
+  // Read-ahead: a read fault right after one on the page before is sequential, and its
+  // request also asks for the run of pages after it that this node lacks (no one waits on
+  // them yet), so a sequential reader takes one round trip per window; the window doubles
+  // while the run goes on.
+  uint64_t n = 0;
+  if (need == Access::kRead && !s.owned && page == s.last_read + 1) {
+    while (n < s.ahead && page + 1 + n < s.pages) {
+      uint64_t q = page + 1 + n;
+      if (s.state[q] == kStLost || s.access(q) != Access::kNone || s.pending.count(q)) break;
+      ++n;
+    }
+    s.ahead = std::min<uint64_t>(2 * s.ahead + 1, kReadAheadMax);
+  } else if (need == Access::kRead) {
+    s.ahead = kReadAheadFirst;
+  }
+  acquire(s, page, need, &w, 1 + n);
+  // The next fault, on the page after the window, continues the run.
+  if (need == Access::kRead) s.last_read = page + n;
+}
+
+// Asks for pages [page, page+n) (n > 1 only for reading) in one request.
+void FaultServer::acquire(Segment& s, uint64_t page, Access need, const Waiter* w, uint64_t n) {
+  uint64_t reqid = next_reqid_++;
+  Time deadline = std::chrono::steady_clock::now() + opt_.fault_timeout;
+  for (uint64_t q = page; q < page + n; ++q) {
+    Pending& pd = s.pending[q];
+    pd.reqid = reqid;
+    pd.want = need;
+    pd.deadline = deadline;
+  }
+  if (w) s.pending[page].waiters.push_back(*w);
+  by_reqid_[reqid] = {ref(s), page};
+  if (s.owned) {
+    // Our own manager: no network.
+    std::vector<Action> acts;
+    s.dir->request(kOwner, s.unit_of(page), need, reqid, std::chrono::steady_clock::now(), acts);
+    run_actions(s, acts);
+    return;
+  }
+  proto::DsmAcquire q{s.owner_id, page,
+                      need == Access::kWrite ? proto::DsmAccess::kWrite : proto::DsmAccess::kRead,
+                      uint32_t(n)};
+  send_(s.owner, make_frame(FrameType::kDsmAcquire, reqid, q, proto::DsmAcquire::kSize));
+}
+
+// Write-protects pages [first, first+n) in every process that has them attached.
+void FaultServer::protect_all(Segment& s, uint64_t first, uint64_t n) {
+  for (Session* at : s.attachments)
+    if (at->proc && !at->rdonly &&
+        !uffd_protect(at->proc->uffd, at->base + first * kDsmPage, n * kDsmPage, true, false))
+      log_(spdlog::level::warn, "UFFDIO_WRITEPROTECT for pid {}: {}", at->proc->pid, strerror(errno));
+}
+
+// Drops this node's copy of pages [first, first+n): every local process takes a MISSING
+// fault on its next access. Write-protected first: the hole punch keeps a protected page's
+// marker, so the page refilled later still takes a WP fault on its first store.
+void FaultServer::drop_copy(Segment& s, uint64_t first, uint64_t n) {
+  protect_all(s, first, n);
+  s.punch(first, n);
+}
+
+void FaultServer::holder_grant(Segment& s, uint64_t first, uint64_t n, Access a) {
+  log_(spdlog::level::debug, "grant seg {} pages {}+{} access {}", s.local_id, first, n, int(a));
+  for (uint64_t p = first; p < first + n; ++p) s.set(p, a);
+  std::vector<std::pair<uint64_t, std::vector<Waiter>>> done;
+  for (auto it = s.pending.begin(); it != s.pending.end();) {
+    if (it->first < first || it->first >= first + n) {
+      ++it;
+      continue;
+    }
+    by_reqid_.erase(it->second.reqid);
+    done.push_back({it->first, std::move(it->second.waiters)});
+    it = s.pending.erase(it);
+  }
+  for (auto& [page, ws] : done) {
+    for (auto& w : ws) {
+      // A writer that waited on a read grant asks again (the page may have moved since).
+      if (w.write && a != Access::kWrite) request(s, page, Access::kWrite, w);
+      else resolve(w, a);
+    }
+  }
+  if (!s.pin_waiting.empty()) pin_progress(s);
+}
+
+void FaultServer::holder_fail(Segment& s, uint64_t first, uint64_t n) {
+  for (auto it = s.pending.begin(); it != s.pending.end();) {
+    if (it->first < first || it->first >= first + n) {
+      ++it;
+      continue;
+    }
+    by_reqid_.erase(it->second.reqid);
+    uint64_t page = it->first;
+    auto ws = std::move(it->second.waiters);
+    it = s.pending.erase(it);
+    for (auto& w : ws) poison(w, s, page);
+  }
+  // A whole attachment waiting for these pages does not get them (lost, or a time-out).
+  if (!s.pin_waiting.empty()) pin_fail(s, ENOLINK);
+}
+
+void FaultServer::expire(Time now) {
+  // A copy: a failure may end a whole attachment, and with it a removed segment.
+  std::vector<std::shared_ptr<Segment>> segs;
+  for (auto& [id, s] : local_) segs.push_back(s);
+  for (auto& s : segs) {
+    int32_t id = s->local_id;
+    std::vector<uint64_t> late;
+    for (auto& [page, pd] : s->pending)
+      if (pd.deadline <= now) late.push_back(page);
+    for (uint64_t page : late) {
+      log_(spdlog::level::warn, "shared memory id {} page {}: not had within {} ms: SIGBUS", id, page,
+                   std::chrono::duration_cast<std::chrono::milliseconds>(opt_.fault_timeout).count());
+      holder_fail(*s, page, 1);
+    }
+    bool late_pin = false;
+    for (const Session* at : s->pin_waiting) late_pin = late_pin || at->pin_deadline <= now;
+    if (late_pin) pin_fail(*s, ENOLINK);
+  }
+}
+
+// A recall from the owner (or, on the owner, from its own directory).
+void FaultServer::holder_recall(Segment& s, uint64_t first, uint64_t n, RecallMode mode,
+                                bool with_data) {
+  log_(spdlog::level::debug, "recall seg {} pages {}+{} mode {} data {}", s.local_id, first, n, int(mode),
+                with_data);
+  // No process of this node writes these pages from here on.
+  protect_all(s, first, n);
+  Access to = mode == RecallMode::kInvalidate ? Access::kNone : Access::kRead;
+  if (s.owned) {
+    // The owner's copy is the directory's data source: an invalidation drops it only once
+    // the grant that needs it has been read (run_actions, which tells the directory).
+    for (uint64_t p = first; p < first + n; ++p)
+      if (s.state[p] != kStLost) s.set(p, to);
+    return;
+  }
+  std::vector<std::vector<uint8_t>> frames;
+  if (with_data) frames = data_frames(s, first, n, FrameType::kDsmDataToOwner);
+  if (mode == RecallMode::kInvalidate) drop_copy(s, first, n);
+  for (uint64_t p = first; p < first + n; ++p)
+    if (s.state[p] != kStLost && (to == Access::kNone || s.access(p) != Access::kNone))
+      s.set(p, to);
+  for (auto& f : frames) send_(s.owner, std::move(f));
+  proto::DsmRange ack{s.owner_id, first, uint32_t(n)};
+  send_(s.owner, make_frame(FrameType::kDsmRecallAck, 0, ack, proto::DsmRange::kSize));
+}
+
+// A frame from an owner to us as a holder: only about segments that node owns.
+void FaultServer::on_holder_frame(const std::string& node, FrameType type, uint64_t /*reqid*/,
+                                  const std::vector<uint8_t>& payload) {
+  proto::Reader r(payload.data(), payload.size());
+  auto bad = [&](const char* what) {
+    log_(spdlog::level::warn, "dsm: {} from {} refused", what, node);
+  };
+  auto find = [&](int32_t seg) -> Segment* {
+    auto it = remote_.find({node, seg});
+    return it == remote_.end() ? nullptr : it->second.get();
+  };
+  switch (type) {
+    case FrameType::kDsmData: {
+      proto::DsmData d;
+      if (!d.decode(r)) return bad("malformed data");
+      Segment* s = find(d.seg);
+      if (!s || d.first_page + d.bytes.size() / kDsmPage > s->pages)
+        return bad("data for an unknown segment");
+      (void)!pwrite(s->memfd, d.bytes.data(), d.bytes.size(), off_t(d.first_page * kDsmPage));
+      return;
+    }
+    case FrameType::kDsmGrantData: {
+      proto::DsmGrantData gd;
+      if (!gd.decode(r)) return bad("malformed grant");
+      const proto::DsmRange& g = gd.grant.range;
+      Segment* s = find(g.seg);
+      if (!s || g.first + g.npages > s->pages) return bad("grant of an unknown segment");
+      (void)!pwrite(s->memfd, gd.bytes.data(), gd.bytes.size(), off_t(g.first * kDsmPage));
+      return holder_grant(*s, g.first, g.npages, to_access(gd.grant.access));
+    }
+    case FrameType::kDsmGrant: {
+      proto::DsmGrant g;
+      if (!g.decode(r)) return bad("malformed grant");
+      Segment* s = find(g.range.seg);
+      if (!s || g.range.first + g.range.npages > s->pages) return bad("grant of an unknown segment");
+      // Also a grant we gave up waiting for: the owner counts us as holder, so hold it.
+      return holder_grant(*s, g.range.first, g.range.npages, to_access(g.access));
+    }
+    case FrameType::kDsmFail: {
+      proto::DsmFail f;
+      if (!f.decode(r)) return bad("malformed failure");
+      Segment* s = find(f.range.seg);
+      if (!s || f.range.first + f.range.npages > s->pages) return bad("failure of an unknown segment");
+      return holder_fail(*s, f.range.first, f.range.npages);
+    }
+    case FrameType::kDsmRecall: {
+      proto::DsmRecall c;
+      if (!c.decode(r)) return bad("malformed recall");
+      Segment* s = find(c.range.seg);
+      if (!s || c.range.first + c.range.npages > s->pages) {
+        // Gone here already: nothing to give back, but the owner must hear so.
+        proto::DsmRange ack = c.range;
+        send_(node, make_frame(FrameType::kDsmRecallAck, 0, ack, proto::DsmRange::kSize));
+        return;
+      }
+      holder_recall_or_defer(*s, c.range.first, c.range.npages,
+                             c.mode == proto::DsmRecallMode::kInvalidate ? RecallMode::kInvalidate
+                                                                         : RecallMode::kDowngrade,
+                             c.with_data != 0);
+      return;
+    }
+    default: return bad("frame of a holder");
+  }
+}
+
+}  // namespace dipc::daemon::dsm
