@@ -334,10 +334,11 @@ void FaultServer::peer_frame(const std::string& node, bool on_our_link, FrameTyp
   std::lock_guard<std::mutex> g(state_mu_);
   if (stopping_) return;
   drain_tasks();
+  noted_ = Time::max();
   on_frame(node, on_our_link, type, reqid, payload);
   // The fault server's thread sleeps until the deadline it saw: wake it for an earlier one
-  // (a recall now waiting for the quantum, a request's time-out).
-  if (next_deadline() < sleeping_until_) {
+  // that this frame made (a recall now waiting for the quantum, a request's time-out).
+  if (noted_ < sleeping_until_) {
     uint64_t one = 1;
     (void)!write(event_, &one, sizeof one);
   }
@@ -409,7 +410,12 @@ void FaultServer::sync() {
   timespec zero{};
   int n = epoll_pwait2(epoll_, evs, 64, &zero, nullptr);
   if (n < 0 && errno == ENOSYS) n = epoll_wait(epoll_, evs, 64, 0);  // qemu-user 7.2
+  noted_ = Time::max();
   if (n > 0) dispatch(evs, n);
+  if (noted_ < sleeping_until_) {  // a fault or an attach taken here made an earlier deadline
+    uint64_t one = 1;
+    (void)!write(event_, &one, sizeof one);
+  }
 }
 
 void FaultServer::run() {

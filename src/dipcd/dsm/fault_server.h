@@ -205,6 +205,11 @@ class FaultServer {
   std::atomic<bool> stopping_{false};
   std::mutex state_mu_;  // everything below but tasks_ (see the header)
   Time sleeping_until_ = Time::max();  // the deadline the thread waits in epoll for
+  // The earliest deadline made since it was last reset (a request's time-out, a recall
+  // held back for the quantum, a whole attach's wait): peer_frame() compares it with
+  // sleeping_until_ instead of looking at every segment.
+  Time noted_ = Time::max();
+  void note_deadline(Time t) { noted_ = std::min(noted_, t); }
   std::mutex tasks_mu_;
   std::vector<std::function<void()>> tasks_;  // bounded by the io thread's own input
 

@@ -117,6 +117,7 @@ void FaultServer::request(Segment& s, uint64_t page, Access need, Waiter w) {
 void FaultServer::acquire(Segment& s, uint64_t page, Access need, const Waiter* w, uint64_t n) {
   uint64_t reqid = next_reqid_++;
   Time deadline = std::chrono::steady_clock::now() + opt_.fault_timeout;
+  note_deadline(deadline);
   for (uint64_t q = page; q < page + n; ++q) {
     Pending& pd = s.pending[q];
     pd.reqid = reqid;

@@ -302,6 +302,7 @@ void FaultServer::pin_start(Session* s) {
   (s->rdonly ? seg.pins_read : seg.pins_write)++;
   s->pin_next = 0;
   s->pin_deadline = std::chrono::steady_clock::now() + opt_.fault_timeout;
+  note_deadline(s->pin_deadline);
   seg.pin_waiting.push_back(s);
   pin_progress(seg);
 }

@@ -172,6 +172,7 @@ void FaultServer::run_actions(Segment& s, std::vector<Action>& acts) {
   }
   flush();
   acts.clear();
+  if (s.dir) note_deadline(s.dir->next_deadline());
 }
 
 // A frame from a holder to us as the owner: only about segments owned here.
