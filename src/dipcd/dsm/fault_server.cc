@@ -44,7 +44,10 @@ uint64_t pages_in_frame(FrameType type, size_t payload) {
 
 FaultServer::FaultServer(Options opt, SendFn send)
     : opt_(std::move(opt)),
-      send_([this, send = std::move(send)](const std::string& node, std::vector<uint8_t> frame) {
+      send_([this](const std::string& node, std::vector<uint8_t> frame) {
+        outbox_.emplace_back(node, std::move(frame));
+      }),
+      send_out_([this, send = std::move(send)](const std::string& node, std::vector<uint8_t> frame) {
         proto::Header h;
         if (frame.size() >= proto::kHeaderSize &&
             proto::decode_header(frame.data(), h) == proto::HeaderError::kNone) {
@@ -234,7 +237,7 @@ void FaultServer::segment_removed(int32_t local_id) {
   // that nothing has attached is gone (dipcd's own System V attachment let go) when the
   // removal returns, as on Linux, where a second IPC_RMID or any call on its id is then
   // EINVAL. Not on the fault server's thread.
-  std::lock_guard<std::mutex> g(state_mu_);
+  std::unique_lock<std::mutex> g(state_mu_);
   drain_tasks();
   auto it = local_.find(local_id);
   if (it != local_.end()) {
@@ -246,6 +249,16 @@ void FaultServer::segment_removed(int32_t local_id) {
     std::lock_guard<std::mutex> n(nattch_mu_);
     nattch_.erase(local_id);  // one the fault server could not take in
   }
+  flush(g);
+}
+
+void FaultServer::flush(std::unique_lock<std::mutex>& lk) {
+  if (outbox_.empty()) return lk.unlock();
+  auto out = std::move(outbox_);
+  outbox_.clear();
+  std::lock_guard<std::mutex> order(send_mu_);
+  lk.unlock();
+  for (auto& [node, frame] : out) send_out_(node, std::move(frame));
 }
 
 std::shared_ptr<FaultServer::Segment> FaultServer::ref(Segment& s) {
@@ -331,14 +344,16 @@ void FaultServer::peer_frame(const std::string& node, bool on_our_link, FrameTyp
   // Handled here, on the calling (io) thread, under the state lock: a frame does not wait
   // for a second thread to wake (a remote fault costs one hop fewer on each node). Tasks
   // posted before it run first, so a segment announced before the frame is known to it.
-  std::lock_guard<std::mutex> g(state_mu_);
+  std::unique_lock<std::mutex> g(state_mu_);
   if (stopping_) return;
   drain_tasks();
   noted_ = Time::max();
   on_frame(node, on_our_link, type, reqid, payload);
   // The fault server's thread sleeps until the deadline it saw: wake it for an earlier one
   // that this frame made (a recall now waiting for the quantum, a request's time-out).
-  if (noted_ < sleeping_until_) {
+  bool wake = noted_ < sleeping_until_;
+  flush(g);
+  if (wake) {
     uint64_t one = 1;
     (void)!write(event_, &one, sizeof one);
   }
@@ -403,7 +418,7 @@ void FaultServer::dispatch(const epoll_event* evs, int n) {
 void FaultServer::sync() {
   // Under the state lock, on the calling thread: what the fault server's thread has not
   // yet taken from its descriptors (an attach, a detach) is taken now.
-  std::lock_guard<std::mutex> g(state_mu_);
+  std::unique_lock<std::mutex> g(state_mu_);
   if (!thread_.joinable() || stopping_) return;
   drain_tasks();
   epoll_event evs[64];
@@ -412,7 +427,9 @@ void FaultServer::sync() {
   if (n < 0 && errno == ENOSYS) n = epoll_wait(epoll_, evs, 64, 0);  // qemu-user 7.2
   noted_ = Time::max();
   if (n > 0) dispatch(evs, n);
-  if (noted_ < sleeping_until_) {  // a fault or an attach taken here made an earlier deadline
+  bool wake = noted_ < sleeping_until_;  // a fault or an attach taken here made an earlier one
+  flush(g);
+  if (wake) {
     uint64_t one = 1;
     (void)!write(event_, &one, sizeof one);
   }
@@ -434,7 +451,7 @@ void FaultServer::run() {
       ts.tv_nsec = ns % 1000000000;
       tp = &ts;
     }
-    lk.unlock();  // the io thread handles peer frames meanwhile
+    flush(lk);  // unlocked: the io thread handles peer frames meanwhile
     int n = pwait2 ? epoll_pwait2(epoll_, evs, 64, tp, nullptr) : -1;
     if (!pwait2 || (n < 0 && errno == ENOSYS)) {
       pwait2 = false;  // milliseconds, rounded up so that a deadline is never early

@@ -19,8 +19,11 @@
 // guarded by one mutex, which that thread holds except while it waits in epoll: the io
 // thread hands peer frames in through peer_frame(), which handles them at once under the
 // mutex (no second thread wakes for a grant or a request), and everything else through the
-// posting methods below. The fault server talks back only through SendFn, called with the
-// mutex held, on either thread; it must not call back into the fault server.
+// posting methods below. The fault server talks back only through SendFn: the frames a
+// locked section makes wait in an outbox and are handed to SendFn after the state mutex
+// is let go (so that the thread they wake, on this node, never waits for it), under a
+// second mutex taken before the first is let go, so they leave in the order they were
+// made. SendFn must not call back into the fault server.
 //
 // Every DSM frame between a holder and an owner travels on the holder's link to the owner
 // (the frame's type says which way: DsmRoom), so that grants and recalls keep one order.
@@ -156,7 +159,8 @@ class FaultServer {
   void poison(const Waiter& w, Segment& s, uint64_t page);
   void request(Segment& s, uint64_t page, Access need, Waiter w);
   void acquire(Segment& s, uint64_t page, Access need, const Waiter* w, uint64_t n);
-  void holder_grant(Segment& s, uint64_t first, uint64_t n, Access a);
+  // filled: the grant's pages were all just written into the memfd (no hole to fill).
+  void holder_grant(Segment& s, uint64_t first, uint64_t n, Access a, bool filled = false);
   void holder_fail(Segment& s, uint64_t first, uint64_t n);
   void holder_recall(Segment& s, uint64_t first, uint64_t n, RecallMode mode, bool with_data);
   void protect_all(Segment& s, uint64_t first, uint64_t n);
@@ -199,7 +203,13 @@ class FaultServer {
 
   Options opt_;
   Counters counters_;
-  SendFn send_;  // counts, then sends
+  SendFn send_;      // into the outbox (under state_mu_)
+  SendFn send_out_;  // counts, then sends (under send_mu_, after state_mu_ was let go)
+  // Lets go of lk (on state_mu_) and hands the outbox's frames to send_out_, in order.
+  void flush(std::unique_lock<std::mutex>& lk);
+  std::mutex send_mu_;  // taken while holding state_mu_, never the other way round
+  std::vector<std::pair<std::string, std::vector<uint8_t>>> outbox_;  // under state_mu_;
+                                                                      // one locked section's
   int epoll_ = -1, event_ = -1, listen_ = -1, devfd_ = -1;
   std::thread thread_;
   std::atomic<bool> stopping_{false};

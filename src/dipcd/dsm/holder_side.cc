@@ -34,6 +34,9 @@ void FaultServer::on_uffd(Process* p) {
     for (ssize_t i = 0; i < n / ssize_t(sizeof(uffd_msg)); ++i)
       if (msgs[i].event == UFFD_EVENT_PAGEFAULT)
         fault(p, msgs[i].arg.pagefault.address, msgs[i].arg.pagefault.flags);
+    // A short read took every message there was; one that came since makes the descriptor
+    // readable again (epoll is level-triggered here), so no read is made to hear EAGAIN.
+    if (size_t(n) < sizeof msgs) return;
   }
 }
 
@@ -155,7 +158,7 @@ void FaultServer::drop_copy(Segment& s, uint64_t first, uint64_t n) {
   s.punch(first, n);
 }
 
-void FaultServer::holder_grant(Segment& s, uint64_t first, uint64_t n, Access a) {
+void FaultServer::holder_grant(Segment& s, uint64_t first, uint64_t n, Access a, bool filled) {
   log_(spdlog::level::debug, "grant seg {} pages {}+{} access {}", s.local_id, first, n, int(a));
   for (uint64_t p = first; p < first + n; ++p) s.set(p, a);
   std::vector<std::pair<uint64_t, std::vector<Waiter>>> done;
@@ -171,8 +174,15 @@ void FaultServer::holder_grant(Segment& s, uint64_t first, uint64_t n, Access a)
   for (auto& [page, ws] : done) {
     for (auto& w : ws) {
       // A writer that waited on a read grant asks again (the page may have moved since).
-      if (w.write && a != Access::kWrite) request(s, page, Access::kWrite, w);
-      else resolve(w, a);
+      if (w.write && a != Access::kWrite) {
+        request(s, page, Access::kWrite, w);
+      } else if (filled && w.missing) {
+        Waiter present = w;  // the grant's pages were just written into the memfd
+        present.missing = false;
+        resolve(present, a);
+      } else {
+        resolve(w, a);
+      }
     }
   }
   if (!s.pin_waiting.empty()) pin_progress(s);
@@ -267,8 +277,10 @@ void FaultServer::on_holder_frame(const std::string& node, FrameType type, uint6
       const proto::DsmRange& g = gd.grant.range;
       Segment* s = find(g.seg);
       if (!s || g.first + g.npages > s->pages) return bad("grant of an unknown segment");
-      (void)!pwrite(s->memfd, gd.bytes.data(), gd.bytes.size(), off_t(g.first * kDsmPage));
-      return holder_grant(*s, g.first, g.npages, to_access(gd.grant.access));
+      // The decode checked that the bytes are npages whole pages.
+      ssize_t put = pwrite(s->memfd, gd.bytes.data(), gd.bytes.size(), off_t(g.first * kDsmPage));
+      return holder_grant(*s, g.first, g.npages, to_access(gd.grant.access),
+                          put == ssize_t(gd.bytes.size()));
     }
     case FrameType::kDsmGrant: {
       proto::DsmGrant g;
