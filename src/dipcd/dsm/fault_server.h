@@ -159,6 +159,7 @@ class FaultServer {
   void poison(const Waiter& w, Segment& s, uint64_t page);
   void request(Segment& s, uint64_t page, Access need, Waiter w);
   void acquire(Segment& s, uint64_t page, Access need, const Waiter* w, uint64_t n);
+  void read_ahead(Segment& s);
   // filled: the grant's pages were all just written into the memfd (no hole to fill).
   void holder_grant(Segment& s, uint64_t first, uint64_t n, Access a, bool filled = false);
   void holder_fail(Segment& s, uint64_t first, uint64_t n);

@@ -34,6 +34,7 @@ namespace internal {
 
 constexpr uint8_t kStDefault = 0;  // owner: write; elsewhere: none
 constexpr uint8_t kStLost = 4;     // could not be had: every access raises SIGBUS
+constexpr uint64_t kNoPage = ~uint64_t(0);
 constexpr uint64_t kTagListen = 1, kTagEvent = 2, kTagSession = 3, kTagUffd = 4;
 constexpr size_t kMaxSessions = 65536;  // attachments on this node, all processes together
 // Read-ahead: the pages asked for after a sequential read fault start at kReadAheadFirst and
@@ -127,6 +128,17 @@ struct FaultServer::Segment {
   void* sysv = nullptr;  // dipcd's own attachment of the System V segment
   uint64_t last_read = ~uint64_t(0) - 1;  // the page of the last read fault (read-ahead)
   uint64_t ahead = kReadAheadFirst;       // the next read-ahead window, in pages
+  // The first page of a window read ahead, valid here but held back from the memfd until a
+  // process touches it (FaultServer::read_ahead), and its bytes; kNoPage: none.
+  uint64_t trip_page = kNoPage;
+  bool trip_held = false;  // its bytes are in trip_data (the window's grant came)
+  std::vector<uint8_t> trip_data;
+  void trip_clear_in(uint64_t first, uint64_t n) {
+    if (trip_page >= first && trip_page < first + n) {
+      trip_page = kNoPage;
+      trip_held = false;
+    }
+  }
   // Whole attachments of this node (Session::whole): how many need write, how many only
   // read; those still waiting for their pages; and the recalls held back meanwhile
   // (bounded: at most one outstanding per unit from the owner, docs/design.md).

@@ -55,6 +55,14 @@ void FaultServer::fault(Process* p, uint64_t addr, uint64_t flags) {
   Waiter w{p,        p->uffd,    pa, (flags & UFFD_PAGEFAULT_FLAG_WRITE) != 0,
            !(flags & UFFD_PAGEFAULT_FLAG_WP), at->rdonly, seg.memfd, page};
   if (seg.state[page] == kStLost) return poison(w, seg, page);
+  if (seg.trip_held && page == seg.trip_page && seg.access(page) != Access::kNone) {
+    // The reader reached the window read ahead for it: its first page, held back, goes in
+    // now (no network), and the window after it is asked for.
+    seg.trip_clear_in(page, 1);
+    if (pwrite(seg.memfd, seg.trip_data.data(), kDsmPage, off_t(page * kDsmPage)) == ssize_t(kDsmPage))
+      w.missing = false;
+    read_ahead(seg);
+  }
   Access a = seg.access(page);
   if ((w.write && a == Access::kWrite) || (!w.write && a != Access::kNone)) return resolve(w, a);
   request(seg, page, w.write ? Access::kWrite : Access::kRead, w);
@@ -111,9 +119,36 @@ void FaultServer::request(Segment& s, uint64_t page, Access need, Waiter w) {
   } else if (need == Access::kRead) {
     s.ahead = kReadAheadFirst;
   }
+  bool sequential = need == Access::kRead && !s.owned && page == s.last_read + 1;
   acquire(s, page, need, &w, 1 + n);
   // The next fault, on the page after the window, continues the run.
   if (need == Access::kRead) s.last_read = page + n;
+  if (sequential) read_ahead(s);
+}
+
+// Asks, with no one waiting yet, for the window after the pages a sequential reader has
+// (up to last_read), so that it arrives while the reader goes through the window before.
+// That window's first page is held back when it comes (trip_page, trip_data): the
+// reader's touch of it is then a fault, answered here at once, which asks for the next
+// window. So a sequential reader waits for the network only at its start, and this node
+// is at most one window ahead of it.
+void FaultServer::read_ahead(Segment& s) {
+  if (s.trip_held) {
+    // A page held back that the reader went past: it goes in now, before another is.
+    (void)!pwrite(s.memfd, s.trip_data.data(), kDsmPage, off_t(s.trip_page * kDsmPage));
+    s.trip_clear_in(s.trip_page, 1);
+  }
+  uint64_t first = s.last_read + 1, n = 0;
+  while (n < s.ahead && first + n < s.pages) {
+    uint64_t q = first + n;
+    if (s.state[q] == kStLost || s.access(q) != Access::kNone || s.pending.count(q)) break;
+    ++n;
+  }
+  if (n < 2) return;  // the end of the segment, or pages here already: the run is over
+  acquire(s, first, Access::kRead, nullptr, n);
+  s.ahead = std::min<uint64_t>(2 * s.ahead + 1, kReadAheadMax);
+  s.trip_page = first;
+  s.last_read = first + n - 1;
 }
 
 // Asks for pages [page, page+n) (n > 1 only for reading) in one request.
@@ -159,6 +194,8 @@ void FaultServer::drop_copy(Segment& s, uint64_t first, uint64_t n) {
 }
 
 void FaultServer::holder_grant(Segment& s, uint64_t first, uint64_t n, Access a, bool filled) {
+  // A window read ahead whose first page came some other way (not held back).
+  if (!s.trip_held) s.trip_clear_in(first, n);
   log_(spdlog::level::debug, "grant seg {} pages {}+{} access {}", s.local_id, first, n, int(a));
   for (uint64_t p = first; p < first + n; ++p) s.set(p, a);
   std::vector<std::pair<uint64_t, std::vector<Waiter>>> done;
@@ -189,6 +226,7 @@ void FaultServer::holder_grant(Segment& s, uint64_t first, uint64_t n, Access a,
 }
 
 void FaultServer::holder_fail(Segment& s, uint64_t first, uint64_t n) {
+  s.trip_clear_in(first, n);
   for (auto it = s.pending.begin(); it != s.pending.end();) {
     if (it->first < first || it->first >= first + n) {
       ++it;
@@ -231,6 +269,7 @@ void FaultServer::holder_recall(Segment& s, uint64_t first, uint64_t n, RecallMo
                 with_data);
   // No process of this node writes these pages from here on.
   protect_all(s, first, n);
+  s.trip_clear_in(first, n);  // held back no more
   Access to = mode == RecallMode::kInvalidate ? Access::kNone : Access::kRead;
   if (s.owned) {
     // The owner's copy is the directory's data source: an invalidation drops it only once
@@ -251,7 +290,7 @@ void FaultServer::holder_recall(Segment& s, uint64_t first, uint64_t n, RecallMo
 }
 
 // A frame from an owner to us as a holder: only about segments that node owns.
-void FaultServer::on_holder_frame(const std::string& node, FrameType type, uint64_t /*reqid*/,
+void FaultServer::on_holder_frame(const std::string& node, FrameType type, uint64_t reqid,
                                   const std::vector<uint8_t>& payload) {
   proto::Reader r(payload.data(), payload.size());
   auto bad = [&](const char* what) {
@@ -278,7 +317,27 @@ void FaultServer::on_holder_frame(const std::string& node, FrameType type, uint6
       Segment* s = find(g.seg);
       if (!s || g.first + g.npages > s->pages) return bad("grant of an unknown segment");
       // The decode checked that the bytes are npages whole pages.
-      ssize_t put = pwrite(s->memfd, gd.bytes.data(), gd.bytes.size(), off_t(g.first * kDsmPage));
+      const char* at = gd.bytes.data();
+      uint64_t trip = s->trip_page;
+      if (trip >= g.first && trip < g.first + g.npages) {
+        auto pit = s->pending.find(trip);
+        if (pit != s->pending.end() && pit->second.reqid == reqid && pit->second.waiters.empty()) {
+          // A window read ahead: its first page waits here until the reader touches it.
+          s->trip_data.assign(at + (trip - g.first) * kDsmPage, at + (trip - g.first + 1) * kDsmPage);
+          s->trip_held = true;
+          size_t before = size_t(trip - g.first) * kDsmPage;
+          size_t after = gd.bytes.size() - before - kDsmPage;
+          bool ok = pwrite(s->memfd, at, before, off_t(g.first * kDsmPage)) == ssize_t(before) &&
+                    pwrite(s->memfd, at + before + kDsmPage, after, off_t((trip + 1) * kDsmPage)) ==
+                        ssize_t(after);
+          return holder_grant(*s, g.first, g.npages, to_access(gd.grant.access), ok);
+        }
+        s->trip_clear_in(trip, 1);  // the reader is there already: no page is held back
+        ssize_t put = pwrite(s->memfd, at, gd.bytes.size(), off_t(g.first * kDsmPage));
+        holder_grant(*s, g.first, g.npages, to_access(gd.grant.access), put == ssize_t(gd.bytes.size()));
+        return read_ahead(*s);
+      }
+      ssize_t put = pwrite(s->memfd, at, gd.bytes.size(), off_t(g.first * kDsmPage));
       return holder_grant(*s, g.first, g.npages, to_access(gd.grant.access),
                           put == ssize_t(gd.bytes.size()));
     }
