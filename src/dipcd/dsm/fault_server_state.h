@@ -88,7 +88,7 @@ struct FaultServer::Session {
   // session ends. pinned: counted in the segment's pins; pin_ready: every page is held (the
   // answer went out); pin_next: the pages before it were found held; pin_attach: a
   // kAttach (answered with the memfd) rather than a kInherit; pin_deadline: when waiting
-  // for the pages gives up.
+  // for the pages gives up (peer_timeout after the last page that came).
   bool whole = false, pinned = false, pin_ready = false, pin_attach = false;
   Access pin_need = Access::kNone;
   uint64_t pin_next = 0;

@@ -328,8 +328,16 @@ void FaultServer::pin_progress(Segment& s) {
     std::vector<Session*> ready;
     Access need = Access::kRead;
     uint64_t from = s.pages;
+    Time now = std::chrono::steady_clock::now();
     for (Session* at : s.pin_waiting) {
+      uint64_t before = at->pin_next;
       while (at->pin_next < s.pages && s.held(at->pin_next, at->pin_need)) ++at->pin_next;
+      // Pages are coming: the wait gives up only after peer_timeout without any (a large
+      // segment may take longer than that in all).
+      if (at->pin_next != before) {
+        at->pin_deadline = now + opt_.fault_timeout;
+        note_deadline(at->pin_deadline);
+      }
       if (at->pin_next == s.pages) {
         ready.push_back(at);
         continue;
