@@ -17,16 +17,17 @@ bool pidfd_exited(int pidfd) {
 void wait_for_exit(asio::posix::stream_descriptor& fd, std::function<bool()> alive,
                    std::function<void()> on_exit) {
   asio::posix::stream_descriptor* d = &fd;
-  fd.async_wait(asio::posix::stream_descriptor::wait_read,
-                [d, alive = std::move(alive), on_exit = std::move(on_exit)](std::error_code ec) mutable {
-                  if (ec || !alive()) return;
-                  if (!pidfd_exited(d->native_handle())) {
-                    spdlog::debug("pidfd {}: a wait completed while its process runs; waiting again",
-                                  d->native_handle());
-                    return wait_for_exit(*d, std::move(alive), std::move(on_exit));
-                  }
-                  on_exit();
-                });
+  fd.async_wait(
+      asio::posix::stream_descriptor::wait_read,
+      [d, alive = std::move(alive), on_exit = std::move(on_exit)](std::error_code ec) mutable {
+        if (ec || !alive()) return;
+        if (!pidfd_exited(d->native_handle())) {
+          spdlog::debug("pidfd {}: a wait completed while its process runs; waiting again",
+                        d->native_handle());
+          return wait_for_exit(*d, std::move(alive), std::move(on_exit));
+        }
+        on_exit();
+      });
 }
 
 }  // namespace dipc::daemon
