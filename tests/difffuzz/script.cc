@@ -558,6 +558,14 @@ std::vector<Regression> regressions() {
                  {owner_create(m4, 0666, 8192), get(m4), write, write,
                   shmat_call(m4, Addr::kNull, 0), shmdt_call(0), shmat_call(m4, Addr::kNull, 0),
                   read}});
+    r.push_back({"shmat with SHM_REMAP over the caller's own attachment detaches it (seed 10 "
+                 "script 1357)",
+                 {owner_create(m4, 0600, 8192), get(m4), owner_create(m5, 0600, 10000), get(m5),
+                  shmat_call(m4, Addr::kHint, SHM_REMAP),
+                  shmat_call(m5, Addr::kHintOdd, SHM_RND | SHM_REMAP),
+                  ctl(Type::kShmCtl, m4, IPC_STAT, Ptr::kValid),
+                  ctl(Type::kShmCtl, m5, IPC_STAT, Ptr::kValid), shmdt_call(0), shmdt_call(1),
+                  ctl(Type::kShmCtl, m5, IPC_STAT, Ptr::kValid)}});
     r.push_back({"shmat with SHM_EXEC needs execute permission: EACCES before the address",
                  {owner_create(m4, 0666, 8192), get(m4), become(true),
                   shmat_call(m4, Addr::kMapped, SHM_RND | SHM_EXEC)}});
