@@ -298,6 +298,7 @@ void* attach_locked(int shmid, const void* shmaddr, int shmflg, bool* fallback) 
     drop_uffd_if_unused();
     have_uffd = g_uffd >= 0 && g_uffd_pid == getpid();
   }
+  uintptr_t base = reinterpret_cast<uintptr_t>(p);
   int send_uffd = -1;
   if (!have_uffd) {
     if (g_uffd >= 0) close(g_uffd);  // a parent's, inherited through a fork we missed
@@ -305,7 +306,6 @@ void* attach_locked(int shmid, const void* shmaddr, int shmflg, bool* fallback) 
     g_uffd_pid = getpid();
     send_uffd = g_uffd;
   }
-  uintptr_t base = reinterpret_cast<uintptr_t>(p);
   DsmLocalRequest reg{DsmLocalOp::kRegister, shmid, shmflg, base, len, uint8_t(send_uffd >= 0)};
   if (g_uffd < 0 || !register_range(g_uffd, base, len, rdonly) ||
       !exchange(fd, reg, send_uffd, &rep, fds) || rep.err) {
