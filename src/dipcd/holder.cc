@@ -1,7 +1,6 @@
 #include "dipcd/holder.h"
 
 #include <spdlog/spdlog.h>
-#include <poll.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -13,6 +12,7 @@
 #include "dipcd/object_table.h"
 #include "dipcd/owner_side.h"
 #include "dipcd/peer_links.h"
+#include "dipcd/pidfd_wait.h"
 #include "dipcd/referee_client.h"
 #include "dipcd/remote_calls.h"
 
@@ -248,8 +248,7 @@ void Holder::watch_process(int32_t pid, const std::string& owner) {
     // A watched process with this pid that has exited, its exit not yet handled, is an
     // earlier process: this is a new one (pids are reused). The old one's adjustments are
     // undone now, before the new one's call leaves, never the new one's with them.
-    pollfd p{it->second.fd->native_handle(), POLLIN, 0};
-    if (::poll(&p, 1, 0) > 0) process_exited(pid);
+    if (pidfd_exited(it->second.fd->native_handle())) process_exited(pid);
   }
   auto& w = watches_[pid];
   w.owners.insert(owner);
@@ -262,9 +261,15 @@ void Holder::watch_process(int32_t pid, const std::string& owner) {
     return;
   }
   w.fd = std::make_unique<asio::posix::stream_descriptor>(io_, fd);
-  w.fd->async_wait(asio::posix::stream_descriptor::wait_read, [this, pid](std::error_code ec) {
-    if (!ec) process_exited(pid);
-  });
+  // Only this watch's own exit: not one of a watch of the pid that has gone since.
+  const asio::posix::stream_descriptor* mine = w.fd.get();
+  wait_for_exit(
+      *w.fd,
+      [this, pid, mine] {
+        auto it = watches_.find(pid);
+        return it != watches_.end() && it->second.fd.get() == mine;
+      },
+      [this, pid] { process_exited(pid); });
 }
 
 // A local process with adjustments at owners has exited: tell them.

@@ -7,6 +7,8 @@
 
 #include <cstring>
 
+#include "dipcd/pidfd_wait.h"
+
 namespace dipc::daemon {
 
 bool LocalServer::listen(const std::string& path, std::string& err) {
@@ -101,9 +103,15 @@ void LocalServer::accept_loop() {
     int pfd = int(syscall(SYS_pidfd_open, c->cred.pid, 0));
     if (pfd >= 0) {
       c->pidfd = std::make_unique<asio::posix::stream_descriptor>(io_, pfd);
-      c->pidfd->async_wait(asio::posix::stream_descriptor::wait_read, [this, wc](std::error_code ec) {
+      // A completed wait is checked against the pidfd (pidfd_wait.h): a live process's
+      // connection is never taken for an exited one's.
+      auto open = [wc] {
         auto c = wc.lock();
-        if (ec || !c) return;
+        return c && c->pidfd && c->pidfd->is_open();
+      };
+      wait_for_exit(*c->pidfd, open, [this, wc] {
+        auto c = wc.lock();
+        if (!c) return;
         if (c->unacked.empty()) return c->conn->close("process exited", CloseKind::kQuiet);
         // Its last acknowledgements may still be in the socket: read them first (the
         // socket ends now unless a child it forked holds it; the grace bounds that case).

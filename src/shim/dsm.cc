@@ -200,6 +200,31 @@ bool overlaps_mapping(uintptr_t a, size_t n) {
   return hit;
 }
 
+// The bookkeeping of a detach whose mapping is gone already (munmap, or replaced by
+// SHM_REMAP): returns once dipcd has counted it (shm_nattch right after is exact, as on
+// Linux); whatever the answer, closing the connection is the detach.
+void forget_locked(Attachment& a) {
+  DsmLocalRequest req{DsmLocalOp::kDetach, a.shmid, a.shmflg, a.base, a.len, 0};
+  DsmLocalReply rep;
+  int fds[2];
+  if (exchange(a.fd, req, -1, &rep, fds))
+    for (int f : fds)
+      if (f >= 0) close(f);
+  close(a.fd);
+  a.used = false;
+}
+
+// dipcd lets go of a process's userfaultfd with its last attachment: the next attach makes
+// and sends a new one (without this it would name one dipcd no longer has).
+void drop_uffd_if_unused() {
+  bool any = false;
+  for (auto& b : g_att) any = any || b.used;
+  if (!any && g_uffd >= 0) {
+    close(g_uffd);
+    g_uffd = -1;
+  }
+}
+
 int free_slot() {
   for (int i = 0; i < kMaxAttachments; ++i)
     if (!g_att[i].used) return i;
@@ -266,6 +291,14 @@ void* attach_locked(int shmid, const void* shmaddr, int shmflg, bool* fallback) 
       e = EEXIST;
     errno = (p == MAP_FAILED && e != EEXIST) ? e : EINVAL;
     return reinterpret_cast<void*>(-1);
+  }
+  if (addr && (shmflg & SHM_REMAP)) {
+    // SHM_REMAP over this process's own attachments: the new mapping replaced them, and one
+    // whose whole range went is detached, as Linux's unmap of it does.
+    for (auto& a : g_att)
+      if (a.used && a.base >= addr && a.base + a.len <= addr + len) forget_locked(a);
+    drop_uffd_if_unused();
+    have_uffd = g_uffd >= 0 && g_uffd_pid == getpid();
   }
   uintptr_t base = reinterpret_cast<uintptr_t>(p);
   if (whole) {
@@ -366,24 +399,8 @@ int dsm_detach(const void* shmaddr) {
   for (auto& a : g_att) {
     if (!a.used || a.base != addr) continue;
     munmap(reinterpret_cast<void*>(a.base), a.len);
-    // Returns once dipcd has counted the detach (shm_nattch right after shmdt is exact, as
-    // on Linux); whatever the answer, closing the connection is the detach.
-    DsmLocalRequest req{DsmLocalOp::kDetach, a.shmid, a.shmflg, a.base, a.len, 0};
-    DsmLocalReply rep;
-    int fds[2];
-    if (exchange(a.fd, req, -1, &rep, fds))
-      for (int f : fds)
-        if (f >= 0) close(f);
-    close(a.fd);
-    a.used = false;
-    // dipcd lets go of a process's userfaultfd with its last attachment: the next attach
-    // makes and sends a new one (without this it would name one dipcd no longer has).
-    bool any = false;
-    for (auto& b : g_att) any = any || b.used;
-    if (!any && g_uffd >= 0) {
-      close(g_uffd);
-      g_uffd = -1;
-    }
+    forget_locked(a);
+    drop_uffd_if_unused();
     unlock();
     return 1;
   }

@@ -1079,15 +1079,17 @@ struct Pair {
 const char* known_difference(const Script& sc, size_t i, const std::string& plain,
                              const std::string& dipc) {
   const Step& s = sc[i];
-  if (s.type == Type::kShmAt && s.id == IdRef::kSlot && plain == "-1 EINVAL" &&
-      dipc.rfind("attached", 0) == 0) {
+  if (s.type == Type::kShmAt && s.id == IdRef::kSlot && plain == "-1 EINVAL" && dipc != plain) {
     // The owner removed the segment a step or two before, and no other node's call has
-    // made this node hear of it yet.
+    // made this node hear of it yet: it answers as for the segment still there (attached,
+    // or the refusal that would then be right, such as EACCES for a caller without
+    // permission).
     for (size_t j = i; j-- > 0 && j + 4 > i;) {
       if (sc[j].slot != s.slot) continue;
       if (sc[j].type == Type::kOwnerRemove)
         return "a shmat on another node right after the owner removed the segment may still "
-               "attach it: the removal reaches that node a moment later (docs/errors.md)";
+               "attach it (or refuse it as for the segment still there): the removal reaches "
+               "that node a moment later (docs/errors.md)";
       if (sc[j].type != Type::kShmAt && sc[j].type != Type::kShmAccess) break;
     }
   }

@@ -519,6 +519,19 @@ std::vector<Regression> regressions() {
                   ctl(Type::kSemCtl, s3, IPC_STAT, Ptr::kValid)}});
   }
   {
+    // The caller's first SEM_UNDO call right after its connection changed (it became
+    // nobody, so the shim reconnected): the pidfd its node opened for it took the closed
+    // connection's reactor record, whose readiness made the process look exited, and the
+    // owner applied its undo list (seed 1 script 1299). It came about two runs in three:
+    // the script is run six times.
+    Step timed = semop_call(s2, {{0, -1, undo}}, Ptr::kValid, Timeout::kZero);
+    for (int i = 0; i < 6; ++i)
+      r.push_back({"a SEM_UNDO call just after the caller became nobody: no exit applied, "
+                   "sem_otime stays 0",
+                   {owner_create(s2, 0666), get(s2), become(true), timed,
+                    ctl(Type::kSemCtl, s2, IPC_STAT, Ptr::kValid)}});
+  }
+  {
     const int m4 = 4;
     Step create = owner_create(m4, 0600, 10000);
     r.push_back({"shmctl(IPC_STAT) into a bad pointer: EFAULT; into NULL without permission: "
@@ -545,6 +558,14 @@ std::vector<Regression> regressions() {
                  {owner_create(m4, 0666, 8192), get(m4), write, write,
                   shmat_call(m4, Addr::kNull, 0), shmdt_call(0), shmat_call(m4, Addr::kNull, 0),
                   read}});
+    r.push_back({"shmat with SHM_REMAP over the caller's own attachment detaches it (seed 10 "
+                 "script 1357)",
+                 {owner_create(m4, 0600, 8192), get(m4), owner_create(m5, 0600, 10000), get(m5),
+                  shmat_call(m4, Addr::kHint, SHM_REMAP),
+                  shmat_call(m5, Addr::kHintOdd, SHM_RND | SHM_REMAP),
+                  ctl(Type::kShmCtl, m4, IPC_STAT, Ptr::kValid),
+                  ctl(Type::kShmCtl, m5, IPC_STAT, Ptr::kValid), shmdt_call(0), shmdt_call(1),
+                  ctl(Type::kShmCtl, m5, IPC_STAT, Ptr::kValid)}});
     r.push_back({"shmat with SHM_EXEC needs execute permission: EACCES before the address",
                  {owner_create(m4, 0666, 8192), get(m4), become(true),
                   shmat_call(m4, Addr::kMapped, SHM_RND | SHM_EXEC)}});
