@@ -32,8 +32,9 @@
 #   BENCH_DSM=0    skip the distributed-shared-memory cases (bench/dsm.sh, run last, on a
 #                  cluster of its own, in the pinned layouts; about a minute per layout).
 #   BENCH_SHIM_B   another libdipc.so (say, built before a change): each layout then also
-#                  runs msg-c 8B and sem-e with this build's shim against that one, same
-#                  cluster, taking turns (lines ab-msg-c, ab-sem-e; baseline = BENCH_SHIM_B).
+#                  runs msg-c 8B (both layouts) and sem-e with this build's shim against
+#                  that one, same cluster, taking turns (lines ab-msg-c, ab-msg-c-n1,
+#                  ab-sem-e; baseline = BENCH_SHIM_B).
 #   BENCH_TPUT_K   the K of the throughput section ("1 4 16 64"; "" skips it);
 #   BENCH_TPUT_TIMING its timing ("--warm 200 --dur 200 --reps 5").
 #   KEEP_DIR=1     keep the cluster directory (logs) after the run.
@@ -512,6 +513,9 @@ run_layout() {
     SZ=8
     duel c_dipc c_shimB
     report ab-msg-c 8B new ""
+    LAYOUT=node1
+    duel c_dipc c_shimB
+    report ab-msg-c-n1 8B new ""
     duel e_dipc e_shimB
     report ab-sem-e 1op new ""
   fi

@@ -95,5 +95,80 @@ TEST(CallerCreds, AReadIsCheap) {
   close(pfd);
 }
 
+// read_caller_ids: the effective ids through a kept pidfd of the thread, seen changed at the
+// next read; a tid that is not ours reads the main thread; gone is false.
+TEST(CallerCreds, ReadsIdsThroughAThreadPidfd) {
+  int pfd = pidfd_of(getpid());
+  ASSERT_GE(pfd, 0);
+  CallerThread t;
+  Identity c{7, 8, {9}, "x"};
+  if (!read_caller_ids(getpid(), pid_t(syscall(SYS_gettid)), pfd, t, c)) {
+    close(pfd);
+    GTEST_SKIP() << "no PIDFD_GET_INFO on this kernel";
+  }
+  EXPECT_EQ(c.uid, geteuid());
+  EXPECT_EQ(c.gid, getegid());
+  EXPECT_EQ(c.groups, (std::vector<gid_t>{9}));  // not touched
+  EXPECT_TRUE(read_caller_ids(getpid(), 1, pfd, t, c));  // not our thread: the main one
+  EXPECT_EQ(c.uid, geteuid());
+  if (geteuid() == 0) {
+    // Another thread changes its own effective ids (raw system calls: that thread only);
+    // each read through the same kept pidfd sees what it has now.
+    std::thread th([&] {
+      pid_t tid = pid_t(syscall(SYS_gettid));
+      CallerThread mine;
+      Identity m;
+      ASSERT_TRUE(read_caller_ids(getpid(), tid, pfd, mine, m));
+      EXPECT_EQ(m.uid, 0u);
+      ASSERT_EQ(syscall(SYS_setresgid, -1, 4242, -1), 0);
+      ASSERT_EQ(syscall(SYS_setresuid, -1, 4343, -1), 0);
+      ASSERT_TRUE(read_caller_ids(getpid(), tid, pfd, mine, m));
+      EXPECT_EQ(m.uid, 4343u);
+      EXPECT_EQ(m.gid, 4242u);
+      ASSERT_EQ(syscall(SYS_setresuid, -1, 0, -1), 0);
+      ASSERT_EQ(syscall(SYS_setresgid, -1, 0, -1), 0);
+      ASSERT_TRUE(read_caller_ids(getpid(), tid, pfd, mine, m));
+      EXPECT_EQ(m.uid, 0u);
+      EXPECT_EQ(m.gid, 0u);
+    });
+    th.join();
+  }
+  close(pfd);
+  // A process that is gone: false, nothing touched.
+  pid_t child = fork();
+  ASSERT_GE(child, 0);
+  if (child == 0) _exit(0);
+  int cfd = pidfd_of(child);
+  ASSERT_GE(cfd, 0);
+  int st = 0;
+  ASSERT_EQ(waitpid(child, &st, 0), child);
+  CallerThread gone;
+  Identity g{7, 8, {}, ""};
+  EXPECT_FALSE(read_caller_ids(child, child, cfd, gone, g));
+  EXPECT_EQ(g.uid, 7u);
+  EXPECT_FALSE(read_caller_ids(getpid(), 0, -1, t, g));  // no pidfd: not believed
+  close(cfd);
+}
+
+TEST(CallerCreds, AnIdsReadIsCheap) {
+  int pfd = pidfd_of(getpid());
+  ASSERT_GE(pfd, 0);
+  CallerThread t;
+  Identity c;
+  pid_t tid = pid_t(syscall(SYS_gettid));
+  if (!read_caller_ids(getpid(), tid, pfd, t, c)) {
+    close(pfd);
+    GTEST_SKIP() << "no PIDFD_GET_INFO on this kernel";
+  }
+  constexpr int kReads = 2000;
+  auto t0 = std::chrono::steady_clock::now();
+  for (int i = 0; i < kReads; ++i) ASSERT_TRUE(read_caller_ids(getpid(), tid, pfd, t, c));
+  auto ns = std::chrono::duration_cast<std::chrono::nanoseconds>(
+                std::chrono::steady_clock::now() - t0).count();
+  std::printf("read_caller_ids: %.2f us per read\n", double(ns) / kReads / 1000);
+  EXPECT_LT(ns / kReads, 1000000);
+  close(pfd);
+}
+
 }  // namespace
 }  // namespace dipc::daemon
