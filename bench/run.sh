@@ -546,32 +546,24 @@ run_layout() {
   floor_report "$lay"
   duel f_dipc tcp_rt
   report sem-f rt dipc ""
-  if [[ -n $SHIM_B ]]; then
-    # A/B: this build's shim against BENCH_SHIM_B (a shim built before a change), same
-    # cluster, same run, taking turns; the baseline column is SHIM_B.
-    LAYOUT=mailbox
-    SZ=8
-    duel c_dipc c_shimB
-    report ab-msg-c 8B new ""
-    LAYOUT=node1
-    duel c_dipc c_shimB
-    report ab-msg-c-n1 8B new ""
-    duel e_dipc e_shimB
-    report ab-sem-e 1op new ""
-  fi
-  if [[ -n $BUILD_B ]]; then
-    # A/B of the whole build (dipcd and shim): this build's cluster against BENCH_BUILD_B's,
-    # same run, taking turns; the baseline column is BENCH_BUILD_B.
-    SZ=8
-    LAYOUT=mailbox
-    duel c_dipc c_buildB
-    report abd-msg-c 8B new ""
-    LAYOUT=node1
-    duel c_dipc c_buildB
-    report abd-msg-c-n1 8B new ""
-    duel e_dipc e_buildB
-    report abd-sem-e 1op new ""
-  fi
+  # A/B: this build's shim against BENCH_SHIM_B (same cluster), or this build's cluster
+  # against BENCH_BUILD_B's; same run, taking turns; the baseline column is the other one.
+  if [[ -n $SHIM_B ]]; then ab_cases ab shimB; fi
+  if [[ -n $BUILD_B ]]; then ab_cases abd buildB; fi
+}
+
+# ab_cases PREFIX SUFFIX: msg-c 8B in both layouts and sem-e, c_dipc/e_dipc against
+# c_SUFFIX/e_SUFFIX, reported as PREFIX-msg-c, PREFIX-msg-c-n1, PREFIX-sem-e.
+ab_cases() {
+  SZ=8
+  LAYOUT=mailbox
+  duel c_dipc "c_$2"
+  report "$1-msg-c" 8B new ""
+  LAYOUT=node1
+  duel c_dipc "c_$2"
+  report "$1-msg-c-n1" 8B new ""
+  duel e_dipc "e_$2"
+  report "$1-sem-e" 1op new ""
 }
 
 echo "DIPC benchmarks $(date -u +%Y-%m-%dT%H:%MZ), Linux $(uname -r), $NCPU CPU" \
