@@ -586,7 +586,7 @@ if [[ " $LAYOUTS " == *" 1cpu "* ]] && ! over_budget; then
     --cpu2 0 "${TM[@]}")
   nssc=$(measure timeout 30 "$BENCH/hops" nss-caller --user nobody --cpu 0 "${TM[@]}")
   nsso=$(measure timeout 30 "$BENCH/hops" nss-owner --user nobody --cpu 0 "${TM[@]}")
-  ident=$(measure timeout 30 "$BENCH/hops" ident --user nobody --cpu 0 "${TM[@]}")
+  ident=$(measure timeout 30 "$BENCH/hops" ident-inline --user nobody --cpu 0 "${TM[@]}")
   hand=$(measure timeout 30 "$BENCH/hops" handoff --cpu 0 "${TM[@]}")
   # The NSS lookups are cached in dipcd (identity.cc, 10 s) since commit b4b90a9: shown,
   # but not part of the sum of what every call pays.
@@ -594,7 +594,7 @@ if [[ " $LAYOUTS " == *" 1cpu "* ]] && ! over_budget; then
     -v h="$hand" -v s="$SEM_LOCAL" 'BEGIN {
     printf "%-58s %7.2f us\n", "unix socket round trip, 64 B (shim <-> dipcd)", u
     printf "%-58s %7.2f us\n", "TCP loopback round trip, 64 B (dipcd <-> dipcd)", t
-    printf "%-58s %7.2f us\n", "owner: identity switch there and back (6 system calls)", id
+    printf "%-58s %7.2f us\n", "owner: identity switch there and back (4 system calls)", id
     printf "%-58s %7.2f us\n", "the semop itself (sem-d baseline)", s
     sum = u + t + id + s
     printf "%-58s %7.2f us\n", "sum of the pieces", sum
