@@ -7,6 +7,9 @@
  *                                   caller is: getpwuid_r + getgrouplist (files NSS)
  *   hops nss-owner  [--user NAME]   what the owner's dipcd does per call to find the local
  *                                   account: getpwnam_r + getpwuid_r + getgrouplist
+ *   hops ident-inline [--user NAME] the io thread's switch around a call made at once
+ *                                   (run_as): setresgid/setresuid to the user and back,
+ *                                   the user's groups kept on the thread from a first call
  *   hops ident [--user NAME]        the worker's identity switch around the system call:
  *                                   setgroups/setresgid/setresuid to the user and back
  *                                   (raw system calls, as dipcd does; needs root)
@@ -66,6 +69,15 @@ static int ident(void* v) {
   return 0;
 }
 
+static int ident_inline(void* v) {
+  (void)v;
+  if (syscall(SYS_setresgid, 0, g_gid, 0) != 0) return -1;
+  if (syscall(SYS_setresuid, 0, g_uid, 0) != 0) return -1;
+  syscall(SYS_setresuid, 0, 0, 0);
+  syscall(SYS_setresgid, 0, 0, 0);
+  return 0;
+}
+
 /* ---- handoff ---- */
 struct handoff {
   pthread_mutex_t mu;
@@ -115,7 +127,7 @@ static int handoff_once(void* v) {
 
 int main(int argc, char** argv) {
   if (argc < 2) {
-    fprintf(stderr, "usage: hops nss-caller|nss-owner|ident|handoff [--user NAME] [timing]\n");
+    fprintf(stderr, "usage: hops nss-caller|nss-owner|ident|ident-inline|handoff [--user NAME] [timing]\n");
     return 2;
   }
   const char* mode = argv[1];
@@ -138,6 +150,13 @@ int main(int argc, char** argv) {
   if (!strcmp(mode, "ident")) {
     if (geteuid() != 0) bu_die("ident needs root");
     return bu_measure(&o, ident, NULL) ? 1 : 0;
+  }
+  if (!strcmp(mode, "ident-inline")) {
+    if (geteuid() != 0) bu_die("ident-inline needs root");
+    if (syscall(SYS_setgroups, 1, g_groups) != 0) bu_die("setgroups failed");
+    int rc = bu_measure(&o, ident_inline, NULL) ? 1 : 0;
+    syscall(SYS_setgroups, 0, NULL);
+    return rc;
   }
   if (!strcmp(mode, "handoff")) {
     struct handoff* h = &g_h;

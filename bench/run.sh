@@ -32,8 +32,14 @@
 #   BENCH_DSM=0    skip the distributed-shared-memory cases (bench/dsm.sh, run last, on a
 #                  cluster of its own, in the pinned layouts; about a minute per layout).
 #   BENCH_SHIM_B   another libdipc.so (say, built before a change): each layout then also
-#                  runs msg-c 8B and sem-e with this build's shim against that one, same
-#                  cluster, taking turns (lines ab-msg-c, ab-sem-e; baseline = BENCH_SHIM_B).
+#                  runs msg-c 8B (both layouts) and sem-e with this build's shim against
+#                  that one, same cluster, taking turns (lines ab-msg-c, ab-msg-c-n1,
+#                  ab-sem-e; baseline = BENCH_SHIM_B).
+#   BENCH_BUILD_B  another build directory (say, of the commit before a change to dipcd):
+#                  a second 2-node cluster is started with its dipc and dipcd, and each
+#                  layout then also runs msg-c 8B (both layouts) and sem-e on this
+#                  build's cluster against that one, same run, taking turns (lines
+#                  abd-msg-c, abd-msg-c-n1, abd-sem-e; baseline = BENCH_BUILD_B).
 #   BENCH_TPUT_K   the K of the throughput section ("1 4 16 64"; "" skips it);
 #   BENCH_TPUT_TIMING its timing ("--warm 200 --dur 200 --reps 5").
 #   KEEP_DIR=1     keep the cluster directory (logs) after the run.
@@ -97,6 +103,10 @@ cleanup() {
     timeout 20 "$DIPC" cluster down --dir "$DIR" >/dev/null 2>&1 ||
       echo "run.sh: dipc cluster down failed; see $DIR" >&2
   fi
+  if [[ -f "$DIR/b/cluster" ]]; then
+    timeout 20 "$DIPC_B" cluster down --dir "$DIR/b" >/dev/null 2>&1 ||
+      echo "run.sh: dipc cluster down failed; see $DIR/b" >&2
+  fi
   if [[ -n "${KEEP_DIR:-}" ]]; then
     echo "run.sh: cluster directory kept: $DIR" >&2
   else
@@ -112,11 +122,12 @@ over_budget() { ((SECONDS - T0 >= BUDGET)); }
 KEY=$((0x44420000 + RANDOM * 16))
 next_key() { KEY=$((KEY + 16)); }
 
-# on NODE CMD...: CMD on NODE of our cluster (shim preloaded), as nobody, bounded.
+# on NODE CMD...: CMD on NODE of our cluster (shim preloaded), as nobody, bounded. CDIPC
+# and CDIR, when set, name the other cluster (BENCH_BUILD_B) instead.
 on() {
   local node=$1
   shift
-  timeout 30 "$DIPC" cluster exec "$node" --dir "$DIR" -- "${NB[@]}" "$@"
+  timeout 30 "${CDIPC:-$DIPC}" cluster exec "$node" --dir "${CDIR:-$DIR}" -- "${NB[@]}" "$@"
 }
 
 # bg_on NODE CMD...: the same in the background; sets BG (its pid) and BG_ERR (its stderr).
@@ -124,7 +135,7 @@ bg_on() {
   local node=$1
   shift
   BG_ERR=$DIR/scratch/bg.$BASHPID.$RANDOM.err
-  timeout 30 "$DIPC" cluster exec "$node" --dir "$DIR" -- "${NB[@]}" "$@" \
+  timeout 30 "${CDIPC:-$DIPC}" cluster exec "$node" --dir "${CDIR:-$DIR}" -- "${NB[@]}" "$@" \
     >/dev/null 2>"$BG_ERR" &
   BG=$!
   BG_PIDS+=("$BG")
@@ -215,6 +226,26 @@ if ! timeout 30 "$DIPC" cluster up --nodes 2 --no-secret --dir "$DIR" >"$DIR/scr
 fi
 P1=$(tr -dc 0-9 <"$DIR/node1/dipcd.pid")
 P2=$(tr -dc 0-9 <"$DIR/node2/dipcd.pid")
+BUILD_B=${BENCH_BUILD_B:-}
+DIPC_B=""
+P1B=""
+P2B=""
+if [[ -n $BUILD_B ]]; then
+  DIPC_B=$(cd "$BUILD_B" 2>/dev/null && pwd)/bin/dipc
+  [[ -x $DIPC_B && -e $BUILD_B/sbin/dipcd ]] || {
+    echo "run.sh: BENCH_BUILD_B=$BUILD_B has no bin/dipc and sbin/dipcd" >&2
+    exit 2
+  }
+  log "second cluster (BENCH_BUILD_B) up in $DIR/b"
+  mkdir -m 0755 "$DIR/b"
+  if ! timeout 30 "$DIPC_B" cluster up --nodes 2 --no-secret --dir "$DIR/b" \
+    >"$DIR/scratch/upb.out" 2>&1; then
+    cat "$DIR/scratch/upb.out" >&2
+    exit 1
+  fi
+  P1B=$(tr -dc 0-9 <"$DIR/b/node1/dipcd.pid")
+  P2B=$(tr -dc 0-9 <"$DIR/b/node2/dipcd.pid")
+fi
 
 # Sanity: an IPC_DIPC set made on node1 is listed by node2 and owned by node1, so the
 # programs below really exercise DIPC (the shim falls back to plain local objects when it
@@ -234,7 +265,8 @@ pin_daemons() {
   local c1=$1 c2=$2
   ((c1 < 0)) && c1=0-$((NCPU - 1))
   ((c2 < 0)) && c2=0-$((NCPU - 1))
-  taskset -a -p -c "$c1" "$P1" >/dev/null && taskset -a -p -c "$c2" "$P2" >/dev/null
+  taskset -a -p -c "$c1" "$P1" >/dev/null && taskset -a -p -c "$c2" "$P2" >/dev/null || return 1
+  [[ -z $P1B ]] || { taskset -a -p -c "$c1" "$P1B" >/dev/null && taskset -a -p -c "$c2" "$P2B" >/dev/null; }
 }
 
 # ---- the cases; C0 is node1's CPU, C1 node2's; SZ the message size. Each takes
@@ -397,6 +429,15 @@ e_shimB() {
   PRE=(env LD_PRELOAD="$SHIM_B")
   e_dipc "$@"
 }
+# The same cases on the BENCH_BUILD_B cluster (each duel side runs in a subshell of its own).
+c_buildB() {
+  CDIPC=$DIPC_B CDIR=$DIR/b
+  c_dipc "$@"
+}
+e_buildB() {
+  CDIPC=$DIPC_B CDIR=$DIR/b
+  e_dipc "$@"
+}
 
 # target_of CASE LAYOUT: the ratio target of a two-node case (issue 11; "" for none).
 target_of() {
@@ -505,16 +546,24 @@ run_layout() {
   floor_report "$lay"
   duel f_dipc tcp_rt
   report sem-f rt dipc ""
-  if [[ -n $SHIM_B ]]; then
-    # A/B: this build's shim against BENCH_SHIM_B (a shim built before a change), same
-    # cluster, same run, taking turns; the baseline column is SHIM_B.
-    LAYOUT=mailbox
-    SZ=8
-    duel c_dipc c_shimB
-    report ab-msg-c 8B new ""
-    duel e_dipc e_shimB
-    report ab-sem-e 1op new ""
-  fi
+  # A/B: this build's shim against BENCH_SHIM_B (same cluster), or this build's cluster
+  # against BENCH_BUILD_B's; same run, taking turns; the baseline column is the other one.
+  if [[ -n $SHIM_B ]]; then ab_cases ab shimB; fi
+  if [[ -n $BUILD_B ]]; then ab_cases abd buildB; fi
+}
+
+# ab_cases PREFIX SUFFIX: msg-c 8B in both layouts and sem-e, c_dipc/e_dipc against
+# c_SUFFIX/e_SUFFIX, reported as PREFIX-msg-c, PREFIX-msg-c-n1, PREFIX-sem-e.
+ab_cases() {
+  SZ=8
+  LAYOUT=mailbox
+  duel c_dipc "c_$2"
+  report "$1-msg-c" 8B new ""
+  LAYOUT=node1
+  duel c_dipc "c_$2"
+  report "$1-msg-c-n1" 8B new ""
+  duel e_dipc "e_$2"
+  report "$1-sem-e" 1op new ""
 }
 
 echo "DIPC benchmarks $(date -u +%Y-%m-%dT%H:%MZ), Linux $(uname -r), $NCPU CPU" \
@@ -537,7 +586,7 @@ if [[ " $LAYOUTS " == *" 1cpu "* ]] && ! over_budget; then
     --cpu2 0 "${TM[@]}")
   nssc=$(measure timeout 30 "$BENCH/hops" nss-caller --user nobody --cpu 0 "${TM[@]}")
   nsso=$(measure timeout 30 "$BENCH/hops" nss-owner --user nobody --cpu 0 "${TM[@]}")
-  ident=$(measure timeout 30 "$BENCH/hops" ident --user nobody --cpu 0 "${TM[@]}")
+  ident=$(measure timeout 30 "$BENCH/hops" ident-inline --user nobody --cpu 0 "${TM[@]}")
   hand=$(measure timeout 30 "$BENCH/hops" handoff --cpu 0 "${TM[@]}")
   # The NSS lookups are cached in dipcd (identity.cc, 10 s) since commit b4b90a9: shown,
   # but not part of the sum of what every call pays.
@@ -545,7 +594,7 @@ if [[ " $LAYOUTS " == *" 1cpu "* ]] && ! over_budget; then
     -v h="$hand" -v s="$SEM_LOCAL" 'BEGIN {
     printf "%-58s %7.2f us\n", "unix socket round trip, 64 B (shim <-> dipcd)", u
     printf "%-58s %7.2f us\n", "TCP loopback round trip, 64 B (dipcd <-> dipcd)", t
-    printf "%-58s %7.2f us\n", "owner: identity switch there and back (6 system calls)", id
+    printf "%-58s %7.2f us\n", "owner: identity switch there and back (4 system calls)", id
     printf "%-58s %7.2f us\n", "the semop itself (sem-d baseline)", s
     sum = u + t + id + s
     printf "%-58s %7.2f us\n", "sum of the pieces", sum

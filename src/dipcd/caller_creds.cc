@@ -2,8 +2,12 @@
 
 #include <fcntl.h>
 #include <poll.h>
+#include <sys/ioctl.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
+#include <atomic>
+#include <cerrno>
 #include <charconv>
 #include <cstdio>
 #include <string>
@@ -65,7 +69,80 @@ bool read_all(const char* path, std::string& out) {
   return ok;
 }
 
+// The kernel's struct pidfd_info as first published (PIDFD_INFO_SIZE_VER0, 64 bytes);
+// <linux/pidfd.h> of older distributions does not have it.
+struct PidfdInfo {
+  uint64_t mask, cgroupid;
+  uint32_t pid, tgid, ppid, ruid, rgid, euid, egid, suid, sgid, fsuid, fsgid;
+  int32_t exit_code;
+};
+static_assert(sizeof(PidfdInfo) == 64);
+constexpr unsigned long kPidfdGetInfo = _IOWR(0xFF, 11, PidfdInfo);
+constexpr uint64_t kInfoPid = 1, kInfoCreds = 2;
+constexpr unsigned kPidfdThread = O_EXCL;  // PIDFD_THREAD (Linux 6.9)
+std::atomic<bool> g_no_pidfd_info{false};   // this kernel said it has no PIDFD_GET_INFO
+
+bool info_of(int fd, PidfdInfo& info) {
+  info = PidfdInfo{};
+  info.mask = kInfoCreds;
+  if (::ioctl(fd, kPidfdGetInfo, &info) != 0) {
+    if (errno == ENOTTY || errno == EINVAL) g_no_pidfd_info.store(true, std::memory_order_relaxed);
+    return false;
+  }
+  return (info.mask & (kInfoPid | kInfoCreds)) == (kInfoPid | kInfoCreds);
+}
+
+// A pidfd of thread tid when it is a thread of process pid now, else -1.
+int thread_pidfd(pid_t pid, pid_t tid) {
+  int fd = int(::syscall(SYS_pidfd_open, tid, kPidfdThread));
+  if (fd < 0) {
+    // Before Linux 6.9 there is no PIDFD_THREAD (and so no PIDFD_GET_INFO either).
+    if (errno == EINVAL && tid == pid) g_no_pidfd_info.store(true, std::memory_order_relaxed);
+    return -1;
+  }
+  PidfdInfo info;
+  if (!info_of(fd, info) || pid_t(info.tgid) != pid) {
+    ::close(fd);
+    return -1;
+  }
+  return fd;
+}
+
 }  // namespace
+
+void CallerThread::reset() {
+  if (fd_ >= 0) ::close(fd_);
+  fd_ = -1;
+  tid_ = 0;
+}
+
+bool read_caller_ids(pid_t pid, pid_t tid, int pidfd, CallerThread& t, Identity& out) {
+  if (pid <= 0 || pidfd < 0 || g_no_pidfd_info.load(std::memory_order_relaxed)) return false;
+  if (t.fd_ < 0 || t.tid_ != tid) {
+    t.reset();
+    int fd = tid > 0 && tid != pid ? thread_pidfd(pid, tid) : -1;
+    if (fd < 0) fd = thread_pidfd(pid, pid);  // as read_caller_creds: the main thread
+    if (fd < 0) return false;
+    // The thread was one of process pid's when it was opened; pid is still that process
+    // (its pidfd says it has not exited), so the thread is the caller's. A pidfd names one
+    // thread for good: later reads through it are never another's.
+    pollfd p{pidfd, POLLIN, 0};
+    if (::poll(&p, 1, 0) != 0) {
+      ::close(fd);
+      return false;
+    }
+    t.fd_ = fd;
+    t.tid_ = tid;
+  }
+  PidfdInfo info;
+  if (!info_of(t.fd_, info)) {  // the thread is gone (ESRCH)
+    t.reset();
+    return false;
+  }
+  out.uid = info.euid;
+  out.gid = info.egid;
+  return true;
+}
 
 bool parse_status_creds(std::string_view status, Identity& out) {
   std::vector<uint32_t> uid, gid, groups;

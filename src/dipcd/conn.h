@@ -156,8 +156,9 @@ class Conn : public std::enable_shared_from_this<Conn> {
   FrameHandler on_frame_;
   CloseHandler on_close_;
   uint32_t max_payload_ = proto::kMaxPayload;
-  std::vector<uint8_t> in_;  // bytes received, not yet delivered
+  std::vector<uint8_t> in_;  // bytes received, not yet delivered: [in_start_, in_end_)
   size_t in_start_ = 0;      // offset of the first undelivered byte in in_
+  size_t in_end_ = 0;        // end of the bytes received (in_ beyond it: room to read into)
   std::vector<int> pending_fds_;
   // Sealing: keys and the next nonce of each direction (tx under mu_, rx io thread only).
   struct Key {

@@ -82,8 +82,9 @@ class OwnerExecutor {
   void cancel(uint64_t ticket);
   // True on a worker whose work has been cancelled.
   static bool cancelled();
-  // Runs work as who on the calling thread, then goes back to root. For calls that cannot
-  // block (the io thread tries those before handing a call to a worker).
+  // Runs work as who on the calling thread, then goes back to root (uid and gid 0; who's
+  // supplementary groups stay until the next run_as with other groups, see the .cc). For
+  // calls that cannot block (the io thread tries those before handing a call to a worker).
   static OpResult run_as(const Identity& who, const Work& work);
   size_t busy() const { return running_.size(); }
   size_t threads() {

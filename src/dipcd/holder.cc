@@ -39,24 +39,8 @@ Holder::Holder(asio::io_context& io, const Config& cfg, LocalServer& local, Peer
     uint64_t reqid = f.header.request_id;
     if (!req.decode(r)) return c->conn->send(reply_frame(reqid, OpResult::error(EINVAL)));
     OwnedOp op = OwnedOp::from(req, std::move(f.payload));
-    // The call is made with the credentials the calling thread has now (Linux checks each
-    // call), not those it connected with; req.pid is the thread the shim says it is.
-    Identity now{c->cred.uid, c->cred.gid, {}, {}};
-    bool fresh = read_caller_creds(c->cred.pid, req.pid, c->pidfd ? c->pidfd->native_handle() : -1,
-                                   now);
     op.pid = c->cred.pid;
-    std::weak_ptr<LocalClient> wc = c;
-    identities_.for_uid(now.uid, now.gid,
-                        [this, wc, reqid, op = std::move(op), fresh,
-                         groups = std::move(now.groups)](const Identity& account) mutable {
-                          auto c = wc.lock();
-                          if (!c || !c->conn->is_open()) return;
-                          Identity who = account;
-                          if (fresh) who.groups = std::move(groups);
-                          op.user = who.name;
-                          if (op.op == Op::kGet) return local_get(c, reqid, std::move(op), who);
-                          local_op(c, reqid, std::move(op), who);
-                        });
+    take_op(c, reqid, std::move(op), req.pid, false);
   });
   local.on(FrameType::kTaken, [](const std::shared_ptr<LocalClient>& c, Frame& f) {
     c->unacked.erase(f.header.request_id);
@@ -65,6 +49,37 @@ Holder::Holder(asio::io_context& io, const Config& cfg, LocalServer& local, Peer
     auto it = c->cancels.find(f.header.request_id);
     if (it != c->cancels.end()) it->second();
   });
+}
+
+void Holder::take_op(const std::shared_ptr<LocalClient>& c, uint64_t reqid, OwnedOp op, pid_t tid,
+                     bool need_groups) {
+  // The call is made with the credentials the calling thread has now (Linux checks each
+  // call), not those it connected with; tid is the thread the shim says it is. A call on a
+  // placeholder goes to its owner, which acts as the account of the effective uid's login
+  // name with that account's groups: the uid and gid are all it needs (read_caller_ids,
+  // about 1 µs); any other call needs the thread's groups too (procfs).
+  ObjId id{op.kind, op.id};
+  bool forwarded = !need_groups && op.op != Op::kGet && table_.placeholder(id) != nullptr;
+  int pidfd = c->pidfd ? c->pidfd->native_handle() : -1;
+  Identity now{c->cred.uid, c->cred.gid, {}, {}};
+  bool ids_only = forwarded && read_caller_ids(c->cred.pid, tid, pidfd, c->thread, now);
+  bool fresh = ids_only || read_caller_creds(c->cred.pid, tid, pidfd, now);
+  std::weak_ptr<LocalClient> wc = c;
+  identities_.for_uid(now.uid, now.gid,
+                      [this, wc, reqid, op = std::move(op), fresh, ids_only, tid, id,
+                       groups = std::move(now.groups)](const Identity& account) mutable {
+                        auto c = wc.lock();
+                        if (!c || !c->conn->is_open()) return;
+                        // No longer forwarded (the placeholder went while the account was
+                        // looked up): read again, groups and all.
+                        if (ids_only && !table_.placeholder(id))
+                          return take_op(c, reqid, std::move(op), tid, true);
+                        Identity who = account;
+                        if (fresh && !ids_only) who.groups = std::move(groups);
+                        op.user = who.name;
+                        if (op.op == Op::kGet) return local_get(c, reqid, std::move(op), who);
+                        local_op(c, reqid, std::move(op), who);
+                      });
 }
 
 void Holder::reply(const std::shared_ptr<LocalClient>& c, uint64_t reqid, const OpResult& r) {

@@ -56,6 +56,10 @@ class Holder {
 
  private:
   using OpDone = std::function<void(OpResult)>;
+  // A local request, from its credentials (read now) to local_op or local_get; need_groups:
+  // read the thread's groups even for a call that is forwarded.
+  void take_op(const std::shared_ptr<LocalClient>& c, uint64_t reqid, OwnedOp op, pid_t tid,
+               bool need_groups);
   void local_op(const std::shared_ptr<LocalClient>& c, uint64_t reqid, OwnedOp op,
                 const Identity& who);
   void local_get(const std::shared_ptr<LocalClient>& c, uint64_t reqid, OwnedOp op,

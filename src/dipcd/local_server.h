@@ -25,6 +25,7 @@
 #include <memory>
 #include <string>
 
+#include "dipcd/caller_creds.h"
 #include "dipcd/conn.h"
 #include "dipcd/thread_check.h"
 
@@ -36,6 +37,7 @@ struct LocalClient {
   // The calling process: when it exits its calls are cancelled, even if a child it forked
   // still holds the connection open.
   std::unique_ptr<asio::posix::stream_descriptor> pidfd;
+  CallerThread thread;  // the calling thread's pidfd, for read_caller_ids
   std::map<uint64_t, std::function<void()>> cancels;  // calls in flight, by request id
   // Messages another node took off their queue for this client's msgrcv, answered but not
   // yet said to have reached the process (kTaken): given back if the client goes first.

@@ -75,6 +75,11 @@ TEST(CallerCreds, AProcessThatIsGoneHasNone) {
   EXPECT_EQ(c.uid, 7u);  // untouched
   EXPECT_EQ(c.groups, (std::vector<gid_t>{9}));
   EXPECT_FALSE(read_caller_creds(getpid(), 0, -1, c));  // no pidfd: not believed
+  // Nor through a thread pidfd (read_caller_ids).
+  CallerThread t;
+  EXPECT_FALSE(read_caller_ids(child, child, pfd, t, c));
+  EXPECT_EQ(c.uid, 7u);
+  EXPECT_FALSE(read_caller_ids(getpid(), 0, -1, t, c));
   close(pfd);
 }
 
@@ -92,6 +97,67 @@ TEST(CallerCreds, AReadIsCheap) {
                 std::chrono::steady_clock::now() - t0).count();
   std::printf("read_caller_creds: %.1f us per read\n", double(us) / kReads);
   EXPECT_LT(us / kReads, 1000);
+  close(pfd);
+}
+
+// read_caller_ids: the effective ids through a kept pidfd of the thread, seen changed at the
+// next read; a tid that is not ours reads the main thread (gone: AProcessThatIsGoneHasNone).
+TEST(CallerCreds, ReadsIdsThroughAThreadPidfd) {
+  int pfd = pidfd_of(getpid());
+  ASSERT_GE(pfd, 0);
+  CallerThread t;
+  Identity c{7, 8, {9}, "x"};
+  if (!read_caller_ids(getpid(), pid_t(syscall(SYS_gettid)), pfd, t, c)) {
+    close(pfd);
+    GTEST_SKIP() << "no PIDFD_GET_INFO on this kernel";
+  }
+  EXPECT_EQ(c.uid, geteuid());
+  EXPECT_EQ(c.gid, getegid());
+  EXPECT_EQ(c.groups, (std::vector<gid_t>{9}));  // not touched
+  EXPECT_TRUE(read_caller_ids(getpid(), 1, pfd, t, c));  // not our thread: the main one
+  EXPECT_EQ(c.uid, geteuid());
+  if (geteuid() == 0) {
+    // Another thread changes its own effective ids (raw system calls: that thread only);
+    // each read through the same kept pidfd sees what it has now.
+    std::thread th([&] {
+      pid_t tid = pid_t(syscall(SYS_gettid));
+      CallerThread mine;
+      Identity m;
+      ASSERT_TRUE(read_caller_ids(getpid(), tid, pfd, mine, m));
+      EXPECT_EQ(m.uid, 0u);
+      ASSERT_EQ(syscall(SYS_setresgid, -1, 4242, -1), 0);
+      ASSERT_EQ(syscall(SYS_setresuid, -1, 4343, -1), 0);
+      ASSERT_TRUE(read_caller_ids(getpid(), tid, pfd, mine, m));
+      EXPECT_EQ(m.uid, 4343u);
+      EXPECT_EQ(m.gid, 4242u);
+      ASSERT_EQ(syscall(SYS_setresuid, -1, 0, -1), 0);
+      ASSERT_EQ(syscall(SYS_setresgid, -1, 0, -1), 0);
+      ASSERT_TRUE(read_caller_ids(getpid(), tid, pfd, mine, m));
+      EXPECT_EQ(m.uid, 0u);
+      EXPECT_EQ(m.gid, 0u);
+    });
+    th.join();
+  }
+  close(pfd);
+}
+
+TEST(CallerCreds, AnIdsReadIsCheap) {
+  int pfd = pidfd_of(getpid());
+  ASSERT_GE(pfd, 0);
+  CallerThread t;
+  Identity c;
+  pid_t tid = pid_t(syscall(SYS_gettid));
+  if (!read_caller_ids(getpid(), tid, pfd, t, c)) {
+    close(pfd);
+    GTEST_SKIP() << "no PIDFD_GET_INFO on this kernel";
+  }
+  constexpr int kReads = 2000;
+  auto t0 = std::chrono::steady_clock::now();
+  for (int i = 0; i < kReads; ++i) ASSERT_TRUE(read_caller_ids(getpid(), tid, pfd, t, c));
+  auto ns = std::chrono::duration_cast<std::chrono::nanoseconds>(
+                std::chrono::steady_clock::now() - t0).count();
+  std::printf("read_caller_ids: %.2f us per read\n", double(ns) / kReads / 1000);
+  EXPECT_LT(ns / kReads, 1000000);
   close(pfd);
 }
 

@@ -9,6 +9,8 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <thread>
+#include <vector>
 
 namespace dipc::daemon {
 namespace {
@@ -162,6 +164,40 @@ TEST(ExecutorIdle, IdleWorkersEndAndThePoolGrowsAgain) {
   EXPECT_EQ(got.ret, 3);
   ex.shutdown();
   msgctl(q, IPC_RMID, nullptr);
+}
+
+// run_as on the calling thread: each call sees exactly its caller's ids and groups, also
+// when the groups are kept from the call before (same groups) or not (other groups), and
+// the thread is root again after each (uid and gid 0).
+TEST(RunAs, EachCallHasItsCallersIdsAndGroups) {
+  if (geteuid() != 0) GTEST_SKIP() << "needs root";
+  std::thread t([] {
+    auto seen = [](const Identity& who) {
+      std::vector<gid_t> got;
+      uid_t euid = 0;
+      gid_t egid = 0;
+      OwnerExecutor::run_as(who, [&] {
+        euid = geteuid();
+        egid = getegid();
+        int n = int(syscall(SYS_getgroups, 0, nullptr));
+        got.resize(size_t(n > 0 ? n : 0));
+        if (n > 0) syscall(SYS_getgroups, n, got.data());
+        return OpResult{0, 0, 0, {}};
+      });
+      EXPECT_EQ(euid, who.uid);
+      EXPECT_EQ(egid, who.gid);
+      EXPECT_EQ(syscall(SYS_geteuid), 0);
+      EXPECT_EQ(syscall(SYS_getegid), 0);
+      return got;
+    };
+    Identity a{4301, 4302, {4303, 4304}, "a"}, b{4311, 4312, {4313}, "b"}, c{4321, 4322, {}, "c"};
+    EXPECT_EQ(seen(a), a.groups);
+    EXPECT_EQ(seen(a), a.groups);  // kept
+    EXPECT_EQ(seen(b), b.groups);
+    EXPECT_EQ(seen(c), c.groups);
+    EXPECT_EQ(seen(a), a.groups);
+  });
+  t.join();
 }
 
 }  // namespace
