@@ -57,7 +57,10 @@ expect_eq "$(code "http://127.0.0.1:$p1/other")" 404 "another path"
 expect_eq "$(code -X POST "http://127.0.0.1:$p1/metrics")" 405 "another method"
 big=$(head -c 6000 /dev/zero | tr '\0' 'x')
 expect_eq "$(code -H "X-Big: $big" "http://127.0.0.1:$p1/metrics")" 431 "an oversized request"
-scrape "$p1" | grep -q '^dipc_joined 1$' || fail "node1's endpoint does not answer after bad requests"
+# Read whole, then matched: grep -q in a pipe may quit before curl has written the rest
+# (curl: Failed writing body), which pipefail takes for a failed scrape.
+after=$(scrape "$p1") || fail "node1's endpoint does not answer after bad requests"
+grep -q '^dipc_joined 1$' <<<"$after" || fail "node1's endpoint answers wrongly after bad requests: $after"
 
 cluster_down
 cluster_up 1
