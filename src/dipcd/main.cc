@@ -6,6 +6,7 @@
 // changes need a restart (each changed key is logged as such). Logs go to [log] target.
 #include <malloc.h>
 #include <signal.h>
+#include <sys/resource.h>
 #include <sodium.h>
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/sinks/syslog_sink.h>
@@ -31,6 +32,32 @@ bool set_level(const std::string& level) {
   if (l == spdlog::level::off && level != "off") return false;
   spdlog::set_level(l);
   return true;
+}
+
+}  // namespace
+
+namespace {
+
+// Descriptors dipcd may hold by its documented bounds: per local client its connection and
+// two pidfds (4096 clients), one per shared-memory attachment (65536), a memfd per
+// distributed segment, links, listeners. The usual soft limit of 1024 is far below; the
+// soft limit is raised to the hard one, and, as root, both to kWant when lower.
+void raise_file_limit() {
+  constexpr rlim_t kWant = 131072;
+  rlimit r{};
+  if (getrlimit(RLIMIT_NOFILE, &r) != 0) return;
+  if (r.rlim_max != RLIM_INFINITY && r.rlim_max < kWant) {
+    rlimit up{kWant, kWant};
+    if (setrlimit(RLIMIT_NOFILE, &up) == 0) return;
+  }
+  rlim_t before = r.rlim_cur;
+  r.rlim_cur = r.rlim_max;
+  setrlimit(RLIMIT_NOFILE, &r);
+  getrlimit(RLIMIT_NOFILE, &r);
+  if (r.rlim_cur != RLIM_INFINITY && r.rlim_cur < kWant)
+    spdlog::warn("open files limited to {} (was {}): with many clients and attachments dipcd "
+                 "may run out of descriptors; raise RLIMIT_NOFILE (LimitNOFILE= for systemd) "
+                 "to {}", r.rlim_cur, before, kWant);
 }
 
 }  // namespace
@@ -127,6 +154,7 @@ int main(int argc, char** argv) {
                  "dipcd may not create {} (run it as root)",
                  cfg->run_dir);
   signal(SIGPIPE, SIG_IGN);
+  raise_file_limit();
 
   asio::io_context io;
   dipc::daemon::Daemon daemon(io, *cfg, std::move(*allow), std::move(secret));
