@@ -301,37 +301,26 @@ void* attach_locked(int shmid, const void* shmaddr, int shmflg, bool* fallback) 
     have_uffd = g_uffd >= 0 && g_uffd_pid == getpid();
   }
   uintptr_t base = reinterpret_cast<uintptr_t>(p);
-  if (whole) {
-    // The node attaches whole segments ([dsm] attach = "whole", or no userfaultfd): the
-    // mapping is the memfd itself, coherent while dipcd holds every page for it.
-    DsmLocalRequest reg{DsmLocalOp::kRegister, shmid, shmflg, base, len, 0};
-    if (!exchange(fd, reg, -1, &rep, fds) || rep.err) {
-      e = rep.err ? rep.err : errno;
-      munmap(p, len);
-      close(fd);
-      errno = e;
-      return reinterpret_cast<void*>(-1);
-    }
-    g_att[slot] = {true, base, len, shmid, shmflg, fd, true};
-    return p;
-  }
+  // On a node that attaches whole segments ([dsm] attach = "whole", or no userfaultfd) the
+  // mapping is the memfd itself, coherent while dipcd holds every page for it: nothing is
+  // registered. Otherwise the range goes on this process's userfaultfd.
   int send_uffd = -1;
-  if (!have_uffd) {
+  if (!whole && !have_uffd) {
     if (g_uffd >= 0) close(g_uffd);  // a parent's, inherited through a fork we missed
     g_uffd = make_uffd();
     g_uffd_pid = getpid();
     send_uffd = g_uffd;
   }
   DsmLocalRequest reg{DsmLocalOp::kRegister, shmid, shmflg, base, len, uint8_t(send_uffd >= 0)};
-  if (g_uffd < 0 || !register_range(g_uffd, base, len, rdonly) ||
+  if ((!whole && (g_uffd < 0 || !register_range(g_uffd, base, len, rdonly))) ||
       !exchange(fd, reg, send_uffd, &rep, fds) || rep.err) {
-    e = rep.err ? rep.err : (g_uffd < 0 ? ENOSYS : errno);
+    e = rep.err ? rep.err : (!whole && g_uffd < 0 ? ENOSYS : errno);
     munmap(p, len);
     close(fd);
     errno = e;
     return reinterpret_cast<void*>(-1);
   }
-  g_att[slot] = {true, base, len, shmid, shmflg, fd, false};
+  g_att[slot] = {true, base, len, shmid, shmflg, fd, whole};
   return p;
 }
 

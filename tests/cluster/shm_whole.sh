@@ -22,6 +22,19 @@ source "$(dirname "${BASH_SOURCE[0]}")/shmlib.sh"
 write_faults() {
   on "$1" "$DIPC" status | sed -nE 's/^dsm:.*faults [0-9]+ read ([0-9]+) write.*/\1/p'
 }
+# attach_bg NODE FILE: a process on NODE attaches segment $K and holds it (shmtool attwait)
+# until FILE is removed; its pid and output file in ATT_PID, ATT_OUT.
+attach_bg() {
+  bg_on "$1" "$SHM" attwait $K "$2"
+  ATT_PID=$BG_PID ATT_OUT=$BG_OUT
+  wait_for "[[ -e '$2' ]]" 15 || fail "$1 did not attach"
+}
+# release NODE FILE VALUE WHAT: removes FILE and expects the attachment's word 0 to be VALUE.
+release() {
+  rm -f "$2"
+  bg_wait $ATT_PID 15 || fail "$1's attwait failed: $(cat "$ATT_OUT")"
+  expect_eq "$(cat "$ATT_OUT")" "$3" "$4"
+}
 
 cluster_up 3
 dsm_config node2 attach '"whole"'
@@ -40,44 +53,32 @@ expect_eq "$(on node1 "$SHM" peek $K 8)" 22 "node2's value read on node1"
 
 # A live writer on node3 gives its page up to node2's attach, and sees node2's store.
 f3=$SCRATCH/hold3
-bg_on node3 "$SHM" attwait $K "$f3"
-p3=$BG_PID o3=$BG_OUT
-wait_for "[[ -e '$f3' ]]" 15 || fail "node3 did not attach"
+attach_bg node3 "$f3"
 expect_eq "$(on node3 "$SHM" put $K 0 33)" OK "node3 holds page 0 for writing"
 expect_eq "$(on node2 "$SHM" put $K 0 34)" OK "node2 took page 0 over"
-rm -f "$f3"
-bg_wait $p3 15 || fail "node3's attwait failed: $(cat "$o3")"
-expect_eq "$(cat "$o3")" 34 "node3's live attachment reads node2's value"
+release node3 "$f3" 34 "node3's live attachment reads node2's value"
 
 # node2 holds the whole segment: a store on node1 waits for it.
 f2=$SCRATCH/hold2
-bg_on node2 "$SHM" attwait $K "$f2"
-p2=$BG_PID o2=$BG_OUT
-wait_for "[[ -e '$f2' ]]" 15 || fail "node2 did not attach"
+attach_bg node2 "$f2"
 expect_eq "$(on node1 "$SHM" stat $K)" "nattch=1 dest=0 size=16384" "node2's attachment counted at the owner"
 w0=$(write_faults node1)
 bg_on node1 "$SHM" put $K 0 55
 p1=$BG_PID o1=$BG_OUT
 wait_for "(( \$(write_faults node1) > $w0 ))" 10 || fail "node1's store did not fault"
 bg_running $p1 || fail "node1's store went through while node2 held the segment: $(cat "$o1")"
-rm -f "$f2"
-bg_wait $p2 15 || fail "node2's attwait failed: $(cat "$o2")"
-expect_eq "$(cat "$o2")" 34 "node2 read its own view while holding"
+release node2 "$f2" 34 "node2 read its own view while holding"
 bg_wait $p1 15 || fail "node1's store failed: $(cat "$o1")"
 expect_eq "$(cat "$o1")" OK "node1's store went through after node2 detached"
 expect_eq "$(on node2 "$SHM" peek $K 0)" 55 "node1's store read on node2"
 
 # Held longer than peer_timeout (2 s here): the access elsewhere raises SIGBUS, and only
 # for that wait.
-bg_on node2 "$SHM" attwait $K "$f2"
-p2=$BG_PID o2=$BG_OUT
-wait_for "[[ -e '$f2' ]]" 15 || fail "node2 did not attach again"
+attach_bg node2 "$f2"
 t0=$(now_ms)
 expect_eq "$(on node3 "$SHM" peek $K 0)" SIGBUS "node3's read while node2 holds past peer_timeout"
 log "node3's read gave up after $(($(now_ms) - t0)) ms"
-rm -f "$f2"
-bg_wait $p2 15 || fail "node2's attwait failed: $(cat "$o2")"
-expect_eq "$(cat "$o2")" 55 "node2's held view"
+release node2 "$f2" 55 "node2's held view"
 wait_for "[[ \$(on node3 '$SHM' peek $K 0) == 55 ]]" 10 || fail "node3 cannot read page 0 after node2 let go"
 
 # fork, SHM_RDONLY.
@@ -96,14 +97,10 @@ expect_eq "$(on node2 "$SHM" put $K2 4096 6)" OK "stored on node2, its owner"
 expect_eq "$(on node3 "$SHM" peek $K2 4096)" 6 "node2's store read on node3"
 
 # IPC_RMID while node2 is attached: the segment lives until it detaches.
-bg_on node2 "$SHM" attwait $K "$f2"
-p2=$BG_PID o2=$BG_OUT
-wait_for "[[ -e '$f2' ]]" 15 || fail "node2 did not attach for the removal"
+attach_bg node2 "$f2"
 expect_eq "$(on node1 "$SHM" rmid $K)" OK "IPC_RMID on node1 with node2 attached"
 expect_eq "$(on node1 "$SHM" get $K 0)" ENOENT "the key is free at once"
-rm -f "$f2"
-bg_wait $p2 15 || fail "node2's attwait failed after the removal: $(cat "$o2")"
-expect_eq "$(cat "$o2")" 55 "node2 still read the removed segment"
+release node2 "$f2" 55 "node2 still read the removed segment"
 expect_eq "$(on node2 "$SHM" rmid $K2)" OK "IPC_RMID of node2's segment"
 wait_for "ls_absent node1 shm $((K)) && ls_absent node1 shm $((K2))" 10 || fail "segments still listed"
 log "ok"

@@ -229,35 +229,24 @@ void FaultServer::on_session(Session* s) {
 void FaultServer::close_session(Session* s, bool answer) {
   int fd = s->fd;
   epoll_ctl(epoll_, EPOLL_CTL_DEL, fd, nullptr);
-  if (s->registered && !s->proc) {  // a whole attachment
-    Segment& seg = *s->seg;
-    seg.attachments.erase(s);
-    count_attachments(seg);
-    send_join(seg, s->cred.pid, false);
-    if (answer) reply(fd, 0, 0, nullptr, 0);
-    auto keep = s->seg;
-    unpin(s);
-    close(fd);
-    sessions_.erase(fd);
-    maybe_destroy(*keep);
-    return;
-  }
-  if (s->whole) unpin(s);  // waiting for its pages, or between kAttach and kRegister
+  if (s->whole) unpin(s);  // held until now, or waiting for its pages
   if (s->registered) {
-    auto& v = s->proc->sessions;
-    v.erase(std::remove(v.begin(), v.end(), s), v.end());
-    if (v.empty()) {
-      // The process detached everything (or exited, or exec'd): its uffd goes.
-      int u = s->proc->uffd;
-      epoll_ctl(epoll_, EPOLL_CTL_DEL, u, nullptr);
-      if (auto it = procs_.find(s->proc->pid); it != procs_.end() && it->second == s->proc)
-        procs_.erase(it);
-      // Faults of that process still waiting: nobody will touch those pages any more.
-      for (auto& [id, seg] : local_)
-        for (auto& [page, pd] : seg->pending)
-          std::erase_if(pd.waiters, [&](const Waiter& w) { return w.proc == s->proc.get(); });
-      close(u);
-      uffds_.erase(u);
+    if (s->proc) {  // a whole attachment has no process uffd
+      auto& v = s->proc->sessions;
+      v.erase(std::remove(v.begin(), v.end(), s), v.end());
+      if (v.empty()) {
+        // The process detached everything (or exited, or exec'd): its uffd goes.
+        int u = s->proc->uffd;
+        epoll_ctl(epoll_, EPOLL_CTL_DEL, u, nullptr);
+        if (auto it = procs_.find(s->proc->pid); it != procs_.end() && it->second == s->proc)
+          procs_.erase(it);
+        // Faults of that process still waiting: nobody will touch those pages any more.
+        for (auto& [id, seg] : local_)
+          for (auto& [page, pd] : seg->pending)
+            std::erase_if(pd.waiters, [&](const Waiter& w) { return w.proc == s->proc.get(); });
+        close(u);
+        uffds_.erase(u);
+      }
     }
     Segment& seg = *s->seg;
     seg.attachments.erase(s);
