@@ -1,7 +1,12 @@
 #include "dipcd/object_table.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <spdlog/spdlog.h>
 #include <unistd.h>
+
+#include <cstring>
+#include <map>
 
 #include <cstdio>
 #include <fstream>
@@ -33,6 +38,7 @@ bool ObjectTable::add_owned(ObjId id, int32_t key) {
   DIPC_ON_THREAD(thread_);
   owned_[id] = key;
   owned_by_key_[ObjKey{id.kind, key}] = id.id;
+  note(own_log_, false, id.kind, key, id.id);
   save_lists();
   return ids_.set(id.kind, id.id, idtable::kFlagOwnedHere);
 }
@@ -55,6 +61,7 @@ void ObjectTable::remove_owned(ObjId id) {
   if (it == owned_.end()) return;
   auto k = owned_by_key_.find(ObjKey{id.kind, it->second});
   if (k != owned_by_key_.end() && k->second == id.id) owned_by_key_.erase(k);
+  note(own_log_, true, id.kind, it->second, id.id);
   owned_.erase(it);
   ids_.clear(id.kind, id.id);
   save_lists();
@@ -75,6 +82,7 @@ bool ObjectTable::add_placeholder(const Placeholder& p) {
   if (!ids_.set(p.key.kind, p.local_id, 0)) return false;
   placeholders_[ObjId{p.key.kind, p.local_id}] = p;
   placeholder_by_key_[p.key] = p.local_id;
+  note(ph_log_, false, p.key.kind, p.key.key, p.local_id);
   save_lists();
   return true;
 }
@@ -86,6 +94,7 @@ bool ObjectTable::drop_placeholder(ObjKey key) {
   int32_t id = it->second;
   placeholder_by_key_.erase(it);
   placeholders_.erase(ObjId{key.kind, id});
+  note(ph_log_, true, key.kind, key.key, id);
   // The kernel object goes first (for a segment, with dipcd's own attachment when nothing
   // else has it), and only then the id's entry: a call made meanwhile still comes to
   // dipcd (EINVAL), never to a removed placeholder that the kernel still has.
@@ -110,42 +119,105 @@ void ObjectTable::clear_all() {
   placeholders_.clear();
   placeholder_by_key_.clear();
   write_file_atomically(run_dir_ + "/placeholders", "");
+  ph_log_ = Journal{};
   ids_.clear_all();
 }
 
-// Coalesced: every change of one io-thread turn leads to one rewrite, on the worker.
+void ObjectTable::note(Journal& j, bool gone, proto::Kind kind, int32_t key, int32_t id) {
+  j.add += fmt::format("{}{} {} {}\n", gone ? "- " : "", int(kind), key, id);
+  ++j.lines;
+}
+
+namespace {
+
+bool append_file(const std::string& path, const std::string& content) {
+  int fd = ::open(path.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
+  if (fd < 0) return false;
+  size_t done = 0;
+  while (done < content.size()) {
+    ssize_t n = ::write(fd, content.data() + done, content.size() - done);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) break;
+    done += size_t(n);
+  }
+  ::close(fd);
+  return done == content.size();
+}
+
+}  // namespace
+
+// Coalesced: the changes of one io-thread turn are one write (see the header), on the worker.
 void ObjectTable::save_lists() {
   if (save_pending_) return;
   save_pending_ = true;
   asio::post(bg_.io(), [this] {
     save_pending_ = false;
-    std::ostringstream ph, own;
-    for (auto& [id, p] : placeholders_)
-      ph << int(p.key.kind) << " " << p.key.key << " " << p.local_id << "\n";
-    for (auto& [id, key] : owned_) own << int(id.kind) << " " << key << " " << id.id << "\n";
+    // What to write for one journal: its new lines, or the whole live list when it has
+    // grown past twice that (or the last write was lost).
+    auto take = [](Journal& j, size_t live, auto&& all) {
+      struct Write {
+        bool whole;
+        std::string text;
+      } w{j.rewrite || j.lines > 2 * live + 64, {}};
+      if (w.whole) {
+        std::ostringstream o;
+        all(o);
+        w.text = o.str();
+        j.lines = live;
+        j.rewrite = false;
+      } else {
+        w.text = std::move(j.add);
+      }
+      j.add.clear();
+      return w;
+    };
+    auto ph = take(ph_log_, placeholders_.size(), [this](std::ostringstream& o) {
+      for (auto& [id, p] : placeholders_) o << int(p.key.kind) << " " << p.key.key << " " << p.local_id << "\n";
+    });
+    auto own = take(own_log_, owned_.size(), [this](std::ostringstream& o) {
+      for (auto& [id, key] : owned_) o << int(id.kind) << " " << key << " " << id.id << "\n";
+    });
+    if (!ph.whole && ph.text.empty() && !own.whole && own.text.empty()) return;
     std::string dir = run_dir_;
-    if (!bg_.run([dir, ph = ph.str(), own = own.str()] {
-          write_file_atomically(dir + "/placeholders", ph);
-          write_file_atomically(dir + "/owned", own);
-        }))
-      spdlog::warn("background queue full: {}/placeholders and owned not rewritten this time",
+    auto write = [](const std::string& path, bool whole, const std::string& text) {
+      if (whole) return write_file_atomically(path, text);
+      return text.empty() || append_file(path, text);
+    };
+    if (!bg_.run([dir, ph = std::move(ph), own = std::move(own), write] {
+          if (!write(dir + "/placeholders", ph.whole, ph.text) ||
+              !write(dir + "/owned", own.whole, own.text))
+            spdlog::warn("cannot write {}/placeholders or owned: {}", dir, strerror(errno));
+        })) {
+      ph_log_.rewrite = own_log_.rewrite = true;
+      spdlog::warn("background queue full: {}/placeholders and owned not written this time",
                    dir);
+    }
   });
 }
 
-// Lines "KIND KEY ID" of a previous run: each object is removed if it still has that key
-// (the id may have been reused since).
+// The journal of a previous run (see the header): each object it records and does not
+// record gone is removed if it still has that key (the id may have been reused since).
 void ObjectTable::remove_stale(const char* file, const char* removed_n) {
   std::string path = run_dir_ + "/" + file;
   std::ifstream f(path);
-  int kind = 0;
-  int32_t key = 0, id = 0;
+  std::map<std::pair<int, int32_t>, int32_t> left;  // (kind, id) -> key
+  std::string line;
+  while (std::getline(f, line)) {
+    std::istringstream in(line);
+    bool gone = line.rfind("- ", 0) == 0;
+    if (gone) in.ignore(2);
+    int kind = 0;
+    int32_t key = 0, id = 0;
+    if (!(in >> kind >> key >> id) || !proto::is_valid_kind(uint8_t(kind))) continue;
+    auto k = std::make_pair(kind, id);
+    if (!gone) left[k] = key;
+    else if (auto it = left.find(k); it != left.end() && it->second == key) left.erase(it);
+  }
   size_t n = 0;
-  while (f >> kind >> key >> id) {
-    if (!proto::is_valid_kind(uint8_t(kind))) continue;
+  for (auto& [k, key] : left) {
     ObjectInfo info;
-    if (stat_object(proto::Kind(kind), id, info) && info.key == key &&
-        remove_object(proto::Kind(kind), id) == 0)
+    if (stat_object(proto::Kind(k.first), k.second, info) && info.key == key &&
+        remove_object(proto::Kind(k.first), k.second) == 0)
       ++n;
   }
   if (n) spdlog::info(fmt::runtime(removed_n), n);

@@ -7,8 +7,11 @@
 // for the other. The table keeps the published id table (RUN_DIR/ids, read by the shim)
 // in step, and RUN_DIR/placeholders and RUN_DIR/owned, so that a dipcd started after a crash
 // can remove the placeholders and the objects its predecessor left in the kernel (fail-stop:
-// the cluster declared that run dead, so what it owned is gone); those files are rewritten
-// by the background worker, at most once per change burst, never on the io thread.
+// the cluster declared that run dead, so what it owned is gone). Those files are journals:
+// a line "KIND KEY ID" records an object, "- KIND KEY ID" that it went. A change burst (one
+// io-thread turn) appends its lines, with one write on the background worker; once a file
+// has grown past twice its live entries (plus 64 lines) it is rewritten whole instead, so
+// that a change costs O(1) on the io thread (amortised) and the files stay in proportion.
 // Thread safety: io thread only.
 #pragma once
 
@@ -97,6 +100,15 @@ class ObjectTable {
   std::map<ObjId, Placeholder> placeholders_;  // by local id
   std::map<ObjKey, int32_t> placeholder_by_key_;  // -> local id
   bool save_pending_ = false;
+  // One journal file (see the header): lines waiting to be written, and lines in the file
+  // once they are.
+  struct Journal {
+    std::string add;
+    size_t lines = 0;
+    bool rewrite = false;  // the last write could not be queued: rewrite it whole
+  };
+  Journal ph_log_, own_log_;
+  static void note(Journal& j, bool gone, proto::Kind kind, int32_t key, int32_t id);
 };
 
 const char* kind_name(proto::Kind k);

@@ -27,6 +27,13 @@ K1=9701
 expect_eq "$(on node2 "$MW" mkq $K1 0666)" OK "queue $K1 created on node2"
 expect_eq "$(on node2 "$MW" send $K1 1 before)" OK "a message in it"
 ID3=$(on node3 "$MW" id $K1)
+# 40 more made and removed: RUN_DIR/owned, a journal, records them made and gone, and is
+# rewritten whole once it has grown past twice its live entries; either way it must still
+# name K1 alone.
+expect_eq "$(on node2 "$MW" mkqs 9720 40 0666)" OK "40 queues made on node2"
+for k in $(seq 9720 9759); do
+  [[ $(on node2 "$MW" rmid "$k") == OK ]] || fail "IPC_RMID of queue $k on node2"
+done
 restart_node node2 || fail "node2 did not rejoin after its restart"
 in_kernel node2 $K1 && fail "the restarted dipcd left its predecessor's queue $K1 in the kernel"
 grep -q "removed 1 objects a previous dipcd owned" "$DIR/node2/dipcd.log" ||
