@@ -19,7 +19,6 @@ source "$(dirname "${BASH_SOURCE[0]}")/heterolib.sh"
 need_cross
 
 N=25 # qemu is slow: a small loop still interleaves the three nodes many times
-NODES=(node1 node2 node3)
 cluster_up_mixed 3 node2
 
 K=0x6801 # the mutex, owned by node2 (s390x)
@@ -41,25 +40,8 @@ expect_eq "$(on node3 "$ST" getall $K2)" 7,3 "values of $K2 read from x86-64"
 expect_eq "$(on node2 "$(prog node2 semtool)" getval $K2 0)" 7 "value 0 of $K2 on its s390x owner"
 expect_eq "$(on node2 "$(prog node2 semtool)" rmid $K2)" OK "set $K2 removed"
 
-declare -A PIDS OUTS
-go=$SCRATCH/go
-for n in "${NODES[@]}"; do
-  bg_on_t 120 "$n" "$(prog "$n" semtool)" lock $K $Q $N 110 "$go"
-  PIDS[$n]=$BG_PID
-  OUTS[$n]=$BG_OUT
-done
-# Every loop waits for the start file once it has written its GOFILE.PID.
-wait_for '[[ $(compgen -G "$go.*" | wc -l) -eq ${#NODES[@]} ]]' 60 ||
-  fail "not every lock loop reached its start wait"
-t0=$(now_ms)
-touch "$go"
-for n in "${NODES[@]}"; do
-  rc=0
-  bg_wait "${PIDS[$n]}" 120 || rc=$?
-  expect_eq "$(cat "${OUTS[$n]}")" "DONE $N" "lock loop on $n (exit $rc)"
-  expect_eq "$rc" 0 "exit status of the lock loop on $n"
-done
-log "3 x $N locked increments across x86-64 and $XARCH in $(($(now_ms) - t0)) ms"
+run_lock_loops $K $Q $N 120 node1="$(prog node1 semtool)" node2="$(prog node2 semtool)" node3="$(prog node3 semtool)"
+log "3 x $N locked increments across x86-64 and $XARCH in $LOCK_MS ms"
 
 # The loops have exited; their SEM_UNDO adjustments (net 0) are applied at the owner.
 wait_for "[[ \$(on node1 \"\$ST\" getval $K 0) == 1 ]]" 10 || fail "mutex not back at 1"

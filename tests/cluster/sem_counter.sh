@@ -14,7 +14,6 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 source "$(dirname "${BASH_SOURCE[0]}")/semlib.sh"
 
 N=200
-NODES=(node1 node2 node3)
 # The same loops on plain Linux (one private IPC namespace, no DIPC) as a reference.
 # shellcheck disable=SC2016  # expanded by bash
 ref=$(plain bash -c '
@@ -38,27 +37,11 @@ expect_eq "$(on node2 "$MW" send $Q 1 0)" OK "counter 0 sent"
 line=$(ls_lines node3 sem $((K))) || fail "key $K not listed by dipc ls"
 expect_eq "$(ls_owner "$line")" node1 "owner of the mutex in dipc ls [$line]"
 
-declare -A PIDS OUTS
-go=$SCRATCH/go
-for n in "${NODES[@]}"; do
-  bg_on_t 150 "$n" "$ST" lock $K $Q $N 140 "$go"
-  PIDS[$n]=$BG_PID
-  OUTS[$n]=$BG_OUT
-done
-# Every loop waits for the start file once it has written its GOFILE.PID.
-wait_for '[[ $(compgen -G "$go.*" | wc -l) -eq ${#NODES[@]} ]]' 60 ||
-  fail "not every lock loop reached its start wait"
-t0=$(now_ms)
-touch "$go"
-for n in "${NODES[@]}"; do
-  rc=0
-  bg_wait "${PIDS[$n]}" 150 || rc=$?
-  expect_eq "$(cat "${OUTS[$n]}")" "DONE $N" "lock loop on $n (exit $rc)"
-  expect_eq "$rc" 0 "exit status of the lock loop on $n"
-done
-log "3 x $N locked increments in $(($(now_ms) - t0)) ms"
+run_lock_loops $K $Q $N 150 node1="$ST" node2="$ST" node3="$ST"
+log "3 x $N locked increments in $LOCK_MS ms"
 
-sleep 1 # the loops' processes have exited: their SEM_UNDO adjustments (net 0) are applied
+# The loops have exited; their SEM_UNDO adjustments (net 0) are applied at the owner.
+wait_for "val_is node1 $K 0 1" 10 || fail "mutex not back at 1 after the loops exited"
 expect_eq "$(on node3 "$MW" count $Q)" 1 "messages in the counter queue"
 expect_eq "$(on node1 "$MW" nbrecv $Q 1)" "RECV 1 $((3 * N))" "final count"
 expect_val node1 $K 0 1 "mutex value at the end (owner)"

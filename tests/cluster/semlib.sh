@@ -18,6 +18,11 @@
 #                             to end; prints the milliseconds from T0 (a now_ms value) to its
 #                             end, or nothing when it still runs.
 #   dipcd_pid NODE            pid of NODE's dipcd (from DIR/NODE/dipcd.pid, checked running).
+#   run_lock_loops K Q N SECS NODE=PROG...  on each NODE, PROG (a semtool for its
+#                             architecture) runs "lock K Q N" (P on mutex K, counter message
+#                             in queue Q, V), all started together by a start file once each
+#                             has reached its start wait; each must print "DONE N" and exit
+#                             0 within SECS. Sets LOCK_MS to the time from start to the last.
 # Every loop here is bounded in count and in time.
 
 ST=$PROGS/semtool
@@ -86,4 +91,29 @@ dipcd_pid() {
   pid=$(tr -dc '0-9' <"$DIR/$1/dipcd.pid")
   [[ -n "$pid" && -d /proc/$pid ]] || fail "$1's dipcd (pid file: [$pid]) is not running"
   echo "$pid"
+}
+
+run_lock_loops() {
+  local k=$1 q=$2 n=$3 secs=$4 spec node rc t0
+  shift 4
+  local -A pids outs
+  local go=$SCRATCH/go.$k
+  for spec in "$@"; do
+    node=${spec%%=*}
+    bg_on_t "$secs" "$node" "${spec#*=}" lock "$k" "$q" "$n" $((secs - 10)) "$go"
+    pids[$node]=$BG_PID
+    outs[$node]=$BG_OUT
+  done
+  # Every loop waits for the start file once it has written its GOFILE.PID.
+  wait_for "[[ \$(compgen -G '$go.*' | wc -l) -eq $# ]]" 60 ||
+    fail "not every lock loop reached its start wait"
+  t0=$(now_ms)
+  touch "$go"
+  for node in "${!pids[@]}"; do
+    rc=0
+    bg_wait "${pids[$node]}" "$secs" || rc=$?
+    expect_eq "$(cat "${outs[$node]}")" "DONE $n" "lock loop on $node (exit $rc)"
+    expect_eq "$rc" 0 "exit status of the lock loop on $node"
+  done
+  LOCK_MS=$(($(now_ms) - t0))
 }
