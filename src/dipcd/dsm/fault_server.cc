@@ -467,7 +467,11 @@ void FaultServer::run() {
     // attach that learnt its id from the same announcement.
     drain_tasks();
     dispatch(evs, n);
+    // Timers only once the earliest deadline seen before the wait has come: a wake-up for a
+    // fault or an attach does not walk every segment. (One made earlier meanwhile woke the
+    // thread, and the next turn waits for it.)
     Time now = std::chrono::steady_clock::now();
+    if (now < due) continue;
     std::vector<std::shared_ptr<Segment>> due_segs;  // a copy: see expire()
     for (auto& [id, s] : local_)
       if (s->dir && s->dir->next_deadline() <= now) due_segs.push_back(s);

@@ -51,7 +51,7 @@ void FaultServer::fault(Process* p, uint64_t addr, uint64_t flags) {
   (flags & UFFD_PAGEFAULT_FLAG_WRITE ? counters_.write_faults : counters_.read_faults)
       .fetch_add(1, std::memory_order_relaxed);
   log_(spdlog::level::debug, "fault pid {} seg {} page {} flags {:x} state {}", p->pid, seg.local_id,
-                (pa - at->base) / kDsmPage, flags, int(seg.state[(pa - at->base) / kDsmPage]));
+       page, flags, int(seg.state[page]));
   Waiter w{p,        p->uffd,    pa, (flags & UFFD_PAGEFAULT_FLAG_WRITE) != 0,
            !(flags & UFFD_PAGEFAULT_FLAG_WP), at->rdonly, seg.memfd, page};
   if (seg.state[page] == kStLost) return poison(w, seg, page);
