@@ -47,24 +47,6 @@ bool ObjectRow::decode(Reader& r) {
   return true;
 }
 
-void AdminRows::encode(Writer& w) const {
-  w.u32(uint32_t(rows.size()));
-  for (auto& row : rows) row.encode(w);
-}
-
-bool AdminRows::decode(Reader& r) {
-  uint32_t n = r.u32();
-  if (!r.ok() || n > kMaxRowsPerPage) return false;
-  rows.clear();
-  rows.reserve(n);
-  for (uint32_t i = 0; i < n; ++i) {
-    ObjectRow row;
-    if (!row.decode(r)) return false;
-    rows.push_back(row);
-  }
-  return r.done();
-}
-
 void MemberRow::encode(Writer& w) const {
   w.str(name);
   w.str(address);
@@ -92,24 +74,6 @@ bool MemberRow::decode(Reader& r) {
     if (c < 0x20 || c > 0x7e) return false;
   state = MemberState(st);
   return true;
-}
-
-void MemberRows::encode(Writer& w) const {
-  w.u32(uint32_t(rows.size()));
-  for (auto& row : rows) row.encode(w);
-}
-
-bool MemberRows::decode(Reader& r) {
-  uint32_t n = r.u32();
-  if (!r.ok() || n > kMaxMembers) return false;
-  rows.clear();
-  rows.reserve(n);
-  for (uint32_t i = 0; i < n; ++i) {
-    MemberRow row;
-    if (!row.decode(r)) return false;
-    rows.push_back(row);
-  }
-  return r.done();
 }
 
 }  // namespace dipc::proto

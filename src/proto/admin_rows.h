@@ -34,11 +34,28 @@ struct ObjectRow {
   void encode(Writer& w) const;
   bool decode(Reader& r);  // one row: does not require the reader to end after it
 };
-struct AdminRows {
-  std::vector<ObjectRow> rows;  // views into the decoded buffer
-  void encode(Writer& w) const;
-  bool decode(Reader& r);
+// A u32 count (at most kMax) and that many rows; nothing may follow them.
+template <class Row, uint32_t kMax>
+struct RowList {
+  std::vector<Row> rows;  // views into the decoded buffer
+  void encode(Writer& w) const {
+    w.u32(uint32_t(rows.size()));
+    for (auto& row : rows) row.encode(w);
+  }
+  bool decode(Reader& r) {
+    uint32_t n = r.u32();
+    if (!r.ok() || n > kMax) return false;
+    rows.clear();
+    rows.reserve(n);
+    for (uint32_t i = 0; i < n; ++i) {
+      Row row;
+      if (!row.decode(r)) return false;
+      rows.push_back(row);
+    }
+    return r.done();
+  }
 };
+using AdminRows = RowList<ObjectRow, kMaxRowsPerPage>;
 
 // The cluster as its referee sees it, for `dipc status --cluster` (a kRegMembersReply
 // carries a u32 count, at most kMaxMembers, and that many rows):
@@ -60,10 +77,6 @@ struct MemberRow {
   void encode(Writer& w) const;
   bool decode(Reader& r);  // one row: does not require the reader to end after it
 };
-struct MemberRows {
-  std::vector<MemberRow> rows;  // views into the decoded buffer
-  void encode(Writer& w) const;
-  bool decode(Reader& r);
-};
+using MemberRows = RowList<MemberRow, kMaxMembers>;
 
 }  // namespace dipc::proto
