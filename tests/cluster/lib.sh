@@ -23,6 +23,7 @@
 #   bg_wait PID TIMEOUT_S    waits (bounded) for a bg_on job; returns its exit status; fails
 #                            the test if it is still running after TIMEOUT_S.
 #   bg_running PID           true while a bg_on job runs.
+#   calls_running NODE       the calls NODE's dipcd runs for other nodes now (dipc status).
 #   plain CMD...             CMD without DIPC in a fresh private IPC namespace
 #                            (unshare --ipc), bounded by timeout 30.
 #   fail MSG                 prints MSG and exits 1 (not from inside $(...)).
@@ -259,6 +260,9 @@ bg_on() {
 }
 
 bg_running() { kill -0 "$1" 2>/dev/null; }
+
+# calls_running NODE: the calls NODE's dipcd runs for other nodes now (`dipc status`).
+calls_running() { on "$1" "$DIPC" status | sed -n 's/.* \([0-9]*\) calls running for others.*/\1/p'; }
 
 bg_wait() {
   local pid=$1 t=${2:-30} rc=0

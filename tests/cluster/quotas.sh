@@ -11,7 +11,7 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 MW=$PROGS/msgwait
 cluster_up 2
 expect_eq "$(on node1 "$MW" mkq 9801 0666)" OK "queue created on node1"
-running() { on node1 "$DIPC" status | sed -n 's/.* \([0-9]*\) calls running for others.*/\1/p'; }
+running() { calls_running node1; }
 bg_on node2 "${NOBODY[@]}" "$PROGS/blockers" 9801 1 1030 90
 B=$BG_PID
 B_OUT=$BG_OUT

@@ -13,7 +13,7 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 MW=$PROGS/msgwait
 cluster_up 2 --set debug.fault_injection=true --peer-timeout-ms 6000
 expect_eq "$(on node1 "$MW" mkq 9971 0666)" OK "queue created on node1"
-running() { on node1 "$DIPC" status | sed -n 's/.* \([0-9]*\) calls running for others.*/\1/p'; }
+running() { calls_running node1; }
 bg_on node2 "$MW" recv 9971 1 30 "$SCRATCH/recv.pid"
 R=$BG_PID
 await_pid "$SCRATCH/recv.pid"

@@ -12,7 +12,7 @@ MW=$PROGS/msgwait
 cluster_up 3 --heartbeat-ms 200 --peer-timeout-ms 1500
 expect_eq "$(on node2 "$MW" mkq 9901 0666)" OK "queue created on node2"
 ID3=$(on node3 "$MW" id 9901)
-running() { on node2 "$DIPC" status | sed -n 's/.* \([0-9]*\) calls running for others.*/\1/p'; }
+running() { calls_running node2; }
 bg_on node3 "$MW" recv 9901 1 30
 R=$BG_PID
 R_OUT=$BG_OUT
