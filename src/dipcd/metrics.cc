@@ -13,15 +13,6 @@ namespace dipc::daemon {
 
 namespace {
 
-const char* kind_label(proto::Kind k) {
-  switch (k) {
-    case proto::Kind::kMsg: return "msg";
-    case proto::Kind::kSem: return "sem";
-    case proto::Kind::kShm: return "shm";
-  }
-  return "unknown";
-}
-
 const char* op_label(proto::Op o) {
   switch (o) {
     case proto::Op::kGet: return "get";
@@ -173,17 +164,17 @@ std::string Metrics::render() const {
   family(o, "dipc_remote_calls_total", "counter",
          "Calls this node sent to the owners of objects, by kind and operation.");
   for (auto& [k, c] : ops)
-    o += fmt::format("dipc_remote_calls_total{{kind=\"{}\",op=\"{}\"}} {}\n", kind_label(k.first),
+    o += fmt::format("dipc_remote_calls_total{{kind=\"{}\",op=\"{}\"}} {}\n", kind_name(k.first),
                      op_label(k.second), c.calls);
   family(o, "dipc_remote_call_failures_total", "counter",
          "Calls that failed without the owner's answer (ENOLINK, EIDRM).");
   for (auto& [k, c] : ops)
     o += fmt::format("dipc_remote_call_failures_total{{kind=\"{}\",op=\"{}\"}} {}\n",
-                     kind_label(k.first), op_label(k.second), c.errors);
+                     kind_name(k.first), op_label(k.second), c.errors);
   family(o, "dipc_remote_call_duration_seconds", "histogram",
          "Time from sending a call to the owner's answer (blocking calls include the wait).");
   for (auto& [k, c] : ops) {
-    std::string labels = fmt::format("kind=\"{}\",op=\"{}\"", kind_label(k.first), op_label(k.second));
+    std::string labels = fmt::format("kind=\"{}\",op=\"{}\"", kind_name(k.first), op_label(k.second));
     uint64_t cum = 0;
     for (size_t i = 0; i < RemoteCalls::kLatencyBoundsUs.size(); ++i) {
       cum += c.buckets[i];
