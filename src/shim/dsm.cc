@@ -42,6 +42,9 @@ struct Attachment {
 };
 
 Attachment g_att[kMaxAttachments];
+// Slots in use: a process with none (almost every shmdt) is answered without the lock or
+// the scan. Changed under the lock; read without it.
+std::atomic<int> g_in_use{0};
 std::atomic<bool> g_lock{false};
 int g_uffd = -1;     // this process's userfaultfd
 pid_t g_uffd_pid = 0;
@@ -212,6 +215,7 @@ void forget_locked(Attachment& a) {
       if (f >= 0) close(f);
   close(a.fd);
   a.used = false;
+  g_in_use.fetch_sub(1, std::memory_order_relaxed);
 }
 
 // dipcd lets go of a process's userfaultfd with its last attachment: the next attach makes
@@ -321,6 +325,7 @@ void* attach_locked(int shmid, const void* shmaddr, int shmflg, bool* fallback) 
     return reinterpret_cast<void*>(-1);
   }
   g_att[slot] = {true, base, len, shmid, shmflg, fd, whole};
+  g_in_use.fetch_add(1, std::memory_order_relaxed);
   return p;
 }
 
@@ -365,6 +370,7 @@ void on_fork_child() {
     mmap(reinterpret_cast<void*>(a.base), a.len, PROT_NONE,
          MAP_FIXED | MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     a.used = false;
+    g_in_use.fetch_sub(1, std::memory_order_relaxed);
   }
   unlock();
 }
@@ -383,6 +389,9 @@ void* dsm_attach(int shmid, const void* shmaddr, int shmflg, bool* fallback) {
 }
 
 int dsm_detach(const void* shmaddr) {
+  // An address this thread got from a distributed attach was recorded before shmat
+  // returned it, so a count of 0 means it is not one.
+  if (g_in_use.load(std::memory_order_relaxed) == 0) return 0;
   uintptr_t addr = reinterpret_cast<uintptr_t>(shmaddr);
   lock();
   for (auto& a : g_att) {
