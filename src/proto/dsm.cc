@@ -116,7 +116,7 @@ bool DsmJoin::decode(Reader& r) {
   pid = r.i32();
   attach = r.u8();
   nattch = r.u32();
-  return r.done() && attach <= 1 && pid > 0;
+  return r.done() && attach <= kDsmJoinReshape && pid > 0;
 }
 
 void DsmLocalRequest::encode(Writer& w) const {
@@ -134,7 +134,7 @@ bool DsmLocalRequest::decode(Reader& r) {
   addr = r.u64();
   size = r.u64();
   uffd_attached = r.u8();
-  if (!r.done() || o < 1 || o > 4 || uffd_attached > 1) return false;
+  if (!r.done() || o < 1 || o > uint8_t(DsmLocalOp::kPiece) || uffd_attached > 1) return false;
   op = DsmLocalOp(o);
   return true;
 }

@@ -132,7 +132,20 @@ enum class DsmLocalOp : uint8_t {
   kInherit = 3,   // a forked child's copy of an attachment, registered on its new uffd
   kDetach = 4,    // on a registered connection, after the munmap: answered once the
                   // detach is counted (shm_nattch), then the connection closes
+  kUnmap = 5,     // on a registered connection: [addr, addr+size) of the attachment is no
+                  // longer mapped (SHM_REMAP put another mapping there) and the rest stays;
+                  // answered once counted (each mapped piece counts in shm_nattch, as each
+                  // of Linux's vmas does)
+  kPiece = 6,     // before a kInherit on the same connection: [addr, addr+size) is one piece
+                  // of the attachment still mapped (one message per piece, at most
+                  // kDsmMaxPieces); the kInherit then checks these instead of its range
 };
+// Pieces one attachment may be cut into by SHM_REMAP (a shmat past it fails with ENOMEM).
+constexpr uint32_t kDsmMaxPieces = 16;
+// kDsmJoin's attach field: the holder's count went up (attach), down (detach), or a piece
+// was cut from an attachment (reshape: both shm_atime and shm_dtime are set, as Linux's
+// vma split and unmap set them).
+constexpr uint8_t kDsmJoinDetach = 0, kDsmJoinAttach = 1, kDsmJoinReshape = 2;
 struct DsmLocalRequest {
   DsmLocalOp op{};
   int32_t shmid = 0;

@@ -31,6 +31,13 @@ constexpr int kMaxAttachments = 256;  // distributed attachments per process
 constexpr int kHighFd = 600;
 constexpr uintptr_t kShmLba = 4096;
 
+constexpr int kMaxPieces = int(proto::kDsmMaxPieces);
+
+// A part of an attachment still mapped: [lo, hi).
+struct Piece {
+  uintptr_t lo, hi;
+};
+
 struct Attachment {
   bool used;
   uintptr_t base;
@@ -39,6 +46,10 @@ struct Attachment {
   int shmflg;
   int fd;  // the connection that is the attachment
   bool whole;  // dipcd holds the whole segment for it: no userfaultfd registration
+  // What is still mapped, in rising order: [base, base+len) until SHM_REMAP over part of
+  // it cuts it into pieces (each counts in shm_nattch, as each of Linux's vmas does).
+  int npieces;
+  Piece piece[kMaxPieces];
 };
 
 Attachment g_att[kMaxAttachments];
@@ -218,6 +229,62 @@ void forget_locked(Attachment& a) {
   g_in_use.fetch_sub(1, std::memory_order_relaxed);
 }
 
+// The pieces of a left once [lo, hi) is taken from it (out: at most kMaxPieces + 1).
+// Returns how many; *cut: whether it lost anything.
+int cut_pieces(const Attachment& a, uintptr_t lo, uintptr_t hi, Piece* out, bool* cut) {
+  int n = 0;
+  *cut = false;
+  for (int i = 0; i < a.npieces; ++i) {
+    Piece p = a.piece[i];
+    if (p.hi <= lo || p.lo >= hi) {
+      out[n++] = p;
+      continue;
+    }
+    *cut = true;
+    if (p.lo < lo) out[n++] = {p.lo, lo};
+    if (hi < p.hi) out[n++] = {hi, p.hi};
+  }
+  return n;
+}
+
+// Whether a new mapping over [lo, hi) would cut one of our attachments into more pieces
+// than dipcd keeps (the shmat then fails with ENOMEM, as Linux's does at its map count).
+bool too_many_pieces(uintptr_t lo, uintptr_t hi) {
+  Piece left[kMaxPieces + 1];
+  bool cut;
+  for (auto& a : g_att)
+    if (a.used && cut_pieces(a, lo, hi, left, &cut) > kMaxPieces) return true;
+  return false;
+}
+
+void forget_locked(Attachment& a);
+
+// A new mapping replaced [lo, hi) (SHM_REMAP): each of our attachments there loses that
+// part. One with nothing left is detached; one cut is told to dipcd (kUnmap), which counts
+// its pieces. Both return once counted, so shm_nattch right after is exact.
+void cut_attachments(uintptr_t lo, uintptr_t hi) {
+  for (auto& a : g_att) {
+    if (!a.used) continue;
+    Piece left[kMaxPieces + 1];
+    bool cut;
+    int n = cut_pieces(a, lo, hi, left, &cut);
+    if (!cut) continue;
+    if (n == 0) {
+      forget_locked(a);
+      continue;
+    }
+    if (n > kMaxPieces) n = kMaxPieces;  // checked before the mapping was made
+    for (int i = 0; i < n; ++i) a.piece[i] = left[i];
+    a.npieces = n;
+    DsmLocalRequest req{DsmLocalOp::kUnmap, a.shmid, a.shmflg, lo, hi - lo, 0};
+    DsmLocalReply rep;
+    int fds[2];
+    if (exchange(a.fd, req, -1, &rep, fds))
+      for (int f : fds)
+        if (f >= 0) close(f);
+  }
+}
+
 // dipcd lets go of a process's userfaultfd with its last attachment: the next attach makes
 // and sends a new one (without this it would name one dipcd no longer has).
 void drop_uffd_if_unused() {
@@ -285,6 +352,12 @@ void* attach_locked(int shmid, const void* shmaddr, int shmflg, bool* fallback) 
   // segment (a store raises SIGSEGV; after mprotect it would only change a private copy).
   int mflags = rdonly ? MAP_PRIVATE : MAP_SHARED;
   if (addr) mflags |= (shmflg & SHM_REMAP) ? MAP_FIXED : MAP_FIXED_NOREPLACE;
+  if (addr && (shmflg & SHM_REMAP) && too_many_pieces(addr, addr + len)) {
+    close(fds[0]);
+    close(fd);
+    errno = ENOMEM;
+    return reinterpret_cast<void*>(-1);
+  }
   void* p = mmap(reinterpret_cast<void*>(addr), len, prot, mflags, fds[0], 0);
   int e = errno;
   close(fds[0]);
@@ -297,10 +370,9 @@ void* attach_locked(int shmid, const void* shmaddr, int shmflg, bool* fallback) 
     return reinterpret_cast<void*>(-1);
   }
   if (addr && (shmflg & SHM_REMAP)) {
-    // SHM_REMAP over this process's own attachments: the new mapping replaced them, and one
-    // whose whole range went is detached, as Linux's unmap of it does.
-    for (auto& a : g_att)
-      if (a.used && a.base >= addr && a.base + a.len <= addr + len) forget_locked(a);
+    // SHM_REMAP over this process's own attachments: the new mapping replaced what it
+    // covers of them (one it covers whole is detached, as Linux's unmap of it is).
+    cut_attachments(addr, addr + len);
     drop_uffd_if_unused();
     have_uffd = g_uffd >= 0 && g_uffd_pid == getpid();
   }
@@ -324,7 +396,9 @@ void* attach_locked(int shmid, const void* shmaddr, int shmflg, bool* fallback) 
     errno = e;
     return reinterpret_cast<void*>(-1);
   }
-  g_att[slot] = {true, base, len, shmid, shmflg, fd, whole};
+  Attachment& a = g_att[slot];
+  a = {true, base, len, shmid, shmflg, fd, whole, 1, {}};
+  a.piece[0] = {base, base + len};
   g_in_use.fetch_add(1, std::memory_order_relaxed);
   return p;
 }
@@ -350,14 +424,23 @@ void on_fork_child() {
     a.fd = -1;
     bool rdonly = (a.shmflg & SHM_RDONLY) != 0;
     // A whole attachment needs no registration: the child holds it on its own connection.
-    bool ok = a.whole || (g_uffd >= 0 && register_range(g_uffd, a.base, a.len, rdonly));
+    bool ok = a.whole || g_uffd >= 0;
+    for (int i = 0; ok && !a.whole && i < a.npieces; ++i)
+      ok = register_range(g_uffd, a.piece[i].lo, a.piece[i].hi - a.piece[i].lo, rdonly);
     int fd = ok ? connect_server() : -1;
     if (fd >= 0) {
-      bool with_uffd = !a.whole && !sent;
-      DsmLocalRequest req{DsmLocalOp::kInherit, a.shmid, a.shmflg, a.base, a.len, uint8_t(with_uffd)};
       DsmLocalReply rep;
       int fds[2];
-      ok = exchange(fd, req, with_uffd ? g_uffd : -1, &rep, fds) && rep.err == 0;
+      // An attachment cut by SHM_REMAP names its pieces first: dipcd checks those.
+      bool cut = a.npieces != 1 || a.piece[0].lo != a.base || a.piece[0].hi != a.base + a.len;
+      for (int i = 0; ok && cut && i < a.npieces; ++i) {
+        DsmLocalRequest piece{DsmLocalOp::kPiece, a.shmid, a.shmflg, a.piece[i].lo,
+                              a.piece[i].hi - a.piece[i].lo, 0};
+        ok = exchange(fd, piece, -1, &rep, fds) && rep.err == 0;
+      }
+      bool with_uffd = !a.whole && !sent;
+      DsmLocalRequest req{DsmLocalOp::kInherit, a.shmid, a.shmflg, a.base, a.len, uint8_t(with_uffd)};
+      ok = ok && exchange(fd, req, with_uffd ? g_uffd : -1, &rep, fds) && rep.err == 0;
       if (ok && with_uffd) sent = true;
     } else {
       ok = false;
@@ -367,8 +450,9 @@ void on_fork_child() {
       continue;
     }
     if (fd >= 0) close(fd);
-    mmap(reinterpret_cast<void*>(a.base), a.len, PROT_NONE,
-         MAP_FIXED | MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    for (int i = 0; i < a.npieces; ++i)
+      mmap(reinterpret_cast<void*>(a.piece[i].lo), a.piece[i].hi - a.piece[i].lo, PROT_NONE,
+           MAP_FIXED | MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     a.used = false;
     g_in_use.fetch_sub(1, std::memory_order_relaxed);
   }
@@ -394,16 +478,22 @@ int dsm_detach(const void* shmaddr) {
   if (g_in_use.load(std::memory_order_relaxed) == 0) return 0;
   uintptr_t addr = reinterpret_cast<uintptr_t>(shmaddr);
   lock();
-  for (auto& a : g_att) {
-    if (!a.used || a.base != addr) continue;
-    munmap(reinterpret_cast<void*>(a.base), a.len);
-    forget_locked(a);
-    drop_uffd_if_unused();
+  // As Linux's shmdt: the first mapping from shmaddr up that is a piece of an attachment
+  // made at shmaddr names the attachment, and every piece of it goes. (Two attachments
+  // start at shmaddr when SHM_REMAP put a smaller one over the start of another.)
+  Attachment* at = nullptr;
+  for (auto& a : g_att)
+    if (a.used && a.base == addr && (!at || a.piece[0].lo < at->piece[0].lo)) at = &a;
+  if (!at) {
     unlock();
-    return 1;
+    return 0;
   }
+  for (int i = 0; i < at->npieces; ++i)
+    munmap(reinterpret_cast<void*>(at->piece[i].lo), at->piece[i].hi - at->piece[i].lo);
+  forget_locked(*at);
+  drop_uffd_if_unused();
   unlock();
-  return 0;
+  return 1;
 }
 
 }  // namespace dipc::shim

@@ -801,6 +801,7 @@ const void* shmat_address(Addr a) {
     case Addr::kNull: return nullptr;
     case Addr::kHint: return g_hint;
     case Addr::kHintOdd: return g_hint + 123;
+    case Addr::kHintMid: return g_hint + 16384;
     case Addr::kMapped: return g_base + 2 * kPage;
     case Addr::kLow: return reinterpret_cast<void*>(0x10000);
     case Addr::kTop: return reinterpret_cast<void*>(0x7fffffffe000ul);

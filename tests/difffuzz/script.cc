@@ -113,7 +113,8 @@ Step shm_step(Rng& r) {
     s.type = Type::kShmAt;
     int a = r.below(100);
     s.addr = a < 45   ? Addr::kNull
-             : a < 65 ? Addr::kHint
+             : a < 58 ? Addr::kHint
+             : a < 65 ? Addr::kHintMid
              : a < 77 ? Addr::kHintOdd
              : a < 85 ? Addr::kMapped
              : a < 92 ? Addr::kLow
@@ -122,7 +123,8 @@ Step shm_step(Rng& r) {
     if (r.chance(25)) s.flags |= SHM_RND;
     // SHM_REMAP only where replacing a mapping harms nothing: the reserved region, or no
     // address at all (EINVAL).
-    bool remap_ok = s.addr == Addr::kNull || s.addr == Addr::kHint || s.addr == Addr::kHintOdd;
+    bool remap_ok = s.addr == Addr::kNull || s.addr == Addr::kHint || s.addr == Addr::kHintOdd ||
+                    s.addr == Addr::kHintMid;
     if (remap_ok && r.chance(25)) s.flags |= SHM_REMAP;
     if (r.chance(5)) s.flags |= SHM_EXEC;
     if (r.chance(3)) s.flags |= 0100000;  // a bit shmat does not know
@@ -566,6 +568,30 @@ std::vector<Regression> regressions() {
                   ctl(Type::kShmCtl, m4, IPC_STAT, Ptr::kValid),
                   ctl(Type::kShmCtl, m5, IPC_STAT, Ptr::kValid), shmdt_call(0), shmdt_call(1),
                   ctl(Type::kShmCtl, m5, IPC_STAT, Ptr::kValid)}});
+    Step read_past;
+    read_past.type = Type::kShmAccess;
+    read_past.semnum = 0;
+    read_past.a = 8192;
+    read_past.b = 4096;
+    r.push_back({"shmat with SHM_REMAP over the start of the caller's own larger attachment: "
+                 "the rest of it stays attached; shmdt there detaches the newer one first",
+                 {owner_create(m4, 0600, 65536), get(m4), owner_create(m5, 0600, 4096), get(m5),
+                  shmat_call(m4, Addr::kHint, SHM_REMAP), shmat_call(m5, Addr::kHint, SHM_REMAP),
+                  ctl(Type::kShmCtl, m4, IPC_STAT, Ptr::kValid),
+                  ctl(Type::kShmCtl, m5, IPC_STAT, Ptr::kValid), read_past, shmdt_call(0),
+                  ctl(Type::kShmCtl, m5, IPC_STAT, Ptr::kValid),
+                  ctl(Type::kShmCtl, m4, IPC_STAT, Ptr::kValid), read_past, shmdt_call(0),
+                  ctl(Type::kShmCtl, m4, IPC_STAT, Ptr::kValid), shmdt_call(0)}});
+    Step read_far = read_past;
+    read_far.a = 32768;
+    r.push_back({"shmat with SHM_REMAP inside the caller's own larger attachment cuts it in two "
+                 "pieces, each counted in shm_nattch; shmdt of its start detaches both",
+                 {owner_create(m4, 0600, 65536), get(m4), owner_create(m5, 0600, 4096), get(m5),
+                  shmat_call(m4, Addr::kHint, SHM_REMAP), shmat_call(m5, Addr::kHintMid, SHM_REMAP),
+                  ctl(Type::kShmCtl, m4, IPC_STAT, Ptr::kValid), read_far, shmdt_call(0),
+                  ctl(Type::kShmCtl, m4, IPC_STAT, Ptr::kValid),
+                  ctl(Type::kShmCtl, m5, IPC_STAT, Ptr::kValid), shmdt_call(0),
+                  ctl(Type::kShmCtl, m5, IPC_STAT, Ptr::kValid)}});
     r.push_back({"shmat with SHM_EXEC needs execute permission: EACCES before the address",
                  {owner_create(m4, 0666, 8192), get(m4), become(true),
                   shmat_call(m4, Addr::kMapped, SHM_RND | SHM_EXEC)}});
@@ -663,6 +689,7 @@ const char* addr_name(Addr a) {
     case Addr::kNull: return "NULL";
     case Addr::kHint: return "free";
     case Addr::kHintOdd: return "free+123";
+    case Addr::kHintMid: return "free+16K";
     case Addr::kMapped: return "mapped";
     case Addr::kLow: return "64K";
     case Addr::kTop: return "top";

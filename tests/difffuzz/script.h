@@ -39,7 +39,9 @@ enum class Timeout : uint8_t { kNoTimeout, kNull, kZero, kShort, kBadNsec, kNega
 // attaching at a fixed address, that address plus 123 (for SHM_RND), an address inside the
 // runner's own data (always mapped), 64 KiB (mmap_min_addr), and the last page below the
 // top of user space.
-enum class Addr : uint8_t { kNull, kHint, kHintOdd, kMapped, kLow, kTop };
+// kHintMid: 16 KiB into the reserved region, so that SHM_REMAP there cuts a larger attachment
+// at its start into two pieces.
+enum class Addr : uint8_t { kNull, kHint, kHintOdd, kMapped, kLow, kTop, kHintMid };
 
 // shmdt's address, relative to attachment `semnum` (mod the number of attachments): its
 // start, start + 1, start + 4096, or an address never attached (the runner's data), NULL.

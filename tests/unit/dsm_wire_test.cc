@@ -182,6 +182,11 @@ TEST(DsmWire, JoinAndLocal) {
   Bytes nopid = want;
   nopid[6] = nopid[7] = 0;
   EXPECT_FALSE(Decode(nopid, j2));
+  Bytes reshape = want;
+  reshape[8] = kDsmJoinReshape;
+  EXPECT_TRUE(Decode(reshape, j2));
+  reshape[8] = 3;
+  EXPECT_FALSE(Decode(reshape, j2));
 
   DsmLocalRequest q{DsmLocalOp::kRegister, 5, 010000, 0x7f0000001000ull, 8192, 1};
   Bytes qwant = {0x02, 0, 0, 0, 5, 0, 0, 0x10, 0, 0, 0, 0x7f, 0, 0, 0, 0x10, 0,
@@ -191,8 +196,10 @@ TEST(DsmWire, JoinAndLocal) {
   ExpectTruncationsAndTrailingRejected<DsmLocalRequest>(qwant);
   DsmLocalRequest q2;
   Bytes badop = qwant;
-  badop[0] = 5;
+  badop[0] = 7;
   EXPECT_FALSE(Decode(badop, q2));
+  badop[0] = 6;  // kPiece, the last op
+  EXPECT_TRUE(Decode(badop, q2));
 
   DsmLocalReply p{0, 4096, 2, 1};
   Bytes pwant = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x10, 0, 2, 1};

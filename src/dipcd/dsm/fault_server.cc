@@ -19,6 +19,7 @@
 #include <climits>
 #include <cstring>
 #include <ctime>
+#include <type_traits>
 
 #include "dipcd/conn.h"
 #include "dipcd/dsm/fault_server_state.h"
@@ -276,15 +277,23 @@ int FaultServer::Counts::total() const {
 }
 
 template <typename Change>
-void FaultServer::recount(int32_t local_id, Change change) {
+void FaultServer::recount(int32_t local_id, Change change, bool reshaped) {
   std::lock_guard<std::mutex> g(nattch_mu_);
   auto it = nattch_.find(local_id);
   if (it == nattch_.end()) return;
   int before = it->second.total();
-  change(it->second);
+  if constexpr (std::is_same_v<decltype(change(it->second)), bool>) {
+    if (!change(it->second)) return;  // not taken
+  } else {
+    change(it->second);
+  }
   int after = it->second.total();
-  if (after == before) return;
   int64_t now = int64_t(time(nullptr));
+  if (reshaped) {
+    it->second.atime = it->second.dtime = now;
+    return;
+  }
+  if (after == before) return;
   (after > before ? it->second.atime : it->second.dtime) = now;
 }
 
@@ -296,10 +305,16 @@ bool FaultServer::attached(int32_t local_id, Attached& out) {
   return true;
 }
 
-void FaultServer::count_attachments(Segment& s) {
+int FaultServer::local_nattch(const Segment& s) {
+  int64_t n = 0;
+  for (const Session* at : s.attachments) n += at->nattch();
+  return int(std::min<int64_t>(n, INT32_MAX));
+}
+
+void FaultServer::count_attachments(Segment& s, bool reshaped) {
   if (!local_.count(s.local_id)) return;
-  int n = int(s.attachments.size());
-  recount(s.local_id, [n](Counts& c) { c.local = n; });
+  int n = local_nattch(s);
+  recount(s.local_id, [n](Counts& c) { c.local = n; }, reshaped);
 }
 
 // A removed segment goes once nothing uses it: no local attachment, and when owned here no
@@ -335,11 +350,15 @@ void FaultServer::peer_frame(const std::string& node, bool on_our_link, FrameTyp
     proto::DsmJoin j;
     proto::Reader r(payload.data(), payload.size());
     if (j.decode(r))
-      recount(j.seg, [&node, &j](Counts& c) {
-        if (!c.owned) return;
-        if (j.nattch) c.remote[node] = j.nattch;
-        else c.remote.erase(node);
-      });
+      recount(
+          j.seg,
+          [&node, &j](Counts& c) {
+            if (!c.owned) return false;
+            if (j.nattch) c.remote[node] = j.nattch;
+            else c.remote.erase(node);
+            return true;
+          },
+          j.attach == proto::kDsmJoinReshape);
   }
   // Handled here, on the calling (io) thread, under the state lock: a frame does not wait
   // for a second thread to wake (a remote fault costs one hop fewer on each node). Tasks

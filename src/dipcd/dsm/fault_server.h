@@ -175,7 +175,9 @@ class FaultServer {
                       const std::vector<uint8_t>& payload);   // from a holder: manager.cc
   void on_node_dead(const std::string& node);
   void expire(Time now);
-  void send_join(Segment& s, int32_t pid, bool attach);
+  // Tells the owner this node's count of attachments after a change (how: kDsmJoin*).
+  void send_join(Segment& s, int32_t pid, uint8_t how);
+  void unmap_piece(Session* s, uint64_t lo, uint64_t len);  // kUnmap (local_attach.cc)
   // Whole attachments (Options::attach_whole; local_attach.cc): start holding every page
   // of the session's segment; go on once grants came (answering the sessions whose pages
   // are all held); give up on the waiting ones (err for the process); let go of one.
@@ -232,7 +234,10 @@ class FaultServer {
   std::unordered_map<uint64_t, std::pair<std::weak_ptr<Segment>, uint64_t>> by_reqid_;
   std::map<std::string, NodeId> node_ids_;
   uint64_t next_reqid_ = 1;
-  void count_attachments(Segment& s);
+  // Counts this node's attachments of s (one per mapped piece) for IPC_STAT; reshaped: a
+  // piece was cut from one (both times are set, as Linux's split and unmap set them).
+  void count_attachments(Segment& s, bool reshaped = false);
+  static int local_nattch(const Segment& s);
   // Under nattch_mu_: local id -> this node's attachments, other nodes' (by name), times.
   struct Counts {
     bool owned = false;  // only an owner takes other nodes' counts
@@ -242,9 +247,9 @@ class FaultServer {
     int total() const;
   };
   // Changes the counts of local_id (if known) with change(Counts&), noting the time of an
-  // attach or detach. Any thread.
+  // attach or detach (both for a reshape). Any thread.
   template <typename Change>
-  static void recount(int32_t local_id, Change change);
+  static void recount(int32_t local_id, Change change, bool reshaped = false);
   static std::mutex nattch_mu_;
   static std::map<int32_t, Counts> nattch_;
 };

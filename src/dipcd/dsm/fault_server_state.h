@@ -83,6 +83,18 @@ struct FaultServer::Session {
   bool rdonly = false;
   bool registered = false;
   uint64_t base = 0, len = 0;
+  // The parts of [base, base+len) still mapped, when SHM_REMAP has cut some away (kUnmap)
+  // or a forked child's copy named them (kPiece); empty: all of it. At most kDsmMaxPieces.
+  std::vector<std::pair<uint64_t, uint64_t>> pieces;
+  bool contains(uint64_t addr) const {
+    if (addr < base || addr - base >= len) return false;
+    if (pieces.empty()) return true;
+    for (auto& [lo, hi] : pieces)
+      if (addr >= lo && addr < hi) return true;
+    return false;
+  }
+  // What it counts in shm_nattch: one per mapped piece, as Linux counts vmas.
+  int nattch() const { return pieces.empty() ? 1 : int(pieces.size()); }
   // A whole attachment (Options::attach_whole): no process uffd; the segment's pages are
   // held with the access it needs (pin_need) from the kAttach (or kInherit) until the
   // session ends. pinned: counted in the segment's pins; pin_ready: every page is held (the

@@ -43,7 +43,7 @@ void FaultServer::on_uffd(Process* p) {
 void FaultServer::fault(Process* p, uint64_t addr, uint64_t flags) {
   Session* at = nullptr;
   for (Session* s : p->sessions)
-    if (addr >= s->base && addr < s->base + s->len) at = s;
+    if (s->contains(addr)) at = s;
   uint64_t pa = addr & ~uint64_t(kDsmPage - 1);
   if (!at) return uffd_wake(p->uffd, pa, kDsmPage);  // detached meanwhile
   Segment& seg = *at->seg;
@@ -179,10 +179,16 @@ void FaultServer::acquire(Segment& s, uint64_t page, Access need, const Waiter* 
 
 // Write-protects pages [first, first+n) in every process that has them attached.
 void FaultServer::protect_all(Segment& s, uint64_t first, uint64_t n) {
-  for (Session* at : s.attachments)
-    if (at->proc && !at->rdonly &&
-        !uffd_protect(at->proc->uffd, at->base + first * kDsmPage, n * kDsmPage, true, false))
-      log_(spdlog::level::warn, "UFFDIO_WRITEPROTECT for pid {}: {}", at->proc->pid, strerror(errno));
+  for (Session* at : s.attachments) {
+    if (!at->proc || at->rdonly) continue;
+    uint64_t lo = at->base + first * kDsmPage, hi = lo + n * kDsmPage;
+    auto protect = [&](uint64_t a, uint64_t b) {
+      if (a < b && !uffd_protect(at->proc->uffd, a, b - a, true, false))
+        log_(spdlog::level::warn, "UFFDIO_WRITEPROTECT for pid {}: {}", at->proc->pid, strerror(errno));
+    };
+    if (at->pieces.empty()) protect(lo, hi);
+    for (auto& [a, b] : at->pieces) protect(std::max(a, lo), std::min(b, hi));  // what is mapped
+  }
 }
 
 // Drops this node's copy of pages [first, first+n): every local process takes a MISSING

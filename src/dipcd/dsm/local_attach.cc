@@ -138,10 +138,26 @@ void FaultServer::on_session(Session* s) {
     if (!s->registered) return fail(EINVAL);
     return close_session(s, true);
   }
+  if (req.op == proto::DsmLocalOp::kUnmap) {
+    if (!s->registered) return fail(EINVAL);
+    return unmap_piece(s, req.addr, req.size);
+  }
   if (s->registered) return fail(EINVAL);  // one attachment per connection
   // A whole attachment waiting for its pages takes nothing more; once answered, only
   // its kRegister.
   if (s->whole && (!s->pin_ready || req.op != proto::DsmLocalOp::kRegister)) return fail(EINVAL);
+  if (req.op == proto::DsmLocalOp::kPiece) {
+    // A forked child's copy cut into pieces: named one by one, in rising order, before its
+    // kInherit, which then checks each of them.
+    uint64_t lo = req.addr, hi = req.addr + req.size;
+    if (s->seg || s->pieces.size() >= proto::kDsmMaxPieces || req.size == 0 ||
+        lo % kDsmPage != 0 || req.size % kDsmPage != 0 || hi < lo ||
+        (!s->pieces.empty() && lo <= s->pieces.back().second))
+      return fail(EINVAL);
+    s->pieces.push_back({lo, hi});
+    return reply(s->fd, 0, 0, nullptr, 0);
+  }
+  if (req.op != proto::DsmLocalOp::kInherit && !s->pieces.empty()) return fail(EINVAL);
   if (req.op == proto::DsmLocalOp::kAttach) {
     auto it = local_.find(req.shmid);
     if (it == local_.end() || it->second->removed) return fail(EINVAL);
@@ -185,9 +201,14 @@ void FaultServer::on_session(Session* s) {
   }
   Segment& seg = *s->seg;
   uint64_t len = seg.pages * kDsmPage;
-  if (req.size != len || req.addr % kDsmPage != 0 ||
-      !maps_memfd(s->cred.pid, req.addr, len, seg.dev, seg.ino))
-    return fail(EINVAL);
+  bool mapped = req.size == len && req.addr % kDsmPage == 0;
+  if (mapped && s->pieces.empty()) mapped = maps_memfd(s->cred.pid, req.addr, len, seg.dev, seg.ino);
+  for (auto& [lo, hi] : s->pieces)
+    mapped = mapped && lo >= req.addr && hi <= req.addr + len &&
+             maps_memfd(s->cred.pid, lo, hi - lo, seg.dev, seg.ino);
+  if (!mapped) return fail(EINVAL);
+  if (s->pieces.size() == 1 && s->pieces[0] == std::make_pair(req.addr, req.addr + len))
+    s->pieces.clear();
   if (opt_.attach_whole) {
     if (passed >= 0) return fail(EINVAL);  // a whole attachment has no uffd
     s->base = req.addr;
@@ -222,8 +243,46 @@ void FaultServer::on_session(Session* s) {
   proc->sessions.push_back(s);
   seg.attachments.insert(s);
   count_attachments(seg);
-  send_join(seg, s->cred.pid, true);
+  send_join(seg, s->cred.pid, proto::kDsmJoinAttach);
   reply(s->fd, 0, seg.size, nullptr, 0);
+}
+
+// kUnmap: [lo, lo+len) of a registered attachment is no longer mapped (the shim's SHM_REMAP
+// put another mapping there). Each mapped piece counts in shm_nattch, as each of Linux's
+// vmas does; a piece cut rather than dropped whole is a vma split, which Linux counts as an
+// attach too (shm_atime), and the part gone is a detach (shm_dtime).
+void FaultServer::unmap_piece(Session* s, uint64_t lo, uint64_t len) {
+  uint64_t hi = lo + len;
+  if (len == 0 || lo % kDsmPage != 0 || len % kDsmPage != 0 || hi < lo) {
+    reply(s->fd, EINVAL, 0, nullptr, 0);
+    return close_session(s);
+  }
+  std::vector<std::pair<uint64_t, uint64_t>> now;
+  if (s->pieces.empty()) now.push_back({s->base, s->base + s->len});
+  else now = s->pieces;
+  std::vector<std::pair<uint64_t, uint64_t>> left;
+  bool dropped = false, split = false;
+  for (auto [a, b] : now) {
+    if (b <= lo || a >= hi) {
+      left.push_back({a, b});
+      continue;
+    }
+    dropped = true;
+    if (a < lo) left.push_back({a, lo});
+    if (hi < b) left.push_back({hi, b});
+    split = split || a < lo || hi < b;
+  }
+  if (!dropped) return reply(s->fd, 0, 0, nullptr, 0);
+  if (left.empty()) return close_session(s, true);  // nothing of it is mapped: detached
+  if (left.size() > proto::kDsmMaxPieces) {
+    reply(s->fd, ENOMEM, 0, nullptr, 0);
+    return close_session(s);
+  }
+  s->pieces = std::move(left);
+  Segment& seg = *s->seg;
+  count_attachments(seg, split);
+  send_join(seg, s->cred.pid, split ? proto::kDsmJoinReshape : proto::kDsmJoinDetach);
+  reply(s->fd, 0, 0, nullptr, 0);
 }
 
 void FaultServer::close_session(Session* s, bool answer) {
@@ -251,7 +310,7 @@ void FaultServer::close_session(Session* s, bool answer) {
     Segment& seg = *s->seg;
     seg.attachments.erase(s);
     count_attachments(seg);
-    send_join(seg, s->cred.pid, false);
+    send_join(seg, s->cred.pid, proto::kDsmJoinDetach);
     // kDetach: shmdt returns once the count (and the owner's notice) is on its way.
     if (answer) reply(fd, 0, 0, nullptr, 0);
     auto keep = s->seg;
@@ -264,9 +323,9 @@ void FaultServer::close_session(Session* s, bool answer) {
   sessions_.erase(fd);
 }
 
-void FaultServer::send_join(Segment& s, int32_t pid, bool attach) {
+void FaultServer::send_join(Segment& s, int32_t pid, uint8_t how) {
   if (s.owned || s.owner_dead || pid <= 0) return;
-  proto::DsmJoin j{s.owner_id, pid, uint8_t(attach), uint32_t(s.attachments.size())};
+  proto::DsmJoin j{s.owner_id, pid, how, uint32_t(local_nattch(s))};
   send_(s.owner, make_frame(FrameType::kDsmJoin, 0, j, proto::DsmJoin::kSize));
 }
 
@@ -384,7 +443,7 @@ void FaultServer::register_whole(Session* s) {
   s->registered = true;
   seg.attachments.insert(s);
   count_attachments(seg);
-  send_join(seg, s->cred.pid, true);
+  send_join(seg, s->cred.pid, proto::kDsmJoinAttach);
   reply(s->fd, 0, seg.size, nullptr, 0);
 }
 
