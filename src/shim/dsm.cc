@@ -10,6 +10,7 @@
 #include <sys/shm.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -469,6 +470,36 @@ void* dsm_attach(int shmid, const void* shmaddr, int shmflg, bool* fallback) {
   int e = errno;
   unlock();
   errno = *fallback ? saved : e;
+  return p;
+}
+
+void* dsm_plain_remap(int shmid, const void* shmaddr, int shmflg,
+                      void* (*plain_shmat)(int, const void*, int)) {
+  if (g_in_use.load(std::memory_order_relaxed) == 0) return plain_shmat(shmid, shmaddr, shmflg);
+  uintptr_t addr = reinterpret_cast<uintptr_t>(shmaddr);
+  if (shmflg & SHM_RND) addr &= ~(kShmLba - 1);
+  lock();
+  // The segment's size tells what the mapping will cover; without it (no permission to
+  // read it, so the attach fails too) nothing of ours is known to be cut.
+  shmid_ds ds{};
+  size_t len = 0;
+  int saved = errno;
+  if (syscall(SYS_shmctl, shmid, IPC_STAT, &ds) == 0) len = (ds.shm_segsz + 4095) & ~size_t(4095);
+  errno = saved;
+  if (len && addr + len > addr && too_many_pieces(addr, addr + len)) {
+    unlock();
+    errno = ENOMEM;
+    return reinterpret_cast<void*>(-1);
+  }
+  void* p = plain_shmat(shmid, shmaddr, shmflg);
+  int e = errno;
+  if (p != reinterpret_cast<void*>(-1) && len) {
+    uintptr_t at = reinterpret_cast<uintptr_t>(p);
+    cut_attachments(at, at + len);
+    drop_uffd_if_unused();
+  }
+  unlock();
+  errno = e;
   return p;
 }
 

@@ -18,6 +18,10 @@ namespace dipc::shim {
 // Attaches distributed segment shmid. *fallback is set when no fault server answers (no
 // dipcd): the caller then attaches the local System V segment, as on plain Linux.
 void* dsm_attach(int shmid, const void* shmaddr, int shmflg, bool* fallback);
+// shmat of a plain segment with SHM_REMAP (shmaddr set), through plain_shmat: what it maps
+// over of this process's distributed attachments is cut from them, as Linux's unmap does.
+void* dsm_plain_remap(int shmid, const void* shmaddr, int shmflg,
+                      void* (*plain_shmat)(int, const void*, int));
 // Detaches a distributed attachment at shmaddr: returns 1 (done) or 0 (not one of ours).
 int dsm_detach(const void* shmaddr);
 

@@ -34,6 +34,8 @@ DIPC_EXPORT void* shmat(int shmid, const void* shmaddr, int shmflg) {
       return reinterpret_cast<void*>(-1);
     }
   }
+  if (__builtin_expect((shmflg & SHM_REMAP) && shmaddr, 0))
+    return dsm_plain_remap(shmid, shmaddr, shmflg, real().shmat);
   return real().shmat(shmid, shmaddr, shmflg);
 }
 

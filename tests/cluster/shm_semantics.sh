@@ -10,6 +10,10 @@
 #   - write(2) from and read(2) into the segment on node2, checked from node3; msgsnd from
 #     and msgrcv into it through a distributed queue;
 #   - a forked child on node3 reads and writes coherently;
+#   - SHM_REMAP of a one-page segment inside a larger attachment on node2 cuts it in two
+#     pieces: shm_nattch counts each (2, 4 with a forked child), the child reads and writes
+#     both pieces and the page put in between, shmdt detaches the right one: all as on
+#     plain Linux (the same program, compared);
 #   - threads of one process on node2, each on its own page;
 #   - two processes on node2 and one on node3 take turns on one page.
 set -euo pipefail
@@ -19,6 +23,12 @@ source "$(dirname "${BASH_SOURCE[0]}")/shmlib.sh"
 
 # shellcheck disable=SC2016  # expanded by the inner bash
 ref_addr=$(plain bash -c '"$1" mk 0x7501 100000 >/dev/null && "$1" addr 0x7501' bash "$SHM")
+# shellcheck disable=SC2016
+ref_pieces=$(plain bash -c '"$1" mk 0x7504 65536 >/dev/null && "$1" mk 0x7505 4096 >/dev/null &&
+  "$1" put 0x7504 32768 41 >/dev/null && "$1" put 0x7505 0 9 >/dev/null &&
+  "$1" pieces 0x7504 0x7505' bash "$SHM")
+[[ $ref_pieces == "cut=2/1 child=4/2 after=2/1 stores=42/10 "* ]] ||
+  fail "plain Linux's pieces run is not what this test expects: $ref_pieces"
 cluster_up 3
 for n in node1 node2 node3; do dsm_debug $n; done
 K=0x7501
@@ -51,6 +61,15 @@ expect_eq "$(on node1 "$SHM" msg $K 0x7510)" OK "the same on the owner of both"
 expect_eq "$(on node1 "$SHM" put $K 64 77)" OK "value for the child"
 expect_eq "$(on node3 "$SHM" fork $K 64)" 78 "forked child on node3 read 77 and stored 78"
 expect_eq "$(on node1 "$SHM" peek $K 72)" 78 "the child's store, seen on the owner"
+
+shm_mk node1 0x7504 65536
+shm_mk node1 0x7505 4096
+expect_eq "$(on node1 "$SHM" put 0x7504 32768 41)" OK "value past the cut, on the owner"
+expect_eq "$(on node1 "$SHM" put 0x7505 0 9)" OK "value of the page put in between"
+expect_eq "$(on node2 "$SHM" pieces 0x7504 0x7505)" "$ref_pieces" \
+  "an attachment on node2 cut in two by SHM_REMAP, with a forked child (as plain Linux)"
+expect_eq "$(on node1 "$SHM" peek 0x7504 40960)" 42 "the child's store past the cut, seen on the owner"
+expect_eq "$(on node3 "$SHM" peek 0x7505 8)" 10 "the child's store in between, seen on node3"
 
 K2=0x7502
 shm_mk node3 $K2 $((16 * 4096))

@@ -39,6 +39,14 @@
  *   shmtool attwait KEY FILE            attach, write FILE, wait until FILE disappears, read
  *                                       word 0 and print it, detach
  *   shmtool addr KEY                    attach at a chosen address, SHM_RND, SHM_REMAP rules
+ *   shmtool pieces KEY SMALLKEY         attach KEY (at least 64 KiB) at a free place, then
+ *                                       SMALLKEY (one page) with SHM_REMAP 16 KiB into it,
+ *                                       which cuts KEY's attachment in two; a forked child
+ *                                       reads KEY's word at 32 KiB and stores it + 1 at
+ *                                       40 KiB, and SMALLKEY's word 0 + 1 at its word 1;
+ *                                       prints shm_nattch of both (before, in the child,
+ *                                       after it), both stores, and shmdt's effects; then
+ *                                       the same cut by a plain segment's SHM_REMAP
  *   shmtool execsleep KEY FILE          attach, write FILE, wait until FILE disappears, then
  *                                       exec sleep 20 (which attaches nothing): the exec must
  *                                       detach
@@ -435,6 +443,75 @@ int main(int argc, char** argv) {
     }
     printf("%s %s\n", r0, r1);
     return 0;
+  }
+  if (!strcmp(a, "pieces") && argc == 4) {
+    int small = seg(num(argv[3]));
+    char* spot = mmap(NULL, 1024 * PAGE, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (spot == MAP_FAILED) return fail_errno("mmap");
+    munmap(spot, 1024 * PAGE);
+    char* big = shmat(id, spot, 0);
+    if (big != spot) return fail_errno("shmat");
+    char* hole = shmat(small, spot + 4 * PAGE, SHM_REMAP);
+    if (hole != spot + 4 * PAGE) return fail_errno("shmat SHM_REMAP");
+    struct shmid_ds db, ds;
+    char res[512] = "", w[96];
+#define NATTCH(tag)                                                                   \
+  do {                                                                                \
+    if (shmctl(id, IPC_STAT, &db) < 0 || shmctl(small, IPC_STAT, &ds) < 0)            \
+      return fail_errno("shmctl");                                                    \
+    snprintf(w, sizeof w, "%s%s=%lu/%lu", res[0] ? " " : "", tag,                     \
+             (unsigned long)db.shm_nattch, (unsigned long)ds.shm_nattch);             \
+    strcat(res, w);                                                                   \
+  } while (0)
+    NATTCH("cut");
+    int fds[2];
+    if (pipe(fds) < 0) return fail_errno("pipe");
+    pid_t c = fork();
+    if (c == 0) {
+      close(fds[0]);
+      uint64_t v = *(volatile uint64_t*)(big + 8 * PAGE);
+      *(volatile uint64_t*)(big + 10 * PAGE) = v + 1;
+      uint64_t h = *(volatile uint64_t*)hole;
+      *(volatile uint64_t*)(hole + 8) = h + 1;
+      if (shmctl(id, IPC_STAT, &db) < 0 || shmctl(small, IPC_STAT, &ds) < 0) _exit(1);
+      char line[64];
+      int n = snprintf(line, sizeof line, "child=%lu/%lu", (unsigned long)db.shm_nattch,
+                       (unsigned long)ds.shm_nattch);
+      if (write(fds[1], line, (size_t)n) != n) _exit(1);
+      _exit(0);
+    }
+    close(fds[1]);
+    char line[64] = "";
+    ssize_t n = read(fds[0], line, sizeof line - 1);
+    int st;
+    waitpid(c, &st, 0);
+    if (n <= 0 || !WIFEXITED(st) || WEXITSTATUS(st) != 0) return out("CHILD FAILED");
+    line[n] = 0;
+    strcat(res, " ");
+    strcat(res, line);
+    NATTCH("after");
+    snprintf(w, sizeof w, " stores=%llu/%llu", (unsigned long long)*(volatile uint64_t*)(big + 10 * PAGE),
+             (unsigned long long)*(volatile uint64_t*)(hole + 8));
+    strcat(res, w);
+    strcat(res, shmdt(spot) == 0 ? " DT" : " NODT");
+    NATTCH("dt");
+    strcat(res, shmdt(spot + 4 * PAGE) == 0 ? " DT" : " NODT");
+    NATTCH("dt");
+    /* A plain (not distributed) segment mapped with SHM_REMAP inside the attachment. */
+    int plain = shmget(IPC_PRIVATE, PAGE, IPC_CREAT | 0600);
+    if (plain < 0) return fail_errno("shmget IPC_PRIVATE");
+    spot = mmap(NULL, 1024 * PAGE, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (spot == MAP_FAILED) return fail_errno("mmap");
+    munmap(spot, 1024 * PAGE);
+    if (shmat(id, spot, 0) != spot || shmat(plain, spot + 4 * PAGE, SHM_REMAP) != spot + 4 * PAGE)
+      return fail_errno("shmat plain");
+    shmctl(plain, IPC_RMID, NULL);  /* gone with its detach */
+    NATTCH("plain");
+    strcat(res, shmdt(spot) == 0 ? " DT" : " NODT");
+    strcat(res, shmdt(spot + 4 * PAGE) == 0 ? " DT" : " NODT");
+    NATTCH("dt");
+#undef NATTCH
+    return out(res);
   }
   if (!strcmp(a, "addr")) {
     /* A free, aligned place: reserve and release it. */

@@ -447,6 +447,12 @@ void FaultServer::sync() {
   noted_ = Time::max();
   if (n > 0) dispatch(evs, n);
   bool wake = noted_ < sleeping_until_;  // a fault or an attach taken here made an earlier one
+  // The fault server's thread may have taken a detach just before (under the state lock,
+  // which it left holding send_mu_ until its frames are sent): its notice to the owner must
+  // be on the link before the call this sync is made for.
+  if (outbox_.empty()) {
+    std::lock_guard<std::mutex> order(send_mu_);
+  }
   flush(g);
   if (wake) {
     uint64_t one = 1;
