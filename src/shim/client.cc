@@ -50,6 +50,7 @@ struct Conn {
   uintptr_t busy_sp = 0;
   uint64_t busy_id = 0;   // that call's request id, once sent
   bool busy_rx = false;   // part of its reply has been read
+  bool busy_takes = false;  // that call is a msgrcv that takes its message (not MSG_COPY)
   uid_t euid = 0;         // the thread's effective ids when it connected: dipcd knows the
   gid_t egid = 0;         // caller by them (SO_PEERCRED), so a change needs a new connection
 };
@@ -376,6 +377,7 @@ __attribute__((noinline)) int exchange(Conn& c, const proto::OpRequest& req, Rep
   }
   c.busy_id = id;
   c.busy_rx = false;
+  c.busy_takes = req.op == proto::Op::kMsgRcv && !(req.flags & MSG_COPY);
   bool cancelled = false;
   uint8_t rh[kHeaderSize + proto::OpReply::kFixedSize];
   Header got;
@@ -462,8 +464,11 @@ __attribute__((noinline)) int exchange(Conn& c, const proto::OpRequest& req, Rep
   return 0;
 }
 
-// Cancels c's unfinished call and reads (drops) its reply. False if the connection broke.
+// Cancels c's unfinished call and reads (drops) its reply. False if the connection broke,
+// or must be closed: an abandoned msgrcv may have taken a message, which dipcd gives back to
+// its queue when the connection closes (it would otherwise wait for the process to exit).
 bool finish_abandoned(Conn& c) {
+  if (c.busy_takes) return false;
   if (!send_cancel(c.fd, c.busy_id)) return false;
   bool cancelled = true;
   uint8_t rh[kHeaderSize];

@@ -4,7 +4,14 @@
  *                        errno name). The abandoned msgrcv must not take later messages.
  *   sigjump nested KEY   while msgrcv (type 2) is blocked, a SIGALRM handler sends a type-1
  *                        message: prints "handler send OK", "msgrcv EINTR", and then the
- *                        type-1 message read back: "got from-handler". */
+ *                        type-1 message read back: "got from-handler".
+ *   sigjump taken KEY FILE
+ *                        writes its pid to FILE and blocks in msgrcv; a SIGUSR1 handler
+ *                        leaves it with siglongjmp and the program writes "jumped" to FILE;
+ *                        once FILE says "go" it makes one more call (IPC_STAT of the queue),
+ *                        writes "called" to FILE and waits until FILE is gone (each wait
+ *                        bounded, 30 s). A message the abandoned msgrcv took meanwhile must
+ *                        be back in the queue while the program still runs. */
 #define _GNU_SOURCE
 #include <dipc/dipc.h>
 #include <errno.h>
@@ -43,9 +50,63 @@ static void on_alarm_send(int sig) {
   errno = saved;
 }
 
+static void put_file(const char* path, const char* text) {
+  char tmp[4096];
+  snprintf(tmp, sizeof tmp, "%s.tmp", path);
+  FILE* f = fopen(tmp, "w");
+  if (!f) exit(3);
+  fputs(text, f);
+  fclose(f);
+  if (rename(tmp, path) < 0) exit(3);
+}
+
+/* Waits (bounded: 30 s) until FILE holds want, or is gone when want is NULL. */
+static int wait_file(const char* path, const char* want) {
+  for (int i = 0; i < 3000; ++i) {
+    FILE* f = fopen(path, "r");
+    char buf[64] = "";
+    if (f) {
+      if (!fgets(buf, sizeof buf, f)) buf[0] = 0;
+      fclose(f);
+    }
+    if (want ? (f && strncmp(buf, want, strlen(want)) == 0) : !f) return 0;
+    usleep(10000);
+  }
+  return -1;
+}
+
 int main(int argc, char** argv) {
+  if (argc == 4 && strcmp(argv[1], "taken") == 0) {
+    queue = msgget(atoi(argv[2]), IPC_DIPC | 0666);
+    if (queue < 0) {
+      printf("msgget %s\n", errname(errno));
+      return 1;
+    }
+    struct sigaction sj;
+    memset(&sj, 0, sizeof sj);
+    sigemptyset(&sj.sa_mask);
+    sj.sa_handler = on_alarm_jump;
+    sigaction(SIGUSR1, &sj, NULL);
+    struct msg m;
+    if (sigsetjmp(jump, 1) == 0) {
+      char pid[32];
+      snprintf(pid, sizeof pid, "%d\n", (int)getpid());
+      put_file(argv[3], pid);
+      msgrcv(queue, &m, sizeof m.text, 0, 0);
+      printf("msgrcv returned\n");
+      return 1;
+    }
+    put_file(argv[3], "jumped\n");
+    if (wait_file(argv[3], "go") < 0) return printf("no go\n"), 1;
+    struct msqid_ds ds;
+    if (msgctl(queue, IPC_STAT, &ds) < 0) return printf("IPC_STAT %s\n", errname(errno)), 1;
+    put_file(argv[3], "called\n");
+    if (wait_file(argv[3], NULL) < 0) return printf("FILE stays\n"), 1;
+    printf("done\n");
+    return 0;
+  }
   if (argc != 3) {
-    fprintf(stderr, "usage: sigjump longjmp|nested KEY\n");
+    fprintf(stderr, "usage: sigjump longjmp|nested KEY | sigjump taken KEY FILE\n");
     return 2;
   }
   queue = msgget(atoi(argv[2]), IPC_DIPC | 0666);
