@@ -35,6 +35,8 @@ namespace {
 // Upper bound for every time-out: a day is far beyond any sensible value and keeps
 // deadline arithmetic (now + timeout) clear of overflow.
 constexpr int64_t kMaxTimeoutMs = 86'400'000;
+// [node] spin_us: a millisecond at most (longer only burns the CPU a sleeping wait would save).
+constexpr int64_t kMaxSpinUs = 1000;
 constexpr size_t kMaxNodeName = 64;
 
 struct SectionSpec {
@@ -42,7 +44,7 @@ struct SectionSpec {
   std::string_view keys;  // comma-separated, as shown to the user
 };
 constexpr std::array<SectionSpec, 9> kSections = {{
-    {"node", "name, listen_address, listen_port, run_dir"},
+    {"node", "name, listen_address, listen_port, run_dir, spin_us"},
     {"referee", "enabled, address"},
     {"security", "allow_file, remote_root, secret_file"},
     {"timeouts", "heartbeat_ms, peer_timeout_ms, connect_timeout_ms"},
@@ -454,6 +456,8 @@ std::optional<Config> validate(const toml::table& root, const std::string& sourc
   if (r.integer("node", "listen_port", 0, 65535, port))
     cfg.listen_port = static_cast<uint16_t>(port);
   r.string("node", "run_dir", "an absolute path", absolute_path, cfg.run_dir);
+  int64_t spin = cfg.spin_us;
+  if (r.integer("node", "spin_us", 0, kMaxSpinUs, spin)) cfg.spin_us = static_cast<uint32_t>(spin);
 
   // [referee]
   r.boolean("referee", "enabled", cfg.referee);

@@ -32,6 +32,7 @@ struct Config {
   std::string listen_address = "0.0.0.0";   // listen_address: peer links (IPv4 or IPv6)
   uint16_t listen_port = 7710;              // listen_port; 0 = any free port
   std::string run_dir = "/run/dipc";        // run_dir: socket, id table, port file
+  uint32_t spin_us = 50;  // spin_us: the io thread polls this long after work before it sleeps
   // [referee]
   bool referee = false;        // enabled: this node runs the cluster's referee
   std::string referee_host;    // address = "HOST:PORT" (required unless enabled)

@@ -17,6 +17,7 @@ void write_node(const Config& c, toml::table& t) {
   t.insert("listen_address", c.listen_address);
   t.insert("listen_port", int64_t{c.listen_port});
   t.insert("run_dir", c.run_dir);
+  t.insert("spin_us", int64_t{c.spin_us});
 }
 
 void write_referee(const Config& c, toml::table& t) {

@@ -83,6 +83,7 @@ std::vector<std::string> keys_needing_restart(const Config& a, const Config& b) 
   check(a.listen_address != b.listen_address, "[node] listen_address");
   check(a.listen_port != b.listen_port, "[node] listen_port");
   check(a.run_dir != b.run_dir, "[node] run_dir");
+  check(a.spin_us != b.spin_us, "[node] spin_us");
   check(a.referee != b.referee, "[referee] enabled");
   check(a.referee_host != b.referee_host || a.referee_port != b.referee_port,
         "[referee] address");

@@ -153,7 +153,7 @@ TEST(ConfigTest, UnknownKey) {
   ASSERT_FALSE(Parse(text, err));
   EXPECT_EQ(err.to_string(),
             "dipc.conf:7: unknown key 'listen_prot' in [node] "
-            "(known: name, listen_address, listen_port, run_dir)");
+            "(known: name, listen_address, listen_port, run_dir, spin_us)");
   ExpectError(std::string(kMinimal) + "[timeouts]\nheartbeat = 5\n", 6,
               "unknown key 'heartbeat' in [timeouts]");
 }
@@ -183,6 +183,8 @@ TEST(ConfigTest, OutOfRangeAndBadValues) {
   EXPECT_EQ(err.to_string(),
             "dipc.conf:3: [node] listen_port must be an integer 0..65535, got 70000");
   ExpectError("[node]\nname = \"n1\"\nlisten_port = -1\n[referee]\nenabled = true\n", 3, "got -1");
+  ExpectError("[node]\nname = \"n1\"\nspin_us = 1001\n[referee]\nenabled = true\n", 3,
+              "[node] spin_us must be an integer 0..1000, got 1001");
   ExpectError(std::string(kMinimal) + "[timeouts]\nconnect_timeout_ms = 0\n", 6,
               "connect_timeout_ms must be an integer 1..");
   ExpectError("[node]\nname = \"bad name\"\n[referee]\nenabled = true\n", 2,
@@ -474,6 +476,7 @@ Config FullConfig() {
   c.listen_address = "::1";
   c.listen_port = 7799;
   c.run_dir = "/var/run/dipc \"two\"\\x";  // quotes and a backslash must survive
+  c.spin_us = 0;
   c.referee = true;
   c.referee_host = "referee.example.org";
   c.referee_port = 7711;
@@ -514,7 +517,7 @@ TEST(ConfigWriterTest, EveryFieldRoundTrips) {
   // This list fails to compile when Config gains or loses a field. Then: read the new key
   // in config.cc, write it in config_writer.cc (one function per section), give it a
   // value other than its default in FullConfig(), and name it here.
-  const auto& [name, listen_address, listen_port, run_dir, referee, referee_host, referee_port,
+  const auto& [name, listen_address, listen_port, run_dir, spin_us, referee, referee_host, referee_port,
                allow_file, remote_root, secret_file, heartbeat, peer_timeout, connect_timeout,
                log_level, log_target, distribute, dsm_segment_mode, dsm_quantum, dsm_attach_whole, metrics,
                metrics_address, metrics_port, fault_injection, source] = full;
@@ -522,6 +525,7 @@ TEST(ConfigWriterTest, EveryFieldRoundTrips) {
   EXPECT_NE(listen_address, def.listen_address);
   EXPECT_NE(listen_port, def.listen_port);
   EXPECT_NE(run_dir, def.run_dir);
+  EXPECT_NE(spin_us, def.spin_us);
   EXPECT_NE(referee, def.referee);
   EXPECT_NE(referee_host, def.referee_host);
   EXPECT_NE(referee_port, def.referee_port);
