@@ -229,6 +229,9 @@ int main(int argc, char** argv) {
         }
         if (io.stopped()) break;
         if (std::chrono::steady_clock::now() - last < spin) {
+          // Any other thread that wants this CPU gets it. (Stopping at the first yield that
+          // gave the CPU away was tried: it spared a node whose daemons and processes all
+          // share one CPU, but lost most of the gain between nodes, docs/benchmarks.md.)
           sched_yield();
           continue;
         }
