@@ -76,18 +76,23 @@ static int wait_file(const char* path, const char* want) {
 }
 
 int main(int argc, char** argv) {
-  if (argc == 4 && strcmp(argv[1], "taken") == 0) {
-    queue = msgget(atoi(argv[2]), IPC_DIPC | 0666);
-    if (queue < 0) {
-      printf("msgget %s\n", errname(errno));
-      return 1;
-    }
-    struct sigaction sj;
-    memset(&sj, 0, sizeof sj);
-    sigemptyset(&sj.sa_mask);
-    sj.sa_handler = on_alarm_jump;
-    sigaction(SIGUSR1, &sj, NULL);
-    struct msg m;
+  int taken = argc == 4 && strcmp(argv[1], "taken") == 0;
+  if (argc != 3 && !taken) {
+    fprintf(stderr, "usage: sigjump longjmp|nested KEY | sigjump taken KEY FILE\n");
+    return 2;
+  }
+  queue = msgget(atoi(argv[2]), IPC_DIPC | 0666);
+  if (queue < 0) {
+    printf("msgget %s\n", errname(errno));
+    return 1;
+  }
+  struct sigaction sa;
+  memset(&sa, 0, sizeof sa);
+  sigemptyset(&sa.sa_mask);
+  struct msg m;
+  if (taken) {
+    sa.sa_handler = on_alarm_jump;
+    sigaction(SIGUSR1, &sa, NULL);
     if (sigsetjmp(jump, 1) == 0) {
       char pid[32];
       snprintf(pid, sizeof pid, "%d\n", (int)getpid());
@@ -105,19 +110,6 @@ int main(int argc, char** argv) {
     printf("done\n");
     return 0;
   }
-  if (argc != 3) {
-    fprintf(stderr, "usage: sigjump longjmp|nested KEY | sigjump taken KEY FILE\n");
-    return 2;
-  }
-  queue = msgget(atoi(argv[2]), IPC_DIPC | 0666);
-  if (queue < 0) {
-    printf("msgget %s\n", errname(errno));
-    return 1;
-  }
-  struct sigaction sa;
-  memset(&sa, 0, sizeof sa);
-  sigemptyset(&sa.sa_mask);
-  struct msg m;
   if (strcmp(argv[1], "longjmp") == 0) {
     sa.sa_handler = on_alarm_jump;
     sigaction(SIGALRM, &sa, NULL);
