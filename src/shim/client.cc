@@ -370,6 +370,9 @@ __attribute__((noinline)) int exchange(Conn& c, const proto::OpRequest& req, Rep
   proto::encode_header(h, head);
   iovec iov[2] = {{head, kHeaderSize + w.size()},
                   {const_cast<char*>(req.data.data()), req.data.size()}};
+  // Before the request leaves: a handler that leaves the call with siglongjmp from here on
+  // finds it said.
+  c.busy_takes = req.op == proto::Op::kMsgRcv && !(req.flags & MSG_COPY);
   if (!send_all(c.fd, iov, req.data.empty() ? 1 : 2)) {
     close_conn(c);
     errno = ENOLINK;
@@ -377,7 +380,6 @@ __attribute__((noinline)) int exchange(Conn& c, const proto::OpRequest& req, Rep
   }
   c.busy_id = id;
   c.busy_rx = false;
-  c.busy_takes = req.op == proto::Op::kMsgRcv && !(req.flags & MSG_COPY);
   bool cancelled = false;
   uint8_t rh[kHeaderSize + proto::OpReply::kFixedSize];
   Header got;

@@ -280,9 +280,19 @@ void cut_attachments(uintptr_t lo, uintptr_t hi) {
     DsmLocalRequest req{DsmLocalOp::kUnmap, a.shmid, a.shmflg, lo, hi - lo, 0};
     DsmLocalReply rep;
     int fds[2];
-    if (exchange(a.fd, req, -1, &rep, fds))
+    bool ok = exchange(a.fd, req, -1, &rep, fds);
+    if (ok)
       for (int f : fds)
         if (f >= 0) close(f);
+    if (ok && rep.err == 0) continue;
+    // dipcd let go of it (it closes the connection after an error): what is left of it can
+    // no longer be served, so it is made inaccessible rather than left to fault forever.
+    for (int i = 0; i < a.npieces; ++i)
+      mmap(reinterpret_cast<void*>(a.piece[i].lo), a.piece[i].hi - a.piece[i].lo, PROT_NONE,
+           MAP_FIXED | MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    close(a.fd);
+    a.used = false;
+    g_in_use.fetch_sub(1, std::memory_order_relaxed);
   }
 }
 
@@ -469,7 +479,7 @@ void* dsm_attach(int shmid, const void* shmaddr, int shmflg, bool* fallback) {
   void* p = attach_locked(shmid, shmaddr, shmflg, fallback);
   int e = errno;
   unlock();
-  errno = *fallback ? saved : e;
+  errno = (*fallback || p != reinterpret_cast<void*>(-1)) ? saved : e;
   return p;
 }
 

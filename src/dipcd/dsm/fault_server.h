@@ -178,6 +178,7 @@ class FaultServer {
   // Tells the owner this node's count of attachments after a change (how: kDsmJoin*).
   void send_join(Segment& s, int32_t pid, uint8_t how);
   void unmap_piece(Session* s, uint64_t lo, uint64_t len);  // kUnmap (local_attach.cc)
+  void forget_waiters(Session* s, uint64_t lo, uint64_t hi);
   // Whole attachments (Options::attach_whole; local_attach.cc): start holding every page
   // of the session's segment; go on once grants came (answering the sessions whose pages
   // are all held); give up on the waiting ones (err for the process); let go of one.

@@ -183,7 +183,23 @@ void FaultServer::protect_all(Segment& s, uint64_t first, uint64_t n) {
     if (!at->proc || at->rdonly) continue;
     uint64_t lo = at->base + first * kDsmPage, hi = lo + n * kDsmPage;
     auto protect = [&](uint64_t a, uint64_t b) {
-      if (a < b && !uffd_protect(at->proc->uffd, a, b - a, true, false))
+      if (a >= b) return;
+      uffdio_writeprotect w{};
+      w.range.start = a;
+      w.range.len = b - a;
+      w.mode = UFFDIO_WRITEPROTECT_MODE_WP;
+      if (ioctl(at->proc->uffd, UFFDIO_WRITEPROTECT, &w) == 0 || errno == ESRCH) return;
+      if (errno == ENOENT && b - a > kDsmPage) {
+        // The kernel stops at the first mapping not registered on the uffd: one that
+        // SHM_REMAP put inside the range before the shim said so (kUnmap). Page by page,
+        // every page of ours still mapped is protected.
+        for (uint64_t q = a; q < b; q += kDsmPage)
+          if (!uffd_protect(at->proc->uffd, q, kDsmPage, true, false))
+            log_(spdlog::level::warn, "UFFDIO_WRITEPROTECT for pid {}: {}", at->proc->pid,
+                 strerror(errno));
+        return;
+      }
+      if (errno != ENOENT)
         log_(spdlog::level::warn, "UFFDIO_WRITEPROTECT for pid {}: {}", at->proc->pid, strerror(errno));
     };
     if (at->pieces.empty()) protect(lo, hi);

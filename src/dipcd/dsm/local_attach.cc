@@ -113,7 +113,13 @@ void FaultServer::on_session(Session* s) {
   }
   proto::DsmLocalRequest req;
   proto::Reader r(buf, size_t(n));
-  if (!req.decode(r) || (passed >= 0) != (req.uffd_attached && req.op != proto::DsmLocalOp::kAttach)) {
+  // A userfaultfd travels only with kRegister and kInherit, when the request says so (with
+  // kAttach the flag says the process has one already); a descriptor with any other message
+  // is refused, never left open here.
+  bool decoded = req.decode(r);
+  bool takes_uffd = decoded && req.uffd_attached &&
+                    (req.op == proto::DsmLocalOp::kRegister || req.op == proto::DsmLocalOp::kInherit);
+  if (!decoded || (passed >= 0) != takes_uffd) {
     if (passed >= 0) close(passed);
     reply(s->fd, EINVAL, 0, nullptr, 0);
     return close_session(s);
@@ -274,15 +280,35 @@ void FaultServer::unmap_piece(Session* s, uint64_t lo, uint64_t len) {
   }
   if (!dropped) return reply(s->fd, 0, 0, nullptr, 0);
   if (left.empty()) return close_session(s, true);  // nothing of it is mapped: detached
-  if (left.size() > proto::kDsmMaxPieces) {
-    reply(s->fd, ENOMEM, 0, nullptr, 0);
+  // What is left must really be our memfd, piece by piece (faults are served and recalls
+  // write-protect by these ranges): the process's word is not enough.
+  Segment& seg = *s->seg;
+  bool mapped = left.size() <= proto::kDsmMaxPieces;
+  for (auto& [a, b] : left) mapped = mapped && maps_memfd(s->cred.pid, a, b - a, seg.dev, seg.ino);
+  if (!mapped) {
+    reply(s->fd, left.size() > proto::kDsmMaxPieces ? ENOMEM : EINVAL, 0, nullptr, 0);
     return close_session(s);
   }
+  // A thread of the process waiting on a page of the part that went would be answered at an
+  // address that now maps something else: it is woken instead, and touches what is there.
+  forget_waiters(s, std::max(lo, s->base), std::min(hi, s->base + s->len));
   s->pieces = std::move(left);
-  Segment& seg = *s->seg;
   count_attachments(seg, split);
   send_join(seg, s->cred.pid, split ? proto::kDsmJoinReshape : proto::kDsmJoinDetach);
   reply(s->fd, 0, 0, nullptr, 0);
+}
+
+// Drops the waits of s's process on s's segment at addresses in [lo, hi), and wakes those
+// threads: the range is no longer that attachment (detached, or cut by SHM_REMAP).
+void FaultServer::forget_waiters(Session* s, uint64_t lo, uint64_t hi) {
+  if (!s->proc || !s->seg || lo >= hi) return;
+  Process* p = s->proc.get();
+  for (auto& [page, pd] : s->seg->pending)
+    std::erase_if(pd.waiters, [&](const Waiter& w) {
+      if (w.proc != p || w.addr < lo || w.addr >= hi) return false;
+      uffd_wake(w.uffd, w.addr, kDsmPage);
+      return true;
+    });
 }
 
 void FaultServer::close_session(Session* s, bool answer) {
@@ -293,6 +319,7 @@ void FaultServer::close_session(Session* s, bool answer) {
     if (s->proc) {  // a whole attachment has no process uffd
       auto& v = s->proc->sessions;
       v.erase(std::remove(v.begin(), v.end(), s), v.end());
+      if (!v.empty()) forget_waiters(s, s->base, s->base + s->len);  // the process goes on
       if (v.empty()) {
         // The process detached everything (or exited, or exec'd): its uffd goes.
         int u = s->proc->uffd;
