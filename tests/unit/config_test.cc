@@ -454,6 +454,7 @@ TEST(ConfigTest, SampleFilesParse) {
   EXPECT_EQ(cfg->listen_address, "0.0.0.0");
   EXPECT_EQ(cfg->listen_port, 7710);
   EXPECT_EQ(cfg->run_dir, "/run/dipc");
+  EXPECT_EQ(cfg->spin_us, Config{}.spin_us);
   EXPECT_EQ(cfg->allow_file, "/etc/dipc.allow");
   EXPECT_EQ(cfg->peer_timeout.count(), 5000);
   EXPECT_EQ(cfg->log_level, "info");
