@@ -142,6 +142,31 @@ enum class DsmLocalOp : uint8_t {
 };
 // Pieces one attachment may be cut into by SHM_REMAP (a shmat past it fails with ENOMEM).
 constexpr uint32_t kDsmMaxPieces = 16;
+// A part [lo, hi) of an attachment still mapped.
+struct DsmPiece {
+  uint64_t lo = 0, hi = 0;
+  bool operator==(const DsmPiece&) const = default;
+};
+// The pieces in[0, n) (rising, apart) left once [lo, hi) is taken from them, in order, into
+// out (room for n + 1). *cut: whether anything went; *split: whether a piece lost only a
+// part of itself (Linux's vma split). Shared by the shim and the fault server; no allocation.
+inline size_t cut_pieces(const DsmPiece* in, size_t n, uint64_t lo, uint64_t hi, DsmPiece* out,
+                         bool* cut, bool* split) {
+  size_t k = 0;
+  *cut = *split = false;
+  for (size_t i = 0; i < n; ++i) {
+    DsmPiece p = in[i];
+    if (p.hi <= lo || p.lo >= hi) {
+      out[k++] = p;
+      continue;
+    }
+    *cut = true;
+    if (p.lo < lo) out[k++] = {p.lo, lo};
+    if (hi < p.hi) out[k++] = {hi, p.hi};
+    *split = *split || p.lo < lo || hi < p.hi;
+  }
+  return k;
+}
 // kDsmJoin's attach field: the holder's count went up (attach), down (detach), or a piece
 // was cut from an attachment (reshape: both shm_atime and shm_dtime are set, as Linux's
 // vma split and unmap set them).

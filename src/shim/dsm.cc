@@ -33,11 +33,7 @@ constexpr int kHighFd = 600;
 constexpr uintptr_t kShmLba = 4096;
 
 constexpr int kMaxPieces = int(proto::kDsmMaxPieces);
-
-// A part of an attachment still mapped: [lo, hi).
-struct Piece {
-  uintptr_t lo, hi;
-};
+using proto::DsmPiece;
 
 struct Attachment {
   bool used;
@@ -50,7 +46,7 @@ struct Attachment {
   // What is still mapped, in rising order: [base, base+len) until SHM_REMAP over part of
   // it cuts it into pieces (each counts in shm_nattch, as each of Linux's vmas does).
   int npieces;
-  Piece piece[kMaxPieces];
+  DsmPiece piece[kMaxPieces];
 };
 
 Attachment g_att[kMaxAttachments];
@@ -215,50 +211,54 @@ bool overlaps_mapping(uintptr_t a, size_t n) {
   return hit;
 }
 
-// The bookkeeping of a detach whose mapping is gone already (munmap, or replaced by
-// SHM_REMAP): returns once dipcd has counted it (shm_nattch right after is exact, as on
-// Linux); whatever the answer, closing the connection is the detach.
-void forget_locked(Attachment& a) {
-  DsmLocalRequest req{DsmLocalOp::kDetach, a.shmid, a.shmflg, a.base, a.len, 0};
+// One request on an attachment's connection and its answer (which carries no descriptor):
+// whether dipcd took it.
+bool ask(const Attachment& a, DsmLocalOp op, uint64_t addr, uint64_t size) {
+  DsmLocalRequest req{op, a.shmid, a.shmflg, addr, size, 0};
   DsmLocalReply rep;
   int fds[2];
-  if (exchange(a.fd, req, -1, &rep, fds))
-    for (int f : fds)
-      if (f >= 0) close(f);
-  close(a.fd);
+  if (!exchange(a.fd, req, -1, &rep, fds)) return false;
+  for (int f : fds)
+    if (f >= 0) close(f);
+  return rep.err == 0;
+}
+
+// The slot is free again (its connection closed: for dipcd, the detach).
+void release(Attachment& a) {
+  if (a.fd >= 0) close(a.fd);
+  a.fd = -1;
   a.used = false;
   g_in_use.fetch_sub(1, std::memory_order_relaxed);
 }
 
-// The pieces of a left once [lo, hi) is taken from it (out: at most kMaxPieces + 1).
-// Returns how many; *cut: whether it lost anything.
-int cut_pieces(const Attachment& a, uintptr_t lo, uintptr_t hi, Piece* out, bool* cut) {
-  int n = 0;
-  *cut = false;
-  for (int i = 0; i < a.npieces; ++i) {
-    Piece p = a.piece[i];
-    if (p.hi <= lo || p.lo >= hi) {
-      out[n++] = p;
-      continue;
-    }
-    *cut = true;
-    if (p.lo < lo) out[n++] = {p.lo, lo};
-    if (hi < p.hi) out[n++] = {hi, p.hi};
-  }
-  return n;
+// The bookkeeping of a detach whose mapping is gone already (munmap, or replaced by
+// SHM_REMAP): returns once dipcd has counted it (shm_nattch right after is exact, as on
+// Linux); whatever the answer, closing the connection is the detach.
+void forget_locked(Attachment& a) {
+  ask(a, DsmLocalOp::kDetach, a.base, a.len);
+  release(a);
+}
+
+// An attachment dipcd cannot serve (it let go of it, or a forked child's copy could not be
+// registered): what is left of it is made inaccessible rather than left to fault for ever.
+void abandon(Attachment& a) {
+  for (int i = 0; i < a.npieces; ++i)
+    mmap(reinterpret_cast<void*>(a.piece[i].lo), a.piece[i].hi - a.piece[i].lo, PROT_NONE,
+         MAP_FIXED | MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  release(a);
 }
 
 // Whether a new mapping over [lo, hi) would cut one of our attachments into more pieces
 // than dipcd keeps (the shmat then fails with ENOMEM, as Linux's does at its map count).
 bool too_many_pieces(uintptr_t lo, uintptr_t hi) {
-  Piece left[kMaxPieces + 1];
-  bool cut;
+  DsmPiece left[kMaxPieces + 1];
+  bool cut, split;
   for (auto& a : g_att)
-    if (a.used && cut_pieces(a, lo, hi, left, &cut) > kMaxPieces) return true;
+    if (a.used && proto::cut_pieces(a.piece, size_t(a.npieces), lo, hi, left, &cut, &split) >
+                      size_t(kMaxPieces))
+      return true;
   return false;
 }
-
-void forget_locked(Attachment& a);
 
 // A new mapping replaced [lo, hi) (SHM_REMAP): each of our attachments there loses that
 // part. One with nothing left is detached; one cut is told to dipcd (kUnmap), which counts
@@ -266,42 +266,25 @@ void forget_locked(Attachment& a);
 void cut_attachments(uintptr_t lo, uintptr_t hi) {
   for (auto& a : g_att) {
     if (!a.used) continue;
-    Piece left[kMaxPieces + 1];
-    bool cut;
-    int n = cut_pieces(a, lo, hi, left, &cut);
+    DsmPiece left[kMaxPieces + 1];
+    bool cut, split;
+    size_t n = proto::cut_pieces(a.piece, size_t(a.npieces), lo, hi, left, &cut, &split);
     if (!cut) continue;
     if (n == 0) {
       forget_locked(a);
       continue;
     }
-    if (n > kMaxPieces) n = kMaxPieces;  // checked before the mapping was made
-    for (int i = 0; i < n; ++i) a.piece[i] = left[i];
-    a.npieces = n;
-    DsmLocalRequest req{DsmLocalOp::kUnmap, a.shmid, a.shmflg, lo, hi - lo, 0};
-    DsmLocalReply rep;
-    int fds[2];
-    bool ok = exchange(a.fd, req, -1, &rep, fds);
-    if (ok)
-      for (int f : fds)
-        if (f >= 0) close(f);
-    if (ok && rep.err == 0) continue;
-    // dipcd let go of it (it closes the connection after an error): what is left of it can
-    // no longer be served, so it is made inaccessible rather than left to fault forever.
-    for (int i = 0; i < a.npieces; ++i)
-      mmap(reinterpret_cast<void*>(a.piece[i].lo), a.piece[i].hi - a.piece[i].lo, PROT_NONE,
-           MAP_FIXED | MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-    close(a.fd);
-    a.used = false;
-    g_in_use.fetch_sub(1, std::memory_order_relaxed);
+    if (n > size_t(kMaxPieces)) n = kMaxPieces;  // checked before the mapping was made
+    for (size_t i = 0; i < n; ++i) a.piece[i] = left[i];
+    a.npieces = int(n);
+    if (!ask(a, DsmLocalOp::kUnmap, lo, hi - lo)) abandon(a);  // dipcd closed it
   }
 }
 
 // dipcd lets go of a process's userfaultfd with its last attachment: the next attach makes
 // and sends a new one (without this it would name one dipcd no longer has).
 void drop_uffd_if_unused() {
-  bool any = false;
-  for (auto& b : g_att) any = any || b.used;
-  if (!any && g_uffd >= 0) {
+  if (g_in_use.load(std::memory_order_relaxed) == 0 && g_uffd >= 0) {
     close(g_uffd);
     g_uffd = -1;
   }
@@ -438,34 +421,19 @@ void on_fork_child() {
     bool ok = a.whole || g_uffd >= 0;
     for (int i = 0; ok && !a.whole && i < a.npieces; ++i)
       ok = register_range(g_uffd, a.piece[i].lo, a.piece[i].hi - a.piece[i].lo, rdonly);
-    int fd = ok ? connect_server() : -1;
-    if (fd >= 0) {
-      DsmLocalReply rep;
-      int fds[2];
-      // An attachment cut by SHM_REMAP names its pieces first: dipcd checks those.
-      bool cut = a.npieces != 1 || a.piece[0].lo != a.base || a.piece[0].hi != a.base + a.len;
-      for (int i = 0; ok && cut && i < a.npieces; ++i) {
-        DsmLocalRequest piece{DsmLocalOp::kPiece, a.shmid, a.shmflg, a.piece[i].lo,
-                              a.piece[i].hi - a.piece[i].lo, 0};
-        ok = exchange(fd, piece, -1, &rep, fds) && rep.err == 0;
-      }
-      bool with_uffd = !a.whole && !sent;
-      DsmLocalRequest req{DsmLocalOp::kInherit, a.shmid, a.shmflg, a.base, a.len, uint8_t(with_uffd)};
-      ok = ok && exchange(fd, req, with_uffd ? g_uffd : -1, &rep, fds) && rep.err == 0;
-      if (ok && with_uffd) sent = true;
-    } else {
-      ok = false;
-    }
-    if (ok) {
-      a.fd = fd;
-      continue;
-    }
-    if (fd >= 0) close(fd);
-    for (int i = 0; i < a.npieces; ++i)
-      mmap(reinterpret_cast<void*>(a.piece[i].lo), a.piece[i].hi - a.piece[i].lo, PROT_NONE,
-           MAP_FIXED | MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-    a.used = false;
-    g_in_use.fetch_sub(1, std::memory_order_relaxed);
+    a.fd = ok ? connect_server() : -1;
+    ok = a.fd >= 0;
+    // An attachment cut by SHM_REMAP names its pieces first: dipcd checks those.
+    bool cut = !(a.npieces == 1 && a.piece[0] == DsmPiece{a.base, a.base + a.len});
+    for (int i = 0; ok && cut && i < a.npieces; ++i)
+      ok = ask(a, DsmLocalOp::kPiece, a.piece[i].lo, a.piece[i].hi - a.piece[i].lo);
+    bool with_uffd = !a.whole && !sent;
+    DsmLocalRequest req{DsmLocalOp::kInherit, a.shmid, a.shmflg, a.base, a.len, uint8_t(with_uffd)};
+    DsmLocalReply rep;
+    int fds[2];
+    ok = ok && exchange(a.fd, req, with_uffd ? g_uffd : -1, &rep, fds) && rep.err == 0;
+    if (ok && with_uffd) sent = true;
+    if (!ok) abandon(a);
   }
   unlock();
 }

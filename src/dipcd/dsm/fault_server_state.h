@@ -50,14 +50,18 @@ inline Access to_access(proto::DsmAccess a) {
 }
 
 // userfaultfd operations on one process's uffd; errors other than "gone" are logged.
-inline bool uffd_protect(int uffd, uint64_t addr, uint64_t len, bool wp, bool wake) {
+// uffd_protect_err: 0 or the errno (ENOENT: a part of the range is not registered there).
+inline int uffd_protect_err(int uffd, uint64_t addr, uint64_t len, bool wp, bool wake) {
   uffdio_writeprotect w{};
   w.range.start = addr;
   w.range.len = len;
   // The kernel refuses DONTWAKE with WP (protecting wakes nobody anyway).
   w.mode = wp ? UFFDIO_WRITEPROTECT_MODE_WP : (wake ? 0 : UFFDIO_WRITEPROTECT_MODE_DONTWAKE);
-  if (ioctl(uffd, UFFDIO_WRITEPROTECT, &w) == 0) return true;
-  return errno == ESRCH || errno == ENOENT;  // the process is gone or unmapped it
+  return ioctl(uffd, UFFDIO_WRITEPROTECT, &w) == 0 ? 0 : errno;
+}
+inline bool uffd_protect(int uffd, uint64_t addr, uint64_t len, bool wp, bool wake) {
+  int e = uffd_protect_err(uffd, addr, len, wp, wake);
+  return e == 0 || e == ESRCH || e == ENOENT;  // the process is gone or unmapped it
 }
 inline void uffd_wake(int uffd, uint64_t addr, uint64_t len) {
   uffdio_range r{addr, len};
@@ -83,18 +87,17 @@ struct FaultServer::Session {
   bool rdonly = false;
   bool registered = false;
   uint64_t base = 0, len = 0;
-  // The parts of [base, base+len) still mapped, when SHM_REMAP has cut some away (kUnmap)
-  // or a forked child's copy named them (kPiece); empty: all of it. At most kDsmMaxPieces.
-  std::vector<std::pair<uint64_t, uint64_t>> pieces;
+  // The parts of [base, base+len) still mapped, in rising order (at most kDsmMaxPieces):
+  // the whole range once registered, until SHM_REMAP cuts some away (kUnmap); a forked
+  // child's copy names them (kPiece) before its kInherit.
+  std::vector<proto::DsmPiece> pieces;
   bool contains(uint64_t addr) const {
-    if (addr < base || addr - base >= len) return false;
-    if (pieces.empty()) return true;
-    for (auto& [lo, hi] : pieces)
-      if (addr >= lo && addr < hi) return true;
+    for (auto& p : pieces)
+      if (addr >= p.lo && addr < p.hi) return true;
     return false;
   }
   // What it counts in shm_nattch: one per mapped piece, as Linux counts vmas.
-  int nattch() const { return pieces.empty() ? 1 : int(pieces.size()); }
+  int nattch() const { return std::max(1, int(pieces.size())); }
   // A whole attachment (Options::attach_whole): no process uffd; the segment's pages are
   // held with the access it needs (pin_need) from the kAttach (or kInherit) until the
   // session ends. pinned: counted in the segment's pins; pin_ready: every page is held (the

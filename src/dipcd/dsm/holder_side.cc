@@ -182,27 +182,23 @@ void FaultServer::protect_all(Segment& s, uint64_t first, uint64_t n) {
   for (Session* at : s.attachments) {
     if (!at->proc || at->rdonly) continue;
     uint64_t lo = at->base + first * kDsmPage, hi = lo + n * kDsmPage;
+    int uffd = at->proc->uffd;
+    auto warn = [&] {
+      log_(spdlog::level::warn, "UFFDIO_WRITEPROTECT for pid {}: {}", at->proc->pid, strerror(errno));
+    };
     auto protect = [&](uint64_t a, uint64_t b) {
       if (a >= b) return;
-      uffdio_writeprotect w{};
-      w.range.start = a;
-      w.range.len = b - a;
-      w.mode = UFFDIO_WRITEPROTECT_MODE_WP;
-      if (ioctl(at->proc->uffd, UFFDIO_WRITEPROTECT, &w) == 0 || errno == ESRCH) return;
-      if (errno == ENOENT && b - a > kDsmPage) {
-        // The kernel stops at the first mapping not registered on the uffd: one that
-        // SHM_REMAP put inside the range before the shim said so (kUnmap). Page by page,
-        // every page of ours still mapped is protected.
-        for (uint64_t q = a; q < b; q += kDsmPage)
-          if (!uffd_protect(at->proc->uffd, q, kDsmPage, true, false))
-            log_(spdlog::level::warn, "UFFDIO_WRITEPROTECT for pid {}: {}", at->proc->pid,
-                 strerror(errno));
+      int e = uffd_protect_err(uffd, a, b - a, true, false);
+      if (e != ENOENT || b - a == kDsmPage) {
+        if (e != 0 && e != ESRCH && e != ENOENT) warn();
         return;
       }
-      if (errno != ENOENT)
-        log_(spdlog::level::warn, "UFFDIO_WRITEPROTECT for pid {}: {}", at->proc->pid, strerror(errno));
+      // The kernel stops at the first mapping not registered on the uffd: one that
+      // SHM_REMAP put inside the range before the shim said so (kUnmap). Page by page,
+      // every page of ours still mapped is protected.
+      for (uint64_t q = a; q < b; q += kDsmPage)
+        if (!uffd_protect(uffd, q, kDsmPage, true, false)) warn();
     };
-    if (at->pieces.empty()) protect(lo, hi);
     for (auto& [a, b] : at->pieces) protect(std::max(a, lo), std::min(b, hi));  // what is mapped
   }
 }

@@ -158,7 +158,7 @@ void FaultServer::on_session(Session* s) {
     uint64_t lo = req.addr, hi = req.addr + req.size;
     if (s->seg || s->pieces.size() >= proto::kDsmMaxPieces || req.size == 0 ||
         lo % kDsmPage != 0 || req.size % kDsmPage != 0 || hi < lo ||
-        (!s->pieces.empty() && lo <= s->pieces.back().second))
+        (!s->pieces.empty() && lo <= s->pieces.back().hi))
       return fail(EINVAL);
     s->pieces.push_back({lo, hi});
     return reply(s->fd, 0, 0, nullptr, 0);
@@ -208,13 +208,11 @@ void FaultServer::on_session(Session* s) {
   Segment& seg = *s->seg;
   uint64_t len = seg.pages * kDsmPage;
   bool mapped = req.size == len && req.addr % kDsmPage == 0;
-  if (mapped && s->pieces.empty()) mapped = maps_memfd(s->cred.pid, req.addr, len, seg.dev, seg.ino);
+  if (s->pieces.empty()) s->pieces.push_back({req.addr, req.addr + len});  // not cut
   for (auto& [lo, hi] : s->pieces)
     mapped = mapped && lo >= req.addr && hi <= req.addr + len &&
              maps_memfd(s->cred.pid, lo, hi - lo, seg.dev, seg.ino);
   if (!mapped) return fail(EINVAL);
-  if (s->pieces.size() == 1 && s->pieces[0] == std::make_pair(req.addr, req.addr + len))
-    s->pieces.clear();
   if (opt_.attach_whole) {
     if (passed >= 0) return fail(EINVAL);  // a whole attachment has no uffd
     s->base = req.addr;
@@ -263,21 +261,10 @@ void FaultServer::unmap_piece(Session* s, uint64_t lo, uint64_t len) {
     reply(s->fd, EINVAL, 0, nullptr, 0);
     return close_session(s);
   }
-  std::vector<std::pair<uint64_t, uint64_t>> now;
-  if (s->pieces.empty()) now.push_back({s->base, s->base + s->len});
-  else now = s->pieces;
-  std::vector<std::pair<uint64_t, uint64_t>> left;
-  bool dropped = false, split = false;
-  for (auto [a, b] : now) {
-    if (b <= lo || a >= hi) {
-      left.push_back({a, b});
-      continue;
-    }
-    dropped = true;
-    if (a < lo) left.push_back({a, lo});
-    if (hi < b) left.push_back({hi, b});
-    split = split || a < lo || hi < b;
-  }
+  std::vector<proto::DsmPiece> left(s->pieces.size() + 1);
+  bool dropped, split;
+  left.resize(proto::cut_pieces(s->pieces.data(), s->pieces.size(), lo, hi, left.data(), &dropped,
+                                &split));
   if (!dropped) return reply(s->fd, 0, 0, nullptr, 0);
   if (left.empty()) return close_session(s, true);  // nothing of it is mapped: detached
   // What is left must really be our memfd, piece by piece (faults are served and recalls
