@@ -19,7 +19,6 @@
 #include <climits>
 #include <cstring>
 #include <ctime>
-#include <type_traits>
 
 #include "dipcd/conn.h"
 #include "dipcd/dsm/fault_server_state.h"
@@ -277,16 +276,12 @@ int FaultServer::Counts::total() const {
 }
 
 template <typename Change>
-void FaultServer::recount(int32_t local_id, Change change, bool reshaped) {
+void FaultServer::recount(int32_t local_id, Change change, bool reshaped, bool owned_only) {
   std::lock_guard<std::mutex> g(nattch_mu_);
   auto it = nattch_.find(local_id);
-  if (it == nattch_.end()) return;
+  if (it == nattch_.end() || (owned_only && !it->second.owned)) return;
   int before = it->second.total();
-  if constexpr (std::is_same_v<decltype(change(it->second)), bool>) {
-    if (!change(it->second)) return;  // not taken
-  } else {
-    change(it->second);
-  }
+  change(it->second);
   int after = it->second.total();
   int64_t now = int64_t(time(nullptr));
   if (reshaped) {
@@ -353,12 +348,10 @@ void FaultServer::peer_frame(const std::string& node, bool on_our_link, FrameTyp
       recount(
           j.seg,
           [&node, &j](Counts& c) {
-            if (!c.owned) return false;
             if (j.nattch) c.remote[node] = j.nattch;
             else c.remote.erase(node);
-            return true;
           },
-          j.attach == proto::kDsmJoinReshape);
+          j.attach == proto::kDsmJoinReshape, true);  // only an owner takes other nodes' counts
   }
   // Handled here, on the calling (io) thread, under the state lock: a frame does not wait
   // for a second thread to wake (a remote fault costs one hop fewer on each node). Tasks

@@ -247,10 +247,11 @@ class FaultServer {
     int64_t atime = 0, dtime = 0;
     int total() const;
   };
-  // Changes the counts of local_id (if known) with change(Counts&), noting the time of an
-  // attach or detach (both for a reshape). Any thread.
+  // Changes the counts of local_id (if known; with owned_only, if owned here) with
+  // change(Counts&), noting the time of an attach or detach (both for a reshape). Any thread.
   template <typename Change>
-  static void recount(int32_t local_id, Change change, bool reshaped = false);
+  static void recount(int32_t local_id, Change change, bool reshaped = false,
+                      bool owned_only = false);
   static std::mutex nattch_mu_;
   static std::map<int32_t, Counts> nattch_;
 };
