@@ -4,15 +4,15 @@
 // node's processes on a Unix socket and other nodes over TCP until SIGTERM or SIGINT.
 // SIGHUP re-reads both files: the allow list and the log level take effect at once, other
 // changes need a restart (each changed key is logged as such). Logs go to [log] target.
-#include <sched.h>
 #include <malloc.h>
+#include <sched.h>
 #include <signal.h>
-#include <sys/resource.h>
 #include <sodium.h>
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/sinks/syslog_sink.h>
 #include <spdlog/sinks/systemd_sink.h>
 #include <spdlog/spdlog.h>
+#include <sys/resource.h>
 #include <syslog.h>
 #include <systemd/sd-daemon.h>
 #include <unistd.h>
@@ -35,10 +35,6 @@ bool set_level(const std::string& level) {
   return true;
 }
 
-}  // namespace
-
-namespace {
-
 // Descriptors dipcd may hold by its documented bounds: per local client its connection and
 // two pidfds (4096 clients), one per shared-memory attachment (65536), a memfd per
 // distributed segment, links, listeners. The usual soft limit of 1024 is far below; the
@@ -59,6 +55,34 @@ void raise_file_limit() {
     spdlog::warn("open files limited to {} (was {}): with many clients and attachments dipcd "
                  "may run out of descriptors; raise RLIMIT_NOFILE (LimitNOFILE= for systemd) "
                  "to {}", r.rlim_cur, before, kWant);
+}
+
+// Runs the io thread's handlers until the daemon stops. [node] spin_us: after work, the
+// thread keeps polling (yielding the CPU to any thread that wants it) for spin before it
+// sleeps in epoll_wait, so that an answer that comes soon is taken without a wake-up (tens
+// of microseconds on a VM). Never on a machine with one CPU online.
+void run_io(asio::io_context& io, std::chrono::microseconds spin) {
+  if (spin.count() <= 0 || sysconf(_SC_NPROCESSORS_ONLN) < 2) {
+    io.run();
+    return;
+  }
+  auto last = std::chrono::steady_clock::now();
+  for (;;) {
+    if (io.poll() > 0) {
+      last = std::chrono::steady_clock::now();
+      continue;
+    }
+    if (io.stopped()) return;
+    if (std::chrono::steady_clock::now() - last < spin) {
+      // Any other thread that wants this CPU gets it. (Stopping at the first yield that gave
+      // the CPU away was tried: it spared a node whose daemons and processes all share one
+      // CPU, but lost most of the gain between nodes, docs/benchmarks.md.)
+      sched_yield();
+      continue;
+    }
+    if (io.run_one() == 0) return;
+    last = std::chrono::steady_clock::now();
+  }
 }
 
 }  // namespace
@@ -212,33 +236,7 @@ int main(int argc, char** argv) {
   // so say so and exit; the service manager restarts dipcd, and a restarted dipcd cleans up
   // what its predecessor left (placeholders) and rejoins.
   try {
-    // [node] spin_us: after work, the io thread polls (yielding the CPU to any thread that
-    // wants it) for a while before it sleeps in epoll_wait, so that an answer that comes
-    // soon is taken without a wake-up (tens of microseconds on a VM). Never on one CPU.
-    long spin_us = long(cfg->spin_us);
-    if (sysconf(_SC_NPROCESSORS_ONLN) < 2) spin_us = 0;
-    if (spin_us <= 0) {
-      io.run();
-    } else {
-      auto spin = std::chrono::microseconds(spin_us);
-      auto last = std::chrono::steady_clock::now();
-      for (;;) {
-        if (io.poll() > 0) {
-          last = std::chrono::steady_clock::now();
-          continue;
-        }
-        if (io.stopped()) break;
-        if (std::chrono::steady_clock::now() - last < spin) {
-          // Any other thread that wants this CPU gets it. (Stopping at the first yield that
-          // gave the CPU away was tried: it spared a node whose daemons and processes all
-          // share one CPU, but lost most of the gain between nodes, docs/benchmarks.md.)
-          sched_yield();
-          continue;
-        }
-        if (io.run_one() == 0) break;
-        last = std::chrono::steady_clock::now();
-      }
-    }
+    run_io(io, std::chrono::microseconds(cfg->spin_us));
   } catch (const std::exception& e) {
     spdlog::critical("internal error: {}: exiting", e.what());
     return 70;  // EX_SOFTWARE
