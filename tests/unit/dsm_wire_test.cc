@@ -214,5 +214,33 @@ TEST(DsmWire, JoinAndLocal) {
   EXPECT_FALSE(Decode(badwhole, p2));
 }
 
+TEST(DsmPieces, CutKeepsWhatIsLeftInOrder) {
+  const DsmPiece whole[] = {{0x10000, 0x20000}};
+  DsmPiece out[kDsmMaxPieces + 1];
+  bool cut, split;
+  // Inside: two pieces, a split.
+  ASSERT_EQ(cut_pieces(whole, 1, 0x14000, 0x15000, out, &cut, &split), 2u);
+  EXPECT_TRUE(cut && split);
+  EXPECT_EQ(out[0], (DsmPiece{0x10000, 0x14000}));
+  EXPECT_EQ(out[1], (DsmPiece{0x15000, 0x20000}));
+  // Over the start, past the piece's start: one piece, a split (the vma is cut).
+  ASSERT_EQ(cut_pieces(whole, 1, 0x8000, 0x11000, out, &cut, &split), 1u);
+  EXPECT_TRUE(cut && split);
+  EXPECT_EQ(out[0], (DsmPiece{0x11000, 0x20000}));
+  // Over the whole of one of two pieces: dropped, no split.
+  const DsmPiece two[] = {{0x10000, 0x14000}, {0x15000, 0x20000}};
+  ASSERT_EQ(cut_pieces(two, 2, 0x14000, 0x15000 + 0xb000, out, &cut, &split), 1u);
+  EXPECT_TRUE(cut);
+  EXPECT_FALSE(split);
+  EXPECT_EQ(out[0], (DsmPiece{0x10000, 0x14000}));
+  // Beside it: nothing cut.
+  ASSERT_EQ(cut_pieces(whole, 1, 0x20000, 0x21000, out, &cut, &split), 1u);
+  EXPECT_FALSE(cut || split);
+  EXPECT_EQ(out[0], whole[0]);
+  // Over everything: nothing left.
+  EXPECT_EQ(cut_pieces(two, 2, 0, 0x30000, out, &cut, &split), 0u);
+  EXPECT_TRUE(cut);
+}
+
 }  // namespace
 }  // namespace dipc::proto
