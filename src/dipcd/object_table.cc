@@ -5,11 +5,10 @@
 #include <spdlog/spdlog.h>
 #include <unistd.h>
 
-#include <cstring>
-#include <map>
-
 #include <cstdio>
+#include <cstring>
 #include <fstream>
+#include <map>
 #include <sstream>
 
 #include "dipcd/background.h"
@@ -123,12 +122,12 @@ void ObjectTable::clear_all() {
   ids_.clear_all();
 }
 
-void ObjectTable::note(Journal& j, bool gone, proto::Kind kind, int32_t key, int32_t id) {
-  j.add += fmt::format("{}{} {} {}\n", gone ? "- " : "", int(kind), key, id);
-  ++j.lines;
-}
-
 namespace {
+
+// One line of a journal: "KIND KEY ID", "- KIND KEY ID" for one that went.
+std::string entry(bool gone, proto::Kind kind, int32_t key, int32_t id) {
+  return fmt::format("{}{} {} {}\n", gone ? "- " : "", int(kind), key, id);
+}
 
 bool append_file(const std::string& path, const std::string& content) {
   int fd = ::open(path.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
@@ -146,6 +145,11 @@ bool append_file(const std::string& path, const std::string& content) {
 
 }  // namespace
 
+void ObjectTable::note(Journal& j, bool gone, proto::Kind kind, int32_t key, int32_t id) {
+  j.add += entry(gone, kind, key, id);
+  ++j.lines;
+}
+
 // Coalesced: the changes of one io-thread turn are one write (see the header), on the worker.
 void ObjectTable::save_lists() {
   if (save_pending_) return;
@@ -160,9 +164,7 @@ void ObjectTable::save_lists() {
         std::string text;
       } w{j.rewrite || j.lines > 2 * live + 64, {}};
       if (w.whole) {
-        std::ostringstream o;
-        all(o);
-        w.text = o.str();
+        all(w.text);
         j.lines = live;
         j.rewrite = false;
       } else {
@@ -171,11 +173,11 @@ void ObjectTable::save_lists() {
       j.add.clear();
       return w;
     };
-    auto ph = take(ph_log_, placeholders_.size(), [this](std::ostringstream& o) {
-      for (auto& [id, p] : placeholders_) o << int(p.key.kind) << " " << p.key.key << " " << p.local_id << "\n";
+    auto ph = take(ph_log_, placeholders_.size(), [this](std::string& o) {
+      for (auto& [id, p] : placeholders_) o += entry(false, p.key.kind, p.key.key, p.local_id);
     });
-    auto own = take(own_log_, owned_.size(), [this](std::ostringstream& o) {
-      for (auto& [id, key] : owned_) o << int(id.kind) << " " << key << " " << id.id << "\n";
+    auto own = take(own_log_, owned_.size(), [this](std::string& o) {
+      for (auto& [id, key] : owned_) o += entry(false, id.kind, key, id.id);
     });
     if (!ph.whole && ph.text.empty() && !own.whole && own.text.empty()) return;
     std::string dir = run_dir_;
