@@ -29,24 +29,31 @@ void install_cancel_handler() {
 }
 
 // Per-thread identity switch with raw system calls (see the header).
-bool become(const Identity& who) {
-  if (syscall(SYS_setgroups, who.groups.size(), who.groups.data()) != 0) return false;
-  // Only the effective ids change: the kernel checks IPC permissions with them, and a real
-  // uid of 0 keeps the caller from signalling this thread (kill(2) compares real and saved
-  // uids), so no user can stop or kill dipcd through a thread that worked for them.
-  if (syscall(SYS_setresgid, 0, who.gid, 0) != 0) return false;
-  if (syscall(SYS_setresuid, 0, who.uid, 0) != 0) return false;
-  return true;
+bool set_groups(const std::vector<gid_t>& groups) {
+  return syscall(SYS_setgroups, groups.size(), groups.data()) == 0;
 }
+
+// Only the effective ids change: the kernel checks IPC permissions with them, and a real
+// uid of 0 keeps the caller from signalling this thread (kill(2) compares real and saved
+// uids), so no user can stop or kill dipcd through a thread that worked for them.
+bool set_effective(const Identity& who) {
+  return syscall(SYS_setresgid, 0, who.gid, 0) == 0 && syscall(SYS_setresuid, 0, who.uid, 0) == 0;
+}
+
+void effective_root() {
+  syscall(SYS_setresuid, 0, 0, 0);
+  syscall(SYS_setresgid, 0, 0, 0);
+}
+
+bool become(const Identity& who) { return set_groups(who.groups) && set_effective(who); }
 
 bool same_identity(const Identity& a, const Identity& b) {
   return a.uid == b.uid && a.gid == b.gid && a.groups == b.groups;
 }
 
 void become_root() {
-  syscall(SYS_setresuid, 0, 0, 0);
-  syscall(SYS_setresgid, 0, 0, 0);
-  syscall(SYS_setgroups, 0, nullptr);
+  effective_root();
+  set_groups({});
 }
 
 }  // namespace
@@ -106,19 +113,14 @@ OpResult OwnerExecutor::run_as(const Identity& who, const Work& work) {
   // with the same groups, the common case, is 4 system calls instead of 6.
   bool ok = true;
   if (!t_groups_set || t_groups != who.groups) {
-    t_groups_set = false;
-    ok = syscall(SYS_setgroups, who.groups.size(), who.groups.data()) == 0;
-    if (ok) {
-      t_groups = who.groups;
-      t_groups_set = true;
-    }
+    t_groups_set = ok = set_groups(who.groups);
+    if (ok) t_groups = who.groups;
   }
-  ok = ok && syscall(SYS_setresgid, 0, who.gid, 0) == 0 && syscall(SYS_setresuid, 0, who.uid, 0) == 0;
+  ok = ok && set_effective(who);
   OpResult result = ok ? work() : OpResult::error(EACCES);
-  syscall(SYS_setresuid, 0, 0, 0);
-  syscall(SYS_setresgid, 0, 0, 0);
+  effective_root();
   if (!ok) {
-    syscall(SYS_setgroups, 0, nullptr);
+    set_groups({});
     t_groups_set = false;
   }
   return result;
