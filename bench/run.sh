@@ -439,7 +439,7 @@ e_buildB() {
   e_dipc "$@"
 }
 
-# target_of CASE LAYOUT: the ratio target of a two-node case (issue 11; "" for none).
+# target_of CASE LAYOUT: the ratio target of a two-node case (docs/benchmarks.md; "" for none).
 target_of() {
   case "$1 $2" in
   "msg-c unpinned") echo 6 ;;

@@ -6,8 +6,8 @@
 // handed to the next descriptor given that record. dipcd met it when a local connection
 // closed (the caller changed its effective uid and reconnected) and the pidfd opened next,
 // for the same live process, took its record: the wait completed at once and the process
-// was taken for exited (issue 13, docs/difffuzz.md). So the pidfd itself is asked (poll,
-// no wait) and the wait is made again while the process runs.
+// was taken for exited (docs/difffuzz.md, seed 1 script 1299). So the pidfd itself is asked
+// (poll, no wait) and the wait is made again while the process runs.
 // Thread safety: io thread only (the descriptor's).
 #pragma once
 

@@ -413,10 +413,10 @@ std::vector<Regression> regressions() {
   const int q0 = 0, q1 = 1, s2 = 2, s3 = 3;
   const short undo = SEM_UNDO, nowait = IPC_NOWAIT;
   std::vector<Regression> r;
-  r.push_back({"msgsnd of 1 MiB (issue 13): EINVAL",
+  r.push_back({"msgsnd of 1 MiB: EINVAL",
                {owner_create(q0, 0666), get(q0),
                 msg_call(Type::kMsgSnd, q0, 1 << 20, 1, IPC_NOWAIT, Ptr::kValid)}});
-  r.push_back({"msgrcv(NULL, 16, 0, IPC_NOWAIT) on an empty queue (issue 13): ENOMSG",
+  r.push_back({"msgrcv(NULL, 16, 0, IPC_NOWAIT) on an empty queue: ENOMSG",
                {owner_create(q0, 0666), get(q0),
                 msg_call(Type::kMsgRcv, q0, 16, 0, IPC_NOWAIT, Ptr::kNull)}});
   r.push_back({"msgrcv of an empty message into NULL: EFAULT (the type is written)",
