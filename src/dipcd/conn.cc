@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <netinet/in.h>
+#include <sys/sendfile.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
 #include <unistd.h>
@@ -23,6 +24,10 @@ std::vector<uint8_t> make_empty_frame(proto::FrameType type, uint64_t request_id
   h.request_id = request_id;
   proto::encode_header(h, buf.data());
   return buf;
+}
+
+SharedFd::~SharedFd() {
+  if (fd >= 0) ::close(fd);
 }
 
 Frame::~Frame() {
@@ -85,6 +90,13 @@ OutFrame Conn::seal_locked(OutFrame f) {
   uint8_t* c = out.head.data() + proto::kHeaderSize;
   std::memcpy(c, f.head.data(), f.head.size());
   if (!f.body.empty()) std::memcpy(c + f.head.size(), f.body.data(), f.body.size());
+  if (f.file_length) {
+    // Sealed, the file's bytes are read now: what is encrypted is what leaves.
+    uint8_t* at = c + f.held();
+    ssize_t got = pread(f.file->fd, at, size_t(f.file_length), off_t(f.file_offset));
+    if (got < 0) got = 0;
+    if (uint64_t(got) < f.file_length) std::memset(at + got, 0, size_t(f.file_length) - size_t(got));
+  }
   unsigned char nonce[crypto_aead_xchacha20poly1305_ietf_NPUBBYTES];
   counter_nonce(tx_.counter++, nonce);
   unsigned long long clen = 0;
@@ -278,7 +290,7 @@ void Conn::send(OutFrame frame) {
   std::unique_lock lk(mu_);
   if (!open_) return;
   if (tx_on_) frame = seal_locked(std::move(frame));
-  queued_ += frame.size();
+  queued_ += frame.held();
   out_.push_back(std::move(frame));
   if (queued_ > kOutputCap)
     return close_locked(fmt::format("more than {} bytes of answers not read", kOutputCap), lk);
@@ -289,27 +301,19 @@ void Conn::send(OutFrame frame) {
   if (queued_ > kHighWater) paused_ = true;  // reading stops; resumes once drained
 }
 
-bool Conn::send_now(std::vector<uint8_t> frame) {
+bool Conn::send_now(OutFrame frame) {
   if (frame.empty()) return false;
-  if (spdlog::should_log(spdlog::level::trace)) trace_frame("out", frame.data(), frame.size());
+  if (spdlog::should_log(spdlog::level::trace)) trace_frame("out", frame.head.data(), frame.head.size());
   std::unique_lock lk(mu_);
   if (!open_) return false;
-  if (tx_on_) frame = seal_locked(OutFrame{std::move(frame), {}, {}}).head;
-  if (out_.empty()) {
-    ssize_t n = ::send(fd_, frame.data(), frame.size(), MSG_DONTWAIT | MSG_NOSIGNAL);
-    if (n == ssize_t(frame.size())) {
-      bytes_out_ += uint64_t(n);
-      return true;
-    }
-    if (n > 0) {
-      bytes_out_ += uint64_t(n);
-      frame.erase(frame.begin(), frame.begin() + n);
-    }
-    // The rest goes the ordinary way; a send error shows up there and closes the link.
-  }
-  queued_ += frame.size();
-  out_.push_back(OutFrame{std::move(frame), {}, {}});
-  if (!writing_) {
+  if (tx_on_) frame = seal_locked(std::move(frame));
+  bool first = out_.empty();
+  queued_ += frame.held();
+  out_.push_back(std::move(frame));
+  // Nothing queued before it: written here and now, as far as the kernel takes it. A send
+  // error shows up again on the io thread, which closes the link.
+  if (first) (void)write_locked();
+  if (!out_.empty() && !writing_) {
     writing_ = true;
     asio::post(io_, [self = shared_from_this()] {
       std::unique_lock lk(self->mu_);
@@ -322,8 +326,28 @@ bool Conn::send_now(std::vector<uint8_t> frame) {
   return true;
 }
 
-std::string Conn::flush_locked() {
+std::string Conn::write_locked() {
   while (!out_.empty()) {
+    OutFrame& front = out_.front();
+    if (front.file_length && out_offset_ >= front.held()) {
+      // The front frame's file part: from the file to the socket, never through dipcd.
+      uint64_t done = out_offset_ - front.held();
+      off_t at = off_t(front.file_offset + done);
+      ssize_t sent = ::sendfile(fd_, front.file->fd, &at, size_t(front.file_length - done));
+      if (sent < 0) {
+        if (errno == EINTR) continue;
+        if (errno == EAGAIN || errno == EWOULDBLOCK) break;
+        return std::string("sending a segment's pages: ") + strerror(errno);
+      }
+      if (sent == 0) return "sending a segment's pages: the file ended before them";
+      bytes_out_ += uint64_t(sent);
+      out_offset_ += size_t(sent);
+      if (out_offset_ == front.size()) {
+        out_.pop_front();
+        out_offset_ = 0;
+      }
+      continue;
+    }
     iovec iov[64];
     int n = 0;
     size_t off = out_offset_;
@@ -338,7 +362,7 @@ std::string Conn::flush_locked() {
         if (bo < f.body.size()) iov[n++] = {f.body.mutable_data() + bo, f.body.size() - bo};
       }
       off = 0;
-      if (n >= 62) break;
+      if (f.file_length || n >= 62) break;  // a file part leaves on its own (above)
     }
     msghdr msg{};
     msg.msg_iov = iov;
@@ -363,20 +387,29 @@ std::string Conn::flush_locked() {
     bytes_out_ += uint64_t(sent);
     size_t left = size_t(sent);
     if (fds && left > 0) fds->clear();
+    // What was taken, frame by frame, from the front; a frame with a file part stays at the
+    // front once its memory part is sent (it was the last gathered).
     while (left > 0 && !out_.empty()) {
-      size_t rest = out_.front().size() - out_offset_;
-      if (left >= rest) {
-        left -= rest;
-        queued_ -= rest;
+      OutFrame& f = out_.front();
+      size_t rest = f.held() - out_offset_;
+      size_t take = std::min(left, rest);
+      left -= take;
+      queued_ -= take;
+      out_offset_ += take;
+      if (out_offset_ == f.size()) {
         out_.pop_front();
         out_offset_ = 0;
-      } else {
-        out_offset_ += left;
-        queued_ -= left;
-        left = 0;
+      } else if (take == rest) {
+        break;  // the file part is next
       }
     }
   }
+  return {};
+}
+
+std::string Conn::flush_locked() {
+  std::string err = write_locked();
+  if (!err.empty()) return err;
   if (paused_ && queued_ <= kHighWater / 2) {
     paused_ = false;
     asio::post(io_, [self = shared_from_this()] { self->resume(); });

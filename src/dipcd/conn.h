@@ -9,7 +9,8 @@
 // kMaxPendingFds wait, more closes the connection.
 //
 // Writing is gathered: queued frames, each made of up to two buffers (a head and a body,
-// so that data is relayed without being copied into a new frame), leave in one sendmsg.
+// so that data is relayed without being copied into a new frame), leave in one sendmsg; a
+// frame's file part (pages of a segment) leaves with sendfile, not read into dipcd at all.
 // Output is bounded, as redis bounds a client's output buffer: above the high-water mark
 // the connection stops reading (a peer that does not read its answers stops being served,
 // so its requests cannot grow our memory), and past the hard cap it is closed.
@@ -63,12 +64,31 @@ struct Frame {
   int take_fd();
 };
 
-// A frame to send: head (header and fixed fields) and an optional body sent after it.
+// A descriptor shared by the frames that send from it, closed with the last of them.
+struct SharedFd {
+  int fd = -1;
+  explicit SharedFd(int f) : fd(f) {}
+  ~SharedFd();
+  SharedFd(const SharedFd&) = delete;
+  SharedFd& operator=(const SharedFd&) = delete;
+};
+
+// A frame to send: head (header and fixed fields) and an optional body sent after it, and
+// then, optionally, file_length bytes of a file from file_offset on (sendfile, not copied
+// into dipcd's memory: the pages of a shared memory segment on their way to a holder). The
+// file's bytes are read when the kernel takes them, not when the frame is queued: the
+// sender must know they do not change meanwhile.
 struct OutFrame {
   std::vector<uint8_t> head;
   Bytes body;  // data passed on (a message's text, a relayed answer), not copied
   std::vector<int> fds;  // sent with the frame (SCM_RIGHTS), not owned: the sender keeps them
-  size_t size() const { return head.size() + body.size(); }
+  std::shared_ptr<const SharedFd> file;
+  uint64_t file_offset = 0;
+  uint64_t file_length = 0;
+  OutFrame() = default;
+  OutFrame(std::vector<uint8_t> whole) : head(std::move(whole)) {}  // a whole frame, as head
+  size_t held() const { return head.size() + body.size(); }  // in memory
+  size_t size() const { return held() + size_t(file_length); }  // on the wire
   bool empty() const { return head.empty(); }
 };
 
@@ -105,9 +125,12 @@ class Conn : public std::enable_shared_from_this<Conn> {
 
   static constexpr size_t kReadChunk = 64 * 1024;
   static constexpr size_t kMaxPendingFds = 8;
-  // Output bounds (bytes queued and not yet taken by the kernel).
-  static constexpr size_t kHighWater = 4u << 20;   // stop reading above this
-  static constexpr size_t kOutputCap = 64u << 20;  // close above this
+  // Output bounds of send(), on the bytes queued in memory and not yet taken by the kernel
+  // (a frame's file part is not in memory and not counted). send_now() pauses nothing and
+  // has no cap of its own: its frames are DSM answers, each to a request (at most a unit's
+  // pages); two nodes streaming segments to each other must not both stop reading.
+  static constexpr size_t kHighWater = 4u << 20;
+  static constexpr size_t kOutputCap = 64u << 20;
 
   // Takes ownership of the connected socket fd (made non-blocking here).
   Conn(asio::io_context& io, int fd);
@@ -124,12 +147,11 @@ class Conn : public std::enable_shared_from_this<Conn> {
   // From now on, frames leave sealed with tx and must arrive sealed with rx (32-byte keys).
   void seal(const std::array<uint8_t, 32>& tx, const std::array<uint8_t, 32>& rx);
   bool sealed() const { return rx_on_; }
-  void send(std::vector<uint8_t> frame) { send(OutFrame{std::move(frame), {}, {}}); }
   void send(OutFrame frame);
   // Any thread: writes the frame at once when nothing is queued before it (the common
   // case), else queues it for the io thread. Frames keep their order. False when the
   // connection is closed (the frame is not sent).
-  bool send_now(std::vector<uint8_t> frame);
+  bool send_now(OutFrame frame);
   void close(const std::string& why, CloseKind kind = CloseKind::kLocal);
   bool is_open() const { return open_.load(); }
   int native_handle() const { return fd_; }
@@ -146,6 +168,9 @@ class Conn : public std::enable_shared_from_this<Conn> {
   // Called with mu_ held: writes what the kernel takes and arms a wait for the rest;
   // returns the error that must close the connection, or "".
   std::string flush_locked();
+  // Called with mu_ held, on any thread: writes what the kernel takes of out_, system calls
+  // only; the error that must close the connection, or "".
+  std::string write_locked();
   void resume();
   void close_locked(const std::string& why, std::unique_lock<std::mutex>& lk,
                     CloseKind kind = CloseKind::kError);
@@ -181,7 +206,7 @@ class Conn : public std::enable_shared_from_this<Conn> {
   std::mutex mu_;  // guards out_, queued_, writing_, the descriptor against send_now()
   std::deque<OutFrame> out_;
   size_t out_offset_ = 0;  // bytes of out_.front() already sent
-  size_t queued_ = 0;
+  size_t queued_ = 0;  // bytes of out_ in memory (file parts not counted)
   bool writing_ = false;  // a write wait is armed
   std::atomic<uint64_t> bytes_out_{0};
   std::atomic<bool> open_{false};

@@ -62,7 +62,7 @@ bool DsmRoom::start() {
                  cfg_.peer_timeout, [this](std::function<void()> f) { asio::post(io_, f); }};
   o.attach_whole = whole;
   fs_ = std::make_unique<dsm::FaultServer>(
-      o, [this](const std::string& n, std::vector<uint8_t> f) {
+      o, [this](const std::string& n, OutFrame f) {
         send(n, std::move(f));
       });
   if (!fs_->start(why)) {
@@ -111,8 +111,8 @@ void DsmRoom::node_dead(const std::string& node) {
 }
 
 // On the fault server's thread.
-void DsmRoom::send(const std::string& node, std::vector<uint8_t> frame) {
-  if (frame.size() < proto::kHeaderSize) return;
+void DsmRoom::send(const std::string& node, OutFrame frame) {
+  if (frame.head.size() < proto::kHeaderSize) return;
   {
     std::lock_guard g(mu_);
     Route& r = routes_[node];

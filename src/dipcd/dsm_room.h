@@ -25,6 +25,7 @@
 #include <vector>
 
 #include "common/config.h"
+#include "dipcd/conn.h"
 #include "proto/wire.h"
 
 namespace dipc::daemon {
@@ -60,7 +61,7 @@ class DsmRoom {
   std::string status_line() const;
 
  private:
-  void send(const std::string& node, std::vector<uint8_t> frame);
+  void send(const std::string& node, OutFrame frame);
 
   asio::io_context& io_;
   const Config& cfg_;

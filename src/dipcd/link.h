@@ -47,7 +47,6 @@ struct Link {
   std::deque<std::pair<std::chrono::steady_clock::time_point, OutFrame>> delayed;
   asio::steady_timer delay_timer;
 
-  void send(std::vector<uint8_t> frame) { send(OutFrame{std::move(frame), {}, {}}); }
   void send(OutFrame frame) {
     if (!conn) return;
     if (faulty.load()) return send_faulty(std::move(frame));

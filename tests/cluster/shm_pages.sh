@@ -3,7 +3,10 @@
 # writes the even pages, node3 the odd ones, of a 64-page segment owned by node1, 200 rounds
 # each (with a pause after each round, so that they overlap), at the same time; every page must end with exactly 200. Then the owner switches to
 # segment mode ([dsm] mode = "segment", restart) and the same run on a new segment must give
-# the same data.
+# the same data. In each mode, a 4 MiB segment (four chunks of pages on the wire, sent from
+# the owner's memfd; in segment mode a reader goes on with each chunk as it arrives) filled
+# with a pattern on node1 reads back exactly on node2 (four threads at once) and node3, and
+# after node2 rewrites it, on node1 and node3.
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 source "$(dirname "${BASH_SOURCE[0]}")/semlib.sh"
@@ -27,9 +30,23 @@ run() {
   expect_eq "$(on node3 "$SHM" sumpages "$k" $PAGES)" $((PAGES * R)) "$what: sum of all pages on node3"
 }
 
+BIG=1024
+big() {
+  local k=$1 what=$2
+  shm_mk node1 "$k" $((BIG * 4096))
+  expect_eq "$(on node1 "$SHM" fillpat "$k" $BIG 5)" OK "$what: node1 fills $BIG pages"
+  expect_eq "$(on node2 "$SHM" checkpat "$k" $BIG 5 4)" OK "$what: node2 reads them (4 threads)"
+  expect_eq "$(on node3 "$SHM" checkpat "$k" $BIG 5 1)" OK "$what: node3 reads them"
+  expect_eq "$(on node2 "$SHM" fillpat "$k" $BIG 6)" OK "$what: node2 rewrites them"
+  expect_eq "$(on node1 "$SHM" checkpat "$k" $BIG 6 2)" OK "$what: node1 reads node2's pages"
+  expect_eq "$(on node3 "$SHM" checkpat "$k" $BIG 6 3)" OK "$what: node3 reads node2's pages"
+}
+
 cluster_up 3
 for n in node1 node2 node3; do dsm_debug $n; done
 run 0x7701 "page mode"
+big 0x7711 "page mode, $BIG pages"
 dsm_config node1 mode '"segment"'
 grep -q "segment mode" "$DIR/node1/dipcd.log" || fail "node1 did not start in segment mode"
 run 0x7702 "segment mode"
+big 0x7712 "segment mode, $BIG pages"

@@ -20,6 +20,11 @@
  *                                       adds 1 to word 0 of each page p with p % NWHO == WHO;
  *                                       then checks them: "DONE"
  *   shmtool sumpages KEY PAGES          sum of word 0 over PAGES pages
+ *   shmtool fillpat KEY PAGES SEED      fills every word of PAGES pages with a value of its
+ *                                       page, word and SEED: "OK"
+ *   shmtool checkpat KEY PAGES SEED N   N threads (1..64) check fillpat's pattern, thread t
+ *                                       the pages p with p % N == t, in order, all at once:
+ *                                       "OK", or "BAD page P word W" for the first wrong word
  *   shmtool sys KEY                     write(2) from the segment into a pipe and read(2)
  *                                       from it into another place of the segment:
  *                                       "OK" when the bytes arrived
@@ -159,6 +164,25 @@ static void* thread_add(void* arg) {
   return NULL;
 }
 
+static uint64_t pat(long page, long word, long seed) {
+  return ((uint64_t)seed << 48) ^ ((uint64_t)page << 16) ^ (uint64_t)word;
+}
+struct chk {
+  volatile uint64_t* base;
+  long pages, seed, first, step, bad_page, bad_word;
+};
+static void* thread_check(void* arg) {
+  struct chk* c = arg;
+  for (long pg = c->first; pg < c->pages; pg += c->step)
+    for (long w = 0; w < PAGE / 8; ++w)
+      if (c->base[pg * (PAGE / 8) + w] != pat(pg, w, c->seed)) {
+        c->bad_page = pg;
+        c->bad_word = w;
+        return NULL;
+      }
+  return NULL;
+}
+
 int main(int argc, char** argv) {
   if (argc < 3) {
     fprintf(stderr, "usage: shmtool ACTION KEY ...\n");
@@ -292,6 +316,38 @@ int main(int argc, char** argv) {
     for (long pg = 0; pg < pages; ++pg) sum += *(volatile uint64_t*)(p + pg * PAGE);
     printf("%llu\n", sum);
     return 0;
+  }
+  if (!strcmp(a, "fillpat") && argc == 5) {
+    long pages = num(argv[3]), seed = num(argv[4]);
+    volatile uint64_t* p = (volatile uint64_t*)att(id, 0);
+    for (long pg = 0; pg < pages; ++pg)
+      for (long w = 0; w < PAGE / 8; ++w) p[pg * (PAGE / 8) + w] = pat(pg, w, seed);
+    return out("OK");
+  }
+  if (!strcmp(a, "checkpat") && argc == 6) {
+    long pages = num(argv[3]), seed = num(argv[4]), n = num(argv[5]);
+    if (n < 1) n = 1;
+    if (n > 64) n = 64;
+    volatile uint64_t* p = (volatile uint64_t*)att(id, 0);
+    pthread_t t[64];
+    struct chk c[64];
+    for (long i = 0; i < n; ++i) {
+      c[i] = (struct chk){p, pages, seed, i, n, -1, -1};
+      pthread_create(&t[i], NULL, thread_check, &c[i]);
+    }
+    long bad = -1, word = -1;
+    for (long i = 0; i < n; ++i) {
+      pthread_join(t[i], NULL);
+      if (c[i].bad_page >= 0 && (bad < 0 || c[i].bad_page < bad)) {
+        bad = c[i].bad_page;
+        word = c[i].bad_word;
+      }
+    }
+    if (bad >= 0) {
+      printf("BAD page %ld word %ld\n", bad, word);
+      return 1;
+    }
+    return out("OK");
   }
   if (!strcmp(a, "sys") || !strcmp(a, "syscheck")) {
     char* p = att(id, 0);

@@ -3,12 +3,14 @@
 
 #include <fcntl.h>
 #include <gtest/gtest.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <array>
 #include <chrono>
+#include <cstring>
 #include <string>
 #include <vector>
 
@@ -81,7 +83,7 @@ TEST_F(ConnTest, FramesInOneWriteAndFramesSplitAcrossWritesArriveWholeInOrder) {
     io_.poll();
     io_.restart();
   }
-  ASSERT_TRUE(run_until([&] { return ids_.size() == 4; }));
+  ASSERT_TRUE(run_until([&] { return ids_.size() == 4; })) << ids_.size() << " frames came; " << closed_;
   EXPECT_EQ(ids_, (std::vector<uint64_t>{1, 2, 3, 4}));
   proto::Reader r(payloads_[3].data(), payloads_[3].size());
   proto::OpReply rep;
@@ -162,7 +164,8 @@ TEST_F(ConnTest, OutputPastTheCapClosesTheConnection) {
 TEST_F(ConnTest, DescriptorsTravelWithTheirFrame) {
   int p[2];
   ASSERT_EQ(pipe(p), 0);
-  OutFrame f{admin_frame(5, "with a pipe"), {}, {p[0]}};
+  OutFrame f(admin_frame(5, "with a pipe"));
+  f.fds = {p[0]};
   // Sent from a second Conn on the other end, so both directions use the same code.
   auto other = std::make_shared<Conn>(io_, sv_[1]);
   sv_[1] = ::dup(sv_[1]);  // TearDown closes its own copy
@@ -216,6 +219,86 @@ TEST_F(ConnTest, AnUnsealedFrameOnASealedLinkCloses) {
   ASSERT_TRUE(run_until([&] { return !closed_.empty(); }));
   EXPECT_NE(closed_.find("not sealed"), std::string::npos) << closed_;
   EXPECT_TRUE(ids_.empty());
+}
+
+// A frame whose last bytes are a file's (OutFrame::file), header and fixed part in head:
+// what the DSM owner sends a segment's pages with.
+OutFrame file_frame(uint64_t id, const std::shared_ptr<const SharedFd>& file, uint64_t off,
+                    uint64_t len) {
+  OutFrame f(std::vector<uint8_t>(proto::kHeaderSize + 8));
+  proto::Header h;
+  h.type = FrameType::kDsmData;
+  h.request_id = id;
+  h.length = uint32_t(8 + len);
+  proto::encode_header(h, f.head.data());
+  std::memcpy(f.head.data() + proto::kHeaderSize, "fixed:8b", 8);
+  f.file = file;
+  f.file_offset = off;
+  f.file_length = len;
+  return f;
+}
+
+// A memfd of n bytes, each byte its offset's value mod 251 (no period of a page).
+std::shared_ptr<const SharedFd> pattern_file(size_t n, std::vector<uint8_t>& bytes) {
+  int fd = memfd_create("conn-test", MFD_CLOEXEC);
+  bytes.resize(n);
+  for (size_t i = 0; i < n; ++i) bytes[i] = uint8_t(i % 251);
+  if (fd < 0 || ::write(fd, bytes.data(), n) != ssize_t(n)) return nullptr;
+  return std::make_shared<const SharedFd>(fd);
+}
+
+// The file part of a frame goes out with sendfile, in pieces when the socket is full; the
+// frames before and after it keep their place, and the file stays open as long as a frame
+// still needs it. Sent with send() and with send_now().
+TEST_F(ConnTest, AFilePartLeavesWholeAndInOrderEvenWhenTheSocketIsFull) {
+  std::vector<uint8_t> bytes;
+  auto file = pattern_file(3 << 20, bytes);
+  ASSERT_TRUE(file);
+  int small = 4096;
+  setsockopt(sv_[1], SOL_SOCKET, SO_SNDBUF, &small, sizeof small);
+  auto other = std::make_shared<Conn>(io_, sv_[1]);
+  sv_[1] = ::dup(sv_[1]);
+  other->start([](Frame&) {}, [](const std::string&, CloseKind) {});
+  other->send(admin_frame(1, "before"));
+  other->send(file_frame(2, file, 4096, 1 << 20));
+  EXPECT_TRUE(other->send_now(file_frame(3, file, 0, 12288)));
+  other->send_now(admin_frame(4, "after"));
+  EXPECT_LT(other->queued_bytes(), size_t(1) << 20) << "a file part was read into memory";
+  file.reset();  // the frames keep it open
+  ASSERT_TRUE(run_until([&] { return ids_.size() == 4; })) << ids_.size() << " frames came; " << closed_;
+  EXPECT_EQ(ids_, (std::vector<uint64_t>{1, 2, 3, 4}));
+  auto expect_file = [&](const std::vector<uint8_t>& payload, size_t off, size_t len) {
+    ASSERT_EQ(payload.size(), 8 + len);
+    EXPECT_EQ(std::string(payload.begin(), payload.begin() + 8), "fixed:8b");
+    EXPECT_TRUE(std::equal(payload.begin() + 8, payload.end(), bytes.begin() + long(off)));
+  };
+  expect_file(payloads_[1], 4096, 1 << 20);
+  expect_file(payloads_[2], 0, 12288);
+  EXPECT_TRUE(closed_.empty()) << closed_;
+  other->close("done");
+}
+
+// Sealed, the file part is read when the frame is sealed and travels encrypted.
+TEST_F(ConnTest, AFilePartOnASealedLinkIsSealedWithItsFrame) {
+  std::vector<uint8_t> bytes;
+  auto file = pattern_file(1 << 20, bytes);
+  ASSERT_TRUE(file);
+  std::array<uint8_t, 32> k1{}, k2{};
+  k1.fill(3);
+  k2.fill(4);
+  conn_->seal(k2, k1);
+  auto other = std::make_shared<Conn>(io_, sv_[1]);
+  sv_[1] = ::dup(sv_[1]);
+  other->start([](Frame&) {}, [](const std::string&, CloseKind) {});
+  other->seal(k1, k2);
+  other->send(file_frame(7, file, 8192, 65536));
+  other->send(admin_frame(8, "after"));
+  ASSERT_TRUE(run_until([&] { return ids_.size() == 2; }));
+  EXPECT_EQ(ids_, (std::vector<uint64_t>{7, 8}));
+  ASSERT_EQ(payloads_[0].size(), 8u + 65536);
+  EXPECT_TRUE(std::equal(payloads_[0].begin() + 8, payloads_[0].end(), bytes.begin() + 8192));
+  EXPECT_TRUE(closed_.empty()) << closed_;
+  other->close("done");
 }
 
 class ClosingConnTest : public ConnTest {

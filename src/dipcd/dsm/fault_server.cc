@@ -44,13 +44,13 @@ uint64_t pages_in_frame(FrameType type, size_t payload) {
 
 FaultServer::FaultServer(Options opt, SendFn send)
     : opt_(std::move(opt)),
-      send_([this](const std::string& node, std::vector<uint8_t> frame) {
+      send_([this](const std::string& node, OutFrame frame) {
         outbox_.emplace_back(node, std::move(frame));
       }),
-      send_out_([this, send = std::move(send)](const std::string& node, std::vector<uint8_t> frame) {
+      send_out_([this, send = std::move(send)](const std::string& node, OutFrame frame) {
         proto::Header h;
-        if (frame.size() >= proto::kHeaderSize &&
-            proto::decode_header(frame.data(), h) == proto::HeaderError::kNone) {
+        if (frame.head.size() >= proto::kHeaderSize &&
+            proto::decode_header(frame.head.data(), h) == proto::HeaderError::kNone) {
           counters_.frames_out.fetch_add(1, std::memory_order_relaxed);
           if (h.type == FrameType::kDsmAcquire)
             counters_.requests.fetch_add(1, std::memory_order_relaxed);
@@ -208,6 +208,7 @@ void FaultServer::segment_known(int32_t local_id, const std::string& owner, int3
     s->pages = (size + kDsmPage - 1) / kDsmPage;
     if (s->pages == 0 || s->pages >= proto::kDsmMaxPages) return;
     s->memfd = int(syscall(SYS_memfd_create, "dipc-shm", MFD_CLOEXEC));
+    if (s->memfd >= 0) s->memfd_ref = std::make_shared<const SharedFd>(s->memfd);
     s->state = static_cast<uint8_t*>(calloc(s->pages, 1));
     struct stat st;
     if (s->memfd < 0 || !s->state || ftruncate(s->memfd, off_t(s->pages * kDsmPage)) < 0 ||
@@ -533,7 +534,7 @@ void FaultServer::on_node_dead(const std::string& node) {
       s->owner_dead = true;
       for (auto& [page, pd] : s->pending) {
         by_reqid_.erase(pd.reqid);
-        for (auto& w : pd.waiters) poison(w, *s, page);
+        for (auto& w : pd.waiters) poison(w, *s, w.page);
       }
       s->pending.clear();
       if (!s->pin_waiting.empty()) pin_fail(*s, EIDRM);

@@ -47,6 +47,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include "dipcd/conn.h"
 #include "dipcd/dsm/page_directory.h"
 #include "proto/wire.h"
 
@@ -70,7 +71,7 @@ struct Options {
 class FaultServer {
  public:
   // Sends a DSM frame to node, on the one link with it.
-  using SendFn = std::function<void(const std::string& node, std::vector<uint8_t> frame)>;
+  using SendFn = std::function<void(const std::string& node, OutFrame frame)>;
   FaultServer(Options opt, SendFn send);
   ~FaultServer();
   FaultServer(const FaultServer&) = delete;
@@ -163,6 +164,9 @@ class FaultServer {
   // filled: the grant's pages were all just written into the memfd (no hole to fill).
   void holder_grant(Segment& s, uint64_t first, uint64_t n, Access a, bool filled = false);
   void holder_fail(Segment& s, uint64_t first, uint64_t n);
+  // Pages [first, first+n) of the grant answering reqid, written into the memfd ahead of
+  // the grant itself.
+  void holder_early(Segment& s, uint64_t first, uint64_t n, uint64_t reqid);
   void holder_recall(Segment& s, uint64_t first, uint64_t n, RecallMode mode, bool with_data);
   void protect_all(Segment& s, uint64_t first, uint64_t n);
   void drop_copy(Segment& s, uint64_t first, uint64_t n);
@@ -195,13 +199,18 @@ class FaultServer {
   void maybe_destroy(Segment& s);
   void forget_segment(int32_t local_id);
   std::shared_ptr<Segment> ref(Segment& s);
-  // Pages as data frames: kDsmData from the owner, kDsmDataToOwner given back to it.
-  std::vector<std::vector<uint8_t>> data_frames(Segment& s, uint64_t first, uint64_t n,
-                                                proto::FrameType type);
+  // Pages as data frames: kDsmData from the owner, kDsmDataToOwner given back to it. The
+  // pages are read now (copied into the frames), or, by_file, sent from the memfd when the
+  // link takes them (Conn's file part, no copy in dipcd): only for pages that cannot
+  // change before the holder has read them (see grant_frames).
+  // reqid: the request a grant's data answers (0 for data given back).
+  std::vector<OutFrame> data_frames(Segment& s, uint64_t first, uint64_t n,
+                                    proto::FrameType type, bool by_file = false,
+                                    uint64_t reqid = 0);
   // A grant of pages [first, first+n) to a holder, with their data if asked: one
   // kDsmGrantData when they fit one chunk, else kDsmData chunks and then the kDsmGrant.
-  std::vector<std::vector<uint8_t>> grant_frames(Segment& s, uint64_t first, uint64_t n, Access a,
-                                                 uint64_t reqid, bool with_data);
+  std::vector<OutFrame> grant_frames(Segment& s, uint64_t first, uint64_t n, Access a,
+                                     uint64_t reqid, bool with_data);
   NodeId node_id(const std::string& name);
   Time next_deadline() const;
 
@@ -212,7 +221,7 @@ class FaultServer {
   // Lets go of lk (on state_mu_) and hands the outbox's frames to send_out_, in order.
   void flush(std::unique_lock<std::mutex>& lk);
   std::mutex send_mu_;  // taken while holding state_mu_, never the other way round
-  std::vector<std::pair<std::string, std::vector<uint8_t>>> outbox_;  // under state_mu_;
+  std::vector<std::pair<std::string, OutFrame>> outbox_;  // under state_mu_;
                                                                       // one locked section's
   int epoll_ = -1, event_ = -1, listen_ = -1, devfd_ = -1;
   std::thread thread_;

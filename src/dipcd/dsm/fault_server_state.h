@@ -135,6 +135,9 @@ struct FaultServer::Segment {
   bool owned = false;
   uint64_t size = 0, pages = 0;
   int memfd = -1;
+  // Owns memfd: frames that send pages from it (OutFrame::file) keep it open after the
+  // segment has gone here, until the link has taken them.
+  std::shared_ptr<const SharedFd> memfd_ref;
   ino_t ino = 0;
   dev_t dev = 0;
   uint8_t* state = nullptr;  // one byte per page (calloc: untouched pages cost nothing)
@@ -147,6 +150,9 @@ struct FaultServer::Segment {
   // process touches it (FaultServer::read_ahead), and its bytes; kNoPage: none.
   uint64_t trip_page = kNoPage;
   bool trip_held = false;  // its bytes are in trip_data (the window's grant came)
+  // The request whose grant is arriving in data frames (holder_early), or 0: read faults
+  // meanwhile wait on it rather than ask again.
+  uint64_t early_reqid = 0;
   std::vector<uint8_t> trip_data;
   void trip_clear_in(uint64_t first, uint64_t n) {
     if (trip_page >= first && trip_page < first + n) {
@@ -179,7 +185,6 @@ struct FaultServer::Segment {
   std::set<NodeId> holders;                  // every node that ever asked for pages
 
   ~Segment() {
-    if (memfd >= 0) close(memfd);
     free(state);
     if (sysv) syscall(SYS_shmdt, sysv);  // raw: never through a preloaded shim
   }

@@ -104,6 +104,15 @@ void FaultServer::request(Segment& s, uint64_t page, Access need, Waiter w) {
     it->second.waiters.push_back(w);  // a read request in flight serves a writer next
     return;
   }
+  if (need == Access::kRead && s.early_reqid) {
+    // A grant is arriving in data frames: this page comes with it (holder_early).
+    auto r = by_reqid_.find(s.early_reqid);
+    if (r != by_reqid_.end() && s.pending.count(r->second.second)) {
+      s.pending[r->second.second].waiters.push_back(w);
+      return;
+    }
+    s.early_reqid = 0;
+  }
   // Read-ahead: a read fault right after one on the page before is sequential, and its
   // request also asks for the run of pages after it that this node lacks (no one waits on
   // them yet), so a sequential reader takes one round trip per window; the window doubles
@@ -226,6 +235,7 @@ void FaultServer::holder_grant(Segment& s, uint64_t first, uint64_t n, Access a,
     done.push_back({it->first, std::move(it->second.waiters)});
     it = s.pending.erase(it);
   }
+  if (s.early_reqid && !by_reqid_.count(s.early_reqid)) s.early_reqid = 0;
   for (auto& [page, ws] : done) {
     for (auto& w : ws) {
       // A writer that waited on a read grant asks again (the page may have moved since).
@@ -243,6 +253,36 @@ void FaultServer::holder_grant(Segment& s, uint64_t first, uint64_t n, Access a,
   if (!s.pin_waiting.empty()) pin_progress(s);
 }
 
+// A grant larger than one chunk (a segment-mode unit) comes as data frames and then the
+// grant. The pages of each data frame may be read as soon as it is in: the owner decided
+// the grant before it sent them, and no write can take them from us before we answer a
+// recall, which comes after the grant on the same link. So a reader goes through the first
+// chunk while the next ones arrive, rather than waiting for the whole segment. Readers
+// waiting on these pages go on now; writers wait for the grant. (Only an owner's grant
+// sends kDsmData, always followed by its kDsmGrant; a grant given up on is still taken.)
+// Until the grant, a read fault on a page still to come joins the request being answered
+// (request()), rather than ask for the unit again.
+void FaultServer::holder_early(Segment& s, uint64_t first, uint64_t n, uint64_t reqid) {
+  auto r = by_reqid_.find(reqid);
+  if (reqid && r != by_reqid_.end() && r->second.first.lock().get() == &s) s.early_reqid = reqid;
+  for (uint64_t p = first; p < first + n; ++p)
+    if (s.state[p] != kStLost && s.access(p) == Access::kNone) s.set(p, Access::kRead);
+  for (auto& [page, pd] : s.pending) {
+    if (pd.waiters.empty()) continue;
+    std::vector<Waiter> keep;
+    for (auto& w : pd.waiters) {
+      if (w.write || w.page < first || w.page >= first + n) {
+        keep.push_back(w);
+        continue;
+      }
+      Waiter present = w;  // the page was just written into the memfd
+      present.missing = false;
+      resolve(present, Access::kRead);
+    }
+    pd.waiters = std::move(keep);
+  }
+}
+
 void FaultServer::holder_fail(Segment& s, uint64_t first, uint64_t n) {
   s.trip_clear_in(first, n);
   for (auto it = s.pending.begin(); it != s.pending.end();) {
@@ -251,11 +291,12 @@ void FaultServer::holder_fail(Segment& s, uint64_t first, uint64_t n) {
       continue;
     }
     by_reqid_.erase(it->second.reqid);
-    uint64_t page = it->first;
     auto ws = std::move(it->second.waiters);
     it = s.pending.erase(it);
-    for (auto& w : ws) poison(w, s, page);
+    for (auto& w : ws) poison(w, s, w.page);  // a waiter that joined an arriving grant
+                                              // waits for a page of its own
   }
+  if (s.early_reqid && !by_reqid_.count(s.early_reqid)) s.early_reqid = 0;
   // A whole attachment waiting for these pages does not get them (lost, or a time-out).
   if (!s.pin_waiting.empty()) pin_fail(s, ENOLINK);
 }
@@ -296,7 +337,7 @@ void FaultServer::holder_recall(Segment& s, uint64_t first, uint64_t n, RecallMo
       if (s.state[p] != kStLost) s.set(p, to);
     return;
   }
-  std::vector<std::vector<uint8_t>> frames;
+  std::vector<OutFrame> frames;
   if (with_data) frames = data_frames(s, first, n, FrameType::kDsmDataToOwner);
   if (mode == RecallMode::kInvalidate) drop_copy(s, first, n);
   for (uint64_t p = first; p < first + n; ++p)
@@ -325,7 +366,9 @@ void FaultServer::on_holder_frame(const std::string& node, FrameType type, uint6
       Segment* s = find(d.seg);
       if (!s || d.first_page + d.bytes.size() / kDsmPage > s->pages)
         return bad("data for an unknown segment");
-      (void)!pwrite(s->memfd, d.bytes.data(), d.bytes.size(), off_t(d.first_page * kDsmPage));
+      if (pwrite(s->memfd, d.bytes.data(), d.bytes.size(), off_t(d.first_page * kDsmPage)) ==
+          ssize_t(d.bytes.size()))
+        holder_early(*s, d.first_page, d.bytes.size() / kDsmPage, reqid);
       return;
     }
     case FrameType::kDsmGrantData: {

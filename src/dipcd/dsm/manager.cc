@@ -24,6 +24,9 @@ using proto::kDsmPage;
 
 namespace {
 
+// The smallest grant whose pages are sent from the memfd rather than copied.
+constexpr uint64_t kByFileMin = 64 * 1024;
+
 // Reads pages [first, first+n) of memfd into dst; what lies past the file's end is zero.
 void read_pages(int memfd, uint64_t first, uint64_t n, uint8_t* dst) {
   size_t bytes = size_t(n * kDsmPage);
@@ -34,51 +37,75 @@ void read_pages(int memfd, uint64_t first, uint64_t n, uint8_t* dst) {
 
 }  // namespace
 
-std::vector<std::vector<uint8_t>> FaultServer::data_frames(Segment& s, uint64_t first,
-                                                           uint64_t n, FrameType type) {
-  std::vector<std::vector<uint8_t>> out;
+std::vector<OutFrame> FaultServer::data_frames(Segment& s, uint64_t first, uint64_t n,
+                                               FrameType type, bool by_file, uint64_t reqid) {
+  std::vector<OutFrame> out;
   constexpr uint64_t kChunkPages = proto::kDsmMaxChunk / kDsmPage;
   for (uint64_t p = first; p < first + n; p += kChunkPages) {
     uint64_t k = std::min(kChunkPages, first + n - p);
     size_t bytes = size_t(k * kDsmPage);
-    std::vector<uint8_t> f(proto::kHeaderSize + proto::DsmData::kFixedSize + bytes);
-    proto::Writer w(f.data() + proto::kHeaderSize, proto::DsmData::kFixedSize);
+    OutFrame f;
+    f.head.resize(proto::kHeaderSize + proto::DsmData::kFixedSize + (by_file ? 0 : bytes));
+    proto::Writer w(f.head.data() + proto::kHeaderSize, proto::DsmData::kFixedSize);
     w.i32(s.owner_id);
     w.u64(p);
     w.u32(uint32_t(bytes));
-    read_pages(s.memfd, p, k, f.data() + proto::kHeaderSize + proto::DsmData::kFixedSize);
+    if (by_file) {
+      f.file = s.memfd_ref;
+      f.file_offset = p * kDsmPage;
+      f.file_length = bytes;
+    } else {
+      read_pages(s.memfd, p, k, f.head.data() + proto::kHeaderSize + proto::DsmData::kFixedSize);
+    }
     proto::Header h;
     h.type = type;
+    h.request_id = reqid;
     h.length = uint32_t(proto::DsmData::kFixedSize + bytes);
-    proto::encode_header(h, f.data());
+    proto::encode_header(h, f.head.data());
     out.push_back(std::move(f));
   }
   return out;
 }
 
-std::vector<std::vector<uint8_t>> FaultServer::grant_frames(Segment& s, uint64_t first, uint64_t n,
-                                                            Access a, uint64_t reqid,
-                                                            bool with_data) {
+// A read grant's pages go by file (the link reads them from the memfd when it sends them):
+// until the holder has read them they cannot change, because a write to them anywhere
+// needs the holder's copy invalidated first, and its answer to that recall leaves after it
+// has read every frame before the recall on the same link. A write grant's pages are
+// copied: the owner's copy is dropped right after (run_actions), before the link may have
+// sent them. (On a sealed link Conn reads the file when it seals: a copy made then.) A
+// grant of a few pages is copied all the same: one sendmsg costs less than sendmsg and
+// sendfile.
+std::vector<OutFrame> FaultServer::grant_frames(Segment& s, uint64_t first, uint64_t n, Access a,
+                                                uint64_t reqid, bool with_data) {
   proto::DsmGrant g{{s.owner_id, first, uint32_t(n)},
                     a == Access::kWrite ? proto::DsmAccess::kWrite : proto::DsmAccess::kRead};
-  std::vector<std::vector<uint8_t>> out;
+  bool by_file = a == Access::kRead && s.memfd_ref && n * kDsmPage >= kByFileMin;
+  std::vector<OutFrame> out;
   if (with_data && n * kDsmPage <= proto::kDsmMaxChunk) {
-    // The usual answer to a fault: one frame, the pages read straight into it.
+    // The usual answer to a fault: one frame, the pages read straight into it (or sent
+    // from the memfd after it).
     size_t bytes = size_t(n * kDsmPage);
-    std::vector<uint8_t> f(proto::kHeaderSize + proto::DsmGrantData::kFixedSize + bytes);
-    proto::Writer w(f.data() + proto::kHeaderSize, proto::DsmGrantData::kFixedSize);
+    OutFrame f;
+    f.head.resize(proto::kHeaderSize + proto::DsmGrantData::kFixedSize + (by_file ? 0 : bytes));
+    proto::Writer w(f.head.data() + proto::kHeaderSize, proto::DsmGrantData::kFixedSize);
     g.encode(w);
     w.u32(uint32_t(bytes));
-    read_pages(s.memfd, first, n, f.data() + proto::kHeaderSize + proto::DsmGrantData::kFixedSize);
+    if (by_file) {
+      f.file = s.memfd_ref;
+      f.file_offset = first * kDsmPage;
+      f.file_length = bytes;
+    } else {
+      read_pages(s.memfd, first, n, f.head.data() + proto::kHeaderSize + proto::DsmGrantData::kFixedSize);
+    }
     proto::Header h;
     h.type = FrameType::kDsmGrantData;
     h.request_id = reqid;
     h.length = uint32_t(proto::DsmGrantData::kFixedSize + bytes);
-    proto::encode_header(h, f.data());
+    proto::encode_header(h, f.head.data());
     out.push_back(std::move(f));
     return out;
   }
-  if (with_data) out = data_frames(s, first, n, FrameType::kDsmData);
+  if (with_data) out = data_frames(s, first, n, FrameType::kDsmData, by_file, reqid);
   out.push_back(make_frame(FrameType::kDsmGrant, reqid, g, proto::DsmGrant::kSize));
   return out;
 }
