@@ -330,11 +330,16 @@ void FaultServer::forget_segment(int32_t local_id) {
   local_.erase(it);
   if (!s->owned) remote_.erase({s->owner, s->owner_id});
   for (auto& [page, pd] : s->pending) by_reqid_.erase(pd.reqid);
+  // dipcd's own System V attachment goes first (the kernel then destroys the segment),
+  // and its count after: IPC_STAT (run_shmctl) takes one from the kernel's shm_nattch
+  // while the count is there, so it never sees dipcd's attachment without it. (~Segment
+  // would detach too, but later when something else still holds the segment.)
+  if (s->sysv) syscall(SYS_shmdt, s->sysv);  // raw: never through a preloaded shim
+  s->sysv = nullptr;
   {
     std::lock_guard<std::mutex> g(nattch_mu_);
     nattch_.erase(local_id);
   }
-  // ~Segment detaches dipcd's own System V attachment: the kernel then destroys it.
 }
 
 void FaultServer::peer_frame(const std::string& node, bool on_our_link, FrameType type,
