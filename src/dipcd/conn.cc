@@ -30,6 +30,47 @@ SharedFd::~SharedFd() {
   if (fd >= 0) ::close(fd);
 }
 
+ssize_t FileSource::send_to(int sock, uint64_t at, size_t n) {
+  std::lock_guard g(mu_);
+  if (at < offset_ || at + n > offset_ + length_) {
+    errno = EINVAL;
+    return -1;
+  }
+  if (!file_)
+    return ::send(sock, saved_.data() + (at - offset_), n, MSG_DONTWAIT | MSG_NOSIGNAL);
+  off_t pos = off_t(at);
+  ssize_t sent = ::sendfile(sock, file_->fd, &pos, n);
+  if (sent != 0) return sent;
+  // The file ended before the range (it cannot shrink: DSM seals its memfds; this is
+  // defence): what is missing is sent as zeros, as a read past the end gives.
+  static const uint8_t zeros[4096] = {};
+  return ::send(sock, zeros, std::min(n, sizeof zeros), MSG_DONTWAIT | MSG_NOSIGNAL);
+}
+
+void FileSource::read(uint64_t at, uint8_t* dst, size_t n) {
+  std::lock_guard g(mu_);
+  ssize_t got = 0;
+  if (at >= offset_ && at + n <= offset_ + length_) {
+    if (!file_) {
+      std::memcpy(dst, saved_.data() + (at - offset_), n);
+      return;
+    }
+    got = pread(file_->fd, dst, n, off_t(at));
+    if (got < 0) got = 0;
+  }
+  if (size_t(got) < n) std::memset(dst + got, 0, n - size_t(got));
+}
+
+void FileSource::save() {
+  std::lock_guard g(mu_);
+  if (!file_) return;
+  saved_.resize(size_t(length_));
+  ssize_t got = pread(file_->fd, saved_.data(), saved_.size(), off_t(offset_));
+  if (got < 0) got = 0;
+  if (size_t(got) < saved_.size()) std::memset(saved_.data() + got, 0, saved_.size() - size_t(got));
+  file_.reset();
+}
+
 Frame::~Frame() {
   for (int fd : fds)
     if (fd >= 0) ::close(fd);
@@ -90,13 +131,8 @@ OutFrame Conn::seal_locked(OutFrame f) {
   uint8_t* c = out.head.data() + proto::kHeaderSize;
   std::memcpy(c, f.head.data(), f.head.size());
   if (!f.body.empty()) std::memcpy(c + f.head.size(), f.body.data(), f.body.size());
-  if (f.file_length) {
-    // Sealed, the file's bytes are read now: what is encrypted is what leaves.
-    uint8_t* at = c + f.held();
-    ssize_t got = pread(f.file->fd, at, size_t(f.file_length), off_t(f.file_offset));
-    if (got < 0) got = 0;
-    if (uint64_t(got) < f.file_length) std::memset(at + got, 0, size_t(f.file_length) - size_t(got));
-  }
+  // Sealed, the file part is read now: what is encrypted is what leaves.
+  if (f.file_length) f.file->read(f.file_offset, c + f.held(), size_t(f.file_length));
   unsigned char nonce[crypto_aead_xchacha20poly1305_ietf_NPUBBYTES];
   counter_nonce(tx_.counter++, nonce);
   unsigned long long clen = 0;
@@ -332,14 +368,13 @@ std::string Conn::write_locked() {
     if (front.file_length && out_offset_ >= front.held()) {
       // The front frame's file part: from the file to the socket, never through dipcd.
       uint64_t done = out_offset_ - front.held();
-      off_t at = off_t(front.file_offset + done);
-      ssize_t sent = ::sendfile(fd_, front.file->fd, &at, size_t(front.file_length - done));
+      ssize_t sent = front.file->send_to(fd_, front.file_offset + done, size_t(front.file_length - done));
       if (sent < 0) {
         if (errno == EINTR) continue;
         if (errno == EAGAIN || errno == EWOULDBLOCK) break;
         return std::string("sending a segment's pages: ") + strerror(errno);
       }
-      if (sent == 0) return "sending a segment's pages: the file ended before them";
+      if (sent == 0) return "sending a segment's pages: nothing was taken";
       bytes_out_ += uint64_t(sent);
       out_offset_ += size_t(sent);
       if (out_offset_ == front.size()) {

@@ -73,16 +73,41 @@ struct SharedFd {
   SharedFd& operator=(const SharedFd&) = delete;
 };
 
+// Where the file parts of frames come from: [offset, offset+length) of a file (a shared
+// memory segment's memfd), sent with sendfile, until save() copies that range into memory,
+// from where the rest is sent. Whoever changes those bytes of the file while frames still
+// need them (a DSM node about to drop its copy of pages) calls save() first. Any thread.
+class FileSource {
+ public:
+  FileSource(std::shared_ptr<const SharedFd> file, uint64_t offset, uint64_t length)
+      : file_(std::move(file)), offset_(offset), length_(length) {}
+  uint64_t offset() const { return offset_; }
+  uint64_t length() const { return length_; }
+  // Sends up to n bytes from file offset `at` (inside the range) to the socket; as sendfile.
+  ssize_t send_to(int sock, uint64_t at, size_t n);
+  // Copies n bytes from `at` into dst; bytes past the file's end read as zero.
+  void read(uint64_t at, uint8_t* dst, size_t n);
+  void save();
+  bool overlaps(uint64_t lo, uint64_t hi) const { return lo < offset_ + length_ && offset_ < hi; }
+
+ private:
+  std::mutex mu_;
+  std::shared_ptr<const SharedFd> file_;  // null once saved
+  std::vector<uint8_t> saved_;
+  const uint64_t offset_, length_;
+};
+
 // A frame to send: head (header and fixed fields) and an optional body sent after it, and
-// then, optionally, file_length bytes of a file from file_offset on (sendfile, not copied
-// into dipcd's memory: the pages of a shared memory segment on their way to a holder). The
-// file's bytes are read when the kernel takes them, not when the frame is queued: the
-// sender must know they do not change meanwhile.
+// then, optionally, file_length bytes of a FileSource from file_offset on (not copied into
+// dipcd's memory while the source is a file: the pages of a shared memory segment on their
+// way to another node). The bytes are taken when the frame is sent (and, over TCP, read by
+// the kernel as late as it transmits them), not when it is queued: until the peer has them
+// they must not change in the file, or the source must have been saved.
 struct OutFrame {
   std::vector<uint8_t> head;
   Bytes body;  // data passed on (a message's text, a relayed answer), not copied
   std::vector<int> fds;  // sent with the frame (SCM_RIGHTS), not owned: the sender keeps them
-  std::shared_ptr<const SharedFd> file;
+  std::shared_ptr<FileSource> file;
   uint64_t file_offset = 0;
   uint64_t file_length = 0;
   OutFrame() = default;
@@ -127,8 +152,9 @@ class Conn : public std::enable_shared_from_this<Conn> {
   static constexpr size_t kMaxPendingFds = 8;
   // Output bounds of send(), on the bytes queued in memory and not yet taken by the kernel
   // (a frame's file part is not in memory and not counted). send_now() pauses nothing and
-  // has no cap of its own: its frames are DSM answers, each to a request (at most a unit's
-  // pages); two nodes streaming segments to each other must not both stop reading.
+  // has no cap of its own (two nodes streaming segments to each other must not both stop
+  // reading): its frames are the fault server's, answers and requests, and a peer that
+  // asks without reading its answers is not bounded by it.
   static constexpr size_t kHighWater = 4u << 20;
   static constexpr size_t kOutputCap = 64u << 20;
 

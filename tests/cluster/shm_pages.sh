@@ -6,7 +6,11 @@
 # the same data. In each mode, a 4 MiB segment (four chunks of pages on the wire, sent from
 # the owner's memfd; in segment mode a reader goes on with each chunk as it arrives) filled
 # with a pattern on node1 reads back exactly on node2 (four threads at once) and node3, and
-# after node2 rewrites it, on node1 and node3.
+# after node2 rewrites it, on node1 and node3. In segment mode, node3 reads the first page
+# of a 32 MiB segment and at once writes its last page, while the rest of the segment may
+# still be on its way: every page must then hold what node1 wrote (the owner drops its copy
+# for that write, with no quantum to wait for; the pages still to be sent must not be lost
+# with it).
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 source "$(dirname "${BASH_SOURCE[0]}")/semlib.sh"
@@ -50,3 +54,9 @@ dsm_config node1 mode '"segment"'
 grep -q "segment mode" "$DIR/node1/dipcd.log" || fail "node1 did not start in segment mode"
 run 0x7702 "segment mode"
 big 0x7712 "segment mode, $BIG pages"
+UP=8192
+dsm_config node1 quantum 0  # the write is granted at once, while the grant before still leaves
+shm_mk node1 0x7713 $((UP * 4096))
+expect_eq "$(on node1 "$SHM" fillpat 0x7713 $UP 9)" OK "segment mode, $UP pages: node1 fills them"
+expect_eq "$(on node3 "$SHM" upgrade 0x7713 $UP 9)" OK "segment mode, $UP pages: node3 reads, writes the last page, reads all"
+expect_eq "$(on node1 "$SHM" checkpat 0x7713 $UP 9 1)" OK "segment mode, $UP pages: node1 reads them after node3's write"

@@ -25,6 +25,10 @@
  *   shmtool checkpat KEY PAGES SEED N   N threads (1..64) check fillpat's pattern, thread t
  *                                       the pages p with p % N == t, in order, all at once:
  *                                       "OK", or "BAD page P word W" for the first wrong word
+ *   shmtool upgrade KEY PAGES SEED      reads page 0, then stores fillpat's own value into
+ *                                       the last page (a write while the rest of a large
+ *                                       grant may still be on its way), then checks every
+ *                                       page as checkpat does
  *   shmtool sys KEY                     write(2) from the segment into a pipe and read(2)
  *                                       from it into another place of the segment:
  *                                       "OK" when the bytes arrived
@@ -322,6 +326,19 @@ int main(int argc, char** argv) {
     volatile uint64_t* p = (volatile uint64_t*)att(id, 0);
     for (long pg = 0; pg < pages; ++pg)
       for (long w = 0; w < PAGE / 8; ++w) p[pg * (PAGE / 8) + w] = pat(pg, w, seed);
+    return out("OK");
+  }
+  if (!strcmp(a, "upgrade") && argc == 5) {
+    long pages = num(argv[3]), seed = num(argv[4]);
+    volatile uint64_t* p = (volatile uint64_t*)att(id, 0);
+    if (p[0] != pat(0, 0, seed)) return out("BAD page 0 word 0");
+    p[(pages - 1) * (PAGE / 8)] = pat(pages - 1, 0, seed);
+    struct chk c = {p, pages, seed, 0, 1, -1, -1};
+    thread_check(&c);
+    if (c.bad_page >= 0) {
+      printf("BAD page %ld word %ld\n", c.bad_page, c.bad_word);
+      return 1;
+    }
     return out("OK");
   }
   if (!strcmp(a, "checkpat") && argc == 6) {

@@ -223,7 +223,7 @@ TEST_F(ConnTest, AnUnsealedFrameOnASealedLinkCloses) {
 
 // A frame whose last bytes are a file's (OutFrame::file), header and fixed part in head:
 // what the DSM owner sends a segment's pages with.
-OutFrame file_frame(uint64_t id, const std::shared_ptr<const SharedFd>& file, uint64_t off,
+OutFrame file_frame(uint64_t id, const std::shared_ptr<FileSource>& file, uint64_t off,
                     uint64_t len) {
   OutFrame f(std::vector<uint8_t>(proto::kHeaderSize + 8));
   proto::Header h;
@@ -238,13 +238,15 @@ OutFrame file_frame(uint64_t id, const std::shared_ptr<const SharedFd>& file, ui
   return f;
 }
 
-// A memfd of n bytes, each byte its offset's value mod 251 (no period of a page).
-std::shared_ptr<const SharedFd> pattern_file(size_t n, std::vector<uint8_t>& bytes) {
+// A memfd of n bytes, each byte its offset's value mod 251 (no period of a page), as the
+// source of all of it.
+std::shared_ptr<FileSource> pattern_file(size_t n, std::vector<uint8_t>& bytes, int* raw = nullptr) {
   int fd = memfd_create("conn-test", MFD_CLOEXEC);
+  if (raw) *raw = fd;
   bytes.resize(n);
   for (size_t i = 0; i < n; ++i) bytes[i] = uint8_t(i % 251);
   if (fd < 0 || ::write(fd, bytes.data(), n) != ssize_t(n)) return nullptr;
-  return std::make_shared<const SharedFd>(fd);
+  return std::make_shared<FileSource>(std::make_shared<const SharedFd>(fd), 0, n);
 }
 
 // The file part of a frame goes out with sendfile, in pieces when the socket is full; the
@@ -275,6 +277,34 @@ TEST_F(ConnTest, AFilePartLeavesWholeAndInOrderEvenWhenTheSocketIsFull) {
   expect_file(payloads_[1], 4096, 1 << 20);
   expect_file(payloads_[2], 0, 12288);
   EXPECT_TRUE(closed_.empty()) << closed_;
+  other->close("done");
+}
+
+// A source saved while its frame waits (half sent) sends the bytes the file had when it
+// was saved, whatever the file holds after: what a DSM node does before it punches pages
+// that a queued grant still has to send.
+TEST_F(ConnTest, ASavedSourceSendsTheBytesOfWhenItWasSaved) {
+  std::vector<uint8_t> bytes;
+  int fd = -1;
+  auto file = pattern_file(1 << 20, bytes, &fd);
+  ASSERT_TRUE(file);
+  int small = 4096;
+  setsockopt(sv_[1], SOL_SOCKET, SO_SNDBUF, &small, sizeof small);
+  auto other = std::make_shared<Conn>(io_, sv_[1]);
+  sv_[1] = ::dup(sv_[1]);
+  other->start([](Frame&) {}, [](const std::string&, CloseKind) {});
+  other->send(file_frame(1, file, 0, 1 << 20));  // the socket takes only the start of it
+  ASSERT_GT(other->bytes_out(), 0u);
+  ASSERT_LT(other->bytes_out(), uint64_t(1) << 20);
+  fd = ::dup(fd);  // the source lets go of its descriptor when it saves
+  file->save();
+  // The file now holds other bytes (a hole where the pattern was): not to be sent.
+  ASSERT_EQ(fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, 0, 1 << 20), 0) << strerror(errno) << " fd " << fd;
+  ASSERT_TRUE(run_until([&] { return ids_.size() == 1; })) << closed_;
+  ASSERT_EQ(payloads_[0].size(), 8u + (1 << 20));
+  EXPECT_TRUE(std::equal(payloads_[0].begin() + 8, payloads_[0].end(), bytes.begin()))
+      << "bytes of the file after the save were sent";
+  ::close(fd);
   other->close("done");
 }
 

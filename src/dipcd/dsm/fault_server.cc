@@ -207,7 +207,7 @@ void FaultServer::segment_known(int32_t local_id, const std::string& owner, int3
     s->size = size;
     s->pages = (size + kDsmPage - 1) / kDsmPage;
     if (s->pages == 0 || s->pages >= proto::kDsmMaxPages) return;
-    s->memfd = int(syscall(SYS_memfd_create, "dipc-shm", MFD_CLOEXEC));
+    s->memfd = int(syscall(SYS_memfd_create, "dipc-shm", MFD_CLOEXEC | MFD_ALLOW_SEALING));
     if (s->memfd >= 0) s->memfd_ref = std::make_shared<const SharedFd>(s->memfd);
     s->state = static_cast<uint8_t*>(calloc(s->pages, 1));
     struct stat st;
@@ -216,6 +216,10 @@ void FaultServer::segment_known(int32_t local_id, const std::string& owner, int3
       spdlog::error("shared memory id {}: cannot make its memfd: {}", local_id, strerror(errno));
       return;
     }
+    // Its size is sealed: a process given the memfd to map cannot make it shorter (frames
+    // send pages from it) or longer.
+    if (fcntl(s->memfd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL) < 0)
+      spdlog::warn("shared memory id {}: cannot seal its memfd's size: {}", local_id, strerror(errno));
     s->ino = st.st_ino;
     s->dev = st.st_dev;
     // dipcd attaches the System V segment itself, so that IPC_RMID only marks it (the key

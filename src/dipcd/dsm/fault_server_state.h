@@ -138,6 +138,15 @@ struct FaultServer::Segment {
   // Owns memfd: frames that send pages from it (OutFrame::file) keep it open after the
   // segment has gone here, until the link has taken them.
   std::shared_ptr<const SharedFd> memfd_ref;
+  // The sources of frames still sending pages of the memfd (one per grant sent by file);
+  // punch() saves those it would change.
+  std::vector<std::weak_ptr<FileSource>> sending;
+  std::shared_ptr<FileSource> source(uint64_t first, uint64_t n) {
+    std::erase_if(sending, [](const std::weak_ptr<FileSource>& w) { return w.expired(); });
+    auto src = std::make_shared<FileSource>(memfd_ref, first * kDsmPage, n * kDsmPage);
+    sending.push_back(src);
+    return src;
+  }
   ino_t ino = 0;
   dev_t dev = 0;
   uint8_t* state = nullptr;  // one byte per page (calloc: untouched pages cost nothing)
@@ -206,6 +215,12 @@ struct FaultServer::Segment {
     return std::min(unit_pages, pages - unit * unit_pages);
   }
   void punch(uint64_t first, uint64_t n) {
+    // Frames queued to send these pages from the memfd (a grant that a link has not sent
+    // yet, to the node whose write grant is the reason for this punch, say) get their
+    // bytes as they were: saved into memory first.
+    uint64_t lo = first * kDsmPage, hi = (first + n) * kDsmPage;
+    for (auto& w : sending)
+      if (auto src = w.lock(); src && src->overlaps(lo, hi)) src->save();
     fallocate(memfd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, off_t(first * kDsmPage),
               off_t(n * kDsmPage));
   }

@@ -83,7 +83,15 @@ void FaultServer::resolve(const Waiter& w, Access a) {
 
 // The page cannot be had: the access raises SIGBUS in that process (and later ones too).
 void FaultServer::poison(const Waiter& w, Segment& s, uint64_t page) {
-  if (s.state[page] != kStLost) {
+  // On the owner the page is also the copy its directory serves other nodes from (a
+  // request of its own that timed out, say): kept aside and put back once this process is
+  // poisoned, which needs the page absent for a moment.
+  std::vector<uint8_t> keep;
+  if (s.owned) {
+    keep.resize(kDsmPage);
+    if (pread(s.memfd, keep.data(), kDsmPage, off_t(page * kDsmPage)) != ssize_t(kDsmPage)) keep.clear();
+  }
+  if (s.state[page] != kStLost || s.owned) {
     // Drop this node's copy (if any): each process that touches the page is poisoned on its
     // own fault, which needs the page absent.
     drop_copy(s, page, 1);
@@ -95,6 +103,7 @@ void FaultServer::poison(const Waiter& w, Segment& s, uint64_t page) {
   p.range.len = kDsmPage;
   if (ioctl(w.uffd, UFFDIO_POISON, &p) < 0 && errno != ESRCH)
     log_(spdlog::level::warn, "UFFDIO_POISON: {} (pid {})", strerror(errno), w.proc ? w.proc->pid : 0);
+  if (!keep.empty()) (void)!pwrite(s.memfd, keep.data(), kDsmPage, off_t(page * kDsmPage));
 }
 
 void FaultServer::request(Segment& s, uint64_t page, Access need, Waiter w) {
@@ -258,7 +267,9 @@ void FaultServer::holder_grant(Segment& s, uint64_t first, uint64_t n, Access a,
 // the grant before it sent them, and no write can take them from us before we answer a
 // recall, which comes after the grant on the same link. So a reader goes through the first
 // chunk while the next ones arrive, rather than waiting for the whole segment. Readers
-// waiting on these pages go on now; writers wait for the grant. (Only an owner's grant
+// waiting on these pages go on now; a writer waiting on the request waits for the grant
+// (one faulting elsewhere in the unit asks for write on its own, and the owner keeps the
+// pages still to be sent: Segment::punch). (Only an owner's grant
 // sends kDsmData, always followed by its kDsmGrant; a grant given up on is still taken.)
 // Until the grant, a read fault on a page still to come joins the request being answered
 // (request()), rather than ask for the unit again.

@@ -40,6 +40,7 @@ void read_pages(int memfd, uint64_t first, uint64_t n, uint8_t* dst) {
 std::vector<OutFrame> FaultServer::data_frames(Segment& s, uint64_t first, uint64_t n,
                                                FrameType type, bool by_file, uint64_t reqid) {
   std::vector<OutFrame> out;
+  std::shared_ptr<FileSource> src = by_file ? s.source(first, n) : nullptr;
   constexpr uint64_t kChunkPages = proto::kDsmMaxChunk / kDsmPage;
   for (uint64_t p = first; p < first + n; p += kChunkPages) {
     uint64_t k = std::min(kChunkPages, first + n - p);
@@ -51,7 +52,7 @@ std::vector<OutFrame> FaultServer::data_frames(Segment& s, uint64_t first, uint6
     w.u64(p);
     w.u32(uint32_t(bytes));
     if (by_file) {
-      f.file = s.memfd_ref;
+      f.file = src;
       f.file_offset = p * kDsmPage;
       f.file_length = bytes;
     } else {
@@ -67,14 +68,15 @@ std::vector<OutFrame> FaultServer::data_frames(Segment& s, uint64_t first, uint6
   return out;
 }
 
-// A read grant's pages go by file (the link reads them from the memfd when it sends them):
-// until the holder has read them they cannot change, because a write to them anywhere
-// needs the holder's copy invalidated first, and its answer to that recall leaves after it
-// has read every frame before the recall on the same link. A write grant's pages are
-// copied: the owner's copy is dropped right after (run_actions), before the link may have
-// sent them. (On a sealed link Conn reads the file when it seals: a copy made then.) A
-// grant of a few pages is copied all the same: one sendmsg costs less than sendmsg and
-// sendfile.
+// A read grant's pages go by file (the link reads them from the memfd when it sends them).
+// Until the holder has read them they change in only one way: a write elsewhere (or here)
+// needs the holder's copy invalidated first, and the holder answers that recall only after
+// it has read every frame before the recall on the same link. The one way is the holder's
+// own upgrade to write, which invalidates nobody there and drops the owner's copy at once:
+// Segment::punch saves the pages of every source still sending them into memory before it
+// punches. A write grant's pages are copied (the owner's copy is dropped right after
+// anyway). On a sealed link Conn reads the source when it seals: a copy made then. A grant
+// of a few pages is copied all the same: one sendmsg costs less than sendmsg and sendfile.
 std::vector<OutFrame> FaultServer::grant_frames(Segment& s, uint64_t first, uint64_t n, Access a,
                                                 uint64_t reqid, bool with_data) {
   proto::DsmGrant g{{s.owner_id, first, uint32_t(n)},
@@ -91,7 +93,7 @@ std::vector<OutFrame> FaultServer::grant_frames(Segment& s, uint64_t first, uint
     g.encode(w);
     w.u32(uint32_t(bytes));
     if (by_file) {
-      f.file = s.memfd_ref;
+      f.file = s.source(first, n);
       f.file_offset = first * kDsmPage;
       f.file_length = bytes;
     } else {
