@@ -52,6 +52,16 @@ class ConnTest : public ::testing::Test {
     }
     return pred();
   }
+  // A Conn on the other end of the pair, to send from; with a small send buffer when asked,
+  // so that frames wait in its queue.
+  std::shared_ptr<Conn> sender(bool small_sndbuf) {
+    int small = 4096;
+    if (small_sndbuf) setsockopt(sv_[1], SOL_SOCKET, SO_SNDBUF, &small, sizeof small);
+    auto c = std::make_shared<Conn>(io_, sv_[1]);
+    sv_[1] = ::dup(sv_[1]);  // TearDown closes its own copy
+    c->start([](Frame&) {}, [](const std::string&, CloseKind) {});
+    return c;
+  }
   void write_peer(const std::vector<uint8_t>& b) {
     ASSERT_EQ(::write(sv_[1], b.data(), b.size()), ssize_t(b.size()));
   }
@@ -256,11 +266,7 @@ TEST_F(ConnTest, AFilePartLeavesWholeAndInOrderEvenWhenTheSocketIsFull) {
   std::vector<uint8_t> bytes;
   auto file = pattern_file(3 << 20, bytes);
   ASSERT_TRUE(file);
-  int small = 4096;
-  setsockopt(sv_[1], SOL_SOCKET, SO_SNDBUF, &small, sizeof small);
-  auto other = std::make_shared<Conn>(io_, sv_[1]);
-  sv_[1] = ::dup(sv_[1]);
-  other->start([](Frame&) {}, [](const std::string&, CloseKind) {});
+  auto other = sender(true);
   other->send(admin_frame(1, "before"));
   other->send(file_frame(2, file, 4096, 1 << 20));
   EXPECT_TRUE(other->send_now(file_frame(3, file, 0, 12288)));
@@ -288,11 +294,7 @@ TEST_F(ConnTest, ASavedSourceSendsTheBytesOfWhenItWasSaved) {
   int fd = -1;
   auto file = pattern_file(1 << 20, bytes, &fd);
   ASSERT_TRUE(file);
-  int small = 4096;
-  setsockopt(sv_[1], SOL_SOCKET, SO_SNDBUF, &small, sizeof small);
-  auto other = std::make_shared<Conn>(io_, sv_[1]);
-  sv_[1] = ::dup(sv_[1]);
-  other->start([](Frame&) {}, [](const std::string&, CloseKind) {});
+  auto other = sender(true);
   other->send(file_frame(1, file, 0, 1 << 20));  // the socket takes only the start of it
   ASSERT_GT(other->bytes_out(), 0u);
   ASSERT_LT(other->bytes_out(), uint64_t(1) << 20);
@@ -317,9 +319,7 @@ TEST_F(ConnTest, AFilePartOnASealedLinkIsSealedWithItsFrame) {
   k1.fill(3);
   k2.fill(4);
   conn_->seal(k2, k1);
-  auto other = std::make_shared<Conn>(io_, sv_[1]);
-  sv_[1] = ::dup(sv_[1]);
-  other->start([](Frame&) {}, [](const std::string&, CloseKind) {});
+  auto other = sender(false);
   other->seal(k1, k2);
   other->send(file_frame(7, file, 8192, 65536));
   other->send(admin_frame(8, "after"));
