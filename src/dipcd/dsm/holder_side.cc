@@ -275,7 +275,15 @@ void FaultServer::holder_grant(Segment& s, uint64_t first, uint64_t n, Access a,
 // (request()), rather than ask for the unit again.
 void FaultServer::holder_early(Segment& s, uint64_t first, uint64_t n, uint64_t reqid) {
   auto r = by_reqid_.find(reqid);
-  if (reqid && r != by_reqid_.end() && r->second.first.lock().get() == &s) s.early_reqid = reqid;
+  if (reqid && r != by_reqid_.end() && r->second.first.lock().get() == &s) {
+    s.early_reqid = reqid;
+    // A grant still arriving is not late: its time-out counts from its latest chunk, so
+    // that a large segment on a slow network is not given up on while it moves.
+    Time deadline = std::chrono::steady_clock::now() + opt_.fault_timeout;
+    for (auto& [page, pd] : s.pending)
+      if (pd.reqid == reqid) pd.deadline = deadline;
+    for (Session* at : s.pin_waiting) at->pin_deadline = std::max(at->pin_deadline, deadline);
+  }
   for (uint64_t p = first; p < first + n; ++p)
     if (s.state[p] != kStLost && s.access(p) == Access::kNone) s.set(p, Access::kRead);
   for (auto& [page, pd] : s.pending) {
