@@ -138,8 +138,9 @@ struct FaultServer::Segment {
   // Owns memfd: frames that send pages from it (OutFrame::file) keep it open after the
   // segment has gone here, until the link has taken them.
   std::shared_ptr<const SharedFd> memfd_ref;
-  // The sources of frames still sending pages of the memfd (one per grant sent by file);
-  // punch() saves those it would change.
+  // The sources of frames still sending pages of the memfd (one per grant sent by file;
+  // those all sent, expired, are dropped at the next grant or punch); punch() saves those
+  // it would change.
   std::vector<std::weak_ptr<FileSource>> sending;
   std::shared_ptr<FileSource> source(uint64_t first, uint64_t n) {
     std::erase_if(sending, [](const std::weak_ptr<FileSource>& w) { return w.expired(); });
@@ -219,6 +220,7 @@ struct FaultServer::Segment {
     // yet, to the node whose write grant is the reason for this punch, say) get their
     // bytes as they were: saved into memory first.
     uint64_t lo = first * kDsmPage, hi = (first + n) * kDsmPage;
+    std::erase_if(sending, [](const std::weak_ptr<FileSource>& w) { return w.expired(); });
     for (auto& w : sending)
       if (auto src = w.lock(); src && src->overlaps(lo, hi)) src->save();
     fallocate(memfd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, off_t(first * kDsmPage),
