@@ -10,7 +10,7 @@
 # of a 32 MiB segment and at once writes its last page, while the rest of the segment may
 # still be on its way: every page must then hold what node1 wrote (the owner drops its copy
 # for that write, with no quantum to wait for; the pages still to be sent must not be lost
-# with it). It fails without the fix that saves them (a mutation run: node3 saw zeros).
+# with it: without Segment::punch saving them, node3 reads zeros there).
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 source "$(dirname "${BASH_SOURCE[0]}")/semlib.sh"
