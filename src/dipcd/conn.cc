@@ -342,6 +342,15 @@ bool Conn::send_now(OutFrame frame) {
   if (spdlog::should_log(spdlog::level::trace)) trace_frame("out", frame.head.data(), frame.head.size());
   std::unique_lock lk(mu_);
   if (!open_) return false;
+  if (out_.size() >= kMaxQueuedFrames) {
+    // A peer that does not read what it is answered: closed on the io thread (this may be
+    // another), and the frame is not sent.
+    asio::post(io_, [self = shared_from_this()] {
+      self->close(fmt::format("more than {} frames of answers not read", kMaxQueuedFrames),
+                  CloseKind::kError);
+    });
+    return false;
+  }
   if (tx_on_) frame = seal_locked(std::move(frame));
   bool first = out_.empty();
   queued_ += frame.held();

@@ -151,12 +151,15 @@ class Conn : public std::enable_shared_from_this<Conn> {
   static constexpr size_t kReadChunk = 64 * 1024;
   static constexpr size_t kMaxPendingFds = 8;
   // Output bounds of send(), on the bytes queued in memory and not yet taken by the kernel
-  // (a frame's file part is not in memory and not counted). send_now() pauses nothing and
-  // has no cap of its own (two nodes streaming segments to each other must not both stop
-  // reading): its frames are the fault server's, answers and requests, and a peer that
-  // asks without reading its answers is not bounded by it.
+  // (a frame's file part is not in memory and not counted): past kHighWater it stops
+  // reading until half is drained, past kOutputCap the connection closes. send_now() does
+  // not stop reading (two nodes streaming segments to each other must not both stop) and
+  // counts frames instead of bytes, so that a segment's pages copied for a sealed link do
+  // not close it: more than kMaxQueuedFrames waiting closes the connection (a peer that
+  // asks without reading its answers).
   static constexpr size_t kHighWater = 4u << 20;
   static constexpr size_t kOutputCap = 64u << 20;
+  static constexpr size_t kMaxQueuedFrames = size_t(1) << 18;  // a 1 TiB segment in chunks
 
   // Takes ownership of the connected socket fd (made non-blocking here).
   Conn(asio::io_context& io, int fd);

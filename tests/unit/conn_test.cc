@@ -171,6 +171,20 @@ TEST_F(ConnTest, OutputPastTheCapClosesTheConnection) {
   EXPECT_NE(closed_.find("not read"), std::string::npos) << closed_;
 }
 
+// send_now() (DSM answers from another thread) does not stop reading, but a peer that
+// lets its answers pile up is closed all the same, by their count.
+TEST_F(ConnTest, FramesPilingUpFromSendNowCloseTheConnection) {
+  auto f = admin_frame(1, "x");
+  size_t i = 0;  // the first ones fill the socket's buffer, the rest wait
+  for (; i < 2 * Conn::kMaxQueuedFrames && conn_->send_now(f); ++i) {
+  }
+  EXPECT_LT(i, 2 * Conn::kMaxQueuedFrames) << "never refused";
+  EXPECT_GE(i, Conn::kMaxQueuedFrames) << "refused before the bound";
+  ASSERT_TRUE(run_until([&] { return !closed_.empty(); }));
+  EXPECT_NE(closed_.find("frames of answers not read"), std::string::npos) << closed_;
+  EXPECT_FALSE(conn_->is_open());
+}
+
 TEST_F(ConnTest, DescriptorsTravelWithTheirFrame) {
   int p[2];
   ASSERT_EQ(pipe(p), 0);

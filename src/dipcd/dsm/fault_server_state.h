@@ -142,6 +142,9 @@ struct FaultServer::Segment {
   // those all sent, expired, are dropped at the next grant or punch); punch() saves those
   // it would change.
   std::vector<std::weak_ptr<FileSource>> sending;
+  // Frames carrying n pages send them from the memfd (a source) rather than copied into
+  // the frame: from 64 KiB on (for fewer, one sendmsg costs less than sendmsg and sendfile).
+  bool by_file(uint64_t n) const { return memfd_ref && n * kDsmPage >= 64 * 1024; }
   std::shared_ptr<FileSource> source(uint64_t first, uint64_t n) {
     std::erase_if(sending, [](const std::weak_ptr<FileSource>& w) { return w.expired(); });
     auto src = std::make_shared<FileSource>(memfd_ref, first * kDsmPage, n * kDsmPage);

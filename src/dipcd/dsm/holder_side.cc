@@ -357,7 +357,8 @@ void FaultServer::holder_recall(Segment& s, uint64_t first, uint64_t n, RecallMo
     return;
   }
   std::vector<OutFrame> frames;
-  if (with_data) frames = data_frames(s, first, n, FrameType::kDsmDataToOwner);
+  // Given back by file: an invalidation's punch just below saves the pages first.
+  if (with_data) frames = data_frames(s, first, n, FrameType::kDsmDataToOwner, s.by_file(n));
   if (mode == RecallMode::kInvalidate) drop_copy(s, first, n);
   for (uint64_t p = first; p < first + n; ++p)
     if (s.state[p] != kStLost && (to == Access::kNone || s.access(p) != Access::kNone))

@@ -24,9 +24,6 @@ using proto::kDsmPage;
 
 namespace {
 
-// The smallest grant whose pages are sent from the memfd rather than copied.
-constexpr uint64_t kByFileMin = 64 * 1024;
-
 // Reads pages [first, first+n) of memfd into dst; what lies past the file's end is zero.
 void read_pages(int memfd, uint64_t first, uint64_t n, uint8_t* dst) {
   size_t bytes = size_t(n * kDsmPage);
@@ -68,20 +65,20 @@ std::vector<OutFrame> FaultServer::data_frames(Segment& s, uint64_t first, uint6
   return out;
 }
 
-// A read grant's pages go by file (the link reads them from the memfd when it sends them).
-// Until the holder has read them they change in only one way: a write elsewhere (or here)
-// needs the holder's copy invalidated first, and the holder answers that recall only after
-// it has read every frame before the recall on the same link. The one way is the holder's
-// own upgrade to write, which invalidates nobody there and drops the owner's copy at once:
-// Segment::punch saves the pages of every source still sending them into memory before it
-// punches. A write grant's pages are copied (the owner's copy is dropped right after
-// anyway). On a sealed link Conn reads the source when it seals: a copy made then. A grant
-// of a few pages is copied all the same: one sendmsg costs less than sendmsg and sendfile.
+// A grant's pages go by file (the link reads them from the memfd when it sends them;
+// Segment::by_file). Until the holder has read a read grant's pages they change in only one
+// way: a write elsewhere (or here) needs the holder's copy invalidated first, and the holder
+// answers that recall only after it has read every frame before the recall on the same
+// link. The one way is the holder's own upgrade to write, which invalidates nobody there
+// and drops the owner's copy at once: Segment::punch saves the pages of every source still
+// sending them into memory before it punches. A write grant's pages are saved so by the
+// punch right after it (run_actions). On a sealed link Conn reads the source when it seals:
+// a copy made then.
 std::vector<OutFrame> FaultServer::grant_frames(Segment& s, uint64_t first, uint64_t n, Access a,
                                                 uint64_t reqid, bool with_data) {
   proto::DsmGrant g{{s.owner_id, first, uint32_t(n)},
                     a == Access::kWrite ? proto::DsmAccess::kWrite : proto::DsmAccess::kRead};
-  bool by_file = a == Access::kRead && s.memfd_ref && n * kDsmPage >= kByFileMin;
+  bool by_file = s.by_file(n);
   std::vector<OutFrame> out;
   if (with_data && n * kDsmPage <= proto::kDsmMaxChunk) {
     // The usual answer to a fault: one frame, the pages read straight into it (or sent
