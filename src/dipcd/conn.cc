@@ -30,45 +30,103 @@ SharedFd::~SharedFd() {
   if (fd >= 0) ::close(fd);
 }
 
+namespace {
+
+// pread of all n bytes (one read stops short of 2 GiB); what is past the file's end is zero.
+void pread_all(int fd, uint8_t* dst, size_t n, uint64_t at) {
+  size_t got = 0;
+  while (got < n) {
+    ssize_t k = pread(fd, dst + got, n - got, off_t(at + got));
+    if (k < 0 && errno == EINTR) continue;
+    if (k <= 0) break;
+    got += size_t(k);
+  }
+  if (got < n) std::memset(dst + got, 0, n - got);
+}
+
+}  // namespace
+
+std::map<uint64_t, std::vector<uint8_t>>::const_iterator FileSource::piece_at(uint64_t at,
+                                                                               uint64_t* next) const {
+  auto it = saved_.upper_bound(at);
+  *next = it == saved_.end() ? offset_ + length_ : it->first;
+  if (it != saved_.begin()) {
+    auto p = std::prev(it);
+    if (at < p->first + p->second.size()) return p;
+  }
+  return saved_.end();
+}
+
 ssize_t FileSource::send_to(int sock, uint64_t at, size_t n) {
   std::lock_guard g(mu_);
-  if (at < offset_ || at + n > offset_ + length_) {
+  if (n == 0 || at < offset_ || at + n > offset_ + length_) {
     errno = EINVAL;
     return -1;
   }
-  if (!file_)
-    return ::send(sock, saved_.data() + (at - offset_), n, MSG_DONTWAIT | MSG_NOSIGNAL);
-  off_t pos = off_t(at);
-  ssize_t sent = ::sendfile(sock, file_->fd, &pos, n);
-  if (sent != 0) return sent;
-  // The file ended before the range (it cannot shrink: DSM seals its memfds; this is
-  // defence): what is missing is sent as zeros, as a read past the end gives.
-  static const uint8_t zeros[4096] = {};
-  return ::send(sock, zeros, std::min(n, sizeof zeros), MSG_DONTWAIT | MSG_NOSIGNAL);
+  uint64_t next;
+  auto p = piece_at(at, &next);
+  ssize_t sent;
+  if (p != saved_.end()) {
+    size_t k = std::min<uint64_t>(n, p->first + p->second.size() - at);
+    sent = ::send(sock, p->second.data() + (at - p->first), k, MSG_DONTWAIT | MSG_NOSIGNAL);
+  } else {
+    off_t pos = off_t(at);
+    size_t k = std::min<uint64_t>(n, next - at);
+    sent = ::sendfile(sock, file_->fd, &pos, k);
+    if (sent == 0) {
+      // The file ended before the range (it cannot shrink: DSM seals its memfds; this is
+      // defence): what is missing is sent as zeros, as a read past the end gives.
+      static const uint8_t zeros[4096] = {};
+      sent = ::send(sock, zeros, std::min(k, sizeof zeros), MSG_DONTWAIT | MSG_NOSIGNAL);
+    }
+  }
+  if (sent > 0) sent_ = std::max(sent_, at + uint64_t(sent));
+  return sent;
 }
 
 void FileSource::read(uint64_t at, uint8_t* dst, size_t n) {
   std::lock_guard g(mu_);
-  ssize_t got = 0;
-  if (at >= offset_ && at + n <= offset_ + length_) {
-    if (!file_) {
-      std::memcpy(dst, saved_.data() + (at - offset_), n);
-      return;
-    }
-    got = pread(file_->fd, dst, n, off_t(at));
-    if (got < 0) got = 0;
+  if (at < offset_ || at + n > offset_ + length_) {
+    std::memset(dst, 0, n);
+    return;
   }
-  if (size_t(got) < n) std::memset(dst + got, 0, n - size_t(got));
+  uint64_t end = at + n;
+  while (at < end) {
+    uint64_t next;
+    auto p = piece_at(at, &next);
+    if (p != saved_.end()) {
+      size_t k = std::min<uint64_t>(end - at, p->first + p->second.size() - at);
+      std::memcpy(dst, p->second.data() + (at - p->first), k);
+      at += k;
+      dst += k;
+    } else {
+      size_t k = std::min(end, next) - at;
+      pread_all(file_->fd, dst, k, at);
+      at += k;
+      dst += k;
+    }
+  }
+  sent_ = std::max(sent_, end);
 }
 
-void FileSource::save() {
+void FileSource::save(uint64_t lo, uint64_t hi) {
   std::lock_guard g(mu_);
-  if (!file_) return;
-  saved_.resize(size_t(length_));
-  ssize_t got = pread(file_->fd, saved_.data(), saved_.size(), off_t(offset_));
-  if (got < 0) got = 0;
-  if (size_t(got) < saved_.size()) std::memset(saved_.data() + got, 0, saved_.size() - size_t(got));
-  file_.reset();
+  lo = std::max(lo, sent_);
+  hi = std::min(hi, offset_ + length_);
+  // The gaps between the pieces saved already, within [lo, hi).
+  for (uint64_t at = lo; at < hi;) {
+    uint64_t next;
+    auto p = piece_at(at, &next);
+    if (p != saved_.end()) {
+      at = p->first + p->second.size();
+      continue;
+    }
+    uint64_t k = std::min(hi, next) - at;
+    std::vector<uint8_t> b(static_cast<size_t>(k));
+    pread_all(file_->fd, b.data(), b.size(), at);
+    saved_.emplace(at, std::move(b));
+    at += k;
+  }
 }
 
 Frame::~Frame() {
@@ -324,7 +382,7 @@ void Conn::send(OutFrame frame) {
     return;
   }
   std::unique_lock lk(mu_);
-  if (!open_) return;
+  if (!open_ || refusing_) return;
   if (tx_on_) frame = seal_locked(std::move(frame));
   queued_ += frame.held();
   out_.push_back(std::move(frame));
@@ -342,9 +400,11 @@ bool Conn::send_now(OutFrame frame) {
   if (spdlog::should_log(spdlog::level::trace)) trace_frame("out", frame.head.data(), frame.head.size());
   std::unique_lock lk(mu_);
   if (!open_) return false;
+  if (refusing_) return false;
   if (out_.size() >= kMaxQueuedFrames) {
     // A peer that does not read what it is answered: closed on the io thread (this may be
-    // another), and the frame is not sent.
+    // another), and neither this frame nor any after it is sent (no gap in the stream).
+    refusing_ = true;
     asio::post(io_, [self = shared_from_this()] {
       self->close(fmt::format("more than {} frames of answers not read", kMaxQueuedFrames),
                   CloseKind::kError);

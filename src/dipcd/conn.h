@@ -39,6 +39,7 @@
 #include <cstdint>
 #include <deque>
 #include <functional>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -74,27 +75,35 @@ struct SharedFd {
 };
 
 // Where the file parts of frames come from: [offset, offset+length) of a file (a shared
-// memory segment's memfd), sent with sendfile, until save() copies that range into memory,
-// from where the rest is sent. Whoever changes those bytes of the file while frames still
-// need them (a DSM node about to drop its copy of pages) calls save() first. Any thread.
+// memory segment's memfd), sent with sendfile, except the pieces save() copied into memory,
+// which are sent from there. Whoever is about to drop bytes of the file while frames still
+// need them (a DSM node punching pages out of its memfd) calls save(lo, hi) first; it
+// copies only what is in [lo, hi) and not sent yet (the frames of one source leave in
+// order, on one connection). Bytes already handed to the kernel by sendfile are its
+// references to the file's pages, which a punch does not change; save() does not guard
+// against writing over the file's bytes in place. Any thread.
 class FileSource {
  public:
   FileSource(std::shared_ptr<const SharedFd> file, uint64_t offset, uint64_t length)
-      : file_(std::move(file)), offset_(offset), length_(length) {}
+      : file_(std::move(file)), offset_(offset), length_(length), sent_(offset) {}
   uint64_t offset() const { return offset_; }
   uint64_t length() const { return length_; }
-  // Sends up to n bytes from file offset `at` (inside the range) to the socket; as sendfile.
+  // Sends up to n bytes from file offset `at` (inside the range) to the socket; as send.
   ssize_t send_to(int sock, uint64_t at, size_t n);
-  // Copies n bytes from `at` into dst; bytes past the file's end read as zero.
+  // Copies n bytes from `at` into dst (what a sealed link sends); past the file's end, zeros.
   void read(uint64_t at, uint8_t* dst, size_t n);
-  void save();
+  void save(uint64_t lo, uint64_t hi);
   bool overlaps(uint64_t lo, uint64_t hi) const { return lo < offset_ + length_ && offset_ < hi; }
 
  private:
+  // The saved piece holding `at`, or saved_.end() and in *next the start of the next one
+  // (or the range's end). Called with mu_ held.
+  std::map<uint64_t, std::vector<uint8_t>>::const_iterator piece_at(uint64_t at, uint64_t* next) const;
   std::mutex mu_;
-  std::shared_ptr<const SharedFd> file_;  // null once saved
-  std::vector<uint8_t> saved_;
+  const std::shared_ptr<const SharedFd> file_;
+  std::map<uint64_t, std::vector<uint8_t>> saved_;  // by file offset, disjoint
   const uint64_t offset_, length_;
+  uint64_t sent_;  // bytes before this file offset have been sent (or read to seal)
 };
 
 // A frame to send: head (header and fixed fields) and an optional body sent after it, and
@@ -159,7 +168,8 @@ class Conn : public std::enable_shared_from_this<Conn> {
   // asks without reading its answers).
   static constexpr size_t kHighWater = 4u << 20;
   static constexpr size_t kOutputCap = 64u << 20;
-  static constexpr size_t kMaxQueuedFrames = size_t(1) << 18;  // a 1 TiB segment in chunks
+  // 2^20: a grant of up to 1 TiB in 1 MiB chunks, or about 100 MB of small answers.
+  static constexpr size_t kMaxQueuedFrames = size_t(1) << 20;
 
   // Takes ownership of the connected socket fd (made non-blocking here).
   Conn(asio::io_context& io, int fd);
@@ -237,6 +247,7 @@ class Conn : public std::enable_shared_from_this<Conn> {
   size_t out_offset_ = 0;  // bytes of out_.front() already sent
   size_t queued_ = 0;  // bytes of out_ in memory (file parts not counted)
   bool writing_ = false;  // a write wait is armed
+  bool refusing_ = false;  // send_now() found the frame bound passed: closing, nothing more
   std::atomic<uint64_t> bytes_out_{0};
   std::atomic<bool> open_{false};
 };

@@ -312,15 +312,33 @@ TEST_F(ConnTest, ASavedSourceSendsTheBytesOfWhenItWasSaved) {
   other->send(file_frame(1, file, 0, 1 << 20));  // the socket takes only the start of it
   ASSERT_GT(other->bytes_out(), 0u);
   ASSERT_LT(other->bytes_out(), uint64_t(1) << 20);
-  fd = ::dup(fd);  // the source lets go of its descriptor when it saves
-  file->save();
+  file->save(0, 1 << 20);
   // The file now holds other bytes (a hole where the pattern was): not to be sent.
   ASSERT_EQ(fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, 0, 1 << 20), 0) << strerror(errno) << " fd " << fd;
   ASSERT_TRUE(run_until([&] { return ids_.size() == 1; })) << closed_;
   ASSERT_EQ(payloads_[0].size(), 8u + (1 << 20));
   EXPECT_TRUE(std::equal(payloads_[0].begin() + 8, payloads_[0].end(), bytes.begin()))
       << "bytes of the file after the save were sent";
-  ::close(fd);
+  other->close("done");
+}
+
+// save(lo, hi) keeps only what it is asked for: the rest of the file part is read from the
+// file when it is sent (here after a punch: zeros).
+TEST_F(ConnTest, ASourceSavesOnlyTheRangeAskedFor) {
+  std::vector<uint8_t> bytes;
+  int fd = -1;
+  auto file = pattern_file(1 << 20, bytes, &fd);
+  ASSERT_TRUE(file);
+  auto other = sender(true);
+  other->send(file_frame(1, file, 0, 1 << 20));
+  ASSERT_LT(other->bytes_out(), uint64_t(256) << 10);
+  file->save(256 << 10, 512 << 10);
+  ASSERT_EQ(fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, 0, 1 << 20), 0);
+  ASSERT_TRUE(run_until([&] { return ids_.size() == 1; })) << closed_;
+  ASSERT_EQ(payloads_[0].size(), 8u + (1 << 20));
+  auto at = payloads_[0].begin() + 8;
+  EXPECT_TRUE(std::equal(at + (256 << 10), at + (512 << 10), bytes.begin() + (256 << 10)));
+  EXPECT_TRUE(std::all_of(at + (512 << 10), payloads_[0].end(), [](uint8_t b) { return b == 0; }));
   other->close("done");
 }
 

@@ -218,8 +218,12 @@ void FaultServer::segment_known(int32_t local_id, const std::string& owner, int3
     }
     // Its size is sealed: a process given the memfd to map cannot make it shorter (frames
     // send pages from it) or longer.
-    if (fcntl(s->memfd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL) < 0)
+    // Without those seals, F_SEAL_SEAL alone at least stops a process from adding
+    // F_SEAL_WRITE, which would stop dipcd's own writes.
+    if (fcntl(s->memfd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL) < 0) {
       spdlog::warn("shared memory id {}: cannot seal its memfd's size: {}", local_id, strerror(errno));
+      (void)fcntl(s->memfd, F_ADD_SEALS, F_SEAL_SEAL);
+    }
     s->ino = st.st_ino;
     s->dev = st.st_dev;
     // dipcd attaches the System V segment itself, so that IPC_RMID only marks it (the key

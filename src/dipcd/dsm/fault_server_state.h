@@ -225,7 +225,7 @@ struct FaultServer::Segment {
     uint64_t lo = first * kDsmPage, hi = (first + n) * kDsmPage;
     std::erase_if(sending, [](const std::weak_ptr<FileSource>& w) { return w.expired(); });
     for (auto& w : sending)
-      if (auto src = w.lock(); src && src->overlaps(lo, hi)) src->save();
+      if (auto src = w.lock(); src && src->overlaps(lo, hi)) src->save(lo, hi);
     fallocate(memfd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, off_t(first * kDsmPage),
               off_t(n * kDsmPage));
   }

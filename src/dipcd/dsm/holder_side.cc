@@ -83,15 +83,19 @@ void FaultServer::resolve(const Waiter& w, Access a) {
 
 // The page cannot be had: the access raises SIGBUS in that process (and later ones too).
 void FaultServer::poison(const Waiter& w, Segment& s, uint64_t page) {
-  // On the owner the page is also the copy its directory serves other nodes from (a
-  // request of its own that timed out, say): kept aside and put back once this process is
-  // poisoned, which needs the page absent for a moment.
+  // On the owner the page, when present, is the copy its directory serves other nodes from
+  // (a write of its own that timed out waiting for recalls, say): it stays, and only this
+  // process is poisoned, which needs the page absent for a moment: kept aside, punched, put
+  // back. The owner marks nothing lost; its directory knows what is.
   std::vector<uint8_t> keep;
   if (s.owned) {
-    keep.resize(kDsmPage);
-    if (pread(s.memfd, keep.data(), kDsmPage, off_t(page * kDsmPage)) != ssize_t(kDsmPage)) keep.clear();
-  }
-  if (s.state[page] != kStLost || s.owned) {
+    off_t off = off_t(page * kDsmPage);
+    if (lseek(s.memfd, off, SEEK_DATA) == off) {
+      keep.resize(kDsmPage);
+      if (pread(s.memfd, keep.data(), kDsmPage, off) != ssize_t(kDsmPage)) keep.clear();
+      if (!keep.empty()) drop_copy(s, page, 1);
+    }
+  } else if (s.state[page] != kStLost) {
     // Drop this node's copy (if any): each process that touches the page is poisoned on its
     // own fault, which needs the page absent.
     drop_copy(s, page, 1);
