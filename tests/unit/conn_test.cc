@@ -25,7 +25,7 @@ std::vector<uint8_t> admin_frame(uint64_t id, const std::string& text) {
 }
 
 class ConnTest : public ::testing::Test {
- protected:
+ public:  // for the helpers below the fixture
   void SetUp() override {
     ASSERT_EQ(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv_), 0);
     conn_ = std::make_shared<Conn>(io_, sv_[0]);
@@ -300,46 +300,42 @@ TEST_F(ConnTest, AFilePartLeavesWholeAndInOrderEvenWhenTheSocketIsFull) {
   other->close("done");
 }
 
-// A source saved while its frame waits (half sent) sends the bytes the file had when it
-// was saved, whatever the file holds after: what a DSM node does before it punches pages
-// that a queued grant still has to send.
-TEST_F(ConnTest, ASavedSourceSendsTheBytesOfWhenItWasSaved) {
-  std::vector<uint8_t> bytes;
+// A frame of a 1 MiB file part, queued on a full socket: its source saves [lo, hi), the file
+// is punched (a hole: zeros), and what arrives is returned (the 8-byte fixed part off).
+// What a DSM node does before it punches pages that a queued grant still has to send.
+std::vector<uint8_t> saved_then_punched(ConnTest& t, uint64_t lo, uint64_t hi,
+                                        std::vector<uint8_t>& bytes) {
   int fd = -1;
   auto file = pattern_file(1 << 20, bytes, &fd);
-  ASSERT_TRUE(file);
-  auto other = sender(true);
+  EXPECT_TRUE(file);
+  if (!file) return {};
+  auto other = t.sender(true);
   other->send(file_frame(1, file, 0, 1 << 20));  // the socket takes only the start of it
-  ASSERT_GT(other->bytes_out(), 0u);
-  ASSERT_LT(other->bytes_out(), uint64_t(1) << 20);
-  file->save(0, 1 << 20);
-  // The file now holds other bytes (a hole where the pattern was): not to be sent.
-  ASSERT_EQ(fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, 0, 1 << 20), 0) << strerror(errno) << " fd " << fd;
-  ASSERT_TRUE(run_until([&] { return ids_.size() == 1; })) << closed_;
-  ASSERT_EQ(payloads_[0].size(), 8u + (1 << 20));
-  EXPECT_TRUE(std::equal(payloads_[0].begin() + 8, payloads_[0].end(), bytes.begin()))
-      << "bytes of the file after the save were sent";
+  EXPECT_GT(other->bytes_out(), 0u);
+  EXPECT_LT(other->bytes_out(), uint64_t(256) << 10);
+  file->save(lo, hi);
+  EXPECT_EQ(fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, 0, 1 << 20), 0) << strerror(errno);
+  EXPECT_TRUE(t.run_until([&] { return t.ids_.size() == 1; })) << t.closed_;
   other->close("done");
+  if (t.payloads_.size() != 1 || t.payloads_[0].size() != 8u + (1 << 20)) return {};
+  return std::vector<uint8_t>(t.payloads_[0].begin() + 8, t.payloads_[0].end());
 }
 
-// save(lo, hi) keeps only what it is asked for: the rest of the file part is read from the
-// file when it is sent (here after a punch: zeros).
+// Saved whole while its frame waits half sent, a source sends the bytes the file had then.
+TEST_F(ConnTest, ASavedSourceSendsTheBytesOfWhenItWasSaved) {
+  std::vector<uint8_t> bytes;
+  auto got = saved_then_punched(*this, 0, 1 << 20, bytes);
+  EXPECT_EQ(got, bytes) << "bytes of the file after the save were sent";
+}
+
+// save(lo, hi) keeps only what it is asked for: the rest is read from the file when it is
+// sent (after the punch: zeros).
 TEST_F(ConnTest, ASourceSavesOnlyTheRangeAskedFor) {
   std::vector<uint8_t> bytes;
-  int fd = -1;
-  auto file = pattern_file(1 << 20, bytes, &fd);
-  ASSERT_TRUE(file);
-  auto other = sender(true);
-  other->send(file_frame(1, file, 0, 1 << 20));
-  ASSERT_LT(other->bytes_out(), uint64_t(256) << 10);
-  file->save(256 << 10, 512 << 10);
-  ASSERT_EQ(fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, 0, 1 << 20), 0);
-  ASSERT_TRUE(run_until([&] { return ids_.size() == 1; })) << closed_;
-  ASSERT_EQ(payloads_[0].size(), 8u + (1 << 20));
-  auto at = payloads_[0].begin() + 8;
-  EXPECT_TRUE(std::equal(at + (256 << 10), at + (512 << 10), bytes.begin() + (256 << 10)));
-  EXPECT_TRUE(std::all_of(at + (512 << 10), payloads_[0].end(), [](uint8_t b) { return b == 0; }));
-  other->close("done");
+  auto got = saved_then_punched(*this, 256 << 10, 512 << 10, bytes);
+  ASSERT_EQ(got.size(), bytes.size());
+  EXPECT_TRUE(std::equal(got.begin() + (256 << 10), got.begin() + (512 << 10), bytes.begin() + (256 << 10)));
+  EXPECT_TRUE(std::all_of(got.begin() + (512 << 10), got.end(), [](uint8_t b) { return b == 0; }));
 }
 
 // Sealed, the file part is read when the frame is sealed and travels encrypted.
