@@ -10,7 +10,9 @@
 #   - while node2 holds the segment, a store on node1 waits (its fault is counted at node1)
 #     and goes through once node2 detaches; node2 read its own view meanwhile;
 #   - held longer than peer_timeout, the other node's access raises SIGBUS there, and works
-#     again once node2 detached;
+#     again once node2 detached; the owner's own store that gives up so (node2 holding the
+#     page read-only) loses nothing: node1 still reads its page, and so does node3 once
+#     node2 let go;
 #   - a forked child on node2 shares its parent's attachment; SHM_RDONLY stores raise
 #     SIGSEGV; shm_nattch counts node2's attachment; IPC_RMID waits for its detach.
 set -euo pipefail
@@ -25,7 +27,7 @@ write_faults() {
 # attach_bg NODE FILE: a process on NODE attaches segment $K and holds it (shmtool attwait)
 # until FILE is removed; its pid and output file in ATT_PID, ATT_OUT.
 attach_bg() {
-  bg_on "$1" "$SHM" attwait $K "$2"
+  bg_on "$1" "$SHM" "${ATTWAIT:-attwait}" $K "$2"
   ATT_PID=$BG_PID ATT_OUT=$BG_OUT
   wait_for "[[ -e '$2' ]]" 15 || fail "$1 did not attach"
 }
@@ -80,6 +82,15 @@ expect_eq "$(on node3 "$SHM" peek $K 0)" SIGBUS "node3's read while node2 holds 
 log "node3's read gave up after $(($(now_ms) - t0)) ms"
 release node2 "$f2" 55 "node2's held view"
 wait_for "[[ \$(on node3 '$SHM' peek $K 0) == 55 ]]" 10 || fail "node3 cannot read page 0 after node2 let go"
+
+# node2 holds the segment read-only past peer_timeout: the owner's store gives up (SIGBUS
+# in that process); the owner's copy of the page is not lost with it.
+ATTWAIT=attwaitro attach_bg node2 "$f2"
+expect_eq "$(on node1 "$SHM" store $K 0 57)" SIGBUS "node1's store while node2 holds read-only past peer_timeout"
+expect_eq "$(on node1 "$SHM" peek $K 0)" 55 "node1 reads its page after its store gave up"
+release node2 "$f2" 55 "node2's read-only view"
+expect_eq "$(on node3 "$SHM" peek $K 0)" 55 "node3 reads the owner's page once node2 let go"
+expect_eq "$(on node1 "$SHM" store $K 0 55)" OK "node1's store once node2 let go"
 
 # fork, SHM_RDONLY.
 expect_eq "$(on node1 "$SHM" put $K 4096 70)" OK "stored on node1 at page 1"

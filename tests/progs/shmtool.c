@@ -4,6 +4,7 @@
  *   shmtool mk KEY SIZE [MODE]          shmget(IPC_CREAT|IPC_DIPC): "OK" or the errno name
  *   shmtool get KEY SIZE                shmget(IPC_DIPC) without IPC_CREAT
  *   shmtool put KEY OFF VALUE           attach, store the 64-bit VALUE at byte OFF, detach
+ *   shmtool store KEY OFF VALUE         the same, "SIGBUS" if the store raised it
  *   shmtool peek KEY OFF                attach, print the 64-bit value at OFF ("SIGBUS" if the
  *                                       access raised it), detach
  *   shmtool peekro KEY OFF              the same through an SHM_RDONLY attachment
@@ -47,6 +48,7 @@
  *                                       mode in octal, or the errno name of the failing call
  *   shmtool attwait KEY FILE            attach, write FILE, wait until FILE disappears, read
  *                                       word 0 and print it, detach
+ *   shmtool attwaitro KEY FILE          the same through an SHM_RDONLY attachment
  *   shmtool addr KEY                    attach at a chosen address, SHM_RND, SHM_REMAP rules
  *   shmtool pieces KEY SMALLKEY         attach KEY (at least 64 KiB) at a free place, then
  *                                       SMALLKEY (one page) with SHM_REMAP 16 KiB into it,
@@ -238,6 +240,14 @@ int main(int argc, char** argv) {
     printf("%llu\n", (unsigned long long)v);
     shmdt(p);
     return 0;
+  }
+  if (!strcmp(a, "store") && argc == 5) {
+    char* p = att(id, 0);
+    catch_faults();
+    if (sigsetjmp(jb, 1)) return out(caught == SIGBUS ? "SIGBUS" : "SIGSEGV");
+    *(volatile uint64_t*)(p + num(argv[3])) = (uint64_t)num(argv[4]);
+    shmdt(p);
+    return out("OK");
   }
   if (!strcmp(a, "storero") && argc == 4) {
     char* p = att(id, SHM_RDONLY);
@@ -452,8 +462,8 @@ int main(int argc, char** argv) {
     if (f) fclose(f);
     for (;;) pause();
   }
-  if (!strcmp(a, "attwait") && argc == 4) {
-    volatile uint64_t* p = att(id, 0);
+  if ((!strcmp(a, "attwait") || !strcmp(a, "attwaitro")) && argc == 4) {
+    volatile uint64_t* p = (volatile uint64_t*)att(id, !strcmp(a, "attwaitro") ? SHM_RDONLY : 0);
     FILE* f = fopen(argv[3], "w");
     if (f) fclose(f);
     struct stat st;
