@@ -71,6 +71,7 @@ bool DsmRoom::start() {
     fs_.reset();
     return false;
   }
+  if (std::string w = dsm::FaultServer::huge_page_warning(); !w.empty()) spdlog::warn("{}", w);
   return true;
 }
 

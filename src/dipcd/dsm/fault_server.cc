@@ -2,6 +2,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stdio.h>
 #include <poll.h>
 #include <spdlog/spdlog.h>
 #include <sys/epoll.h>
@@ -68,6 +69,29 @@ bool FaultServer::serve_check(std::string& err) {
     return false;
   }
   return true;
+}
+
+std::string FaultServer::huge_page_warning() {
+  FILE* f = fopen("/sys/kernel/mm/transparent_hugepage/shmem_enabled", "re");
+  if (!f) return {};
+  char line[256] = {};
+  bool got = fgets(line, sizeof line, f) != nullptr;
+  fclose(f);
+  return got ? huge_page_warning(line) : std::string();
+}
+
+std::string FaultServer::huge_page_warning(const char* line) {
+  // "always within_size advise [never] deny force": the bracketed one is in force.
+  const char* open = strchr(line, '[');
+  const char* close = open ? strchr(open, ']') : nullptr;
+  if (!open || !close) return {};
+  std::string mode(open + 1, close);
+  if (mode != "always" && mode != "within_size" && mode != "force") return {};
+  return fmt::format("shmem transparent huge pages are on (shmem_enabled = {}): a segment's memfd "
+                     "may then hold 2 MiB pages, which distributed shared memory, working in 4 KiB "
+                     "pages, cannot give away one by one (a page may read as zeros after another "
+                     "moved); set /sys/kernel/mm/transparent_hugepage/shmem_enabled to never or advise",
+                     mode);
 }
 
 bool FaultServer::kernel_check(std::string& err) {

@@ -81,6 +81,10 @@ class FaultServer {
   static bool kernel_check(std::string& err);
   // What even a node without userfaultfd needs to own and serve segments: 4 KiB pages.
   static bool serve_check(std::string& err);
+  // What to warn of when shmem transparent huge pages are on (memfds may hold 2 MiB
+  // pages, which DSM cannot give away 4 KiB at a time), or "".
+  static std::string huge_page_warning();
+  static std::string huge_page_warning(const char* shmem_enabled);  // from that file's line
   // Opens the socket and starts the thread.
   bool start(std::string& err);
   void stop();

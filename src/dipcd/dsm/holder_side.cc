@@ -93,7 +93,7 @@ void FaultServer::poison(const Waiter& w, Segment& s, uint64_t page) {
     if (lseek(s.memfd, off, SEEK_DATA) == off) {
       keep.resize(kDsmPage);
       if (pread(s.memfd, keep.data(), kDsmPage, off) != ssize_t(kDsmPage)) keep.clear();
-      if (!keep.empty()) drop_copy(s, page, 1);
+      drop_copy(s, page, 1);  // even unread: the poison needs the page absent
     }
   } else if (s.state[page] != kStLost) {
     // Drop this node's copy (if any): each process that touches the page is poisoned on its
