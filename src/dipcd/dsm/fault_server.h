@@ -215,6 +215,9 @@ class FaultServer {
   // kDsmGrantData when they fit one chunk, else kDsmData chunks and then the kDsmGrant.
   std::vector<OutFrame> grant_frames(Segment& s, uint64_t first, uint64_t n, Access a,
                                      uint64_t reqid, bool with_data);
+  template <typename Fill>
+  OutFrame page_frame(Segment& s, proto::FrameType type, uint64_t reqid, size_t fixed, Fill fill,
+                      uint64_t first, uint64_t n, const std::shared_ptr<FileSource>& src);
   NodeId node_id(const std::string& name);
   Time next_deadline() const;
 

@@ -145,8 +145,11 @@ struct FaultServer::Segment {
   // Frames carrying n pages send them from the memfd (a source) rather than copied into
   // the frame: from 64 KiB on (for fewer, one sendmsg costs less than sendmsg and sendfile).
   bool by_file(uint64_t n) const { return memfd_ref && n * kDsmPage >= 64 * 1024; }
-  std::shared_ptr<FileSource> source(uint64_t first, uint64_t n) {
+  void prune_sending() {
     std::erase_if(sending, [](const std::weak_ptr<FileSource>& w) { return w.expired(); });
+  }
+  std::shared_ptr<FileSource> source(uint64_t first, uint64_t n) {
+    prune_sending();
     auto src = std::make_shared<FileSource>(memfd_ref, first * kDsmPage, n * kDsmPage);
     sending.push_back(src);
     return src;
@@ -164,7 +167,8 @@ struct FaultServer::Segment {
   uint64_t trip_page = kNoPage;
   bool trip_held = false;  // its bytes are in trip_data (the window's grant came)
   // The request whose grant is arriving in data frames (holder_early), or 0: read faults
-  // meanwhile wait on it rather than ask again.
+  // meanwhile wait on it rather than ask again. It may name a request already answered or
+  // failed; request() checks it against by_reqid_ and clears it then.
   uint64_t early_reqid = 0;
   std::vector<uint8_t> trip_data;
   void trip_clear_in(uint64_t first, uint64_t n) {
@@ -223,7 +227,7 @@ struct FaultServer::Segment {
     // yet, to the node whose write grant is the reason for this punch, say) get their
     // bytes as they were: saved into memory first.
     uint64_t lo = first * kDsmPage, hi = (first + n) * kDsmPage;
-    std::erase_if(sending, [](const std::weak_ptr<FileSource>& w) { return w.expired(); });
+    prune_sending();
     for (auto& w : sending)
       if (auto src = w.lock(); src && src->overlaps(lo, hi)) src->save(lo, hi);
     fallocate(memfd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, off_t(first * kDsmPage),

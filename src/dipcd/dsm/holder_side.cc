@@ -248,7 +248,6 @@ void FaultServer::holder_grant(Segment& s, uint64_t first, uint64_t n, Access a,
     done.push_back({it->first, std::move(it->second.waiters)});
     it = s.pending.erase(it);
   }
-  if (s.early_reqid && !by_reqid_.count(s.early_reqid)) s.early_reqid = 0;
   for (auto& [page, ws] : done) {
     for (auto& w : ws) {
       // A writer that waited on a read grant asks again (the page may have moved since).
@@ -319,7 +318,6 @@ void FaultServer::holder_fail(Segment& s, uint64_t first, uint64_t n) {
     for (auto& w : ws) poison(w, s, w.page);  // a waiter that joined an arriving grant
                                               // waits for a page of its own
   }
-  if (s.early_reqid && !by_reqid_.count(s.early_reqid)) s.early_reqid = 0;
   // A whole attachment waiting for these pages does not get them (lost, or a time-out).
   if (!s.pin_waiting.empty()) pin_fail(s, ENOLINK);
 }

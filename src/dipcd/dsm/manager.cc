@@ -34,6 +34,33 @@ void read_pages(int memfd, uint64_t first, uint64_t n, uint8_t* dst) {
 
 }  // namespace
 
+// A frame of pages [first, first+n) of type, its fixed part (fixed bytes, the pages'
+// length last) written by fill: the pages copied in after it, or sent from src (by file).
+template <typename Fill>
+OutFrame FaultServer::page_frame(Segment& s, FrameType type, uint64_t reqid, size_t fixed,
+                                 Fill fill, uint64_t first, uint64_t n,
+                                 const std::shared_ptr<FileSource>& src) {
+  size_t bytes = size_t(n * kDsmPage);
+  OutFrame f;
+  f.head.resize(proto::kHeaderSize + fixed + (src ? 0 : bytes));
+  proto::Writer w(f.head.data() + proto::kHeaderSize, fixed);
+  fill(w);
+  w.u32(uint32_t(bytes));
+  if (src) {
+    f.file = src;
+    f.file_offset = first * kDsmPage;
+    f.file_length = bytes;
+  } else {
+    read_pages(s.memfd, first, n, f.head.data() + proto::kHeaderSize + fixed);
+  }
+  proto::Header h;
+  h.type = type;
+  h.request_id = reqid;
+  h.length = uint32_t(fixed + bytes);
+  proto::encode_header(h, f.head.data());
+  return f;
+}
+
 std::vector<OutFrame> FaultServer::data_frames(Segment& s, uint64_t first, uint64_t n,
                                                FrameType type, bool by_file, uint64_t reqid) {
   std::vector<OutFrame> out;
@@ -41,26 +68,11 @@ std::vector<OutFrame> FaultServer::data_frames(Segment& s, uint64_t first, uint6
   constexpr uint64_t kChunkPages = proto::kDsmMaxChunk / kDsmPage;
   for (uint64_t p = first; p < first + n; p += kChunkPages) {
     uint64_t k = std::min(kChunkPages, first + n - p);
-    size_t bytes = size_t(k * kDsmPage);
-    OutFrame f;
-    f.head.resize(proto::kHeaderSize + proto::DsmData::kFixedSize + (by_file ? 0 : bytes));
-    proto::Writer w(f.head.data() + proto::kHeaderSize, proto::DsmData::kFixedSize);
-    w.i32(s.owner_id);
-    w.u64(p);
-    w.u32(uint32_t(bytes));
-    if (by_file) {
-      f.file = src;
-      f.file_offset = p * kDsmPage;
-      f.file_length = bytes;
-    } else {
-      read_pages(s.memfd, p, k, f.head.data() + proto::kHeaderSize + proto::DsmData::kFixedSize);
-    }
-    proto::Header h;
-    h.type = type;
-    h.request_id = reqid;
-    h.length = uint32_t(proto::DsmData::kFixedSize + bytes);
-    proto::encode_header(h, f.head.data());
-    out.push_back(std::move(f));
+    auto fill = [&](proto::Writer& w) {
+      w.i32(s.owner_id);
+      w.u64(p);
+    };
+    out.push_back(page_frame(s, type, reqid, proto::DsmData::kFixedSize, fill, p, k, src));
   }
   return out;
 }
@@ -81,27 +93,10 @@ std::vector<OutFrame> FaultServer::grant_frames(Segment& s, uint64_t first, uint
   bool by_file = s.by_file(n);
   std::vector<OutFrame> out;
   if (with_data && n * kDsmPage <= proto::kDsmMaxChunk) {
-    // The usual answer to a fault: one frame, the pages read straight into it (or sent
-    // from the memfd after it).
-    size_t bytes = size_t(n * kDsmPage);
-    OutFrame f;
-    f.head.resize(proto::kHeaderSize + proto::DsmGrantData::kFixedSize + (by_file ? 0 : bytes));
-    proto::Writer w(f.head.data() + proto::kHeaderSize, proto::DsmGrantData::kFixedSize);
-    g.encode(w);
-    w.u32(uint32_t(bytes));
-    if (by_file) {
-      f.file = s.source(first, n);
-      f.file_offset = first * kDsmPage;
-      f.file_length = bytes;
-    } else {
-      read_pages(s.memfd, first, n, f.head.data() + proto::kHeaderSize + proto::DsmGrantData::kFixedSize);
-    }
-    proto::Header h;
-    h.type = FrameType::kDsmGrantData;
-    h.request_id = reqid;
-    h.length = uint32_t(proto::DsmGrantData::kFixedSize + bytes);
-    proto::encode_header(h, f.head.data());
-    out.push_back(std::move(f));
+    // The usual answer to a fault: one frame, the grant and its pages.
+    auto fill = [&](proto::Writer& w) { g.encode(w); };
+    out.push_back(page_frame(s, FrameType::kDsmGrantData, reqid, proto::DsmGrantData::kFixedSize,
+                             fill, first, n, by_file ? s.source(first, n) : nullptr));
     return out;
   }
   if (with_data) out = data_frames(s, first, n, FrameType::kDsmData, by_file, reqid);
