@@ -19,8 +19,7 @@ inline proto::OpRequest make_request(proto::Kind kind, proto::Op op, int id) {
   r.kind = kind;
   r.op = op;
   r.id = id;
-  // The calling thread: dipcd makes the call with that thread's credentials of now.
-  r.pid = int32_t(syscall(SYS_gettid));
+  // r.pid, the calling thread, is filled in as the request leaves (client.cc: exchange).
   return r;
 }
 

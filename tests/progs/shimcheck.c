@@ -29,6 +29,12 @@
  *                               parent does its own; every message counted.
  *   shimcheck threads KEY NTHREADS ROUNDS   NTHREADS threads block in msgrcv at once, then
  *                               pass messages round a ring (each thread its own type).
+ *   shimcheck threadids KEY     run as root; queue KEY is daemon's (uid 1), mode 0600. The
+ *                               main thread becomes daemon, a second thread makes a call
+ *                               as daemon, then changes its own effective ids only (raw
+ *                               setresuid/setresgid) to nobody: its call fails with EACCES
+ *                               at the owner while the main thread's goes through; then
+ *                               the other way round.
  *   shimcheck closefds KEY      closes every descriptor 3..1023 between remote calls.
  *   shimcheck dupfds KEY FILE   after a remote call, dup2s FILE onto every descriptor
  *                               3..1023, calls again, checks that every one still is FILE.
@@ -976,6 +982,84 @@ static int cmd_threads(key_t key, int n, int rounds) {
   return 0;
 }
 
+/* threadids: each call is made with the ids of the thread that makes it, now. */
+
+/* Raw system calls: they change this thread only (glibc's wrappers change them all). The
+ * saved uid stays 0, so the thread can change again. */
+static void thread_become(uid_t uid) {
+  if (syscall(SYS_setresuid, -1, 0, -1) < 0 || syscall(SYS_setresgid, -1, uid, -1) < 0 ||
+      syscall(SYS_setresuid, -1, uid, -1) < 0)
+    fail("cannot become uid %u: %s", (unsigned)uid, strerror(errno));
+}
+
+/* "OK" or the errno name of a non-blocking msgsnd of one byte of type. */
+static const char* try_send(int id, long type) {
+  struct msg m;
+  m.mtype = type;
+  m.mtext[0] = 'x';
+  return msgsnd(id, &m, 1, IPC_NOWAIT) == 0 ? "OK" : errname(errno);
+}
+
+enum { kDaemon = 1, kNobody = 65534 };
+
+struct idthr {
+  int id;
+  pthread_barrier_t* step;
+  char got[3][16]; /* as daemon; as nobody while main is daemon; as daemon while main is nobody */
+};
+
+static void* idthread_main(void* arg) {
+  struct idthr* t = arg;
+  snprintf(t->got[0], sizeof t->got[0], "%s", try_send(t->id, 3)); /* connects as daemon */
+  thread_become(kNobody);
+  pthread_barrier_wait(t->step); /* 1: this thread is nobody */
+  snprintf(t->got[1], sizeof t->got[1], "%s", try_send(t->id, 3));
+  pthread_barrier_wait(t->step); /* 2 */
+  pthread_barrier_wait(t->step); /* 3: main is nobody now */
+  thread_become(kDaemon);
+  snprintf(t->got[2], sizeof t->got[2], "%s", try_send(t->id, 3));
+  pthread_barrier_wait(t->step); /* 4 */
+  return NULL;
+}
+
+static int cmd_threadids(key_t key) {
+  alarm(60);
+  if (geteuid() != 0) fail("threadids runs as root");
+  thread_become(kDaemon); /* the queue is daemon's, mode 0600 */
+  int id = remote_queue(key);
+  pthread_barrier_t step;
+  pthread_barrier_init(&step, NULL, 2);
+  struct idthr t;
+  memset(&t, 0, sizeof t);
+  t.id = id;
+  t.step = &step;
+  pthread_t th;
+  if (pthread_create(&th, NULL, idthread_main, &t) != 0) fail("pthread_create");
+  pthread_barrier_wait(&step); /* 1 */
+  pthread_barrier_wait(&step); /* 2: the thread's call as nobody is done */
+  const char* main_daemon = try_send(id, 4);
+  thread_become(kNobody);
+  pthread_barrier_wait(&step); /* 3 */
+  pthread_barrier_wait(&step); /* 4: the thread's call as daemon again is done */
+  const char* main_nobody = try_send(id, 4);
+  thread_become(kDaemon);
+  pthread_join(th, NULL);
+  printf("thread as daemon %s, as nobody %s; main as daemon %s; thread as daemon again %s; "
+         "main as nobody %s\n",
+         t.got[0], t.got[1], main_daemon, t.got[2], main_nobody);
+  if (strcmp(t.got[0], "OK") || strcmp(t.got[1], "EACCES") || strcmp(main_daemon, "OK") ||
+      strcmp(t.got[2], "OK") || strcmp(main_nobody, "EACCES"))
+    fail("expected OK EACCES OK OK EACCES");
+  struct msg m;
+  for (int i = 0; i < 8 && msgrcv(id, &m, sizeof m.mtext, 0, IPC_NOWAIT) >= 0; i++) {
+  }
+  if (shim_qnum(id) != 0) fail("queue holds %ld messages at the end", shim_qnum(id));
+  check_placeholder_empty(id, "at the end");
+  thread_become(0);
+  printf("threadids OK\n");
+  return 0;
+}
+
 static void raise_nofile(void) {
   struct rlimit rl;
   if (getrlimit(RLIMIT_NOFILE, &rl) < 0) fail("getrlimit: %s", strerror(errno));
@@ -1166,6 +1250,7 @@ int main(int argc, char** argv) {
     return cmd_forks((key_t)num(argv[2]), (int)num(argv[3]), (int)num(argv[4]));
   if (strcmp(c, "threads") == 0 && argc == 5)
     return cmd_threads((key_t)num(argv[2]), (int)num(argv[3]), (int)num(argv[4]));
+  if (strcmp(c, "threadids") == 0 && argc == 3) return cmd_threadids((key_t)num(argv[2]));
   if (strcmp(c, "closefds") == 0 && argc == 3) return cmd_closefds((key_t)num(argv[2]));
   if (strcmp(c, "dupfds") == 0 && argc == 4) return cmd_dupfds((key_t)num(argv[2]), argv[3]);
   if (strcmp(c, "dupsock") == 0 && argc == 3) return cmd_dupsock((key_t)num(argv[2]));

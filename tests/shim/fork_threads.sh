@@ -12,6 +12,11 @@
 #  (b) threads: 8 threads block in msgrcv at the owner at the same time (each its own type),
 #      are woken by the main thread, then pass 40 rounds of messages round a ring; every
 #      message arrives once, in order; bounded by alarm().
+#  (b2) threadids: a queue of daemon's (uid 1), mode 0600. On node2 the main thread becomes
+#      daemon; a second thread calls as daemon, then turns its own effective ids (only its
+#      own) to nobody: its call fails with EACCES at the owner while the main thread's goes
+#      through; then the other way round. Each call is made with the ids of the thread that
+#      makes it, at that call, as on Linux.
 #  (c) closefds: every descriptor 3..1023 closed between remote calls: the shim reconnects.
 #  (d) dupfds: after a remote call a file is dup2'd onto every descriptor 3..1023; further
 #      remote calls work, every descriptor still is the file, and the file is unchanged
@@ -86,6 +91,13 @@ run_case forks 0x6a01 6 15
 
 make_queue 0x6a02
 run_case threads 0x6a02 8 40
+
+# Made by daemon on node1 (so daemon's, 0600); node2's root, nobody at the owner, cannot
+# look it up, so the scenario itself does, as daemon.
+r=$(on node1 setpriv --reuid=1 --regid=1 --clear-groups "$PROGS/msgwait" mkq 0x6a08 0600) ||
+  fail "msgwait mkq 0x6a08 as daemon on node1 failed"
+expect_eq "$r" OK "msgget(0x6a08, IPC_DIPC|IPC_CREAT|0600) as daemon on node1"
+run_case threadids 0x6a08
 
 make_queue 0x6a03
 run_case closefds 0x6a03
