@@ -221,9 +221,23 @@ void FaultServer::segment_known(int32_t local_id, const std::string& owner, int3
       nattch_[local_id].owned = owner == opt_.node_name;
     }
   }
-  post([this, local_id, owner, owner_id, size] {
-    if (local_.count(local_id)) return;
+  // dipcd attaches the System V segment itself, so that IPC_RMID only marks it (the key
+  // is freed, SHM_DEST shows) and the kernel destroys it when dipcd lets go. Here, on the
+  // calling (io) thread, before the creation or look-up is answered, and not on the fault
+  // server's thread: while a shmat runs, the kernel counts it twice (do_shmat holds a
+  // count of its own around the mapping), and an IPC_STAT on the io thread meanwhile
+  // (run_shmctl takes dipcd's one attachment from the kernel's count) would say 1 for a
+  // segment nothing has attached. IPC_STAT is made on the io thread too, so it never
+  // meets this attach half done.
+  long a = syscall(SYS_shmat, local_id, nullptr, SHM_RDONLY);  // raw: never through a shim
+  void* sysv = a != -1 ? reinterpret_cast<void*>(a) : nullptr;
+  post([this, local_id, owner, owner_id, size, sysv] {
+    if (local_.count(local_id)) {
+      if (sysv) syscall(SYS_shmdt, sysv);  // known already: it has its attachment
+      return;
+    }
     auto s = std::make_shared<Segment>();
+    s->sysv = sysv;  // let go with the Segment, also when it is not taken in below
     s->local_id = local_id;
     s->owner = owner;
     s->owner_id = owner_id;
@@ -250,10 +264,6 @@ void FaultServer::segment_known(int32_t local_id, const std::string& owner, int3
     }
     s->ino = st.st_ino;
     s->dev = st.st_dev;
-    // dipcd attaches the System V segment itself, so that IPC_RMID only marks it (the key
-    // is freed, SHM_DEST shows) and the kernel destroys it when dipcd lets go.
-    long a = syscall(SYS_shmat, local_id, nullptr, SHM_RDONLY);
-    if (a != -1) s->sysv = reinterpret_cast<void*>(a);
     if (s->owned) {
       s->unit_pages = opt_.segment_mode ? s->pages : 1;
       s->dir = std::make_unique<PageDirectory>((s->pages + s->unit_pages - 1) / s->unit_pages,

@@ -91,7 +91,8 @@ class FaultServer {
 
   // Any thread: these post to the fault server's thread.
   // A distributed segment is known on this node as local_id (owned here when owner is
-  // this node, then owner_id == local_id).
+  // this node, then owner_id == local_id). dipcd's own System V attachment of it is made
+  // before this returns, on the calling thread (the io thread, where IPC_STAT is made).
   void segment_known(int32_t local_id, const std::string& owner, int32_t owner_id,
                      uint64_t size);
   // The System V object local_id was removed (IPC_RMID here, at the owner, or its owner is
