@@ -105,12 +105,8 @@ void OwnerExecutor::shutdown() {
 thread_local std::vector<gid_t> t_groups;
 thread_local bool t_groups_set = false;
 
-OpResult OwnerExecutor::run_as(const Identity& who, const Work& work, const ReplyNow& answer) {
-  if (who.uid == 0) {
-    OpResult r = work();
-    if (answer) answer(r);
-    return r;
-  }
+OpResult OwnerExecutor::run_as(const Identity& who, const Work& work) {
+  if (who.uid == 0) return work();
   // Back to root, run_as keeps the caller's supplementary groups on the thread (a root
   // thread's groups grant nothing that its capabilities do not, and objects and files it
   // creates take its effective gid, which does go back to 0): the next call of a caller
@@ -122,7 +118,6 @@ OpResult OwnerExecutor::run_as(const Identity& who, const Work& work, const Repl
   }
   ok = ok && set_effective(who);
   OpResult result = ok ? work() : OpResult::error(EACCES);
-  if (answer) answer(result);
   effective_root();
   if (!ok) {
     set_groups({});

@@ -85,10 +85,7 @@ class OwnerExecutor {
   // Runs work as who on the calling thread, then goes back to root (uid and gid 0; who's
   // supplementary groups stay until the next run_as with other groups, see the .cc). For
   // calls that cannot block (the io thread tries those before handing a call to a worker).
-  // answer, when given, gets the result before the thread goes back to root, still as
-  // who: the caller's answer leaves two system calls (a few microseconds) sooner. It must
-  // need no privilege (sending on an open socket does not).
-  static OpResult run_as(const Identity& who, const Work& work, const ReplyNow& answer = nullptr);
+  static OpResult run_as(const Identity& who, const Work& work);
   size_t busy() const { return running_.size(); }
   size_t threads() {
     std::lock_guard lk(mu_);

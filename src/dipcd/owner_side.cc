@@ -188,18 +188,15 @@ uint64_t OwnerSide::run_here(const Identity& who, OwnedOp op, const SemUndo::Pro
   // A call that can complete at once is made right here, as the caller, saving two thread
   // hand-offs; only one that has to wait goes to a worker. Calls that never block (the
   // control calls, a *get check) are always made here.
-  // The answer leaves as soon as the call is made, before the thread is root again.
   if (!may_block(op)) {
-    OpResult r = OwnerExecutor::run_as(who, [&op] { return run_op(op); }, reply_now);
+    OpResult r = OwnerExecutor::run_as(who, [&op] { return run_op(op); });
+    if (reply_now) reply_now(r);
     finish(std::move(r));
     return 0;
   }
-  OpResult r = OwnerExecutor::run_as(
-      who, [&op] { return run_op(op, /*nowait=*/true); },
-      [&](const OpResult& got) {
-        if (reply_now && !would_block(op, got)) reply_now(got);
-      });
+  OpResult r = OwnerExecutor::run_as(who, [&op] { return run_op(op, /*nowait=*/true); });
   if (!would_block(op, r)) {
+    if (reply_now) reply_now(r);
     finish(std::move(r));
     return 0;
   }

@@ -169,32 +169,6 @@ TEST(ExecutorIdle, IdleWorkersEndAndThePoolGrowsAgain) {
 // run_as on the calling thread: each call sees exactly its caller's ids and groups, also
 // when the groups are kept from the call before (same groups) or not (other groups), and
 // the thread is root again after each (uid and gid 0).
-TEST(RunAs, TheAnswerGetsTheResultBeforeRootAgain) {
-  if (geteuid() != 0) GTEST_SKIP() << "needs root";
-  std::thread t([] {
-    Identity who{4331, 4332, {}, "d"};
-    long euid_in_answer = -1;
-    int64_t answered = -1;
-    OpResult r = OwnerExecutor::run_as(
-        who, [] { return OpResult{7, 0, 0, {}}; },
-        [&](const OpResult& got) {
-          answered = got.ret;
-          euid_in_answer = syscall(SYS_geteuid);
-        });
-    EXPECT_EQ(r.ret, 7);
-    EXPECT_EQ(answered, 7);  // the same result, once
-    EXPECT_EQ(euid_in_answer, long(who.uid)) << "the answer left after the thread was root again";
-    EXPECT_EQ(syscall(SYS_geteuid), 0);
-    EXPECT_EQ(syscall(SYS_getegid), 0);
-    // Root's calls: no switch, and the answer still comes.
-    answered = -1;
-    OwnerExecutor::run_as(Identity{}, [] { return OpResult{3, 0, 0, {}}; },
-                          [&](const OpResult& got) { answered = got.ret; });
-    EXPECT_EQ(answered, 3);
-  });
-  t.join();
-}
-
 TEST(RunAs, EachCallHasItsCallersIdsAndGroups) {
   if (geteuid() != 0) GTEST_SKIP() << "needs root";
   std::thread t([] {
