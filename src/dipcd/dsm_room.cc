@@ -103,6 +103,11 @@ void DsmRoom::segment_removed(int32_t local_id) {
 
 void DsmRoom::sync() {
   if (fs_) fs_->sync();
+  // Frames the fault server's thread handed before this (a detach's notice) leave now,
+  // ahead of the call this sync is made for, which the io thread sends next.
+  std::lock_guard g(mu_);
+  for (auto& [node, r] : routes_)
+    if (!r.waiting.empty()) send_waiting(node, r);
 }
 
 void DsmRoom::node_dead(const std::string& node) {
@@ -111,33 +116,51 @@ void DsmRoom::node_dead(const std::string& node) {
   routes_.erase(node);
 }
 
-// On the fault server's thread.
+// On the fault server's thread, or on the io thread (see the header).
 void DsmRoom::send(const std::string& node, OutFrame frame) {
   if (frame.head.size() < proto::kHeaderSize) return;
-  {
-    std::lock_guard g(mu_);
-    Route& r = routes_[node];
-    if (r.posted == 0) {
-      auto l = r.link.lock();
-      auto c = r.conn.lock();
-      if (l && c && c->is_open() && !l->faulty.load()) {
-        c->send_now(std::move(frame));  // a link closed meanwhile is a node that died
-        return;
-      }
+  bool on_io = io_.get_executor().running_in_this_thread();
+  std::lock_guard g(mu_);
+  Route& r = routes_[node];
+  if (r.refusing) return;
+  if (r.waiting.empty()) {
+    auto l = r.link.lock();
+    auto c = r.conn.lock();
+    if (l && c && c->is_open() && !l->faulty.load()) {
+      c->send_now(std::move(frame));  // a link closed meanwhile is a node that died
+      return;
     }
-    ++r.posted;
   }
-  asio::post(io_, [this, node, f = std::move(frame)]() mutable {
-    auto l = links_.find(node);
-    if (l) l->send(std::move(f));
+  if (r.waiting.size() >= Conn::kMaxQueuedFrames) {
+    r.refusing = true;
+    r.waiting.clear();
+    asio::post(io_, [this, node] {
+      if (auto l = links_.find(node))
+        links_.drop(l, fmt::format("more than {} shared-memory frames waiting for the link",
+                                   Conn::kMaxQueuedFrames));
+    });
+    return;
+  }
+  r.waiting.push_back(std::move(frame));
+  if (on_io) return send_waiting(node, r);
+  if (r.drain_posted) return;
+  r.drain_posted = true;
+  asio::post(io_, [this, node] {
     std::lock_guard g(mu_);
     Route& r = routes_[node];
-    --r.posted;
-    if (l) {
-      r.link = l;
-      r.conn = l->conn;
-    }
+    r.drain_posted = false;
+    send_waiting(node, r);
   });
+}
+
+void DsmRoom::send_waiting(const std::string& node, Route& r) {
+  auto frames = std::move(r.waiting);
+  r.waiting.clear();
+  auto l = links_.find(node);
+  if (!l) return;  // no link: the node is dead, and what it was to get with it
+  for (auto& f : frames) l->send(std::move(f));
+  r.link = l;
+  r.conn = l->conn;
 }
 
 DsmRoom::Counters DsmRoom::counters() const {

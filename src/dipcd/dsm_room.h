@@ -10,14 +10,21 @@
 // comes from its type: kDsmGrant, kDsmGrantData, kDsmFail, kDsmRecall and kDsmData go from
 // an owner to a holder; kDsmAcquire, kDsmRecallAck, kDsmJoin, kDsmGone and kDsmDataToOwner (a page
 // given back) from a holder to its owner.
-// Sending: the fault server hands frames from its thread; once a peer's link is known and
-// nothing handed to the io thread for it is still on its way, the frame is written by the
-// fault server's thread itself (Conn::send_now), so a fault does not wait for the io
-// thread; otherwise (first frame, or an injected fault on the link) it is posted.
-// Thread safety: io thread, except send() (the fault server's thread).
+// Sending: the fault server hands frames from its thread, or from the io thread when the
+// io thread runs its work (a peer frame, a sync before IPC_STAT). Once a peer's link is
+// known and nothing is waiting for it, the frame is written by the calling thread itself
+// (Conn::send_now), so a fault does not wait for the io thread. Otherwise (first frame to
+// a node, a new link, an injected fault on it) the frame waits in the route's queue, in
+// order: the io thread sends the queue when it gets to it, and a frame handed on the io
+// thread is sent at once behind what waits, so that what the io thread sends next on the
+// link (a forwarded IPC_STAT after the sync that made a detach notice) cannot overtake
+// it. A queue holds at most Conn::kMaxQueuedFrames frames; past that the link is dropped
+// (as Conn does when its own frames are not read) and the frames go with it.
+// Thread safety: io thread, except send() (any thread).
 #pragma once
 
 #include <asio.hpp>
+#include <deque>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -54,7 +61,9 @@ class DsmRoom {
   void stop();
   void segment_known(int32_t local_id, const std::string& owner, int32_t owner_id, uint64_t size);
   void segment_removed(int32_t local_id);
-  // Waits (bounded) until the fault server has handled what is ready (FaultServer::sync).
+  // Waits (bounded) until the fault server has handled what is ready (FaultServer::sync),
+  // then sends every DSM frame handed so far: on the io thread, before a call that must
+  // come after them on the link (IPC_STAT).
   void sync();
   void node_dead(const std::string& node);
   // One line for `dipc status`: the mode and quantum, and the fault server's counters.
@@ -72,8 +81,12 @@ class DsmRoom {
   struct Route {
     std::weak_ptr<Link> link;
     std::weak_ptr<Conn> conn;
-    int posted = 0;  // frames handed to the io thread and not sent yet
+    std::deque<OutFrame> waiting;  // for the io thread to send, in order
+    bool drain_posted = false;     // a send_waiting is posted to the io thread
+    bool refusing = false;         // the queue overflowed: dropped until the node is gone
   };
+  // On the io thread with mu_ held: sends r's waiting frames on node's link, in order.
+  void send_waiting(const std::string& node, Route& r);
   std::mutex mu_;  // guards routes_ (the fault server's thread and the io thread)
   std::map<std::string, Route> routes_;
 };

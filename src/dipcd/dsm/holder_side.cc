@@ -359,8 +359,11 @@ void FaultServer::holder_recall(Segment& s, uint64_t first, uint64_t n, RecallMo
     return;
   }
   std::vector<OutFrame> frames;
-  // Given back by file: an invalidation's punch just below saves the pages first.
-  if (with_data) frames = data_frames(s, first, n, FrameType::kDsmDataToOwner, s.by_file(n));
+  // Given back by file only when this node keeps its copy (a write access taken down to
+  // read): an invalidation drops the copy just below, and its punch would copy the pages
+  // anyway, into memory the link's bound does not count.
+  bool keep = mode != RecallMode::kInvalidate;
+  if (with_data) frames = data_frames(s, first, n, FrameType::kDsmDataToOwner, keep && s.by_file(n));
   if (mode == RecallMode::kInvalidate) drop_copy(s, first, n);
   for (uint64_t p = first; p < first + n; ++p)
     if (s.state[p] != kStLost && (to == Access::kNone || s.access(p) != Access::kNone))

@@ -83,14 +83,15 @@ std::vector<OutFrame> FaultServer::data_frames(Segment& s, uint64_t first, uint6
 // answers that recall only after it has read every frame before the recall on the same
 // link. The one way is the holder's own upgrade to write, which invalidates nobody there
 // and drops the owner's copy at once: Segment::punch saves the pages of every source still
-// sending them into memory before it punches. A write grant's pages are saved so by the
-// punch right after it (run_actions). On a sealed link Conn reads the source when it seals:
-// a copy made then.
+// sending them into memory before it punches. A write grant's pages are copied into its
+// frames: the owner drops its copy right after (run_actions), so by file the punch would
+// copy them anyway, into memory the link's bound does not count. On a sealed link Conn
+// reads the source when it seals: a copy made then.
 std::vector<OutFrame> FaultServer::grant_frames(Segment& s, uint64_t first, uint64_t n, Access a,
                                                 uint64_t reqid, bool with_data) {
   proto::DsmGrant g{{s.owner_id, first, uint32_t(n)},
                     a == Access::kWrite ? proto::DsmAccess::kWrite : proto::DsmAccess::kRead};
-  bool by_file = s.by_file(n);
+  bool by_file = s.by_file(n) && a == Access::kRead;
   std::vector<OutFrame> out;
   if (with_data && n * kDsmPage <= proto::kDsmMaxChunk) {
     // The usual answer to a fault: one frame, the grant and its pages.
