@@ -401,17 +401,18 @@ bool Conn::send_now(OutFrame frame) {
   std::unique_lock lk(mu_);
   if (!open_) return false;
   if (refusing_) return false;
-  if (out_.size() >= kMaxQueuedFrames) {
+  if (tx_on_) frame = seal_locked(std::move(frame));
+  if (out_.size() >= kMaxQueuedFrames || queued_ + frame.held() > max_queued_bytes_) {
     // A peer that does not read what it is answered: closed on the io thread (this may be
     // another), and neither this frame nor any after it is sent (no gap in the stream).
     refusing_ = true;
     asio::post(io_, [self = shared_from_this()] {
-      self->close(fmt::format("more than {} frames of answers not read", kMaxQueuedFrames),
+      self->close(fmt::format("more than {} frames or {} MiB of answers not read",
+                              kMaxQueuedFrames, self->max_queued_bytes_ >> 20),
                   CloseKind::kError);
     });
     return false;
   }
-  if (tx_on_) frame = seal_locked(std::move(frame));
   bool first = out_.empty();
   queued_ += frame.held();
   out_.push_back(std::move(frame));

@@ -164,12 +164,15 @@ class Conn : public std::enable_shared_from_this<Conn> {
   // reading until half is drained, past kOutputCap the connection closes. send_now() does
   // not stop reading (two nodes streaming segments to each other must not both stop) and
   // counts frames instead of bytes, so that a segment's pages copied for a sealed link do
-  // not close it: more than kMaxQueuedFrames waiting closes the connection (a peer that
-  // asks without reading its answers).
+  // not close it: more than kMaxQueuedFrames waiting, or kMaxQueuedBytes of them in
+  // memory, closes the connection (a peer that asks without reading its answers).
   static constexpr size_t kHighWater = 4u << 20;
   static constexpr size_t kOutputCap = 64u << 20;
   // 2^20: a grant of up to 1 TiB in 1 MiB chunks, or about 100 MB of small answers.
   static constexpr size_t kMaxQueuedFrames = size_t(1) << 20;
+  // And at most 4 GiB of them in memory (a segment's pages copied: data given back, or any
+  // pages on a sealed link); a file part is not in memory and not counted.
+  static constexpr size_t kMaxQueuedBytes = size_t(4) << 30;
 
   // Takes ownership of the connected socket fd (made non-blocking here).
   Conn(asio::io_context& io, int fd);
@@ -183,6 +186,8 @@ class Conn : public std::enable_shared_from_this<Conn> {
   // A frame begun and not finished within t closes the connection (0: no limit). For local
   // clients, which have no heartbeat: a half-sent frame must not hold a connection for ever.
   void set_partial_timeout(std::chrono::milliseconds t) { partial_timeout_ = t; }
+  // send_now()'s bound on bytes in memory (kMaxQueuedBytes; smaller in tests).
+  void set_max_queued_bytes(size_t n) { max_queued_bytes_ = n; }
   // From now on, frames leave sealed with tx and must arrive sealed with rx (32-byte keys).
   void seal(const std::array<uint8_t, 32>& tx, const std::array<uint8_t, 32>& rx);
   bool sealed() const { return rx_on_; }
@@ -247,6 +252,7 @@ class Conn : public std::enable_shared_from_this<Conn> {
   size_t out_offset_ = 0;  // bytes of out_.front() already sent
   size_t queued_ = 0;  // bytes of out_ in memory (file parts not counted)
   bool writing_ = false;  // a write wait is armed
+  size_t max_queued_bytes_ = kMaxQueuedBytes;
   bool refusing_ = false;  // send_now() found the frame bound passed: closing, nothing more
   std::atomic<uint64_t> bytes_out_{0};
   std::atomic<bool> open_{false};

@@ -181,7 +181,21 @@ TEST_F(ConnTest, FramesPilingUpFromSendNowCloseTheConnection) {
   EXPECT_LT(i, 2 * Conn::kMaxQueuedFrames) << "never refused";
   EXPECT_GE(i, Conn::kMaxQueuedFrames) << "refused before the bound";
   ASSERT_TRUE(run_until([&] { return !closed_.empty(); }));
-  EXPECT_NE(closed_.find("frames of answers not read"), std::string::npos) << closed_;
+  EXPECT_NE(closed_.find("frames or"), std::string::npos) << closed_;
+  EXPECT_FALSE(conn_->is_open());
+}
+
+// ... and by the bytes they hold in memory (pages copied: data given back, a sealed link).
+TEST_F(ConnTest, BytesPilingUpFromSendNowCloseTheConnection) {
+  conn_->set_max_queued_bytes(8u << 20);
+  std::string chunk(1 << 20, 'p');
+  size_t i = 0;  // the socket's buffer takes a few, then 8 MiB wait at most
+  for (; i < 64 && conn_->send_now(admin_frame(1, chunk)); ++i) {
+  }
+  EXPECT_LT(i, 64u) << "never refused";
+  EXPECT_GE(i, 8u) << "refused before the bound";
+  ASSERT_TRUE(run_until([&] { return !closed_.empty(); }));
+  EXPECT_NE(closed_.find("MiB of answers not read"), std::string::npos) << closed_;
   EXPECT_FALSE(conn_->is_open());
 }
 

@@ -157,6 +157,58 @@ TEST(PageDirectory, RequestsWaitTheirTurn) {
   EXPECT_EQ(out[2], grant(3, 0, Access::kRead, true, 3));
 }
 
+TEST(PageDirectory, ARequestAskedAgainWaitsOnceAndQueuesAreBounded) {
+  PageDirectory d(4, milliseconds(0));
+  std::vector<Action> out;
+  ASSERT_TRUE(d.request(1, 0, Access::kRead, 7, at(0), out));  // the owner's recall is out
+  out.clear();
+  // A node asking the same again and again while the unit is busy: one place in the queue,
+  // answered once, with its latest request id.
+  for (uint64_t r = 100; r < 10100; ++r) ASSERT_TRUE(d.request(2, 0, Access::kRead, r, at(0), out));
+  ASSERT_TRUE(d.request(3, 0, Access::kRead, 50, at(0), out));
+  EXPECT_TRUE(out.empty());
+  ASSERT_TRUE(d.recall_done(kOwner, 0, at(0), out));
+  ASSERT_EQ(out.size(), 3u);
+  EXPECT_EQ(out[0], grant(1, 0, Access::kRead, true, 7));
+  EXPECT_EQ(out[1], grant(2, 0, Access::kRead, true, 10099));
+  EXPECT_EQ(out[2], grant(3, 0, Access::kRead, true, 50));
+  // Past the bound (one read and one write per node), more requests are not queued.
+  out.clear();
+  ASSERT_TRUE(d.request(4, 1, Access::kWrite, 1, at(0), out));  // unit 1 busy now
+  out.clear();
+  for (NodeId n = 1; n < kMaxNodes; ++n)
+    for (uint64_t k = 0; k < 4; ++k)
+      d.request(n, 1, k % 2 ? Access::kWrite : Access::kRead, 1000 + k, at(0), out);
+  EXPECT_TRUE(out.empty());
+  ASSERT_TRUE(d.recall_done(kOwner, 1, at(0), out));
+  // Node 4's write, then at most kMaxQueued more answers or recalls came of the queue
+  // (each node's read and write once), never one per request sent.
+  size_t grants = 0;
+  for (auto& a : out) grants += a.type == T::kGrant;
+  EXPECT_GE(grants, 1u);
+  EXPECT_LE(out.size(), PageDirectory::kMaxQueued + 2 * kMaxNodes);
+}
+
+TEST(PageDirectory, DataIsExpectedOnlyFromTheNodeARecallAskedItOf) {
+  PageDirectory d(4, milliseconds(0));
+  std::vector<Action> out;
+  d.request(2, 0, Access::kWrite, 1, at(0), out);
+  d.recall_done(kOwner, 0, at(0), out);  // node 2 writes unit 0
+  EXPECT_FALSE(d.expects_data(2, 0)) << "no recall yet";
+  out.clear();
+  d.request(3, 0, Access::kRead, 2, at(1), out);
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_EQ(out[0], recall(2, 0, RecallMode::kDowngrade, true));
+  EXPECT_TRUE(d.expects_data(2, 0));
+  EXPECT_FALSE(d.expects_data(3, 0));
+  EXPECT_FALSE(d.expects_data(1, 0));
+  EXPECT_FALSE(d.expects_data(2, 1)) << "another unit";
+  EXPECT_FALSE(d.expects_data(kMaxNodes, 0));
+  out.clear();
+  ASSERT_TRUE(d.recall_done(2, 0, at(1), out));
+  EXPECT_FALSE(d.expects_data(2, 0)) << "after its answer";
+}
+
 TEST(PageDirectory, DeadWriterLosesThePageOnlyThere) {
   PageDirectory d(4, milliseconds(0));
   std::vector<Action> out;

@@ -359,11 +359,23 @@ void FaultServer::holder_recall(Segment& s, uint64_t first, uint64_t n, RecallMo
     return;
   }
   std::vector<OutFrame> frames;
-  // Given back by file only when this node keeps its copy (a write access taken down to
-  // read): an invalidation drops the copy just below, and its punch would copy the pages
-  // anyway, into memory the link's bound does not count.
+  // Only pages this node holds for writing go back (the owner's copy of any other is as
+  // new): a recall of pages never held costs nothing, whatever range it names. By file
+  // only when this node keeps its copy (a write access taken down to read): an
+  // invalidation drops the copy just below, and its punch would copy the pages anyway,
+  // into memory the link's bound does not count.
   bool keep = mode != RecallMode::kInvalidate;
-  if (with_data) frames = data_frames(s, first, n, FrameType::kDsmDataToOwner, keep && s.by_file(n));
+  for (uint64_t p = first; with_data && p < first + n;) {
+    if (s.access(p) != Access::kWrite) {
+      ++p;
+      continue;
+    }
+    uint64_t q = p;
+    while (q < first + n && s.access(q) == Access::kWrite) ++q;
+    for (auto& f : data_frames(s, p, q - p, FrameType::kDsmDataToOwner, keep && s.by_file(q - p)))
+      frames.push_back(std::move(f));
+    p = q;
+  }
   if (mode == RecallMode::kInvalidate) drop_copy(s, first, n);
   for (uint64_t p = first; p < first + n; ++p)
     if (s.state[p] != kStLost && (to == Access::kNone || s.access(p) != Access::kNone))

@@ -83,15 +83,14 @@ std::vector<OutFrame> FaultServer::data_frames(Segment& s, uint64_t first, uint6
 // answers that recall only after it has read every frame before the recall on the same
 // link. The one way is the holder's own upgrade to write, which invalidates nobody there
 // and drops the owner's copy at once: Segment::punch saves the pages of every source still
-// sending them into memory before it punches. A write grant's pages are copied into its
-// frames: the owner drops its copy right after (run_actions), so by file the punch would
-// copy them anyway, into memory the link's bound does not count. On a sealed link Conn
-// reads the source when it seals: a copy made then.
+// sending them into memory before it punches. A write grant's pages are saved so by the
+// punch right after it (run_actions): the memory moves from the memfd to the source. On a
+// sealed link Conn reads the source when it seals: a copy made then.
 std::vector<OutFrame> FaultServer::grant_frames(Segment& s, uint64_t first, uint64_t n, Access a,
                                                 uint64_t reqid, bool with_data) {
   proto::DsmGrant g{{s.owner_id, first, uint32_t(n)},
                     a == Access::kWrite ? proto::DsmAccess::kWrite : proto::DsmAccess::kRead};
-  bool by_file = s.by_file(n) && a == Access::kRead;
+  bool by_file = s.by_file(n);
   std::vector<OutFrame> out;
   if (with_data && n * kDsmPage <= proto::kDsmMaxChunk) {
     // The usual answer to a fault: one frame, the grant and its pages.
@@ -233,6 +232,12 @@ void FaultServer::on_owner_frame(const std::string& node, FrameType type, uint64
       if (!d.decode(r)) return bad("malformed data");
       Segment* s = find(d.seg);
       if (!s || d.first_page + d.bytes.size() / kDsmPage > s->pages) return bad("data for an unknown segment");
+      // Only the data a recall asked this node for, of the units it covers, before the
+      // node answers that recall: anything else would change the owner's copy behind the
+      // directory's back (readers elsewhere would keep the old bytes).
+      uint64_t end = d.first_page + d.bytes.size() / kDsmPage;
+      for (uint64_t p = d.first_page; p < end; p = s->first_of(s->unit_of(p)) + s->unit_pages)
+        if (!s->dir->expects_data(id, s->unit_of(p))) return bad("data no recall asked for");
       (void)!pwrite(s->memfd, d.bytes.data(), d.bytes.size(), off_t(d.first_page * kDsmPage));
       return;
     }

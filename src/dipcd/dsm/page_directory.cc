@@ -28,7 +28,12 @@ bool PageDirectory::request(NodeId node, uint64_t unit, Access want, uint64_t re
   Unit& s = unit_state(unit);
   Request r{node, want, reqid};
   if (s.txn) {
-    s.queue.push_back(r);
+    for (Request& q : s.queue)
+      if (q.node == node && q.want == want) {
+        q.reqid = reqid;  // asked again: one answer, to the latest request
+        return true;
+      }
+    if (s.queue.size() < kMaxQueued) s.queue.push_back(r);
     return true;
   }
   start(unit, s, r, now, out);
@@ -92,6 +97,14 @@ void PageDirectory::send_recalls(uint64_t u, Unit& s, Time now, std::vector<Acti
   }
   t.waiting |= t.scheduled;
   t.scheduled = 0;
+}
+
+bool PageDirectory::expects_data(NodeId node, uint64_t unit) const {
+  if (node >= kMaxNodes) return false;
+  auto it = units_map_.find(unit);
+  if (it == units_map_.end() || !it->second.txn) return false;
+  const Txn& t = *it->second.txn;
+  return (t.data_from & bit(node)) && (t.waiting & bit(node));
 }
 
 bool PageDirectory::recall_done(NodeId node, uint64_t unit, Time now, std::vector<Action>& out) {

@@ -86,6 +86,10 @@ class PageDirectory {
     bool busy = false;
   };
   UnitView view(uint64_t unit) const;
+  // Whether node was asked to send unit's data back with the recall it has not answered
+  // yet (what a kDsmDataToOwner must be).
+  bool expects_data(NodeId node, uint64_t unit) const;
+  static constexpr size_t kMaxQueued = 2 * size_t(kMaxNodes);
   size_t tracked_units() const { return units_map_.size(); }
   uint64_t units() const { return units_; }
 
@@ -111,7 +115,10 @@ class PageDirectory {
     bool lost = false;
     Time granted{};  // the youngest grant of a node that asked for it
     std::unique_ptr<Txn> txn;
-    std::vector<Request> queue;  // FIFO; at most one request per node and thread waits
+    // FIFO of requests waiting for the transaction: at most one per node and access (a
+    // repeat takes the place of the one before, with its request id), so at most
+    // kMaxQueued whatever a peer sends (so taking the front is cheap too).
+    std::vector<Request> queue;
   };
 
   Unit& unit_state(uint64_t u);
