@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # bench/plot_scale.sh DATA OUT.png: the scale figures of bench/scale.sh (its SCALE_OUT
 # file) as four panels against the number of nodes, one line per object count: creation
-# (objects per second), look-ups per second (one node, several at once, and the referee's
-# table in process), dipcd memory per owned object, per placeholder and per referee entry
+# (objects per second), look-ups per second (one node, several at once, the referee over
+# the network and its table in process), dipcd memory per owned object, per placeholder and per referee entry
 # (from the largest step only: below a few thousand objects a page of RSS is more than
 # the objects), and the times of dipc ls, declared dead and join. Needs gnuplot
 # (Debian: gnuplot-nox).
@@ -23,7 +23,7 @@ tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 # One file per object count, rows sorted by nodes; columns: 1 nodes 2 objects 3 created
 # 4 create_s 5 owned_B 6 ref_B 7 lookup_per_s 8 ph_B 9 all_per_s 10 table_per_s 11 ls_s
-# 12 listed 13 dead_ms 14 join_ms
+# 12 listed 13 dead_ms 14 join_ms 15 net_per_s (absent in data from before it)
 for m in $objs; do
   awk -v m="$m" '!/^#/ && $2 == m' "$in" | sort -n -k1,1 >"$tmp/$m"
 done
@@ -50,7 +50,7 @@ set key top left font ",8"
 set title "creating the objects (all nodes at once) and looking them up"
 set logscale y 10
 set ylabel "per second"
-plot $(plots '$3/$4' "create,") , $(plots '$7' "look-ups from one node,") , $(plots '$9' "look-ups, nodes 3..N at once,") , $(plots '$10' "referee table in process,")
+plot $(plots '$3/$4' "create,") , $(plots '$7' "look-ups from one node,") , $(plots '$9' "look-ups, nodes 3..N at once,") , $(plots '$15' "referee over the network,") , $(plots '$10' "referee table in process,") , 100000 title "100,000/s target" dt 2 lc rgb "#b22222"
 set title "dipcd memory per object (growth of VmRSS over the step to $last)"
 unset logscale y
 set ylabel "bytes"

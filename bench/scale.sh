@@ -2,7 +2,7 @@
 # bench/scale.sh [BUILD_DIR]: how DIPC grows with the number of nodes and of distributed
 # objects, on one machine (docs/benchmarks.md, "Scale"). BUILD_DIR (default
 # /work/main/build) must hold the build (bin/dipc, sbin/dipcd, lib/libdipc.so, bench/tput,
-# bench/referee_rate); this script builds nothing. Needs root (dipc cluster up).
+# bench/referee_rate, bench/referee_load); this script builds nothing. Needs root (dipc cluster up).
 #
 # For each node count N of SCALE_NODES (default "2 4 8 16") it starts a cluster of N nodes
 # (`dipc cluster up --nodes N --no-secret --heartbeat-ms 200 --peer-timeout-ms 1000`, in a
@@ -19,6 +19,9 @@
 #   all/s      nodes 3..N look up node1's new queues at the same time (N > 2)
 #   table/s    the referee's own table in process (bench/referee_rate, one thread): the
 #              look-up rate without the links
+#   net/s      look-ups the referee (node1's dipcd) answers over the network: one more
+#              member (bench/referee_load, with node2's configuration) keeps 256 look-ups
+#              of node1's queues in flight on its link for a second
 #   ls s       `dipc ls` on node2 of everything (the number listed is printed)
 #   dead ms    nodeN's dipcd stopped (SIGSTOP) until node1 logs it declared dead (the peer
 #              timeout is 1000 ms, heartbeats every 200 ms)
@@ -28,7 +31,7 @@
 #
 # Output: a header, then one line per step (also written to SCALE_OUT if set, as the data
 # file of bench/plot_scale.sh):
-#   nodes objects created create_s owned_B ref_B lookup_per_s ph_B all_per_s table_per_s ls_s listed dead_ms join_ms
+#   nodes objects created create_s owned_B ref_B lookup_per_s ph_B all_per_s table_per_s ls_s listed dead_ms join_ms net_per_s
 # Environment: SCALE_NODES, SCALE_OBJECTS, SCALE_OUT, KEEP_DIR=1 (keep the last cluster's
 # directory).
 set -uo pipefail
@@ -42,10 +45,11 @@ DIPC=$BUILD/bin/dipc
 DIPCD=$BUILD/sbin/dipcd
 TPUT=$BUILD/bench/tput
 RRATE=$BUILD/bench/referee_rate
+RLOAD=$BUILD/bench/referee_load
 NODES_LIST=${SCALE_NODES:-2 4 8 16}
 OBJ_LIST=${SCALE_OBJECTS:-1000 10000}
 NB=(setpriv --reuid=nobody --regid=nogroup --clear-groups)
-for f in "$DIPC" "$DIPCD" "$TPUT" "$RRATE"; do
+for f in "$DIPC" "$DIPCD" "$TPUT" "$RRATE" "$RLOAD"; do
   [[ -x $f ]] || {
     echo "scale.sh: $f is missing: build first (ninja -C $BUILD)" >&2
     exit 2
@@ -93,7 +97,7 @@ wait_until() {
 
 TITLE=$(printf '# DIPC scale %s, Linux %s, %s CPU, load average at start %s' \
   "$(date -u +%Y-%m-%dT%H:%MZ)" "$(uname -r)" "$(nproc)" "$(cut -d' ' -f1-3 /proc/loadavg)")
-HDR="nodes objects created create_s owned_B ref_B lookup_per_s ph_B all_per_s table_per_s ls_s listed dead_ms join_ms"
+HDR="nodes objects created create_s owned_B ref_B lookup_per_s ph_B all_per_s table_per_s ls_s listed dead_ms join_ms net_per_s"
 printf '%s\n%s\n' "$TITLE" "$HDR"
 [[ -n ${SCALE_OUT:-} ]] && printf '%s\n# %s\n' "$TITLE" "$HDR" >"$SCALE_OUT"
 
@@ -164,6 +168,9 @@ for N in $NODES_LIST; do
     fi
     for ((k = 1; k <= N; k++)); do NEXT[$k]=$((NEXT[$k] + per)); done
     table=$("$RRATE" --objects "$M" --nodes "$N" --ms 500 | awk '{ print $2 }')
+    net=$(timeout 30 "$RLOAD" --config "$DIR/node2/dipc.conf" --name "lookload$M" --first "$(kb 1)" \
+      --count "${NEXT[1]}" --window 256 --ms 1000 2>"$DIR/rload.err" | awk '{ print $2 }')
+    [[ -n $net ]] || { net=-; log "referee_load failed: $(head -c 300 "$DIR/rload.err")"; }
     # dipc ls of everything, on node2
     t=$(now_ns)
     listed=$(on node2 "$DIPC" ls 2>/dev/null | grep -c '^msg ')
@@ -196,8 +203,8 @@ for N in $NODES_LIST; do
     pgrep -f -- "^$DIPCD --config $DIR/$V/dipc.conf" | head -n 1 >"$DIR/$V/dipcd.pid"
     line=$(awk -v n="$N" -v m="$M" -v c=$((per * N)) -v cs="$create_ns" -v o="$owned" -v r="$ref" \
       -v l="$lookup" -v ph="$ph" -v a="$all" -v tb="$table" -v ls="$ls_ns" -v li="$listed" \
-      -v d="$dead" -v j="$join" 'BEGIN {
-        printf "%d %d %d %.2f %s %s %s %s %s %s %.2f %d %s %s\n", n, m, c, cs / 1e9, o, r, l, ph, a, tb, ls / 1e9, li, d, j }')
+      -v d="$dead" -v j="$join" -v nt="$net" 'BEGIN {
+        printf "%d %d %d %.2f %s %s %s %s %s %s %.2f %d %s %s %s\n", n, m, c, cs / 1e9, o, r, l, ph, a, tb, ls / 1e9, li, d, j, nt }')
     echo "$line"
     [[ -n ${SCALE_OUT:-} ]] && echo "$line" >>"$SCALE_OUT"
     prev=$M
