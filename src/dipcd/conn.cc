@@ -385,14 +385,15 @@ void Conn::send(OutFrame frame) {
   if (!open_ || refusing_) return;
   if (tx_on_) frame = seal_locked(std::move(frame));
   queued_ += frame.held();
+  queued_send_ += frame.held();
   out_.push_back(std::move(frame));
-  if (queued_ > kOutputCap)
+  if (queued_send_ > kOutputCap)
     return close_locked(fmt::format("more than {} bytes of answers not read", kOutputCap), lk);
   if (!writing_) {
     std::string err = flush_locked();
     if (!err.empty()) return close_locked(err, lk);
   }
-  if (queued_ > kHighWater) paused_ = true;  // reading stops; resumes once drained
+  if (queued_send_ > kHighWater) paused_ = true;  // reading stops; resumes once drained
 }
 
 bool Conn::send_now(OutFrame frame) {
@@ -415,6 +416,7 @@ bool Conn::send_now(OutFrame frame) {
   }
   bool first = out_.empty();
   queued_ += frame.held();
+  frame.now = true;
   out_.push_back(std::move(frame));
   // Nothing queued before it: written here and now, as far as the kernel takes it. A send
   // error shows up again on the io thread, which closes the link.
@@ -500,6 +502,7 @@ std::string Conn::write_locked() {
       size_t take = std::min(left, rest);
       left -= take;
       queued_ -= take;
+      if (!f.now) queued_send_ -= take;
       out_offset_ += take;
       if (out_offset_ == f.size()) {
         out_.pop_front();
@@ -515,7 +518,7 @@ std::string Conn::write_locked() {
 std::string Conn::flush_locked() {
   std::string err = write_locked();
   if (!err.empty()) return err;
-  if (paused_ && queued_ <= kHighWater / 2) {
+  if (paused_ && queued_send_ <= kHighWater / 2) {
     paused_ = false;
     asio::post(io_, [self = shared_from_this()] { self->resume(); });
   }
@@ -550,7 +553,7 @@ void Conn::close_locked(const std::string& why, std::unique_lock<std::mutex>& lk
   std::error_code ignored;
   sd_.cancel(ignored);
   out_.clear();
-  queued_ = 0;
+  queued_ = queued_send_ = 0;
   lk.unlock();
   partial_timer_.cancel(ignored);
   if (auto cb = std::move(on_close_))

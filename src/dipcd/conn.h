@@ -119,6 +119,7 @@ struct OutFrame {
   std::shared_ptr<FileSource> file;
   uint64_t file_offset = 0;
   uint64_t file_length = 0;
+  bool now = false;  // queued by send_now(): counted apart from send()'s bound (Conn)
   OutFrame() = default;
   OutFrame(std::vector<uint8_t> whole) : head(std::move(whole)) {}  // a whole frame, as head
   size_t held() const { return head.size() + body.size(); }  // in memory
@@ -159,12 +160,12 @@ class Conn : public std::enable_shared_from_this<Conn> {
 
   static constexpr size_t kReadChunk = 64 * 1024;
   static constexpr size_t kMaxPendingFds = 8;
-  // Output bounds of send(), on the bytes queued in memory and not yet taken by the kernel
-  // (a frame's file part is not in memory and not counted): past kHighWater it stops
+  // Output bounds of send(), on the bytes it queued in memory and the kernel has not taken
+  // yet (a frame's file part is not in memory and not counted): past kHighWater it stops
   // reading until half is drained, past kOutputCap the connection closes. send_now() does
-  // not stop reading (two nodes streaming segments to each other must not both stop) and
-  // counts frames instead of bytes, so that a segment's pages copied for a sealed link do
-  // not close it: more than kMaxQueuedFrames waiting, or kMaxQueuedBytes of them in
+  // not stop reading (two nodes streaming segments to each other must not both stop), and
+  // its frames are not counted there (a segment's pages copied for a sealed link must not
+  // make the next heartbeat close the link): more than kMaxQueuedFrames waiting, or kMaxQueuedBytes of them in
   // memory, closes the connection (a peer that asks without reading its answers).
   static constexpr size_t kHighWater = 4u << 20;
   static constexpr size_t kOutputCap = 64u << 20;
@@ -251,6 +252,7 @@ class Conn : public std::enable_shared_from_this<Conn> {
   std::deque<OutFrame> out_;
   size_t out_offset_ = 0;  // bytes of out_.front() already sent
   size_t queued_ = 0;  // bytes of out_ in memory (file parts not counted)
+  size_t queued_send_ = 0;  // those of them send() queued: its high-water mark and cap
   bool writing_ = false;  // a write wait is armed
   size_t max_queued_bytes_ = kMaxQueuedBytes;
   bool refusing_ = false;  // send_now() found the frame bound passed: closing, nothing more

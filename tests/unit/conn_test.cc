@@ -199,6 +199,17 @@ TEST_F(ConnTest, BytesPilingUpFromSendNowCloseTheConnection) {
   EXPECT_FALSE(conn_->is_open());
 }
 
+// What send_now() holds does not count against send()'s cap: a heartbeat sent behind a
+// large grant on a sealed link must not close the link as "answers not read".
+TEST_F(ConnTest, SendNowBytesDoNotCountAgainstSendsCap) {
+  std::string chunk(1 << 20, 'g');
+  size_t n = Conn::kOutputCap / chunk.size() + 8;  // more than the cap, nobody reading
+  for (size_t i = 0; i < n; ++i) ASSERT_TRUE(conn_->send_now(admin_frame(1, chunk))) << i;
+  conn_->send(admin_frame(2, "heartbeat"));
+  EXPECT_TRUE(conn_->is_open()) << closed_;
+  EXPECT_GT(conn_->queued_bytes(), Conn::kOutputCap);
+}
+
 TEST_F(ConnTest, DescriptorsTravelWithTheirFrame) {
   int p[2];
   ASSERT_EQ(pipe(p), 0);

@@ -360,11 +360,9 @@ void FaultServer::holder_recall(Segment& s, uint64_t first, uint64_t n, RecallMo
   }
   std::vector<OutFrame> frames;
   // Only pages this node holds for writing go back (the owner's copy of any other is as
-  // new): a recall of pages never held costs nothing, whatever range it names. By file
-  // only when this node keeps its copy (a write access taken down to read): an
-  // invalidation drops the copy just below, and its punch would copy the pages anyway,
-  // into memory the link's bound does not count.
-  bool keep = mode != RecallMode::kInvalidate;
+  // new): a recall of pages never held costs nothing, whatever range it names. By file:
+  // an invalidation's punch just below saves the pages first (the memory moves from the
+  // memfd to the frames' source).
   for (uint64_t p = first; with_data && p < first + n;) {
     if (s.access(p) != Access::kWrite) {
       ++p;
@@ -372,7 +370,7 @@ void FaultServer::holder_recall(Segment& s, uint64_t first, uint64_t n, RecallMo
     }
     uint64_t q = p;
     while (q < first + n && s.access(q) == Access::kWrite) ++q;
-    for (auto& f : data_frames(s, p, q - p, FrameType::kDsmDataToOwner, keep && s.by_file(q - p)))
+    for (auto& f : data_frames(s, p, q - p, FrameType::kDsmDataToOwner, s.by_file(q - p)))
       frames.push_back(std::move(f));
     p = q;
   }
