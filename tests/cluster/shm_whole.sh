@@ -12,7 +12,8 @@
 #   - held longer than peer_timeout, the other node's access raises SIGBUS there, and works
 #     again once node2 detached; the owner's own store that gives up so (node2 holding the
 #     page read-only) loses nothing: node1 still reads its page, and so does node3 once
-#     node2 let go;
+#     node2 let go; nor does node3's store that gives up so: node3 keeps its copy, and the
+#     write access that comes for it later, without data, leaves every node reading it;
 #   - a forked child on node2 shares its parent's attachment; SHM_RDONLY stores raise
 #     SIGSEGV; shm_nattch counts node2's attachment; IPC_RMID waits for its detach.
 set -euo pipefail
@@ -91,6 +92,20 @@ expect_eq "$(on node1 "$SHM" peek $K 0)" 55 "node1 reads its page after its stor
 release node2 "$f2" 55 "node2's read-only view"
 expect_eq "$(on node3 "$SHM" peek $K 0)" 55 "node3 reads the owner's page once node2 let go"
 expect_eq "$(on node1 "$SHM" store $K 0 55)" OK "node1's store once node2 let go"
+
+# The same on another node: node3 reads page 0, then its store waits for node2 (holding
+# read-only) past peer_timeout and gives up (SIGBUS). node3's copy is not lost with it: it
+# still reads the page, and once node2 lets go the write access it asked for comes, late
+# and without data, over that copy: every node then reads 55, not a page of zeros.
+expect_eq "$(on node3 "$SHM" peek $K 0)" 55 "node3 reads page 0 before its store"
+ATTWAIT=attwaitro attach_bg node2 "$f2"
+expect_eq "$(on node3 "$SHM" store $K 0 58)" SIGBUS "node3's store while node2 holds read-only past peer_timeout"
+expect_eq "$(on node3 "$SHM" peek $K 0)" 55 "node3 reads its page after its store gave up"
+release node2 "$f2" 55 "node2's read-only view"
+wait_for "[[ \$(on node1 '$SHM' peek $K 0) == 55 ]]" 10 ||
+  fail "node1 reads $(on node1 "$SHM" peek $K 0) at page 0 once node3's late write access came, not 55"
+expect_eq "$(on node2 "$SHM" peek $K 0)" 55 "node2 reads page 0 after node3's late write access"
+expect_eq "$(on node3 "$SHM" store $K 0 55)" OK "node3's store once node2 let go"
 
 # fork, SHM_RDONLY.
 expect_eq "$(on node1 "$SHM" put $K 4096 70)" OK "stored on node1 at page 1"

@@ -87,10 +87,14 @@ void FaultServer::poison(const Waiter& w, Segment& s, uint64_t page) {
   // (a write of its own that timed out waiting for recalls, say): it stays, and only this
   // process is poisoned, which needs the page absent for a moment: kept aside, punched, put
   // back. The owner marks nothing lost; its directory knows what is.
+  // So on a holder that reads the page and asked to write it: its copy may be the one the
+  // owner still counts on (the write grant it asked for comes later, without data, once
+  // whatever held it up lets go), so it stays, readable, rather than being lost.
   std::vector<uint8_t> keep;
-  if (s.owned) {
-    off_t off = off_t(page * kDsmPage);
-    if (lseek(s.memfd, off, SEEK_DATA) == off) {
+  off_t off = off_t(page * kDsmPage);
+  bool present = lseek(s.memfd, off, SEEK_DATA) == off;
+  if (s.owned || (present && s.access(page) == Access::kRead)) {
+    if (present) {
       keep.resize(kDsmPage);
       if (pread(s.memfd, keep.data(), kDsmPage, off) != ssize_t(kDsmPage)) keep.clear();
       drop_copy(s, page, 1);  // even unread: the poison needs the page absent
