@@ -285,10 +285,11 @@ void FaultServer::holder_early(Segment& s, uint64_t first, uint64_t n, uint64_t 
   if (reqid && r != by_reqid_.end() && r->second.first.lock().get() == &s) {
     s.early_reqid = reqid;
     // A grant still arriving is not late: its time-out counts from its latest chunk, so
-    // that a large segment on a slow network is not given up on while it moves.
+    // that a large segment on a slow network is not given up on while it moves. Nor is any
+    // other request of this segment: its answer comes behind the grant on the same link
+    // (a store that asked to write while the read grant streamed in, say).
     Time deadline = std::chrono::steady_clock::now() + opt_.fault_timeout;
-    for (auto& [page, pd] : s.pending)
-      if (pd.reqid == reqid) pd.deadline = deadline;
+    for (auto& [page, pd] : s.pending) pd.deadline = std::max(pd.deadline, deadline);
     for (Session* at : s.pin_waiting) at->pin_deadline = std::max(at->pin_deadline, deadline);
   }
   for (uint64_t p = first; p < first + n; ++p)
