@@ -309,6 +309,23 @@ std::shared_ptr<FaultServer::Segment> FaultServer::ref(Segment& s) {
   return it != local_.end() && it->second.get() == &s ? it->second : nullptr;
 }
 
+void FaultServer::refused(const std::string& node, const char* what) {
+  Time now = std::chrono::steady_clock::now();
+  if (!refusals_.count(node) && refusals_.size() >= kMaxRefusalNodes) refusals_.clear();
+  Refusals& r = refusals_[node];
+  if (r.last != Time{} && now - r.last < std::chrono::seconds(1)) {
+    ++r.since;
+    return;
+  }
+  if (r.since)
+    log_(spdlog::level::warn, "dsm: {} from {} refused ({} more refused in the last second)", what,
+         node, r.since);
+  else
+    log_(spdlog::level::warn, "dsm: {} from {} refused", what, node);
+  r.last = now;
+  r.since = 0;
+}
+
 std::mutex FaultServer::nattch_mu_;
 std::map<int32_t, FaultServer::Counts> FaultServer::nattch_;
 

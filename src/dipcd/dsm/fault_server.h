@@ -153,6 +153,15 @@ class FaultServer {
     if (!opt_.post_io) return spdlog::log(level, line);
     opt_.post_io([level, line = std::move(line)] { spdlog::log(level, line); });
   }
+  // A frame from node refused (what: why). Logged at most once a second per node, with
+  // how many more were refused meanwhile: a peer cannot fill the log. Under the state lock.
+  void refused(const std::string& node, const char* what);
+  struct Refusals {
+    Time last{};
+    uint64_t since = 0;  // refused since the last line
+  };
+  std::map<std::string, Refusals> refusals_;  // by node name; at most kMaxRefusalNodes
+  static constexpr size_t kMaxRefusalNodes = 256;
   void run();
   void drain_tasks();
   void on_accept();

@@ -392,9 +392,7 @@ void FaultServer::holder_recall(Segment& s, uint64_t first, uint64_t n, RecallMo
 void FaultServer::on_holder_frame(const std::string& node, FrameType type, uint64_t reqid,
                                   const std::vector<uint8_t>& payload) {
   proto::Reader r(payload.data(), payload.size());
-  auto bad = [&](const char* what) {
-    log_(spdlog::level::warn, "dsm: {} from {} refused", what, node);
-  };
+  auto bad = [&](const char* what) { refused(node, what); };
   auto find = [&](int32_t seg) -> Segment* {
     auto it = remote_.find({node, seg});
     return it == remote_.end() ? nullptr : it->second.get();

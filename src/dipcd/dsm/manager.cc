@@ -200,9 +200,7 @@ void FaultServer::run_actions(Segment& s, std::vector<Action>& acts) {
 void FaultServer::on_owner_frame(const std::string& node, FrameType type, uint64_t reqid,
                                  const std::vector<uint8_t>& payload) {
   proto::Reader r(payload.data(), payload.size());
-  auto bad = [&](const char* what) {
-    log_(spdlog::level::warn, "dsm: {} from {} refused", what, node);
-  };
+  auto bad = [&](const char* what) { refused(node, what); };
   Time now = std::chrono::steady_clock::now();
   auto find = [&](int32_t seg) -> Segment* {
     auto it = local_.find(seg);
