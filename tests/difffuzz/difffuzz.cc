@@ -1077,8 +1077,9 @@ struct Pair {
 // The differences docs/errors.md documents, recognised by the step, the steps before it and
 // the two results. The script is not compared past one (the two sides' states differ from
 // there on).
+// results: both sides' results of the steps before i (the same on both, up to i).
 const char* known_difference(const Script& sc, size_t i, const std::string& plain,
-                             const std::string& dipc) {
+                             const std::string& dipc, const std::vector<std::string>& results) {
   const Step& s = sc[i];
   if (s.type == Type::kShmAt && s.id == IdRef::kSlot && plain == "-1 EINVAL" && dipc != plain) {
     // The owner removed the segment a step or two before, and no other node's call has
@@ -1095,12 +1096,14 @@ const char* known_difference(const Script& sc, size_t i, const std::string& plai
     }
   }
   // Whether the slot's segment was removed (by the owner or IPC_RMID) since it was made or
-  // found.
-  auto removed_before = [&sc, i, &s] {
+  // found. A look-up that failed (ENOENT once the key is gone) leaves the slot's id as it
+  // was: the removed segment's.
+  auto removed_before = [&sc, i, &s, &results] {
     for (size_t j = i; j-- > 0;) {
       const Step& p = sc[j];
       if (p.slot != s.slot) continue;
-      if (p.type == Type::kOwnerCreate || p.type == Type::kGet) return false;
+      bool found = p.type == Type::kGet && (j >= results.size() || results[j] == "id");
+      if (p.type == Type::kOwnerCreate || found) return false;
       if (p.type == Type::kOwnerRemove || (p.type == Type::kShmCtl && p.cmd == IPC_RMID))
         return true;
     }
@@ -1139,7 +1142,7 @@ Pair run_pair(const Script& sc) {
     const std::string a = i < p.plain.size() ? p.plain[i] : "<none>";
     const std::string b = i < p.other.size() ? p.other[i] : "<none>";
     if (a != b) {
-      if (i < sc.size() && !g_cfg.self_check && (p.known = known_difference(sc, i, a, b))) {
+      if (i < sc.size() && !g_cfg.self_check && (p.known = known_difference(sc, i, a, b, p.plain))) {
         p.known_at = int(i);
         break;
       }
