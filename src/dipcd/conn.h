@@ -165,8 +165,9 @@ class Conn : public std::enable_shared_from_this<Conn> {
   // reading until half is drained, past kOutputCap the connection closes. send_now() does
   // not stop reading (two nodes streaming segments to each other must not both stop), and
   // its frames are not counted there (a segment's pages copied for a sealed link must not
-  // make the next heartbeat close the link): more than kMaxQueuedFrames waiting, or kMaxQueuedBytes of them in
-  // memory, closes the connection (a peer that asks without reading its answers).
+  // make the next heartbeat close the link): more than kMaxQueuedFrames waiting, or
+  // kMaxQueuedBytes of them in memory, closes the connection (a peer that asks without
+  // reading its answers).
   static constexpr size_t kHighWater = 4u << 20;
   static constexpr size_t kOutputCap = 64u << 20;
   // 2^20: a grant of up to 1 TiB in 1 MiB chunks, or about 100 MB of small answers.

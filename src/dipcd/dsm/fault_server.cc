@@ -318,7 +318,7 @@ void FaultServer::refused(const std::string& node, const char* what) {
     return;
   }
   if (r.since)
-    log_(spdlog::level::warn, "dsm: {} from {} refused ({} more refused in the last second)", what,
+    log_(spdlog::level::warn, "dsm: {} from {} refused ({} more refused since the last line)", what,
          node, r.since);
   else
     log_(spdlog::level::warn, "dsm: {} from {} refused", what, node);

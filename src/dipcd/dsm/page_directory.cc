@@ -33,7 +33,7 @@ bool PageDirectory::request(NodeId node, uint64_t unit, Access want, uint64_t re
         q.reqid = reqid;  // asked again: one answer, to the latest request
         return true;
       }
-    if (s.queue.size() < kMaxQueued) s.queue.push_back(r);
+    s.queue.push_back(r);
     return true;
   }
   start(unit, s, r, now, out);

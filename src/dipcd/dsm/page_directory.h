@@ -89,7 +89,6 @@ class PageDirectory {
   // Whether node was asked to send unit's data back with the recall it has not answered
   // yet (what a kDsmDataToOwner must be).
   bool expects_data(NodeId node, uint64_t unit) const;
-  static constexpr size_t kMaxQueued = 2 * size_t(kMaxNodes);
   size_t tracked_units() const { return units_map_.size(); }
   uint64_t units() const { return units_; }
 
@@ -117,7 +116,7 @@ class PageDirectory {
     std::unique_ptr<Txn> txn;
     // FIFO of requests waiting for the transaction: at most one per node and access (a
     // repeat takes the place of the one before, with its request id), so at most
-    // kMaxQueued whatever a peer sends (so taking the front is cheap too).
+    // 2 * kMaxNodes whatever a peer sends (and taking the front is cheap).
     std::vector<Request> queue;
   };
 
